@@ -1,0 +1,78 @@
+/** `gatehouse user …`: people and their identities. */
+import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { GatehouseError } from '../../../errors.ts';
+import type { UserRow } from '../../../db/repos/users.ts';
+import { withGatehouse } from '../../index.ts';
+
+const columns = ['id', 'email', 'name', 'status', 'created', 'lastLogin'];
+
+export function userView(u: UserRow): Record<string, unknown> {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    status: u.status,
+    created: new Date(u.created_at).toISOString(),
+    lastLogin: u.last_login_at ? new Date(u.last_login_at).toISOString() : null,
+  };
+}
+
+async function readPasswordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new GatehouseError('input.invalid', '--password-stdin expects the password on standard input (e.g. echo "$PW" | gatehouse user create ...)');
+  const text = await readFile('/dev/stdin', 'utf8');
+  const password = text.replace(/\r?\n$/, '');
+  if (!password) throw new GatehouseError('input.invalid', 'no password was given on standard input');
+  return password;
+}
+
+export function userCommands(): Command {
+  const user = new Command('user').description('manage users');
+
+  user.command('create')
+    .description('create a user with a local (e-mail + password) identity')
+    .requiredOption('--email <email>', 'e-mail address (also the login name)')
+    .option('--name <name>', 'display name')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean }) => {
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new GatehouseError('input.invalid', `"${opts.email}" is not an e-mail address`);
+      const password = opts.passwordStdin ? await readPasswordFromStdin() : undefined;
+      const created = await gh.users.createLocal({ email: opts.email, name: opts.name, password }, actor);
+      out.record(userView(created), password ? undefined : 'No password was set: this user cannot sign in with a password until one is set (use --password-stdin).');
+    }));
+
+  user.command('list')
+    .description('list users')
+    .action(withGatehouse(async ({ gh, out }) => {
+      out.table((await gh.users.list()).map(userView), columns);
+    }));
+
+  user.command('show')
+    .description('show one user and its identities')
+    .argument('<id>', 'user id')
+    .action(withGatehouse(async ({ gh, out }, id: string) => {
+      const details = await gh.users.get(id);
+      out.record({
+        ...userView(details),
+        identities: details.identities.map((i) => ({ connector: i.connector_id, subject: i.subject, email: i.email })),
+      });
+    }));
+
+  for (const [verb, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    user.command(verb)
+      .description(verb === 'disable' ? 'disable a user (ends their sessions and tokens)' : 'enable a disabled user')
+      .argument('<id>', 'user id')
+      .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(userView(await gh.users.setStatus(id, status, actor)));
+      }));
+  }
+
+  user.command('delete')
+    .description('delete a user, its identities, sessions and tokens')
+    .argument('<id>', 'user id')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      await gh.users.delete(id, actor);
+      out.record({ id, deleted: true });
+    }));
+  return user;
+}

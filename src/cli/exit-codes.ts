@@ -1,0 +1,23 @@
+/** Exit codes by error code (sysexits.h values); the compiler checks every code has one. */
+import type { GatehouseErrorCode } from '../errors.ts';
+
+export const usageError = 64;
+export const unexpectedError = 70;
+
+export const exitCodes = {
+  'config.invalid': 78,
+  'input.invalid': usageError,
+  not_found: 66,
+  already_exists: 73,
+  'auth.invalid_credentials': 77,
+  'auth.email_not_verified': 77,
+  'auth.user_disabled': 77,
+  'auth.throttled': 75,
+  'auth.upstream_failed': 69,
+  'signup.disabled': 77,
+  'verification.invalid': 65,
+  'csrf.invalid': 77,
+  rate_limited: 75,
+  overloaded: 75,
+  'database.unavailable': 69,
+} satisfies Record<GatehouseErrorCode, number>;

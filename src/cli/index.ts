@@ -1,0 +1,96 @@
+/**
+ * The `gatehouse` program: global options, one folder per noun under commands/,
+ * and the one place that turns errors into a line on stderr and an exit code.
+ * Commands hold no rules: parse, call one service, print.
+ */
+import { userInfo } from 'node:os';
+import { Command, CommanderError } from 'commander';
+import { defaultConfigPath, loadConfig } from '../config/load.ts';
+import { createGatehouse, type Gatehouse } from '../context.ts';
+import { migrateLatest } from '../db/migrate.ts';
+import { GatehouseError } from '../errors.ts';
+import { clientCommands } from './commands/client/index.ts';
+import { keysCommands } from './commands/keys/index.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { serveCommand } from './commands/serve.ts';
+import { userCommands } from './commands/user/index.ts';
+import { exitCodes, unexpectedError } from './exit-codes.ts';
+import { createOutput, type Output } from './output.ts';
+
+export interface CommandEnv {
+  gh: Gatehouse;
+  out: Output;
+  /** Who the audit log names for this command. */
+  actor: string;
+}
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+/**
+ * Wraps a command body: loads the config, opens the database (migrating it, so
+ * every command works on a fresh install), runs, and always closes.
+ */
+export function withGatehouse<A extends unknown[]>(
+  body: (env: CommandEnv, ...args: A) => Promise<void>,
+  options: { migrate?: boolean; logLevel?: string } = {},
+) {
+  return async (...args: [...A, Command]): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const globals = cmd.optsWithGlobals<GlobalOptions>();
+    const config = loadConfig(globals.config ?? defaultConfigPath(process.env));
+    const level = 'logLevel' in options ? (options.logLevel ?? config.log.level) : config.log.level === 'info' ? 'warn' : config.log.level;
+    const gh = createGatehouse({ ...config, log: { level: level as typeof config.log.level } });
+    try {
+      if (options.migrate !== false) await migrateLatest(gh.db);
+      await body({ gh, out: createOutput(Boolean(globals.json)), actor: `cli:${userInfo().username}` }, ...(args.slice(0, -1) as A));
+    } finally {
+      await gh.close();
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('gatehouse')
+    .description('Gatehouse: an OpenID Connect provider that lets nobody in until someone says yes')
+    .option('-c, --config <path>', 'config file (default: $GATEHOUSE_CONFIG or ./config.yaml)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
+  for (const command of [serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands()]) {
+    program.addCommand(command);
+  }
+  const exitOverrideAll = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
+    cmd.commands.forEach(exitOverrideAll);
+  };
+  exitOverrideAll(program);
+  return program;
+}
+
+function describe(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof GatehouseError) return { message: err.message, exitCode: exitCodes[err.code] };
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === '3D000' || e?.code === '28P01' || e?.code === 'SQLITE_CANTOPEN') {
+    return { message: `cannot reach the database: ${e.message ?? e.code}`, exitCode: exitCodes['database.unavailable'] };
+  }
+  if (process.env.GATEHOUSE_DEBUG) console.error(err);
+  return { message: `unexpected error: ${e?.message ?? String(err)}`, exitCode: unexpectedError };
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : err.exitCode;
+    const { message, exitCode } = describe(err);
+    process.stderr.write(`gatehouse: ${message}\n`);
+    return exitCode;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Every configuration key, its default and what it means: the one source for
+ * `config.yaml`, the README's configuration section and start-up validation.
+ * Objects are strict, so a misspelt key stops start-up instead of being ignored.
+ */
+import { z } from 'zod';
+import { parseDurationSeconds } from './duration.ts';
+
+const duration = z.string().refine((value) => {
+  try {
+    parseDurationSeconds(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a duration like 30s, 15m, 12h or 7d');
+
+const email = z.email('must be an e-mail address');
+
+const smtp = {
+  /** SMTP server host; without one, mails are written as .eml files to `outbox`. */
+  host: z.string().min(1).optional(),
+  /** SMTP port (587 = STARTTLS, 465 = implicit TLS). */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** SMTP user name; also the default sender. */
+  user: z.string().optional(),
+  /** SMTP password; use `${SMTP_PASSWORD}` rather than writing it here. */
+  password: z.string().optional(),
+  /** Sender address; defaults to `user`, then `noreply@<issuer host>`. */
+  from: z.string().optional(),
+  /** Implicit TLS; defaults to true on port 465. */
+  secure: z.boolean().optional(),
+};
+
+export const mailerSchema = z.strictObject({
+  ...smtp,
+  /** Folder for .eml files when no SMTP host is set (relative to the config file). */
+  outbox: z.string().default('./data/outbox'),
+});
+
+export const firstAuthMailerSchema = z.strictObject({
+  ...smtp,
+  /** Who receives join requests when a client has no approvers of its own. */
+  receiver: email.optional(),
+});
+
+const localConnector = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, - and _'),
+  type: z.literal('local'),
+  /** Shown on the login page. */
+  name: z.string().default('Email'),
+  /** Let people create an account themselves (verified by a mailed link). */
+  signup: z.boolean().default(false),
+});
+
+const oidcConnector = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, - and _'),
+  type: z.literal('oidc'),
+  name: z.string(),
+  /** The upstream provider's issuer URL (discovery is read from it). */
+  issuer: z.url(),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  scopes: z.array(z.string()).default(['openid', 'email', 'profile']),
+});
+
+export const connectorSchema = z.discriminatedUnion('type', [localConnector, oidcConnector]);
+
+/** oidc-provider client metadata (checked by oidc-provider itself) plus Gatehouse's own keys. */
+export const clientSchema = z.looseObject({
+  client_id: z.string().min(1),
+  /** Who approves join and access requests for this client (falls back to firstauth.mailer.receiver). */
+  approvers: z.array(email).default([]),
+});
+
+const sqliteDatabase = z.strictObject({
+  client: z.literal('sqlite'),
+  /** Database file (relative to the config file); WAL mode. */
+  filename: z.string().default('./data/gatehouse.sqlite'),
+});
+
+const postgresDatabase = z.strictObject({
+  client: z.enum(['postgres', 'pg', 'postgresql']),
+  /** postgres://user:pass@host:5432/db, usually `${DATABASE_URL}`. */
+  url: z.string().min(1),
+  /** Connection pool size per instance. */
+  pool: z.strictObject({ min: z.number().int().min(0).default(0), max: z.number().int().min(1).default(10) }).optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** The public URL of this provider; path prefixes are allowed. */
+  issuer: z.url().default('http://127.0.0.1:3000').transform((url) => url.replace(/\/+$/, '')),
+  /** Where the server listens; defaults to the issuer's host and port. */
+  listen: z.strictObject({ host: z.string().optional(), port: z.number().int().min(0).max(65535).optional() }).default({}),
+  /** Trust X-Forwarded-* headers (behind a reverse proxy). */
+  trustProxy: z.boolean().default(false),
+  database: z.discriminatedUnion('client', [sqliteDatabase, postgresDatabase]).default({ client: 'sqlite', filename: './data/gatehouse.sqlite' }),
+  /** Identity sources listed on the login page. */
+  connectors: z.array(connectorSchema).default([{ id: 'local', type: 'local', name: 'Email', signup: false }])
+    .refine((list) => new Set(list.map((c) => c.id)).size === list.length, 'connector ids must be unique'),
+  /** Static clients: oidc-provider client metadata plus `approvers`. */
+  clients: z.array(clientSchema).default([])
+    .refine((list) => new Set(list.map((c) => c.client_id)).size === list.length, 'client_id values must be unique'),
+  /** E-mail addresses of administrators. */
+  admins: z.array(email).default([]),
+  /** First-auth gating (the Dex-era keys). */
+  firstauth: z.strictObject({
+    enable: z.boolean().default(false),
+    mode: z.enum(['auto', 'manual', 'none']).default('manual'),
+    mailer: firstAuthMailerSchema.default({}),
+  }).default({ enable: false, mode: 'manual', mailer: {} }),
+  /** Outgoing mail for everything else (and for gating when firstauth.mailer has no host). */
+  mailer: mailerSchema.default({ outbox: './data/outbox' }),
+  /** Organisation name, logo and colour on every page and mail. */
+  branding: z.strictObject({
+    name: z.string().default('Gatehouse'),
+    logoUrl: z.string().optional(),
+    primaryColor: z.string().regex(/^#[0-9a-fA-F]{3,8}$/, 'a hex colour like #2a5db0').default('#2a5db0'),
+  }).default({ name: 'Gatehouse', primaryColor: '#2a5db0' }),
+  /** Lifetimes of what the provider issues. */
+  ttl: z.strictObject({
+    accessToken: duration.default('1h'),
+    clientCredentials: duration.default('10m'),
+    idToken: duration.default('1h'),
+    refreshToken: duration.default('14d'),
+    authorizationCode: duration.default('60s'),
+    deviceCode: duration.default('10m'),
+    session: duration.default('14d'),
+    interaction: duration.default('1h'),
+    grant: duration.default('14d'),
+  }).default({
+    accessToken: '1h', clientCredentials: '10m', idToken: '1h', refreshToken: '14d', authorizationCode: '60s',
+    deviceCode: '10m', session: '14d', interaction: '1h', grant: '14d',
+  }),
+  /** Brute-force protection for password logins. */
+  security: z.strictObject({
+    /** Failed logins per account (and per IP x 4) within `loginWindow` before a pause. */
+    maxLoginFailures: z.number().int().min(1).default(5),
+    loginWindow: duration.default('15m'),
+    /** Password hashes computed at once; more wait in a bounded queue, beyond it 503. */
+    passwordHashConcurrency: z.number().int().min(1).optional(),
+    passwordHashQueue: z.number().int().min(0).default(64),
+  }).default({ maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64 }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).default({ level: 'info' }),
+});
+
+export type Config = z.infer<typeof configSchema> & {
+  /** Folder that holds the config file; relative paths are resolved against it. */
+  readonly baseDir: string;
+};
+export type ConnectorConfig = z.infer<typeof connectorSchema>;
+export type ClientConfig = z.infer<typeof clientSchema>;
+export type MailerConfig = z.infer<typeof mailerSchema>;

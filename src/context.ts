@@ -1,0 +1,90 @@
+/**
+ * The composition root: config → knex → repositories → services, built once and
+ * shared by the server and the CLI. Nothing here touches the database until a
+ * caller asks (the CLI's `migrate` must work on an empty database).
+ */
+import path from 'node:path';
+import type { Config } from './config/schema.ts';
+import { Audit } from './audit/audit.ts';
+import { createKnex, type Db } from './db/knex.ts';
+import { LocalConnector } from './identity/connectors/local.ts';
+import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
+import { Passwords } from './identity/passwords.ts';
+import { Users } from './identity/users.ts';
+import { createViews, type Views } from './http/views.ts';
+import { parseDurationSeconds } from './config/duration.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import { createLogger, type Logger } from './lib/logger.ts';
+import { MailOutbox } from './mail/outbox.ts';
+import { MailSender, type SenderOptions } from './mail/sender.ts';
+import { Metrics } from './metrics.ts';
+import { Keys } from './oidc/keys.ts';
+import { longestSignedLifetimeMs } from './oidc/provider.ts';
+
+export interface GatehouseOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Mail sender tuning (tests shorten the polling and backoff). */
+  mail?: Pick<SenderOptions, 'pollMs' | 'backoffBaseMs' | 'backoffMaxMs'>;
+}
+
+export interface Gatehouse {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  views: Views;
+  audit: Audit;
+  outbox: MailOutbox;
+  sender: MailSender;
+  passwords: Passwords;
+  users: Users;
+  connectors: Connector[];
+  keys: Keys;
+  /** Filled by the server once keys exist (see http/server.ts). */
+  cookieKeys: string[];
+  close(): Promise<void>;
+}
+
+export function createGatehouse(config: Config, options: GatehouseOptions = {}): Gatehouse {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const db = createKnex(config.database);
+  const metrics = new Metrics();
+  const views = createViews(config);
+  const audit = new Audit(clock);
+  const outbox = new MailOutbox(views.mail, clock);
+  const passwords = new Passwords({ concurrency: config.security.passwordHashConcurrency, queue: config.security.passwordHashQueue });
+  const localConfigs = config.connectors.filter((c) => c.type === 'local');
+  const users = new Users(db, clock, audit, passwords, localConfigs[0]?.id ?? 'local');
+  const connectors: Connector[] = config.connectors.map((c) =>
+    c.type === 'local'
+      ? new LocalConnector({
+          id: c.id, name: c.name, signup: c.signup, issuer: config.issuer, brandName: config.branding.name,
+          maxFailures: config.security.maxLoginFailures, windowMs: parseDurationSeconds(config.security.loginWindow) * 1000,
+        }, db, clock, passwords, outbox, audit)
+      : new OidcConnector(c));
+  const smtp = config.mailer.host ? config.mailer : config.firstauth.mailer.host ? config.firstauth.mailer : {};
+  const sender = new MailSender(db, clock, logger, {
+    smtp,
+    outboxDir: config.mailer.outbox ?? path.join(config.baseDir, 'data/outbox'),
+    defaultFrom: `noreply@${new URL(config.issuer).hostname}`,
+    ...options.mail,
+  });
+  outbox.onEnqueued(() => sender.kick());
+  const keys = new Keys(db, clock, longestSignedLifetimeMs(config));
+  let closing: Promise<void> | undefined;
+
+  return {
+    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys,
+    cookieKeys: [],
+    close() {
+      closing ??= (async () => {
+        await sender.stop();
+        await db.destroy();
+      })();
+      return closing;
+    },
+  };
+}

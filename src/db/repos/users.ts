@@ -1,0 +1,116 @@
+/** `user`, `user_idp`, local accounts and e-mail verifications. Plain rows, no policy. */
+import { GatehouseError } from '../../errors.ts';
+import { isUniqueViolation, type DbOrTrx } from '../knex.ts';
+
+export type UserStatus = 'active' | 'disabled';
+
+export interface UserRow {
+  id: string;
+  email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  status: UserStatus;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface UserIdpRow {
+  connector_id: string;
+  subject: string;
+  user_id: string;
+  email: string | null;
+  created_at: number;
+}
+
+export interface LocalAccountRow {
+  id: string;
+  email: string;
+  name: string | null;
+  password_hash: string;
+  email_verified_at: number | null;
+  created_at: number;
+}
+
+function toUser(row: (Omit<UserRow, 'email_verified'> & { email_verified: boolean | number }) | undefined): UserRow | undefined {
+  return row && { ...row, email_verified: Boolean(row.email_verified) };
+}
+
+async function insertOrConflict(work: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new GatehouseError('already_exists', `${what} already exists`);
+    throw err;
+  }
+}
+
+export async function insertUser(db: DbOrTrx, row: UserRow): Promise<void> {
+  await insertOrConflict(db('user').insert(row), 'user');
+}
+
+export async function findUser(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
+  return toUser(await db('user').where({ id }).first());
+}
+
+export async function findUsersByEmail(db: DbOrTrx, email: string): Promise<UserRow[]> {
+  const rows = await db('user').where({ email: email.toLowerCase() });
+  return rows.map((r) => toUser(r)!);
+}
+
+export async function listUsers(db: DbOrTrx): Promise<UserRow[]> {
+  const rows = await db('user').orderBy('created_at').orderBy('id');
+  return rows.map((r) => toUser(r)!);
+}
+
+export async function updateUser(db: DbOrTrx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
+  return (await db('user').where({ id }).update(patch)) === 1;
+}
+
+export async function deleteUser(db: DbOrTrx, id: string): Promise<boolean> {
+  return (await db('user').where({ id }).delete()) === 1;
+}
+
+export async function insertUserIdp(db: DbOrTrx, row: UserIdpRow): Promise<void> {
+  await insertOrConflict(db('user_idp').insert(row), `identity ${row.connector_id}/${row.subject}`);
+}
+
+export async function findUserIdp(db: DbOrTrx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
+  return db('user_idp').where({ connector_id: connectorId, subject }).first();
+}
+
+export async function listUserIdps(db: DbOrTrx, userId: string): Promise<UserIdpRow[]> {
+  return db('user_idp').where({ user_id: userId }).orderBy('created_at');
+}
+
+export async function insertLocalAccount(db: DbOrTrx, row: LocalAccountRow): Promise<void> {
+  await insertOrConflict(db('local_account').insert(row), `an account for ${row.email}`);
+}
+
+export async function findLocalAccountByEmail(db: DbOrTrx, email: string): Promise<LocalAccountRow | undefined> {
+  return db('local_account').where({ email: email.toLowerCase() }).first();
+}
+
+export async function findLocalAccount(db: DbOrTrx, id: string): Promise<LocalAccountRow | undefined> {
+  return db('local_account').where({ id }).first();
+}
+
+export async function updateLocalAccount(db: DbOrTrx, id: string, patch: Partial<Omit<LocalAccountRow, 'id'>>): Promise<void> {
+  await db('local_account').where({ id }).update(patch);
+}
+
+export async function deleteLocalAccount(db: DbOrTrx, id: string): Promise<void> {
+  await db('local_account').where({ id }).delete();
+}
+
+export async function insertEmailVerification(db: DbOrTrx, row: { token_hash: string; local_account_id: string; expires_at: number }): Promise<void> {
+  await db('email_verification').insert({ ...row, used_at: null });
+}
+
+/** Uses a verification link once; returns the account id, or undefined if unknown, used or expired. */
+export async function useEmailVerification(db: DbOrTrx, tokenHash: string, now: number): Promise<string | undefined> {
+  const row: { local_account_id: string } | undefined = await db('email_verification')
+    .where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).first();
+  if (!row) return undefined;
+  const changed = await db('email_verification').where({ token_hash: tokenHash }).whereNull('used_at').update({ used_at: now });
+  return changed === 1 ? row.local_account_id : undefined;
+}

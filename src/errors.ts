@@ -1,0 +1,40 @@
+/**
+ * Errors as values with stable codes. This module knows nothing of HTTP or exit
+ * codes: `http/middleware/errors.ts` and `cli/exit-codes.ts` map every code, and
+ * both tables are checked by the compiler (`satisfies Record<GatehouseErrorCode, …>`).
+ */
+
+export const gatehouseErrorCodes = [
+  'config.invalid',
+  'input.invalid',
+  'not_found',
+  'already_exists',
+  'auth.invalid_credentials',
+  'auth.email_not_verified',
+  'auth.user_disabled',
+  'auth.throttled',
+  'auth.upstream_failed',
+  'signup.disabled',
+  'verification.invalid',
+  'csrf.invalid',
+  'rate_limited',
+  'overloaded',
+  'database.unavailable',
+] as const;
+
+export type GatehouseErrorCode = (typeof gatehouseErrorCodes)[number];
+
+export class GatehouseError extends Error {
+  override readonly name = 'GatehouseError';
+  constructor(
+    readonly code: GatehouseErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export function isGatehouseError(err: unknown, code?: GatehouseErrorCode): err is GatehouseError {
+  return err instanceof GatehouseError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,85 @@
+/**
+ * The Koa application, composed as a list: errors, headers, metrics, static
+ * files, health, Gatehouse's own pages, then oidc-provider mounted at the
+ * issuer's path. oidc-provider parses its own request bodies, so the form body
+ * parser and CSRF check run only on our routes.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { bodyParser } from '@koa/bodyparser';
+import Koa, { type Context, type Middleware } from 'koa';
+import mount from 'koa-mount';
+import type { Provider } from 'oidc-provider';
+import type { Gatehouse } from '../context.ts';
+import { interactionRoutes } from '../oidc/interactions/index.ts';
+import { LocalConnector } from '../identity/connectors/local.ts';
+import { csrf } from './middleware/csrf.ts';
+import { errorHandler } from './middleware/errors.ts';
+import { securityHeaders } from './middleware/headers.ts';
+import { healthRoutes } from './routes/health.ts';
+import { signupRoutes } from './routes/signup.ts';
+import { viewsDir } from './views.ts';
+
+export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, status?: number) => void;
+
+const stylesheetTemplate = readFileSync(path.join(viewsDir, 'static', 'gatehouse.css'), 'utf8');
+
+export function createApp(gh: Gatehouse, provider: Provider): Koa {
+  const { config, views, logger, metrics } = gh;
+  const base = new URL(config.issuer).pathname.replace(/\/$/, '');
+  const secure = config.issuer.startsWith('https:');
+  const stylesheet = stylesheetTemplate.replace('__PRIMARY__', config.branding.primaryColor);
+  const app = new Koa({ proxy: config.trustProxy });
+  app.keys = gh.cookieKeys;
+
+  const page: Page = (ctx, name, vars, status = 200) => {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = views.page(name, { ...vars, csrf: ctx.state.csrf });
+  };
+  const form: Middleware[] = [bodyParser({ enableTypes: ['form'], formLimit: '64kb' }), csrf(secure, base || '/')];
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      metrics.httpRequests.inc({ method: ctx.method, route: String(ctx._matchedRoute ?? ctx.state.route ?? 'other'), status: String(ctx.status) });
+    }
+  });
+  app.use(errorHandler(views, logger));
+  app.use(securityHeaders());
+
+  const ours = new Koa();
+  ours.keys = app.keys;
+  const routers = [
+    healthRoutes(gh.db, metrics),
+    interactionRoutes({
+      provider, connectors: gh.connectors, users: gh.users, metrics, issuer: config.issuer, secureCookies: secure,
+      page,
+    }, form),
+    signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form),
+  ];
+  ours.use(async (ctx, next) => {
+    if (ctx.path === '/static/gatehouse.css') {
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=3600');
+      ctx.body = stylesheet;
+      return;
+    }
+    await next();
+  });
+  for (const router of routers) ours.use(router.routes()).use(router.allowedMethods());
+  ours.use(async (ctx, next) => {
+    // Discovery and keys change rarely; let clients and proxies cache them briefly.
+    await next();
+    if (ctx.status === 200 && (ctx.path === '/.well-known/openid-configuration' || ctx.path === '/jwks')) {
+      ctx.set('Cache-Control', 'public, max-age=300');
+    }
+  });
+  ours.use(mount(provider));
+
+  app.use(base ? mount(base, ours) : mount(ours));
+  app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * One place decides what an error looks like to the outside. GatehouseErrors map
+ * to a status by code (the table must cover every code, or this does not
+ * compile); anything else is logged and answered with a plain 500. HTML for
+ * browsers, JSON for everything else.
+ */
+import type { Context, Next } from 'koa';
+import { GatehouseError, type GatehouseErrorCode } from '../../errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Views } from '../views.ts';
+
+export const httpStatus = {
+  'config.invalid': 500,
+  'input.invalid': 400,
+  not_found: 404,
+  already_exists: 409,
+  'auth.invalid_credentials': 401,
+  'auth.email_not_verified': 403,
+  'auth.user_disabled': 403,
+  'auth.throttled': 429,
+  'auth.upstream_failed': 502,
+  'signup.disabled': 403,
+  'verification.invalid': 400,
+  'csrf.invalid': 403,
+  rate_limited: 429,
+  overloaded: 503,
+  'database.unavailable': 503,
+} satisfies Record<GatehouseErrorCode, number>;
+
+export function wantsHtml(ctx: Context): boolean {
+  return ctx.accepts('html', 'json') === 'html' && !ctx.path.includes('/api/');
+}
+
+export function errorHandler(views: Views, logger: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (err) {
+      let status: number;
+      let code: string;
+      let message: string;
+      if (err instanceof GatehouseError) {
+        status = httpStatus[err.code];
+        code = err.code;
+        message = err.message;
+      } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { expose?: boolean }).expose) {
+        status = (err as { status: number }).status;
+        code = 'request.invalid';
+        message = (err as Error).message;
+      } else {
+        logger.error({ err, path: ctx.path }, 'unhandled error');
+        status = 500;
+        code = 'server_error';
+        message = 'Something went wrong on our side. Please try again later.';
+      }
+      ctx.status = status;
+      if (status === 503) ctx.set('Retry-After', '5');
+      if (wantsHtml(ctx)) {
+        ctx.type = 'html';
+        ctx.body = views.page('error', { title: status === 429 ? 'Slow down' : 'Something is not right', message, code, csrf: ctx.state.csrf });
+      } else {
+        ctx.body = { error: code, error_description: message };
+      }
+    }
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Starting a server: migrations, keys, the provider and the app, the mail sender
+ * and the clean-up of expired protocol state. `listenOn` lets tests listen on an
+ * OS-picked port first and derive the issuer from it.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Gatehouse } from '../context.ts';
+import { migrateLatest } from '../db/migrate.ts';
+import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
+import { createProvider } from '../oidc/provider.ts';
+import { createApp } from './app.ts';
+
+export interface RunningServer {
+  url: string;
+  server: http.Server;
+  stop(): Promise<void>;
+}
+
+export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {
+  const { config, logger } = gh;
+  await migrateLatest(gh.db);
+  await gh.keys.ensure();
+  gh.cookieKeys = await gh.keys.cookieKeys();
+
+  const render = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = gh.views.page(name, vars);
+  };
+  const provider = createProvider({ config, db: gh.db, clock: gh.clock, users: gh.users, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys, render });
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => gh.metrics.tokenGrants.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
+  provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
+  const app = createApp(gh, provider);
+
+  const server = listenOn ?? http.createServer();
+  server.on('request', app.callback());
+  if (!listenOn) {
+    const url = new URL(config.issuer);
+    const port = config.listen.port ?? (url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80);
+    const host = config.listen.host ?? url.hostname;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  }
+  gh.sender.start();
+  const cleanup = setInterval(() => {
+    deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));
+  }, 10 * 60 * 1000);
+  cleanup.unref();
+
+  const address = server.address() as AddressInfo;
+  logger.info({ issuer: config.issuer, address: `${address.address}:${address.port}` }, 'gatehouse is listening');
+  return {
+    url: config.issuer,
+    server,
+    async stop() {
+      clearInterval(cleanup);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gh.close();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * The nunjucks environment for pages (`views/pages`) and mails (`views/email`),
+ * with branding available to every template. Autoescaping is on.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import nunjucks from 'nunjucks';
+import type { Config } from '../config/schema.ts';
+
+export const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+
+export interface Views {
+  page(name: string, vars: Record<string, unknown>): string;
+  mail(name: string, vars: Record<string, unknown>): { text: string; html: string };
+}
+
+export function createViews(config: Pick<Config, 'branding' | 'issuer'>): Views {
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: false }), { autoescape: true, throwOnUndefined: false });
+  env.addGlobal('brand', config.branding);
+  env.addGlobal('issuer', config.issuer);
+  env.addGlobal('base', new URL(config.issuer).pathname.replace(/\/$/, ''));
+  return {
+    page: (name, vars) => env.render(`pages/${name}.njk`, vars),
+    mail: (name, vars) => ({
+      text: env.render(`email/${name}.txt.njk`, vars),
+      html: env.render(`email/${name}.html.njk`, vars),
+    }),
+  };
+}

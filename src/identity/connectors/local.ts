@@ -1,0 +1,122 @@
+/**
+ * The `local` connector: e-mail + password accounts (argon2id), optional self
+ * sign-up verified by a mailed link, and a throttle on failed logins per
+ * account and per IP.
+ */
+import type { Audit } from '../../audit/audit.ts';
+import type { Db } from '../../db/knex.ts';
+import {
+  findLocalAccount, findLocalAccountByEmail, insertEmailVerification, insertLocalAccount, updateLocalAccount, useEmailVerification,
+} from '../../db/repos/users.ts';
+import { withTransaction } from '../../db/transaction.ts';
+import { GatehouseError } from '../../errors.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { newId, randomSecret, sha256 } from '../../lib/secrets.ts';
+import { SlidingWindow } from '../../lib/throttle.ts';
+import type { MailOutbox } from '../../mail/outbox.ts';
+import type { Identity } from '../identity.ts';
+import { checkPasswordStrength, type Passwords } from '../passwords.ts';
+
+export interface LocalConnectorOptions {
+  id: string;
+  name: string;
+  signup: boolean;
+  maxFailures: number;
+  windowMs: number;
+  issuer: string;
+  brandName: string;
+}
+
+const verificationTtlMs = 24 * 3600 * 1000;
+const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export class LocalConnector {
+  readonly type = 'local';
+  private readonly perAccount: SlidingWindow;
+  private readonly perIp: SlidingWindow;
+
+  constructor(
+    readonly options: LocalConnectorOptions,
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly passwords: Passwords,
+    private readonly outbox: MailOutbox,
+    private readonly audit: Audit,
+  ) {
+    this.perAccount = new SlidingWindow(options.maxFailures, options.windowMs, () => clock.now());
+    this.perIp = new SlidingWindow(options.maxFailures * 4, options.windowMs, () => clock.now());
+  }
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  async authenticate(emailInput: string, password: string, ip: string): Promise<Identity> {
+    const email = emailInput.trim().toLowerCase();
+    if (!email || !password) throw new GatehouseError('input.invalid', 'Enter your e-mail address and password.');
+    if (!this.perAccount.allows(email) || !this.perIp.allows(ip)) {
+      throw new GatehouseError('auth.throttled', 'Too many failed sign-in attempts. Wait a few minutes and try again.');
+    }
+    const account = await findLocalAccountByEmail(this.db, email);
+    const ok = await this.passwords.verify(account?.password_hash, password);
+    if (!account || !ok) {
+      this.perAccount.hit(email);
+      this.perIp.hit(ip);
+      throw new GatehouseError('auth.invalid_credentials', 'The e-mail address or password is wrong.');
+    }
+    if (account.email_verified_at === null) {
+      throw new GatehouseError('auth.email_not_verified', 'Confirm your e-mail address first: open the link we sent you.');
+    }
+    this.perAccount.reset(email);
+    return { connectorId: this.id, subject: account.id, email: account.email, emailVerified: true, name: account.name ?? undefined };
+  }
+
+  /** Self sign-up: an unverified account and a verification mail. Returns nothing that tells whether the address was known. */
+  async signUp(input: { email: string; name: string; password: string }, returnTo: string | undefined): Promise<void> {
+    if (!this.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
+    const email = input.email.trim().toLowerCase();
+    const name = input.name.trim();
+    if (!emailPattern.test(email) || email.length > 320) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.');
+    if (!name || name.length > 200) throw new GatehouseError('input.invalid', 'Enter your name (200 characters at most).');
+    checkPasswordStrength(input.password);
+    const passwordHash = await this.passwords.hash(input.password);
+    await withTransaction(this.db, async (trx) => {
+      const existing = await findLocalAccountByEmail(trx, email);
+      if (existing?.email_verified_at) {
+        // Someone already owns this address: tell them by mail, not the person at the form.
+        await this.outbox.enqueue(trx, { to: email, subject: `You already have an account`, template: 'account-exists', context: { issuer: this.options.issuer, brand: this.options.brandName } });
+        return;
+      }
+      const now = this.clock.now();
+      const accountId = existing?.id ?? newId();
+      if (existing) await updateLocalAccount(trx, accountId, { name, password_hash: passwordHash });
+      else await insertLocalAccount(trx, { id: accountId, email, name, password_hash: passwordHash, email_verified_at: null, created_at: now });
+      const token = randomSecret();
+      await insertEmailVerification(trx, { token_hash: sha256(token), local_account_id: accountId, expires_at: now + verificationTtlMs });
+      const query = returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : '';
+      await this.outbox.enqueue(trx, {
+        to: email,
+        subject: `Confirm your e-mail address`,
+        template: 'verify-email',
+        context: { name, link: `${this.options.issuer}/verify-email/${token}${query}`, brand: this.options.brandName },
+      });
+      await this.audit.record(trx, { actor: email, action: 'signup.requested', subject: accountId });
+    });
+  }
+
+  /** Uses a verification link; returns the verified address. */
+  async verifyEmail(token: string): Promise<string> {
+    return withTransaction(this.db, async (trx) => {
+      const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
+      const account = accountId ? await findLocalAccount(trx, accountId) : undefined;
+      if (!account) throw new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
+      await updateLocalAccount(trx, account.id, { email_verified_at: this.clock.now() });
+      await this.audit.record(trx, { actor: account.email, action: 'signup.verified', subject: account.id });
+      return account.email;
+    });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * People: resolving a connector identity to an internal user (creating it on a
+ * first login), and the admin operations on users. Depends on db, audit, lib.
+ */
+import { Audit } from '../audit/audit.ts';
+import type { Db, DbOrTrx } from '../db/knex.ts';
+import { destroyByAccountId } from '../db/repos/oidc-models.ts';
+import {
+  deleteLocalAccount, deleteUser, findLocalAccountByEmail, findUser, findUserIdp, insertLocalAccount, insertUser,
+  insertUserIdp, listUserIdps, listUsers, updateUser, type UserIdpRow, type UserRow, type UserStatus,
+} from '../db/repos/users.ts';
+import { withTransaction } from '../db/transaction.ts';
+import { GatehouseError } from '../errors.ts';
+import type { Clock } from '../lib/clock.ts';
+import { newId } from '../lib/secrets.ts';
+import type { Identity } from './identity.ts';
+import { checkPasswordStrength, type Passwords } from './passwords.ts';
+
+export interface UserDetails extends UserRow {
+  identities: UserIdpRow[];
+}
+
+export class Users {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: Audit,
+    private readonly passwords: Passwords,
+    private readonly localConnectorId: string,
+  ) {}
+
+  /** The user an identity belongs to, if it has logged in before. */
+  async findByIdentity(db: DbOrTrx, identity: Identity): Promise<UserRow | undefined> {
+    const link = await findUserIdp(db, identity.connectorId, identity.subject);
+    return link ? findUser(db, link.user_id) : undefined;
+  }
+
+  /** Creates the user and its `user_idp` link for a first login (inside the caller's transaction). */
+  async createFromIdentity(trx: DbOrTrx, identity: Identity, actor: string): Promise<UserRow> {
+    const now = this.clock.now();
+    const user: UserRow = {
+      id: newId(),
+      email: identity.email?.toLowerCase() ?? null,
+      email_verified: identity.emailVerified,
+      name: identity.name ?? null,
+      status: 'active',
+      created_at: now,
+      last_login_at: null,
+    };
+    await insertUser(trx, user);
+    await insertUserIdp(trx, { connector_id: identity.connectorId, subject: identity.subject, user_id: user.id, email: user.email, created_at: now });
+    await this.audit.record(trx, { actor, action: 'user.created', subject: user.id, details: { connector: identity.connectorId, email: user.email } });
+    return user;
+  }
+
+  /**
+   * A completed login: the known user, or a new one on a first login.
+   * Disabled users are refused here, at every login.
+   */
+  async signIn(identity: Identity): Promise<UserRow> {
+    const known = await this.findByIdentity(this.db, identity);
+    if (known) {
+      if (known.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
+      await updateUser(this.db, known.id, { last_login_at: this.clock.now() });
+      return { ...known, last_login_at: this.clock.now() };
+    }
+    return withTransaction(this.db, async (trx) => {
+      const raced = await this.findByIdentity(trx, identity);
+      if (raced) return raced;
+      const user = await this.createFromIdentity(trx, identity, `${identity.connectorId}:${identity.subject}`);
+      await updateUser(trx, user.id, { last_login_at: this.clock.now() });
+      return user;
+    });
+  }
+
+  async get(id: string): Promise<UserDetails> {
+    const user = await findUser(this.db, id);
+    if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
+    return { ...user, identities: await listUserIdps(this.db, id) };
+  }
+
+  async find(id: string): Promise<UserRow | undefined> {
+    return findUser(this.db, id);
+  }
+
+  list(): Promise<UserRow[]> {
+    return listUsers(this.db);
+  }
+
+  /** Admin-created user with a local (email + password) identity; the e-mail counts as verified. */
+  async createLocal(input: { email: string; name?: string | undefined; password?: string | undefined }, actor: string): Promise<UserRow> {
+    const email = input.email.trim().toLowerCase();
+    if (input.password !== undefined) checkPasswordStrength(input.password);
+    // Without a password the account cannot log in with one until it is set; an unguessable hash keeps it closed.
+    const passwordHash = await this.passwords.hash(input.password ?? newId() + newId());
+    return withTransaction(this.db, async (trx) => {
+      if (await findLocalAccountByEmail(trx, email)) throw new GatehouseError('already_exists', `a local account for ${email} already exists`);
+      const now = this.clock.now();
+      const accountId = newId();
+      await insertLocalAccount(trx, { id: accountId, email, name: input.name ?? null, password_hash: passwordHash, email_verified_at: now, created_at: now });
+      return this.createFromIdentity(trx, { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name }, actor);
+    });
+  }
+
+  async setStatus(id: string, status: UserStatus, actor: string): Promise<UserRow> {
+    return withTransaction(this.db, async (trx) => {
+      const user = await findUser(trx, id);
+      if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
+      await updateUser(trx, id, { status });
+      // A disabled user loses every session, grant and token at once.
+      if (status === 'disabled') await destroyByAccountId(trx, id);
+      await this.audit.record(trx, { actor, action: status === 'disabled' ? 'user.disabled' : 'user.enabled', subject: id });
+      return { ...user, status };
+    });
+  }
+
+  async delete(id: string, actor: string): Promise<void> {
+    await withTransaction(this.db, async (trx) => {
+      const user = await findUser(trx, id);
+      if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
+      for (const link of await listUserIdps(trx, id)) {
+        if (link.connector_id === this.localConnectorId) await deleteLocalAccount(trx, link.subject);
+      }
+      await destroyByAccountId(trx, id);
+      await deleteUser(trx, id);
+      await this.audit.record(trx, { actor, action: 'user.deleted', subject: id, details: { email: user.email } });
+    });
+  }
+}

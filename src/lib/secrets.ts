@@ -1,0 +1,22 @@
+/** Random secrets, their hashes and constant-time comparison. No domain words here. */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/** A URL-safe secret with `bytes` of randomness (default 32 bytes = 256 bits). */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export function newId(): string {
+  return randomUUID();
+}
+
+/** SHA-256, hex: how secrets that are looked up (tokens, links) are stored. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

@@ -1,0 +1,44 @@
+/**
+ * Counts events per key in a sliding window (failed logins per account and IP,
+ * form submissions per IP). In memory, per instance: an attacker spread over N
+ * instances gets N times the budget, which the limits are sized for.
+ * TODO(multi-instance): move to the database or Redis when instances > 4.
+ */
+export class SlidingWindow {
+  private readonly hits = new Map<string, number[]>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True while `key` is below its limit. */
+  allows(key: string): boolean {
+    return this.recent(key).length < this.limit;
+  }
+
+  /** Records one event; returns whether it was still within the limit. */
+  hit(key: string): boolean {
+    const list = this.recent(key);
+    list.push(this.now());
+    this.hits.set(key, list);
+    if (this.hits.size > 50_000) this.prune();
+    return list.length <= this.limit;
+  }
+
+  reset(key: string): void {
+    this.hits.delete(key);
+  }
+
+  private recent(key: string): number[] {
+    const since = this.now() - this.windowMs;
+    return (this.hits.get(key) ?? []).filter((t) => t > since);
+  }
+
+  private prune(): void {
+    for (const key of this.hits.keys()) {
+      if (this.recent(key).length === 0) this.hits.delete(key);
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Prometheus metrics (prom-client), one registry per running context so tests
+ * can run several servers in one process. Any layer may count; only
+ * http/routes/metrics.ts exposes them.
+ */
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly logins = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Completed and failed logins by connector',
+    labelNames: ['connector', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly tokenGrants = new Counter({
+    name: 'gatehouse_token_grants_total',
+    help: 'Successful token endpoint grants by grant type',
+    labelNames: ['grant_type'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
+  }
+}

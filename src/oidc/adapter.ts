@@ -1,0 +1,74 @@
+/**
+ * The knex adapter: every oidc-provider model in one table of the Gatehouse
+ * database, so a restart or a second instance loses nothing.
+ *
+ * oidc-provider checks `consumed` and then calls `consume()`, two steps that two
+ * parallel requests can both pass. Here `consume` is a conditional UPDATE; the
+ * loser gets `invalid_grant`, and for codes (authorization / device) the whole
+ * grant is revoked, as RFC 6749 §4.1.2 asks when a code is used twice. Tokens the
+ * winner saves afterwards point at a grant that no longer exists, and
+ * oidc-provider refuses those at introspection, userinfo and refresh.
+ */
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Db } from '../db/knex.ts';
+import {
+  consumeModel, destroyByGrantId, destroyModel, findModel, findModelBy, upsertModel, type OidcModelRow,
+} from '../db/repos/oidc-models.ts';
+import type { Clock } from '../lib/clock.ts';
+
+const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adapter {
+  return class KnexAdapter implements Adapter {
+    constructor(private readonly name: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const grantId = this.name === 'Grant' ? id : payload.grantId;
+      await upsertModel(db, {
+        kind: this.name,
+        id,
+        payload: JSON.stringify(payload),
+        grant_id: grantId ?? null,
+        user_code: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        account_id: payload.accountId ?? null,
+        expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        consumed_at: null,
+      });
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      return this.load(await findModel(db, this.name, id));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.load(await findModelBy(db, this.name, 'user_code', userCode));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.load(await findModelBy(db, this.name, 'uid', uid));
+    }
+
+    async consume(id: string): Promise<void> {
+      if (await consumeModel(db, this.name, id, clock.now())) return;
+      const row = await findModel(db, this.name, id);
+      if (row?.grant_id && revokeGrantOnLostRace.has(this.name)) await destroyByGrantId(db, row.grant_id);
+      throw new errors.InvalidGrant(`${this.name === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await destroyModel(db, this.name, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await destroyByGrantId(db, grantId);
+    }
+
+    private load(row: OidcModelRow | undefined): AdapterPayload | undefined {
+      if (!row) return undefined;
+      if (row.expires_at !== null && row.expires_at <= clock.now()) return undefined;
+      const payload = JSON.parse(row.payload) as AdapterPayload;
+      return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
+    }
+  };
+}

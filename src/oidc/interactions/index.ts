@@ -1,0 +1,36 @@
+/**
+ * Interaction routes, a table of which step answers which path. GET shows the
+ * page for the current prompt; each POST ends one prompt.
+ */
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { GatehouseError } from '../../errors.ts';
+import { loadInteraction, type InteractionDeps } from './context.ts';
+import { postConsent, showConsent } from './consent.ts';
+import { postLogin, showLogin } from './login.ts';
+import { finishUpstream, startUpstream, upstreamCallback } from './upstream.ts';
+
+export type { InteractionDeps } from './context.ts';
+
+export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Router {
+  const router = new Router();
+  const bind = (handler: (deps: InteractionDeps, ctx: Context) => Promise<void>) => (ctx: Context) => handler(deps, ctx);
+
+  router.get('/interaction/:uid', ...form, async (ctx) => {
+    const details = await loadInteraction(deps, ctx);
+    if (details.prompt.name === 'login') return showLogin(deps, ctx, details);
+    if (details.prompt.name === 'consent') return showConsent(deps, ctx, details);
+    throw new GatehouseError('input.invalid', `Unexpected sign-in step "${details.prompt.name}".`);
+  });
+  router.post('/interaction/:uid/login', ...form, bind(postLogin));
+  router.post('/interaction/:uid/consent', ...form, bind(postConsent));
+  router.get('/interaction/:uid/abort', async (ctx) => {
+    await loadInteraction(deps, ctx);
+    await deps.provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+  });
+  router.get('/interaction/:uid/connector/:connector', bind(startUpstream));
+  router.get('/interaction/:uid/connector/:connector/done', bind(finishUpstream));
+  router.get('/connectors/:connector/callback', bind(upstreamCallback));
+  return router;
+}

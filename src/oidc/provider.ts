@@ -1,0 +1,146 @@
+/**
+ * oidc-provider, configured from our Config: knex adapter, keys from the
+ * database, our pages for everything a person sees, refresh rotation,
+ * client credentials, introspection, revocation, device flow, RP-initiated
+ * logout. devInteractions are off: interactions are ours (./interactions/).
+ */
+import { Provider, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { parseDurationSeconds } from '../config/duration.ts';
+import type { Config } from '../config/schema.ts';
+import type { Db } from '../db/knex.ts';
+import type { Users } from '../identity/users.ts';
+import type { Clock } from '../lib/clock.ts';
+import { findAccountWith } from './account.ts';
+import { adapterFactory } from './adapter.ts';
+import type { PrivateJwk } from './keys.ts';
+
+export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
+
+export interface ProviderDeps {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  users: Users;
+  jwks: { keys: PrivateJwk[] };
+  cookieKeys: string[];
+  render: RenderPage;
+}
+
+/** Static client metadata as oidc-provider wants it: Gatehouse's own keys removed. */
+export function staticClients(config: Config): ClientMetadata[] {
+  return config.clients.map(({ approvers: _approvers, ...metadata }) => metadata as ClientMetadata);
+}
+
+const formField = (form: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(form)?.[1] ?? '';
+const formAction = (form: string) => /action="([^"]*)"/.exec(form)?.[1] ?? '';
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, render } = deps;
+  const ttl = (key: keyof Config['ttl']) => parseDurationSeconds(config.ttl[key]);
+  const secure = config.issuer.startsWith('https:');
+  const prefix = new URL(config.issuer).pathname.replace(/\/$/, '');
+
+  const configuration: Configuration = {
+    adapter: adapterFactory(deps.db, deps.clock),
+    clients: staticClients(config),
+    findAccount: findAccountWith(deps.users),
+    jwks: deps.jwks as Configuration['jwks'],
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure },
+      short: { httpOnly: true, sameSite: 'lax', secure },
+      names: { session: 'gh.session', interaction: 'gh.interaction', resume: 'gh.resume' },
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    // Authorization code only: the implicit and hybrid flows are not offered (OAuth 2.0 Security BCP).
+    responseTypes: ['code', 'none'],
+    // The Dex-style first-auth parameters travel with the authorization request.
+    extraParams: ['acl_token', 'AclToken'],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Confidential clients (resource servers) may introspect; public clients may not.
+        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          render(ctx, 'logout', { action: formAction(form), xsrf: formField(form, 'xsrf') });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          render(ctx, 'logged-out', { clientName: ctx.oidc.client?.clientName });
+        },
+      },
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: async (ctx, form, _out, err) => {
+          const wrong = Boolean(err && ((err as { userCode?: unknown }).userCode || err.name === 'NoCodeError'));
+          const message = !err ? undefined : wrong ? 'That code is not right, or it has expired. Check the code on your device and try again.'
+            : err.name === 'AbortedError' ? 'The sign-in was cancelled.' : 'Something went wrong with that code. Try again.';
+          render(ctx, 'device-input', { action: formAction(form), xsrf: formField(form, 'xsrf'), error: message }, err ? 400 : 200);
+        },
+        userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
+          render(ctx, 'device-confirm', {
+            action: formAction(form), xsrf: formField(form, 'xsrf'), userCode,
+            clientName: client.clientName ?? client.clientId, deviceInfo,
+          });
+        },
+        successSource: async (ctx) => {
+          render(ctx, 'device-success', { clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId });
+        },
+      },
+    },
+    interactions: {
+      url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
+    },
+    renderError: async (ctx, out) => {
+      render(ctx, 'error', {
+        title: 'Sign-in problem',
+        message: out.error_description ?? 'The request could not be completed.',
+        code: out.error,
+      }, ctx.status >= 400 ? ctx.status : 400);
+    },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    // Browser-based clients may call the token endpoint from their redirect URIs' origins.
+    clientBasedCORS: (_ctx, origin, client) =>
+      (client.redirectUris ?? []).some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      }),
+    ttl: {
+      AccessToken: ttl('accessToken'),
+      ClientCredentials: ttl('clientCredentials'),
+      IdToken: ttl('idToken'),
+      RefreshToken: ttl('refreshToken'),
+      AuthorizationCode: ttl('authorizationCode'),
+      DeviceCode: ttl('deviceCode'),
+      Session: ttl('session'),
+      Interaction: ttl('interaction'),
+      Grant: ttl('grant'),
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+/** The longest lifetime of anything signed with a key: how long a retired key stays published. */
+export function longestSignedLifetimeMs(config: Config): number {
+  return Math.max(...(['accessToken', 'idToken', 'refreshToken', 'clientCredentials'] as const).map((k) => parseDurationSeconds(config.ttl[k]))) * 1000;
+}
