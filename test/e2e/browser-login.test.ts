@@ -23,7 +23,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('browser login on %s',
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     rp = await startRelyingParty({ issuer: 'http://placeholder.invalid', clientId: 'web', clientSecret: testClients.web.client_secret });
-    server = await startTestServer(db, { clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }] });
+    server = await startTestServer(db, { clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri], post_logout_redirect_uris: [`${rp.url}/`] }] });
     await rp.connect(server.url);
     await server.gh.users.createLocal({ email: 'ada@example.com', name: 'Ada Lovelace', password: 'analytical-engine' }, 'test');
     browser = await launchBrowser();
@@ -86,6 +86,27 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('browser login on %s',
     await page.goto(`${rp.url}/login`);
     await page.waitForSelector('#who');
     expect(await page.textContent('#who')).toBe('ada@example.com');
+    await context.close();
+  });
+
+  it('signs out through RP-initiated logout with a confirmation page', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.url}/login`);
+    await page.getByLabel('E-mail address').fill('ada@example.com');
+    await page.getByLabel('Password').fill('analytical-engine');
+    await page.getByRole('button', { name: /Sign in/ }).click();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForSelector('#who');
+    const idToken = rp.signIns.at(-1)!.tokens.id_token!;
+    await page.goto(`${server.url}/session/end?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${rp.url}/` })}`);
+    await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+    if (shots) await page.screenshot({ path: `${shots}/logout-${kind}.png`, fullPage: true });
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.waitForURL(`${rp.url}/`);
+    // The session is gone: the next sign-in asks for the password again.
+    await page.goto(`${rp.url}/login`);
+    await page.getByLabel('Password').waitFor();
     await context.close();
   });
 });
