@@ -19,6 +19,10 @@ import { MailOutbox } from './mail/outbox.ts';
 import { MailSender, type SenderOptions } from './mail/sender.ts';
 import { Metrics } from './metrics.ts';
 import { Keys } from './oidc/keys.ts';
+import { AclTokens } from './gating/acl-tokens.ts';
+import { Gate, gateMode } from './gating/access.ts';
+import { JoinRequests } from './gating/join-requests.ts';
+import { ClientDirectory } from './registration/clients.ts';
 import { longestSignedLifetimeMs } from './oidc/provider.ts';
 
 export interface GatehouseOptions {
@@ -42,6 +46,10 @@ export interface Gatehouse {
   users: Users;
   connectors: Connector[];
   keys: Keys;
+  clients: ClientDirectory;
+  aclTokens: AclTokens;
+  gate: Gate;
+  joinRequests: JoinRequests;
   /** Filled by the server once keys exist (see http/server.ts). */
   cookieKeys: string[];
   close(): Promise<void>;
@@ -75,9 +83,19 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   outbox.onEnqueued(() => sender.kick());
   const keys = new Keys(db, clock, longestSignedLifetimeMs(config));
   let closing: Promise<void> | undefined;
+  const clients = new ClientDirectory(config, db);
+  const aclTokens = new AclTokens(db, clock, audit, (id) => clients.exists(id));
+  const gate = new Gate(gateMode(config.firstauth), db, clock, audit, metrics, users, aclTokens);
+  const joinRequests = new JoinRequests(db, clock, audit, outbox, aclTokens, clients, {
+    issuer: config.issuer,
+    brand: config.branding.name,
+    receiver: config.firstauth.mailer.receiver,
+    admins: config.admins,
+    linkTtlMs: 7 * 86_400_000,
+  });
 
   return {
-    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys,
+    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests,
     cookieKeys: [],
     close() {
       closing ??= (async () => {

@@ -20,6 +20,15 @@ export const gatehouseErrorCodes = [
   'rate_limited',
   'overloaded',
   'database.unavailable',
+  'forbidden',
+  'acl_token.not_found',
+  'acl_token.expired',
+  'acl_token.revoked',
+  'acl_token.exhausted',
+  'acl_token.wrong_client',
+  'access.token_required',
+  'join_request.already_decided',
+  'approval_link.invalid',
 ] as const;
 
 export type GatehouseErrorCode = (typeof gatehouseErrorCodes)[number];

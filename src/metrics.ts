@@ -26,6 +26,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly gateDecisions = new Counter({
+    name: 'gatehouse_gate_decisions_total',
+    help: 'First-auth gating decisions by result and reason',
+    labelNames: ['result', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }

@@ -20,4 +20,13 @@ export const exitCodes = {
   rate_limited: 75,
   overloaded: 75,
   'database.unavailable': 69,
+  forbidden: 77,
+  'acl_token.not_found': 66,
+  'acl_token.expired': 65,
+  'acl_token.revoked': 65,
+  'acl_token.exhausted': 65,
+  'acl_token.wrong_client': 65,
+  'access.token_required': 77,
+  'join_request.already_decided': 65,
+  'approval_link.invalid': 65,
 } satisfies Record<GatehouseErrorCode, number>;

@@ -14,6 +14,9 @@ import { keysCommands } from './commands/keys/index.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { serveCommand } from './commands/serve.ts';
 import { userCommands } from './commands/user/index.ts';
+import { aclTokenCommands } from './commands/acl-token/index.ts';
+import { clientTokenCommands } from './commands/client-token/index.ts';
+import { joinRequestCommands } from './commands/join-request/index.ts';
 import { exitCodes, unexpectedError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 
@@ -60,7 +63,10 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
-  for (const command of [serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands()]) {
+  for (const command of [
+    serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands(),
+    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(),
+  ]) {
     program.addCommand(command);
   }
   const exitOverrideAll = (cmd: Command) => {

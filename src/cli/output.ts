@@ -36,3 +36,8 @@ export function createOutput(json: boolean, write: (s: string) => void = (s) => 
     },
   };
 }
+
+/** Epoch milliseconds as an ISO string, or null. */
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}

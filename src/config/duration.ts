@@ -29,7 +29,10 @@ export function parseExpiry(text: string, now: Date): Date {
     at = new Date(now.getTime() + parseDurationSeconds(trimmed) * 1000);
   } else if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(trimmed)) {
     at = new Date(trimmed);
-    if (Number.isNaN(at.getTime())) {
+    // Date() rolls impossible days over (2027-02-30 becomes March 2): refuse them instead.
+    const [year, month, day] = trimmed.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const calendar = new Date(Date.UTC(year, month - 1, day));
+    if (Number.isNaN(at.getTime()) || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
       throw new GatehouseError('input.invalid', `"${text}" is not a valid date`);
     }
   } else {

@@ -44,7 +44,8 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
 
   const problems: ConfigProblem[] = doc.errors.map((e) => ({
     path: '(yaml)',
-    line: e.linePos?.[0]?.line,
+    // With prettyErrors off, yaml leaves linePos unset: derive the line from the offset.
+    line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line,
     message: e.message.split('\n')[0] ?? e.message,
   }));
 
@@ -89,7 +90,8 @@ function substituteEnv(
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/.exec(node.value);
     const replaced = node.value.replace(variable, (_m, name: string, fallback: string | undefined) => {
-      const value = env[name] ?? fallback;
+      // As in the shell, `${VAR:-fallback}` also covers a variable set to the empty string.
+      const value = fallback !== undefined && !env[name] ? fallback : env[name];
       if (value === undefined) {
         missing(keyPath, node, name);
         return '';

@@ -18,7 +18,10 @@ import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
+import { gatingRoutes } from './routes/gating.ts';
 import { viewsDir } from './views.ts';
+import { SlidingWindow } from '../lib/throttle.ts';
+import { parseDurationSeconds } from '../config/duration.ts';
 
 export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -55,10 +58,13 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
   const routers = [
     healthRoutes(gh.db, metrics),
     interactionRoutes({
-      provider, connectors: gh.connectors, users: gh.users, metrics, issuer: config.issuer, secureCookies: secure,
-      page,
+      provider, connectors: gh.connectors, users: gh.users, gate: gh.gate, joinRequests: gh.joinRequests, clients: gh.clients,
+      metrics, issuer: config.issuer, secureCookies: secure, page,
+      gateLimiter: new SlidingWindow(30, 15 * 60 * 1000),
+      interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
     }, form),
     signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form),
+    gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, page, secure, cookiePath: base || '/' }, form),
   ];
   ours.use(async (ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {

@@ -14,6 +14,8 @@ import { createApp } from './app.ts';
 
 export interface RunningServer {
   url: string;
+  /** A one-time link for the first admin, on a first start in manual mode (printed by `serve`). */
+  bootstrapLink?: string | undefined;
   server: http.Server;
   stop(): Promise<void>;
 }
@@ -23,6 +25,10 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   await migrateLatest(gh.db);
   await gh.keys.ensure();
   gh.cookieKeys = await gh.keys.cookieKeys();
+  if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
+  const bootstrap = await gh.gate.bootstrapInvitation(config.admins, gh.clients.staticIds());
+  const bootstrapLink = bootstrap ? `${config.issuer}/invite/${bootstrap}` : undefined;
+  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stdout');
 
   const render = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
     ctx.status = status;
@@ -30,7 +36,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     ctx.set('Cache-Control', 'no-store');
     ctx.body = gh.views.page(name, vars);
   };
-  const provider = createProvider({ config, db: gh.db, clock: gh.clock, users: gh.users, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys, render });
+  const provider = createProvider({ config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys, render });
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => gh.metrics.tokenGrants.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
   const app = createApp(gh, provider);
@@ -56,6 +62,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   logger.info({ issuer: config.issuer, address: `${address.address}:${address.port}` }, 'gatehouse is listening');
   return {
     url: config.issuer,
+    bootstrapLink,
     server,
     async stop() {
       clearInterval(cleanup);

@@ -53,24 +53,17 @@ export class Users {
     return user;
   }
 
-  /**
-   * A completed login: the known user, or a new one on a first login.
-   * Disabled users are refused here, at every login.
-   */
-  async signIn(identity: Identity): Promise<UserRow> {
-    const known = await this.findByIdentity(this.db, identity);
-    if (known) {
-      if (known.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
-      await updateUser(this.db, known.id, { last_login_at: this.clock.now() });
-      return { ...known, last_login_at: this.clock.now() };
-    }
-    return withTransaction(this.db, async (trx) => {
-      const raced = await this.findByIdentity(trx, identity);
-      if (raced) return raced;
-      const user = await this.createFromIdentity(trx, identity, `${identity.connectorId}:${identity.subject}`);
-      await updateUser(trx, user.id, { last_login_at: this.clock.now() });
-      return user;
-    });
+  /** The user behind an identity, if it has been let in before. */
+  lookup(identity: Identity): Promise<UserRow | undefined> {
+    return this.findByIdentity(this.db, identity);
+  }
+
+  /** A known user completed a login: refused when disabled, else the login time is kept. */
+  async recordLogin(user: UserRow): Promise<UserRow> {
+    if (user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
+    const now = this.clock.now();
+    await updateUser(this.db, user.id, { last_login_at: now });
+    return { ...user, last_login_at: now };
   }
 
   async get(id: string): Promise<UserDetails> {

@@ -4,7 +4,7 @@
  * failure keeps the row and retries with exponential backoff. With no SMTP host
  * the "transport" writes .eml files to the outbox folder.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Db } from '../db/knex.ts';
@@ -123,7 +123,9 @@ export class MailSender {
     const built = await nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }).sendMail(message);
     await mkdir(this.options.outboxDir, { recursive: true });
     const file = path.join(this.options.outboxDir, `${new Date(mail.created_at).toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
-    await writeFile(file, built.message as Buffer);
+    // Written aside and renamed, so whoever watches the folder never reads half a mail.
+    await writeFile(`${file}.part`, built.message as Buffer);
+    await rename(`${file}.part`, file);
     this.logger.info({ mailId: mail.id, to: mail.to, subject: mail.subject, file }, 'mail written to outbox (no SMTP host configured)');
   }
 }

@@ -1,13 +1,22 @@
 /** oidc-provider's `findAccount`: an internal user, unless unknown or disabled. */
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
+import type { Gate } from '../gating/access.ts';
 import type { Users } from '../identity/users.ts';
 
-export function findAccountWith(users: Users) {
-  return async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+export function findAccountWith(users: Users, gate: Gate) {
+  return async (ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> => {
     const user = await users.find(sub);
     // A disabled user has no account as far as the protocol is concerned:
     // refresh grants, userinfo and new authorizations for it all fail.
     if (!user || user.status !== 'active') return undefined;
+    // With a token in hand (code, refresh, device code, userinfo) access to the
+    // client is checked again: when it has lapsed, the grant fails (invalid_grant).
+    // Authorizations without a token are gated by the `access` prompt instead.
+    const clientId = ctx.oidc?.client?.clientId;
+    if (token && clientId && !(await gate.hasAccess(user.id, clientId))) {
+      await gate.recordLapsed(user.id, clientId, 'refresh');
+      return undefined;
+    }
     return {
       accountId: user.id,
       async claims() {

@@ -4,7 +4,8 @@
  * client credentials, introspection, revocation, device flow, RP-initiated
  * logout. devInteractions are off: interactions are ours (./interactions/).
  */
-import { Provider, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { Provider, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Gate } from '../gating/access.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
@@ -21,6 +22,7 @@ export interface ProviderDeps {
   db: Db;
   clock: Clock;
   users: Users;
+  gate: Gate;
   jwks: { keys: PrivateJwk[] };
   cookieKeys: string[];
   render: RenderPage;
@@ -43,7 +45,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
     clients: staticClients(config),
-    findAccount: findAccountWith(deps.users),
+    findAccount: findAccountWith(deps.users, deps.gate),
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
       keys: deps.cookieKeys,
@@ -102,6 +104,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     interactions: {
+      policy: gatedPolicy(deps.gate),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
     renderError: async (ctx, out) => {
@@ -138,6 +141,24 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   return provider;
+}
+
+/**
+ * oidc-provider's default prompts (login, consent) with Gatehouse's `access`
+ * prompt between them: at every authorization, a signed-in user without access
+ * to this client is shown the gate page instead of being sent back with a code.
+ */
+export function gatedPolicy(gate: Gate): interactionPolicy.Prompt[] {
+  const { Prompt, Check, base } = interactionPolicy;
+  const policy = base();
+  policy.add(new Prompt({ name: 'access', requestable: false }, new Check('no_client_access', 'the user has no access to this client', async (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    const clientId = ctx.oidc.client?.clientId;
+    if (!accountId || !clientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
+    await gate.recordLapsed(accountId, clientId, 'authorization');
+    return Check.REQUEST_PROMPT;
+  })), 1);
+  return policy;
 }
 
 /** The longest lifetime of anything signed with a key: how long a retired key stays published. */

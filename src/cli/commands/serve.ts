@@ -9,6 +9,9 @@ export function serveCommand(): Command {
     .action(withGatehouse(async ({ gh }) => {
       const running = await startServer(gh);
       process.stdout.write(`Gatehouse is running at ${running.url}\n  discovery: ${running.url}/.well-known/openid-configuration\n`);
+      if (running.bootstrapLink) {
+        process.stdout.write(`\nNobody has an account yet. First admin: open this one-time invitation, then sign in to any client:\n  ${running.bootstrapLink}\n(it is shown once; \`gatehouse acl-token create\` makes more at any time)\n`);
+      }
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);

@@ -62,6 +62,11 @@ export async function listUsers(db: DbOrTrx): Promise<UserRow[]> {
   return rows.map((r) => toUser(r)!);
 }
 
+export async function countUsers(db: DbOrTrx): Promise<number> {
+  const row = await db('user').count<{ n: number | string }[]>({ n: '*' }).first();
+  return Number(row?.n ?? 0);
+}
+
 export async function updateUser(db: DbOrTrx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
   return (await db('user').where({ id }).update(patch)) === 1;
 }

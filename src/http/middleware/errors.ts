@@ -25,6 +25,15 @@ export const httpStatus = {
   rate_limited: 429,
   overloaded: 503,
   'database.unavailable': 503,
+  forbidden: 403,
+  'acl_token.not_found': 404,
+  'acl_token.expired': 410,
+  'acl_token.revoked': 410,
+  'acl_token.exhausted': 409,
+  'acl_token.wrong_client': 403,
+  'access.token_required': 403,
+  'join_request.already_decided': 409,
+  'approval_link.invalid': 410,
 } satisfies Record<GatehouseErrorCode, number>;
 
 export function wantsHtml(ctx: Context): boolean {

@@ -30,6 +30,14 @@ export interface LocalConnectorOptions {
 const verificationTtlMs = 24 * 3600 * 1000;
 const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/**
+ * A link carries a mark of the password chosen in the same sign-up. A later
+ * sign-up for the address (perhaps by a stranger) replaces the password and so
+ * voids the earlier links: otherwise the owner's own link would confirm the
+ * account with the stranger's password (pre-verification account takeover).
+ */
+const passwordMark = (passwordHash: string): string => sha256(passwordHash).slice(0, 16);
+
 export class LocalConnector {
   readonly type = 'local';
   private readonly perAccount: SlidingWindow;
@@ -95,7 +103,7 @@ export class LocalConnector {
       const accountId = existing?.id ?? newId();
       if (existing) await updateLocalAccount(trx, accountId, { name, password_hash: passwordHash });
       else await insertLocalAccount(trx, { id: accountId, email, name, password_hash: passwordHash, email_verified_at: null, created_at: now });
-      const token = randomSecret();
+      const token = `${randomSecret()}.${passwordMark(passwordHash)}`;
       await insertEmailVerification(trx, { token_hash: sha256(token), local_account_id: accountId, expires_at: now + verificationTtlMs });
       const query = returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : '';
       await this.outbox.enqueue(trx, {
@@ -113,7 +121,8 @@ export class LocalConnector {
     return withTransaction(this.db, async (trx) => {
       const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
       const account = accountId ? await findLocalAccount(trx, accountId) : undefined;
-      if (!account) throw new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
+      // Throwing rolls back the use of the token along with everything else.
+      if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
       await updateLocalAccount(trx, account.id, { email_verified_at: this.clock.now() });
       await this.audit.record(trx, { actor: account.email, action: 'signup.verified', subject: account.id });
       return account.email;

@@ -73,8 +73,11 @@ export class OidcConnector {
       }
       return { connectorId: this.id, subject: claims.sub, email, emailVerified: verified, name };
     } catch (err) {
+      // openid-client's own message is generic ("invalid response encountered"); the check
+      // that failed (state, issuer, nonce...) is in `cause`, and nothing else records it.
       const reason = err instanceof Error ? err.message : String(err);
-      throw new GatehouseError('auth.upstream_failed', `Signing in with ${this.name} failed: ${reason}`);
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+      throw new GatehouseError('auth.upstream_failed', `Signing in with ${this.name} failed: ${cause && cause !== reason ? `${reason} (${cause})` : reason}`);
     }
   }
 

@@ -9,6 +9,10 @@ import { GatehouseError } from '../../errors.ts';
 import type { LocalConnector } from '../../identity/connectors/local.ts';
 import type { Connector } from '../../identity/connectors/oidc.ts';
 import type { Users } from '../../identity/users.ts';
+import type { Gate } from '../../gating/access.ts';
+import type { JoinRequests } from '../../gating/join-requests.ts';
+import type { ClientDirectory } from '../../registration/clients.ts';
+import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Metrics } from '../../metrics.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -17,7 +21,13 @@ export interface InteractionDeps {
   provider: Provider;
   connectors: Connector[];
   users: Users;
+  gate: Gate;
+  joinRequests: JoinRequests;
+  clients: ClientDirectory;
   metrics: Metrics;
+  /** Token entries and join requests per IP. */
+  gateLimiter: SlidingWindow;
+  interactionTtlMs: number;
   issuer: string;
   secureCookies: boolean;
   page(ctx: Context, name: string, vars: Record<string, unknown>, status?: number): void;
@@ -39,4 +49,26 @@ export function localConnectors(deps: InteractionDeps): LocalConnector[] {
 
 export function clientName(client: { clientName?: string | undefined; clientId: string } | undefined): string {
   return client?.clientName ?? client?.clientId ?? 'the application';
+}
+
+/** The invitation cookie set by /invite/<token>, read when a first login completes. */
+export const inviteCookie = 'gh.invite';
+
+export function presentedToken(ctx: Context, details: Interaction): string | undefined {
+  const fromParams = details.params.acl_token ?? details.params.AclToken;
+  if (typeof fromParams === 'string' && fromParams) return fromParams;
+  return ctx.cookies.get(inviteCookie, { signed: true }) || undefined;
+}
+
+export async function gateClient(deps: InteractionDeps, details: Interaction): Promise<{ id: string; name: string }> {
+  const id = String(details.params.client_id);
+  return { id, name: await deps.clients.displayName(id) };
+}
+
+/** The status of a gate page showing why a token was not accepted. */
+export function gateStatus(code: string): number {
+  if (code === 'acl_token.not_found') return 404;
+  if (code === 'acl_token.exhausted') return 409;
+  if (code === 'acl_token.expired' || code === 'acl_token.revoked') return 410;
+  return 403;
 }

@@ -8,6 +8,7 @@ import { GatehouseError } from '../../errors.ts';
 import { loadInteraction, type InteractionDeps } from './context.ts';
 import { postConsent, showConsent } from './consent.ts';
 import { postLogin, showLogin } from './login.ts';
+import { postJoin, postToken, showAccess, showGate, showJoin } from './gate.ts';
 import { finishUpstream, startUpstream, upstreamCallback } from './upstream.ts';
 
 export type { InteractionDeps } from './context.ts';
@@ -18,12 +19,19 @@ export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Ro
 
   router.get('/interaction/:uid', ...form, async (ctx) => {
     const details = await loadInteraction(deps, ctx);
-    if (details.prompt.name === 'login') return showLogin(deps, ctx, details);
+    if (details.prompt.name === 'login') {
+      const held = await deps.gate.held(details.uid);
+      return held ? showGate(deps, ctx, details, { identity: held }) : showLogin(deps, ctx, details);
+    }
+    if (details.prompt.name === 'access') return showAccess(deps, ctx, details);
     if (details.prompt.name === 'consent') return showConsent(deps, ctx, details);
     throw new GatehouseError('input.invalid', `Unexpected sign-in step "${details.prompt.name}".`);
   });
   router.post('/interaction/:uid/login', ...form, bind(postLogin));
   router.post('/interaction/:uid/consent', ...form, bind(postConsent));
+  router.post('/interaction/:uid/token', ...form, bind(postToken));
+  router.get('/interaction/:uid/join', ...form, bind(showJoin));
+  router.post('/interaction/:uid/join', ...form, bind(postJoin));
   router.get('/interaction/:uid/abort', async (ctx) => {
     await loadInteraction(deps, ctx);
     await deps.provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });

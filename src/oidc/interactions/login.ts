@@ -6,7 +6,8 @@
 import type { Context } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
-import { clientName, loadInteraction, localConnectors, type Interaction, type InteractionDeps } from './context.ts';
+import { clientName, gateClient, gateStatus, inviteCookie, loadInteraction, localConnectors, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
+import { showGate } from './gate.ts';
 
 export async function showLogin(deps: InteractionDeps, ctx: Context, details: Interaction, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
   const client = await deps.provider.Client.find(String(details.params.client_id));
@@ -30,7 +31,7 @@ export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<vo
   const password = typeof body.password === 'string' ? body.password : '';
   try {
     const identity = await local.authenticate(email, password, ctx.ip);
-    await finishLogin(deps, ctx, identity, ['pwd']);
+    await finishLogin(deps, ctx, details, identity, ['pwd']);
   } catch (err) {
     if (!isGatehouseError(err) || err.code === 'overloaded') throw err;
     deps.metrics.logins.inc({ connector: local.id, result: 'failure' });
@@ -39,10 +40,32 @@ export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<vo
   }
 }
 
-/** Resolves the identity to a user (first login creates it) and returns to oidc-provider. */
-export async function finishLogin(deps: InteractionDeps, ctx: Context, identity: Identity, amr: string[]): Promise<void> {
-  const user = await deps.users.signIn(identity);
+/**
+ * Resolves the identity to a user and returns to oidc-provider. A known user
+ * goes on (the `access` prompt checks the client next); a first login passes
+ * the gate here, or waits at the gate page with its identity held for this
+ * sign-in.
+ */
+export async function finishLogin(deps: InteractionDeps, ctx: Context, details: Interaction, identity: Identity, amr: string[]): Promise<void> {
+  const known = await deps.users.lookup(identity);
+  let userId: string;
+  if (known) {
+    userId = (await deps.users.recordLogin(known)).id;
+  } else {
+    const client = await gateClient(deps, details);
+    const presented = presentedToken(ctx, details);
+    try {
+      userId = (await deps.gate.admitFirstLogin(identity, client, presented)).id;
+    } catch (err) {
+      if (!isGatehouseError(err) || !(err.code.startsWith('acl_token.') || err.code === 'access.token_required')) throw err;
+      await deps.gate.hold(details.uid, identity, deps.interactionTtlMs);
+      deps.metrics.logins.inc({ connector: identity.connectorId, result: 'gated' });
+      await showGate(deps, ctx, details, { identity, error: presented ? err.message : undefined, status: presented ? gateStatus(err.code) : 200 });
+      return;
+    }
+    if (presented && !details.params.acl_token && !details.params.AclToken) ctx.cookies.set(inviteCookie, null, { path: '/' });
+  }
   deps.metrics.logins.inc({ connector: identity.connectorId, result: 'success' });
-  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr } }, { mergeWithLastSubmission: false });
+  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: userId, amr } }, { mergeWithLastSubmission: false });
   ctx.respond = false;
 }

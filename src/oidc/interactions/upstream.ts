@@ -61,5 +61,5 @@ export async function finishUpstream(deps: InteractionDeps, ctx: Context): Promi
     throw new GatehouseError('auth.upstream_failed', `${connector.name} did not sign you in (${ctx.query.error}).`);
   }
   const identity = await connector.finish(new URL(`${redirectUri(deps, connector.id)}${ctx.search}`), redirectUri(deps, connector.id), saved);
-  await finishLogin(deps, ctx, identity, ['fed']);
+  await finishLogin(deps, ctx, details, identity, ['fed']);
 }

@@ -1,6 +1,5 @@
 /** `gatehouse user …`: people and their identities. */
 import { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { GatehouseError } from '../../../errors.ts';
 import type { UserRow } from '../../../db/repos/users.ts';
 import { withGatehouse } from '../../index.ts';
@@ -20,7 +19,10 @@ export function userView(u: UserRow): Record<string, unknown> {
 
 async function readPasswordFromStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new GatehouseError('input.invalid', '--password-stdin expects the password on standard input (e.g. echo "$PW" | gatehouse user create ...)');
-  const text = await readFile('/dev/stdin', 'utf8');
+  // Read the stream, not /dev/stdin: opening that fails (ENXIO) when stdin is a socket, as under Node's child_process.
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  const text = Buffer.concat(chunks).toString('utf8');
   const password = text.replace(/\r?\n$/, '');
   if (!password) throw new GatehouseError('input.invalid', 'no password was given on standard input');
   return password;

@@ -1,0 +1,51 @@
+/**
+ * The baseline: a bare oidc-provider with its default in-memory adapter,
+ * configured like Gatehouse's src/oidc/provider.ts (same clients, features,
+ * scopes, claims, response types, refresh rotation, TTLs, cookie keys and key
+ * types), so the ratio measures what Gatehouse adds, not a different protocol setup.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { Provider, type Account, type ClientMetadata, type Configuration } from 'oidc-provider';
+import { claims, clientMetadata, providerTtl, scopes } from '../fixtures.ts';
+
+export const baselineAccountId = 'bench-user';
+
+/** RS256 (2048 bits) and ES256, as Gatehouse's src/oidc/keys.ts makes them. */
+async function signingKeys(): Promise<JWK[]> {
+  return Promise.all((['RS256', 'ES256'] as const).map(async (alg) => {
+    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+    return { ...(await exportJWK(privateKey)), kid: randomUUID(), alg, use: 'sig' };
+  }));
+}
+
+export async function createBaselineProvider(issuer: string, email: string): Promise<Provider> {
+  const configuration: Configuration = {
+    clients: clientMetadata() as ClientMetadata[],
+    jwks: { keys: await signingKeys() },
+    cookies: {
+      keys: [randomBytes(32).toString('base64url')],
+      long: { httpOnly: true, sameSite: 'lax' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    findAccount: async (_ctx, sub): Promise<Account | undefined> =>
+      sub === baselineAccountId ? { accountId: sub, claims: () => ({ sub, email, email_verified: true }) } : undefined,
+    claims,
+    scopes,
+    responseTypes: ['code', 'none'],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none' },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****' },
+    },
+    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: providerTtl(),
+  };
+  return new Provider(issuer, configuration);
+}

@@ -1,0 +1,85 @@
+/**
+ * Starting a bench server script in its own process (`node --import tsx`), so
+ * the load generator does not share an event loop with the server under test.
+ * Waits (bounded) for the JSON line announcing the URL; `stop` sends SIGTERM
+ * and, if the process lingers, SIGKILL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface ChildServer {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function parseAnnouncement(line: string): { url: string; pid: number } | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (typeof value === 'object' && value !== null && 'url' in value && 'pid' in value
+      && typeof value.url === 'string' && typeof value.pid === 'number') {
+      return { url: value.url, pid: value.pid };
+    }
+  } catch {
+    // Not our line (a library printing to stdout); keep waiting.
+  }
+  return undefined;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+export interface ChildOptions {
+  /** Extra Node flags for the server, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] when looking for a slow step. */
+  nodeArgs?: string[];
+  timeoutMs?: number;
+}
+
+export async function startChildServer(name: string, script: string, options: ChildOptions = {}): Promise<ChildServer> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(projectRoot, script)], {
+    cwd: projectRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+    await exited(child);
+    clearTimeout(timer);
+  };
+  const { stdout, stderr } = child;
+  if (!stdout || !stderr) throw new Error(`${name}: no pipes to the child process`);
+  // The server's own warnings and errors, marked with its name.
+  createInterface({ input: stderr }).on('line', (line) => process.stderr.write(`  [${name}] ${line}\n`));
+  // Stdout is read to the end (not only the first line) so the child never blocks on a full pipe.
+  const lines = createInterface({ input: stdout });
+  try {
+    const found = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name}: no URL announced within ${timeoutMs} ms`)), timeoutMs);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name}: exited before announcing its URL (code ${code}, signal ${signal})`));
+      });
+      lines.on('line', (line) => {
+        const announced = parseAnnouncement(line);
+        if (announced) {
+          clearTimeout(timer);
+          resolve(announced);
+        }
+      });
+    });
+    return { name, url: found.url, pid: found.pid, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

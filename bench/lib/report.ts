@@ -1,0 +1,87 @@
+/**
+ * The shape of bench/results/latest.json and the summary printed at the end.
+ * Written to a .tmp file first and renamed, so a crash never leaves half a file.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { OverloadReport } from '../workloads/overload.ts';
+import { round, type Measurement } from './stats.ts';
+import { fmt, renderTable } from './table.ts';
+
+export interface ServerNumbers {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  count: number;
+}
+
+export interface WorkloadReport {
+  name: string;
+  gatehouse: ServerNumbers | null;
+  baseline: ServerNumbers | null;
+  ratio: number | null;
+  target: number;
+  meetsTarget: boolean;
+  details?: { gatehouse?: Record<string, unknown>; baseline?: Record<string, unknown> };
+  error?: string;
+}
+
+export interface RssReport {
+  idleMB: number | null;
+  peakMB: number | null;
+}
+
+export interface BenchReport {
+  date: string;
+  machine: { cpus: number; node: string; loadavgAtStart: number[]; loadavgAtEnd: number[] };
+  workloads: WorkloadReport[];
+  overload: { gatehouse: OverloadReport | null; baseline: OverloadReport | null; error?: string };
+  rss: { gatehouse: RssReport; baseline: RssReport };
+  durationSeconds: number;
+}
+
+export function serverNumbers(m: Measurement): ServerNumbers {
+  return { rps: round(m.rps, 1), p50ms: round(m.p50ms), p99ms: round(m.p99ms), count: m.count };
+}
+
+export async function writeReport(file: string, report: BenchReport): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(tmp, file);
+}
+
+export function summary(report: BenchReport): string {
+  const rows = report.workloads.map((w) => [
+    w.name,
+    fmt(w.gatehouse?.rps), fmt(w.gatehouse?.p50ms), fmt(w.gatehouse?.p99ms),
+    fmt(w.baseline?.rps), fmt(w.baseline?.p50ms), fmt(w.baseline?.p99ms),
+    fmt(w.ratio, 2), `>= ${w.target.toFixed(2)}`,
+    w.error ? 'FAILED' : w.meetsTarget ? 'ok' : 'MISSED',
+  ]);
+  const main = renderTable(
+    ['workload', 'GH req/s', 'GH p50', 'GH p99', 'BL req/s', 'BL p50', 'BL p99', 'GH/BL', 'target', 'result'],
+    rows,
+  );
+  const o = report.overload.gatehouse;
+  const overload = o
+    ? `overload (${o.burst} concurrent login POSTs at Gatehouse): 303=${o.accepted303} 503=${o.rejected503} 401=${o.invalid401} 500=${o.server500}`
+      + ` network errors=${o.networkErrors}; all answered in ${o.burstSeconds}s`
+      + ` (${Object.entries(o.byStatus).map(([status, l]) => `${status}: p50 ${fmt(l.p50ms, 0)} ms, max ${fmt(l.maxMs, 0)} ms`).join('; ')});`
+      + ` ${o.server500 === 0 && o.networkErrors === 0 ? 'no 500s' : 'FAILED: 500s or dropped connections'};`
+      + ` ${o.recovered ? 'logins work right after' : `NOT RECOVERED: ${o.recoveryError ?? ''}`}`
+    : `overload: ${report.overload.error ?? 'not run'}`;
+  const b = report.overload.baseline;
+  const baselineOverload = b ? `  (baseline, no limiter: 303=${b.accepted303} others=${b.burst - b.accepted303}, all answered in ${b.burstSeconds}s, max ${b.maxMs} ms)` : '';
+  const rss = renderTable(['RSS (MB)', 'idle', 'peak'], [
+    ['gatehouse', fmt(report.rss.gatehouse.idleMB), fmt(report.rss.gatehouse.peakMB)],
+    ['baseline', fmt(report.rss.baseline.idleMB), fmt(report.rss.baseline.peakMB)],
+  ]);
+  const failures = report.workloads.filter((w) => w.error).map((w) => `FAILED ${w.name}: ${w.error}`);
+  const busy = Math.max(report.machine.loadavgAtStart[0] ?? 0, report.machine.loadavgAtEnd[0] ?? 0) > report.machine.cpus;
+  const warning = busy
+    ? [`WARNING: the machine was busy (load average ${report.machine.loadavgAtStart.map((l) => l.toFixed(1)).join('/')} at start, `
+      + `${report.machine.loadavgAtEnd.map((l) => l.toFixed(1)).join('/')} at end, ${report.machine.cpus} CPUs): ratios are unreliable, run again on a quiet machine.`]
+    : [];
+  return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)', '', overload, baselineOverload, '', rss, ...failures].join('\n');
+}

@@ -1,0 +1,124 @@
+/**
+ * `npm run bench`: Gatehouse (SQLite) against a bare oidc-provider baseline,
+ * each in its own process on 127.0.0.1. Workloads: client_credentials tokens,
+ * full login round trips, discovery and JWKS, then an overload burst of login
+ * POSTs; RSS of both servers at idle and at peak. Prints a summary table and
+ * writes bench/results/latest.json.
+ *
+ * Exit code: 0 when every workload ran (a missed target is printed as MISSED,
+ * 500s in the burst as FAILED), 1 when one failed to run, 2 when the whole run
+ * hit its time limit.
+ * `--quick` shortens every run, for checking the bench itself.
+ * `--profile=DIR` writes a V8 CPU profile of the Gatehouse server to DIR
+ * (open it in Chrome DevTools) to find which step is slow.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startChildServer, type ChildServer } from './lib/child-server.ts';
+import { compare } from './lib/compare.ts';
+import { summary, writeReport, type BenchReport, type WorkloadReport } from './lib/report.ts';
+import { readRssMB, RssSampler } from './lib/rss.ts';
+import { round } from './lib/stats.ts';
+import { fmt, renderTable } from './lib/table.ts';
+import { clientCredentials } from './workloads/client-credentials.ts';
+import { loginSteps } from './workloads/login-flow.ts';
+import { login } from './workloads/login.ts';
+import { discovery, jwks } from './workloads/metadata.ts';
+import { overload, type OverloadReport } from './workloads/overload.ts';
+import { fullDurations, quickDurations } from './workloads/types.ts';
+
+const quick = process.argv.includes('--quick');
+const durations = quick ? quickDurations : fullDurations;
+const profileDir = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
+const burst = 300;
+const timeLimitMs = 9 * 60 * 1000;
+const resultsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
+const started = Date.now();
+const loadAtStart = loadavg().map((l) => round(l, 2));
+const servers: ChildServer[] = [];
+
+const stopAll = () => Promise.allSettled(servers.map((s) => s.stop()));
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: time limit of ${timeLimitMs / 60000} min reached, stopping\n`);
+  void stopAll().then(() => process.exit(2));
+}, timeLimitMs);
+watchdog.unref();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void stopAll().then(() => process.exit(130)));
+}
+
+const mb = (value: number | null) => (value === null ? null : round(value, 1));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function stepTable(row: WorkloadReport): string {
+  const steps = (side: 'gatehouse' | 'baseline', step: string): { meanMs?: number; p99Ms?: number } | undefined => {
+    const all = row.details?.[side]?.steps;
+    if (typeof all !== 'object' || all === null || !(step in all)) return undefined;
+    return (all as Record<string, { meanMs?: number; p99Ms?: number }>)[step];
+  };
+  return renderTable(['login step (ms)', 'GH mean', 'GH p99', 'BL mean', 'BL p99'], loginSteps.map((s) => [
+    s, fmt(steps('gatehouse', s)?.meanMs), fmt(steps('gatehouse', s)?.p99Ms), fmt(steps('baseline', s)?.meanMs), fmt(steps('baseline', s)?.p99Ms),
+  ]));
+}
+
+async function main(): Promise<number> {
+  console.log(`Gatehouse bench${quick ? ' (quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}, load average ${loadAtStart.join(' ')}`);
+  const baseline = await startChildServer('baseline', 'bench/servers/baseline-server.ts');
+  servers.push(baseline);
+  const gatehouse = await startChildServer('gatehouse', 'bench/servers/gatehouse-server.ts', {
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
+  });
+  servers.push(gatehouse);
+  console.log(`  baseline  ${baseline.url} (pid ${baseline.pid})\n  gatehouse ${gatehouse.url} (pid ${gatehouse.pid})`);
+
+  await sleep(1000);
+  const idle = { gatehouse: readRssMB(gatehouse.pid), baseline: readRssMB(baseline.pid) };
+  const samplers = { gatehouse: new RssSampler(gatehouse.pid), baseline: new RssSampler(baseline.pid) };
+
+  const workloads: WorkloadReport[] = [];
+  for (const workload of [clientCredentials(durations), login(durations), discovery(durations), jwks(durations)]) {
+    workloads.push(await compare(workload, gatehouse, baseline));
+  }
+
+  console.log(`  overload: ${burst} concurrent login POSTs ...`);
+  const overloadReport: BenchReport['overload'] = { gatehouse: null, baseline: null };
+  const runOverload = async (server: ChildServer): Promise<OverloadReport | null> => {
+    try {
+      return await overload(server.url, burst);
+    } catch (err) {
+      overloadReport.error = `${server.name}: ${err instanceof Error ? err.message : String(err)}`;
+      return null;
+    }
+  };
+  overloadReport.gatehouse = await runOverload(gatehouse);
+  overloadReport.baseline = await runOverload(baseline);
+
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), node: process.version, loadavgAtStart: loadAtStart, loadavgAtEnd: loadavg().map((l) => round(l, 2)) },
+    workloads,
+    overload: overloadReport,
+    rss: {
+      gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
+      baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },
+    },
+    durationSeconds: round((Date.now() - started) / 1000, 1),
+  };
+  await stopAll();
+  await writeReport(resultsFile, report);
+
+  const loginRow = workloads.find((w) => w.name === login(durations).name);
+  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${summary(report)}\n\nwritten ${path.relative(process.cwd(), resultsFile)} (${report.durationSeconds} s)`);
+  // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
+  return workloads.some((w) => w.error) || overloadReport.error ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    await stopAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,147 @@
+/**
+ * ACL tokens, client tokens and their links (to each other and to users).
+ * Uses move only through `incrementAclTokenUses`, a conditional UPDATE whose row
+ * count says whether a use was left.
+ */
+import type { DbOrTrx } from '../knex.ts';
+
+export interface AclTokenRow {
+  id: string;
+  token_hash: string;
+  description: string | null;
+  max_users: number;
+  uses: number;
+  kind: 'invitation' | 'personal' | 'global' | 'bootstrap';
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_by: string;
+  created_at: number;
+}
+
+export interface ClientTokenRow {
+  id: string;
+  token_hash: string;
+  client_id: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_by: string;
+  created_at: number;
+}
+
+export async function insertAclToken(db: DbOrTrx, row: AclTokenRow): Promise<void> {
+  await db('acl_token').insert(row);
+}
+
+export async function findAclToken(db: DbOrTrx, id: string): Promise<AclTokenRow | undefined> {
+  return db('acl_token').where({ id }).first();
+}
+
+export async function findAclTokenByHash(db: DbOrTrx, tokenHash: string): Promise<AclTokenRow | undefined> {
+  return db('acl_token').where({ token_hash: tokenHash }).first();
+}
+
+export async function findAclTokensByKind(db: DbOrTrx, kind: AclTokenRow['kind']): Promise<AclTokenRow[]> {
+  return db('acl_token').where({ kind }).orderBy('created_at');
+}
+
+export async function listAclTokens(db: DbOrTrx): Promise<AclTokenRow[]> {
+  return db('acl_token').orderBy('created_at').orderBy('id');
+}
+
+/** Takes one use if one is left and the token is alive; true only for the caller that got it. */
+export async function incrementAclTokenUses(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+  const changed = await db('acl_token')
+    .where({ id })
+    .whereNull('revoked_at')
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .andWhere((q) => q.where('max_users', 0).orWhereRaw('uses < max_users'))
+    .increment('uses', 1);
+  return changed === 1;
+}
+
+export async function revokeAclToken(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+  return (await db('acl_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
+}
+
+export async function insertClientToken(db: DbOrTrx, row: ClientTokenRow): Promise<void> {
+  await db('client_token').insert(row);
+}
+
+export async function findClientToken(db: DbOrTrx, id: string): Promise<ClientTokenRow | undefined> {
+  return db('client_token').where({ id }).first();
+}
+
+export async function listClientTokens(db: DbOrTrx): Promise<ClientTokenRow[]> {
+  return db('client_token').orderBy('created_at').orderBy('id');
+}
+
+export async function revokeClientToken(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+  return (await db('client_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
+}
+
+export async function linkAclTokenToClientToken(db: DbOrTrx, aclTokenId: string, clientTokenId: string): Promise<void> {
+  await db('acl_token_client_token').insert({ acl_token_id: aclTokenId, client_token_id: clientTokenId }).onConflict(['acl_token_id', 'client_token_id']).ignore();
+}
+
+export async function clientTokensOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<ClientTokenRow[]> {
+  return db('client_token').join('acl_token_client_token', 'client_token.id', 'acl_token_client_token.client_token_id')
+    .where('acl_token_client_token.acl_token_id', aclTokenId).select('client_token.*').orderBy('client_token.client_id');
+}
+
+export async function linkUserToAclToken(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<void> {
+  await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now }).onConflict(['user_id', 'acl_token_id']).ignore();
+}
+
+export async function aclTokensOfUser(db: DbOrTrx, userId: string): Promise<AclTokenRow[]> {
+  return db('acl_token').join('user_acl_token', 'acl_token.id', 'user_acl_token.acl_token_id')
+    .where('user_acl_token.user_id', userId).select('acl_token.*').orderBy('acl_token.created_at');
+}
+
+export async function usersOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<string[]> {
+  const rows: { user_id: string }[] = await db('user_acl_token').where({ acl_token_id: aclTokenId }).select('user_id');
+  return rows.map((r) => r.user_id);
+}
+
+/**
+ * The one access query: does this user hold a live ACL token that links a live
+ * client token for this client? Returns the latest client-token expiry (null =
+ * never) or undefined when there is no access.
+ */
+export async function userAccessToClient(db: DbOrTrx, userId: string, clientId: string, now: number): Promise<{ expiresAt: number | null } | undefined> {
+  const rows: { acl_expires: number | null; client_expires: number | null }[] = await db('user_acl_token as u')
+    .join('acl_token as a', 'a.id', 'u.acl_token_id')
+    .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
+    .join('client_token as c', 'c.id', 'l.client_token_id')
+    .where('u.user_id', userId)
+    .andWhere('c.client_id', clientId)
+    .whereNull('a.revoked_at')
+    .whereNull('c.revoked_at')
+    .andWhere((q) => q.whereNull('a.expires_at').orWhere('a.expires_at', '>', now))
+    .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
+    .select('a.expires_at as acl_expires', 'c.expires_at as client_expires');
+  if (rows.length === 0) return undefined;
+  const ends = rows.map((r) => {
+    const bounds = [r.acl_expires, r.client_expires].filter((x): x is number => x !== null);
+    return bounds.length ? Math.min(...bounds) : null;
+  });
+  return { expiresAt: ends.includes(null) ? null : Math.max(...(ends as number[])) };
+}
+
+/** Every client a user can reach, with the access expiry (for `user show`). */
+export async function userAccessList(db: DbOrTrx, userId: string, now: number): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
+  const rows: { client_id: string; acl_token_id: string; acl_expires: number | null; client_expires: number | null }[] = await db('user_acl_token as u')
+    .join('acl_token as a', 'a.id', 'u.acl_token_id')
+    .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
+    .join('client_token as c', 'c.id', 'l.client_token_id')
+    .where('u.user_id', userId)
+    .whereNull('a.revoked_at')
+    .whereNull('c.revoked_at')
+    .andWhere((q) => q.whereNull('a.expires_at').orWhere('a.expires_at', '>', now))
+    .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
+    .select('c.client_id', 'a.id as acl_token_id', 'a.expires_at as acl_expires', 'c.expires_at as client_expires')
+    .orderBy('c.client_id');
+  return rows.map((r) => {
+    const bounds = [r.acl_expires, r.client_expires].filter((x): x is number => x !== null);
+    return { client_id: r.client_id, acl_token_id: r.acl_token_id, expires_at: bounds.length ? Math.min(...bounds) : null };
+  });
+}

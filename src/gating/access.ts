@@ -1,0 +1,205 @@
+/**
+ * The gate: the one decision used at a first login, at every authorization and
+ * at every refresh. A user may reach a client when they hold a live ACL token
+ * that links a live client token for it (SPEC 3, rule 7). Every decision is
+ * audited and counted. Depends on db, identity, audit, lib; no HTTP, no
+ * oidc-provider.
+ */
+import type { Audit } from '../audit/audit.ts';
+import type { Config } from '../config/schema.ts';
+import type { Db, DbOrTrx } from '../db/knex.ts';
+import {
+  findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, userAccessList, userAccessToClient, type AclTokenRow,
+} from '../db/repos/acl-tokens.ts';
+import { countUsers, findUser, type UserRow } from '../db/repos/users.ts';
+import {
+  deletePendingIdentity, findApprovedUnredeemed, findPendingIdentity, markJoinRequestRedeemed, upsertPendingIdentity,
+} from '../db/repos/join-requests.ts';
+import { withTransaction } from '../db/transaction.ts';
+import { GatehouseError, isGatehouseError } from '../errors.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { Users } from '../identity/users.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AclTokens } from './acl-tokens.ts';
+
+export type GateMode = 'open' | 'auto' | 'manual';
+
+export interface GateClient {
+  id: string;
+  name: string;
+}
+
+export function gateMode(firstauth: Config['firstauth']): GateMode {
+  if (!firstauth.enable || firstauth.mode === 'none') return 'open';
+  return firstauth.mode;
+}
+
+export class Gate {
+  constructor(
+    readonly mode: GateMode,
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: Audit,
+    private readonly metrics: Metrics,
+    private readonly users: Users,
+    private readonly aclTokens: AclTokens,
+  ) {}
+
+  /** Whether a user may use a client now (every authorization, refresh and device-code grant). */
+  async hasAccess(userId: string, clientId: string): Promise<boolean> {
+    if (this.mode === 'open') return true;
+    return (await userAccessToClient(this.db, userId, clientId, this.clock.now())) !== undefined;
+  }
+
+  accessList(userId: string): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
+    return userAccessList(this.db, userId, this.clock.now());
+  }
+
+  /**
+   * A first login (the identity has no user yet). Open mode creates the user;
+   * auto mode links it to the global token; manual mode needs a token (presented,
+   * or made for this identity when its join request was approved). One
+   * transaction: use counted, user + user_idp + user-token link created.
+   */
+  async admitFirstLogin(identity: Identity, client: GateClient, presented?: string): Promise<UserRow> {
+    const actor = `${identity.connectorId}:${identity.subject}`;
+    try {
+      const user = await withTransaction(this.db, async (trx) => {
+        const raced = await this.users.findByIdentity(trx, identity);
+        if (raced) return raced;
+        if (this.mode === 'open') return this.users.createFromIdentity(trx, identity, actor);
+        const token = this.mode === 'auto' ? await this.globalToken(trx) : await this.tokenFor(trx, identity, client, presented);
+        const user = await this.users.createFromIdentity(trx, identity, actor);
+        await this.redeem(trx, token, user.id, client, actor);
+        return user;
+      });
+      this.decided('allowed', this.mode === 'manual' ? 'first_login_token' : `first_login_${this.mode}`);
+      return user;
+    } catch (err) {
+      if (isGatehouseError(err)) await this.refused(err, actor, client);
+      throw err;
+    }
+  }
+
+  /** A known user without access to this client presents a token, or was approved for it. */
+  async admitKnownUser(userId: string, client: GateClient, presented?: string): Promise<void> {
+    const actor = `user:${userId}`;
+    try {
+      await withTransaction(this.db, async (trx) => {
+        if ((await userAccessToClient(trx, userId, client.id, this.clock.now())) !== undefined) return;
+        const user = await findUser(trx, userId);
+        if (!user || user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
+        const identities = await trx('user_idp').where({ user_id: userId }).select('connector_id', 'subject') as { connector_id: string; subject: string }[];
+        let token: AclTokenRow | undefined;
+        if (presented) token = await this.aclTokens.check(trx, presented, client);
+        for (const idp of identities) {
+          if (token) break;
+          token = await this.approvedToken(trx, { connectorId: idp.connector_id, subject: idp.subject, emailVerified: false }, client);
+        }
+        if (!token) throw new GatehouseError('access.token_required', `You do not have access to ${client.name} yet.`);
+        await this.redeem(trx, token, userId, client, actor);
+      });
+      this.decided('allowed', 'known_user_token');
+    } catch (err) {
+      if (isGatehouseError(err)) await this.refused(err, actor, client);
+      throw err;
+    }
+  }
+
+  /** Keeps an identity that proved who it is but is not let in yet, for the rest of this sign-in. */
+  async hold(uid: string, identity: Identity, ttlMs: number): Promise<void> {
+    await upsertPendingIdentity(this.db, {
+      interaction_uid: uid, connector_id: identity.connectorId, subject: identity.subject, email: identity.email ?? null,
+      email_verified: identity.emailVerified, name: identity.name ?? null, expires_at: this.clock.now() + ttlMs,
+    });
+  }
+
+  async held(uid: string): Promise<Identity | undefined> {
+    const row = await findPendingIdentity(this.db, uid, this.clock.now());
+    return row && { connectorId: row.connector_id, subject: row.subject, email: row.email ?? undefined, emailVerified: row.email_verified, name: row.name ?? undefined };
+  }
+
+  async release(uid: string): Promise<void> {
+    await deletePendingIdentity(this.db, uid);
+  }
+
+  /** Records a refusal seen at authorization or refresh (access lapsed). */
+  async recordLapsed(userId: string, clientId: string, where: 'authorization' | 'refresh'): Promise<void> {
+    this.decided('refused', `no_access_${where}`);
+    await this.audit.record(this.db, { actor: `user:${userId}`, action: 'gate.refused', subject: clientId, details: { reason: 'no_access', where } });
+  }
+
+  /**
+   * Auto mode, at every start: one global token (max_users 0) linking a client
+   * token for every static client; clients added to config since are linked too.
+   */
+  async ensureGlobalToken(clientIds: string[]): Promise<void> {
+    await withTransaction(this.db, async (trx) => {
+      let [global] = await findAclTokensByKind(trx, 'global');
+      if (!global) {
+        global = (await this.aclTokens.create({ maxUsers: 0, clients: [], kind: 'global', description: 'auto mode: every static client' }, 'system', trx)).row;
+      }
+      const linked = new Set((await trx('acl_token_client_token as l').join('client_token as c', 'c.id', 'l.client_token_id')
+        .where('l.acl_token_id', global.id).whereNull('c.revoked_at').select('c.client_id') as { client_id: string }[]).map((r) => r.client_id));
+      for (const clientId of clientIds.filter((id) => !linked.has(id))) {
+        const ct = await this.aclTokens.insertClientToken(trx, clientId, null, 'system');
+        await this.aclTokens.link(trx, global.id, ct.row.id);
+        await this.audit.record(trx, { actor: 'system', action: 'acl_token.client_linked', subject: global.id, details: { client: clientId } });
+      }
+    });
+  }
+
+  /**
+   * First start with admins configured and nobody in: a one-time invitation
+   * for the first admin, for every static client. Returns the secret to print,
+   * or undefined when there is nothing to do.
+   */
+  async bootstrapInvitation(admins: string[], clientIds: string[]): Promise<string | undefined> {
+    if (this.mode !== 'manual' || admins.length === 0 || clientIds.length === 0) return undefined;
+    if ((await countUsers(this.db)) > 0 || (await findAclTokensByKind(this.db, 'bootstrap')).length > 0) return undefined;
+    const made = await this.aclTokens.create({ maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` }, 'system');
+    return made.token;
+  }
+
+  private async tokenFor(trx: DbOrTrx, identity: Identity, client: GateClient, presented?: string): Promise<AclTokenRow> {
+    if (presented) return this.aclTokens.check(trx, presented, client);
+    const approved = await this.approvedToken(trx, identity, client);
+    if (approved) return approved;
+    throw new GatehouseError('access.token_required', `An invitation is needed to use ${client.name}.`);
+  }
+
+  /** The personal token made when this identity's join request was approved. */
+  private async approvedToken(trx: DbOrTrx, identity: Identity, client: GateClient): Promise<AclTokenRow | undefined> {
+    for (const request of await findApprovedUnredeemed(trx, identity.connectorId, identity.subject, client.id)) {
+      const token = await trx('acl_token').where({ id: request.acl_token_id }).first() as AclTokenRow | undefined;
+      if (token && token.revoked_at === null && (await markJoinRequestRedeemed(trx, request.id, this.clock.now()))) return token;
+    }
+    return undefined;
+  }
+
+  private async redeem(trx: DbOrTrx, token: AclTokenRow, userId: string, client: GateClient, actor: string): Promise<void> {
+    if (!(await incrementAclTokenUses(trx, token.id, this.clock.now()))) {
+      // Lost the race for the last use (or it lapsed a moment ago).
+      throw new GatehouseError('acl_token.exhausted', 'This invitation has been used by the maximum number of people.');
+    }
+    await linkUserToAclToken(trx, userId, token.id, this.clock.now());
+    await this.audit.record(trx, { actor, action: 'gate.allowed', subject: client.id, details: { aclToken: token.id, user: userId } });
+  }
+
+  private async globalToken(trx: DbOrTrx): Promise<AclTokenRow> {
+    const [global] = await findAclTokensByKind(trx, 'global');
+    if (!global) throw new GatehouseError('access.token_required', 'Sign-ups are not open yet: the server has not finished starting. Try again in a moment.');
+    return global;
+  }
+
+  private decided(result: 'allowed' | 'refused', reason: string): void {
+    this.metrics.gateDecisions.inc({ result, reason });
+  }
+
+  private async refused(err: GatehouseError, actor: string, client: GateClient): Promise<void> {
+    const reason = err.code.replace(/^[a-z_]+\./, '');
+    this.decided('refused', reason);
+    await this.audit.record(this.db, { actor, action: 'gate.refused', subject: client.id, details: { reason: err.code } });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The gating pages outside a sign-in: invitation links (`/invite/<token>`:
+ * checked and remembered in this browser, not used up) and approval links
+ * (`/approval/<token>`: GET shows a confirmation page and changes nothing, only
+ * its POST decides).
+ */
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { AclTokens } from '../../gating/acl-tokens.ts';
+import type { JoinRequests } from '../../gating/join-requests.ts';
+import type { ClientDirectory } from '../../registration/clients.ts';
+import { inviteCookie } from '../../oidc/interactions/context.ts';
+import type { Db } from '../../db/knex.ts';
+import type { Page } from '../app.ts';
+
+export interface GatingRouteDeps {
+  db: Db;
+  aclTokens: AclTokens;
+  joinRequests: JoinRequests;
+  clients: ClientDirectory;
+  page: Page;
+  secure: boolean;
+  cookiePath: string;
+}
+
+export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router {
+  const router = new Router();
+
+  router.get('/invite/:token', async (ctx: Context) => {
+    const token = String(ctx.params.token);
+    const row = await deps.aclTokens.check(deps.db, token, undefined);
+    const details = await deps.aclTokens.get(row.id);
+    const clientNames = await Promise.all([...new Set(details.clients.map((c) => c.client_id))].map((id) => deps.clients.displayName(id)));
+    // Remembered for 30 days in this browser; used when a first login completes.
+    ctx.cookies.set(inviteCookie, token, { httpOnly: true, sameSite: 'lax', secure: deps.secure, signed: true, maxAge: 30 * 86_400_000, path: deps.cookiePath });
+    deps.page(ctx, 'invite', { clientNames, description: details.description });
+  });
+
+  router.get('/approval/:token', ...form, async (ctx: Context) => {
+    const view = await deps.joinRequests.viewLink(String(ctx.params.token));
+    deps.page(ctx, 'approval', { token: String(ctx.params.token), action: view.link.action, request: view.request, clientName: view.clientName, approver: view.link.approver });
+  });
+
+  router.post('/approval/:token', ...form, async (ctx: Context) => {
+    const { request, clientName } = await deps.joinRequests.actOnLink(String(ctx.params.token));
+    deps.page(ctx, 'approval-done', { request, clientName });
+  });
+  return router;
+}

@@ -1,0 +1,69 @@
+/**
+ * Every client Gatehouse knows: static ones from config.yaml and registered ones
+ * stored through the oidc-provider adapter. Used by gating (names, approvers,
+ * existence) and by the CLI. Depends on config and db only.
+ */
+import type { Config } from '../config/schema.ts';
+import type { DbOrTrx } from '../db/knex.ts';
+import { findModel, listModels } from '../db/repos/oidc-models.ts';
+
+export interface ClientSummary {
+  clientId: string;
+  name: string | null;
+  source: 'static' | 'registered';
+  grantTypes: string[];
+  redirectUris: string[];
+  approvers: string[];
+  /** Metadata without secrets. */
+  metadata: Record<string, unknown>;
+}
+
+const hidden = new Set(['client_secret', 'registration_access_token']);
+
+function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[]): ClientSummary {
+  const visible = Object.fromEntries(Object.entries(metadata).filter(([k]) => !hidden.has(k)));
+  return {
+    clientId: String(metadata.client_id),
+    name: typeof metadata.client_name === 'string' ? metadata.client_name : null,
+    source,
+    grantTypes: Array.isArray(metadata.grant_types) ? (metadata.grant_types as string[]) : ['authorization_code'],
+    redirectUris: Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [],
+    approvers,
+    metadata: visible,
+  };
+}
+
+export class ClientDirectory {
+  constructor(
+    private readonly config: Pick<Config, 'clients'>,
+    private readonly db: DbOrTrx,
+  ) {}
+
+  staticIds(): string[] {
+    return this.config.clients.map((c) => c.client_id);
+  }
+
+  async list(): Promise<ClientSummary[]> {
+    const fromConfig = this.config.clients.map(({ approvers, ...metadata }) => summarize(metadata, 'static', approvers));
+    const registered = (await listModels(this.db, 'Client')).map((row) => summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', []));
+    return [...fromConfig, ...registered];
+  }
+
+  async find(clientId: string): Promise<ClientSummary | undefined> {
+    const fixed = this.config.clients.find((c) => c.client_id === clientId);
+    if (fixed) {
+      const { approvers, ...metadata } = fixed;
+      return summarize(metadata, 'static', approvers);
+    }
+    const row = await findModel(this.db, 'Client', clientId);
+    return row ? summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', []) : undefined;
+  }
+
+  async exists(clientId: string): Promise<boolean> {
+    return (await this.find(clientId)) !== undefined;
+  }
+
+  async displayName(clientId: string): Promise<string> {
+    return (await this.find(clientId))?.name ?? clientId;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * What an operator sees when something is wrong: bad flags, a bad or missing
+ * config file. Always a non-zero exit and a clear message naming the problem
+ * (for config: the key and the file line), never a stack trace. Also where the
+ * config comes from: --config, then GATEHOUSE_CONFIG, then ./config.yaml.
+ * On SQLite and PostgreSQL.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
+
+vi.setConfig(cliTimeouts);
+
+/** A refusal: non-zero exit, nothing on stdout, no stack, the first line matching `first`; returns the lines. */
+function expectRefusal(result: RunResult, first: RegExp): string[] {
+  expect(result.code).not.toBe(0);
+  expect(result.code).not.toBeNull();
+  expect(result.stderr).not.toMatch(stackLine);
+  expect(result.stdout).toBe('');
+  const lines = messageLines(result.stderr);
+  expect(lines[0]).toMatch(first);
+  return lines;
+}
+
+/** A usage error: exactly one line (Commander may add its help hint after it). */
+function expectUsageError(result: RunResult, problem: RegExp): void {
+  const lines = expectRefusal(result, problem);
+  expect(lines[0]).toMatch(/^gatehouse: error: /);
+  expect(lines.slice(1).filter((l) => l !== helpHint)).toEqual([]);
+}
+
+describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) => {
+  let db: TestDatabase;
+  let ws: CliWorkspace;
+  const run = (args: string[], env?: Record<string, string | undefined>, cwd?: string) => runGatehouse(args, { cwd: cwd ?? ws.cwd, env });
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    ws = writeWorkspace(db, `issuer: http://127.0.0.1:3000\ndatabase: ${databaseYaml(db)}\nlog: { level: warn }\n`);
+  });
+
+  afterAll(async () => {
+    ws?.cleanup();
+    await db?.drop();
+  });
+
+  describe('bad flags', () => {
+    it('refuses an unknown option', async () => {
+      expectUsageError(await run(['--config', ws.configPath, 'user', 'list', '--bogus']), /unknown option '--bogus'/);
+    });
+
+    it('refuses a missing required option', async () => {
+      expectUsageError(await run(['--config', ws.configPath, 'user', 'create']), /required option '--email <email>' not specified/);
+    });
+
+    it('refuses a missing argument', async () => {
+      expectUsageError(await run(['--config', ws.configPath, 'user', 'show']), /missing required argument 'id'/);
+    });
+
+    it('refuses an unknown command', async () => {
+      expectUsageError(await run(['--config', ws.configPath, 'frobnicate']), /unknown command 'frobnicate'/);
+    });
+
+    it('refuses an unknown sub-command', async () => {
+      expectUsageError(await run(['--config', ws.configPath, 'user', 'frobnicate']), /unknown command 'frobnicate'/);
+    });
+
+    it('prints usage and exits 0 for --help', async () => {
+      const result = await run(['--help']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/Usage: gatehouse/);
+      for (const command of ['serve', 'migrate', 'user', 'client', 'keys']) expect(result.stdout).toContain(command);
+    });
+  });
+
+  describe('bad config', () => {
+    const writeBad = (name: string, yaml: string) => {
+      const file = path.join(ws.configDir, name);
+      writeFileSync(file, yaml);
+      return file;
+    };
+
+    it('stops at an unknown key, naming the key and its line', async () => {
+      const file = writeBad('unknown-key.yaml', [
+        'issuer: http://127.0.0.1:3000',
+        `database: ${databaseYaml(db)}`,
+        'firstauth:',
+        '  enable: true',
+        '  mailer:',
+        '    hots: smtp.example.com',
+        '',
+      ].join('\n'));
+      const result = await run(['--config', file, 'user', 'list']);
+      expect(result.code).toBe(78);
+      const lines = expectRefusal(result, new RegExp(`^gatehouse: invalid config ${file}:$`));
+      expect(lines.slice(1)).toEqual([`  ${file}:6  firstauth.mailer.hots: unknown key`]);
+    });
+
+    it('stops at a missing ${VAR}, naming the key, the variable and the line', async () => {
+      const file = writeBad('missing-var.yaml', [
+        'issuer: http://127.0.0.1:3000',
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        '  - client_id: app',
+        '    client_secret: ${GATEHOUSE_TEST_UNSET_SECRET}',
+        '',
+      ].join('\n'));
+      const result = await run(['--config', file, 'client', 'list'], { GATEHOUSE_TEST_UNSET_SECRET: undefined });
+      expect(result.code).toBe(78);
+      const lines = expectRefusal(result, /^gatehouse: invalid config /);
+      expect(lines.slice(1)).toEqual([`  ${file}:5  clients[0].client_secret: environment variable GATEHOUSE_TEST_UNSET_SECRET is not set`]);
+    });
+
+    it('reports a YAML syntax error with its line', async () => {
+      const file = writeBad('syntax.yaml', 'issuer: http://127.0.0.1:3000\nclients: [\n  - client_id: a\n');
+      const result = await run(['--config', file, 'user', 'list']);
+      expect(result.code).toBe(78);
+      const lines = expectRefusal(result, /^gatehouse: invalid config /);
+      expect(lines.length).toBeGreaterThan(1);
+      for (const line of lines.slice(1)) expect(line).toMatch(new RegExp(`^  ${file}:\\d+  \\(yaml\\): \\S`));
+    });
+
+    it('says clearly that the config file does not exist', async () => {
+      const result = await run(['--config', 'missing.yaml', 'user', 'list']);
+      expect(result.code).toBe(78);
+      expect(expectRefusal(result, /./)).toEqual([`gatehouse: cannot read config ${path.join(ws.cwd, 'missing.yaml')}: file not found`]);
+    });
+
+    it('looks for ./config.yaml when neither --config nor GATEHOUSE_CONFIG is given', async () => {
+      const result = await run(['user', 'list']);
+      expect(result.code).toBe(78);
+      expect(expectRefusal(result, /./)).toEqual([`gatehouse: cannot read config ${path.join(ws.cwd, 'config.yaml')}: file not found`]);
+    });
+  });
+
+  describe('where the config comes from', () => {
+    it('honours GATEHOUSE_CONFIG when --config is absent, over ./config.yaml', async () => {
+      writeFileSync(path.join(ws.cwd, 'config.yaml'), 'this-key-does-not-exist: true\n');
+      const result = await run(['user', 'list', '--json'], { GATEHOUSE_CONFIG: ws.configPath });
+      expect(result.stderr).not.toMatch(/invalid config|cannot read config/);
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual([]);
+    });
+
+    it('prefers --config over GATEHOUSE_CONFIG', async () => {
+      const result = await run(['--config', ws.configPath, 'user', 'list', '--json'], { GATEHOUSE_CONFIG: path.join(ws.cwd, 'nowhere.yaml') });
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual([]);
+    });
+
+    it('uses ./config.yaml from the working directory by default', async () => {
+      writeFileSync(path.join(ws.cwd, 'config.yaml'), `issuer: http://127.0.0.1:3000\ndatabase: ${databaseYaml(db)}\nlog: { level: warn }\n`);
+      const result = await run(['user', 'list', '--json']);
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual([]);
+    });
+  });
+});

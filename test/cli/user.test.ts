@@ -1,0 +1,146 @@
+/**
+ * `gatehouse user …` run as a child process against a real database: create
+ * (password on stdin), list, show, disable, enable, delete, and the refusals an
+ * admin meets (duplicate e-mail, bad address, unknown id): one clear line on
+ * stderr, a non-zero exit, never a stack trace. On SQLite and PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import { createGatehouse, type Gatehouse } from '../../src/context.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, runJson, stackLine, writeWorkspace } from './gatehouse.ts';
+
+vi.setConfig(cliTimeouts);
+
+interface UserJson {
+  id: string;
+  email: string | null;
+  name: string | null;
+  status: string;
+  created: string;
+  lastLogin: string | null;
+}
+
+const password = 'correct horse battery staple';
+
+describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
+  let db: TestDatabase;
+  let ws: CliWorkspace;
+  /** The same config and database, opened in this process to check what the CLI did. */
+  let gh: Gatehouse;
+  let userId: string;
+  const run = (args: string[], input?: string) => runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input });
+  const json = <T>(args: string[], input?: string) => runJson<T>(['--config', ws.configPath, ...args], { cwd: ws.cwd, input });
+  const localConnector = () => {
+    const found = gh.connectors.find((c) => c.type === 'local');
+    if (found?.type !== 'local') throw new Error('no local connector');
+    return found;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    ws = writeWorkspace(db, [
+      'issuer: http://127.0.0.1:3000',
+      `database: ${databaseYaml(db)}`,
+      'connectors:',
+      '  - { id: local, type: local, name: Email }',
+      'log: { level: warn }',
+      '',
+    ].join('\n'));
+    gh = createGatehouse(loadConfig(ws.configPath, {}), { logger: createLogger('silent') });
+  });
+
+  afterAll(async () => {
+    await gh?.close();
+    ws?.cleanup();
+    await db?.drop();
+  });
+
+  it('creates a user with the password read from stdin and prints one JSON object with its id', async () => {
+    const result = await run(['user', 'create', '--email', 'a@example.com', '--password-stdin', '--json'], `${password}\n`);
+    expect(messageLines(result.stderr)).toEqual([]);
+    expect(result.code).toBe(0);
+    const created = JSON.parse(result.stdout) as UserJson;
+    expect(Array.isArray(created)).toBe(false);
+    expect(created).toMatchObject({ email: 'a@example.com', status: 'active', lastLogin: null });
+    expect(created.id).toEqual(expect.any(String));
+    expect(created.id.length).toBeGreaterThan(0);
+    userId = created.id;
+
+    // The password from stdin (without its newline) is the one that signs in.
+    const local = localConnector();
+    await expect(local.authenticate('a@example.com', password, '192.0.2.1')).resolves.toMatchObject({ connectorId: 'local', email: 'a@example.com' });
+    await expect(local.authenticate('a@example.com', `${password}\n`, '192.0.2.1')).rejects.toMatchObject({ code: 'auth.invalid_credentials' });
+  });
+
+  it('lists the user in --json', async () => {
+    const users = await json<UserJson[]>(['user', 'list']);
+    expect(users).toEqual([expect.objectContaining({ id: userId, email: 'a@example.com', status: 'active' })]);
+  });
+
+  it('shows the user with its local identity', async () => {
+    const shown = await json<UserJson & { identities: { connector: string; subject: string; email: string }[] }>(['user', 'show', userId]);
+    expect(shown).toMatchObject({ id: userId, email: 'a@example.com', status: 'active' });
+    expect(shown.identities).toEqual([expect.objectContaining({ connector: 'local', email: 'a@example.com' })]);
+  });
+
+  it('disables and enables the user, and the database says so', async () => {
+    const disabled = await json<UserJson>(['user', 'disable', userId]);
+    expect(disabled).toMatchObject({ id: userId, status: 'disabled' });
+    expect((await gh.users.get(userId)).status).toBe('disabled');
+
+    const enabled = await json<UserJson>(['user', 'enable', userId]);
+    expect(enabled).toMatchObject({ id: userId, status: 'active' });
+    expect((await gh.users.get(userId)).status).toBe('active');
+  });
+
+  it('refuses a second user with the same e-mail with one "already exists" line', async () => {
+    const result = await run(['user', 'create', '--email', 'a@example.com', '--password-stdin'], `${password}\n`);
+    expect(result.code).toBe(73);
+    expect(messageLines(result.stderr)).toEqual(['gatehouse: a local account for a@example.com already exists']);
+    expect(result.stderr).not.toMatch(stackLine);
+    expect(result.stdout).toBe('');
+    expect(await gh.users.list()).toHaveLength(1);
+  });
+
+  it('refuses an address that is not an e-mail', async () => {
+    const result = await run(['user', 'create', '--email', 'not-an-email']);
+    expect(result.code).toBe(64);
+    expect(messageLines(result.stderr)).toEqual(['gatehouse: "not-an-email" is not an e-mail address']);
+    expect(result.stderr).not.toMatch(stackLine);
+    expect(await gh.users.list()).toHaveLength(1);
+  });
+
+  it('refuses a password that is too short, writing nothing', async () => {
+    const result = await run(['user', 'create', '--email', 'short@example.com', '--password-stdin'], 'abc\n');
+    expect(result.code).toBe(64);
+    expect(messageLines(result.stderr)).toEqual(['gatehouse: The password must be at least 8 characters long.']);
+    expect(await gh.users.list()).toHaveLength(1);
+  });
+
+  it('creates a user without a password and says it cannot sign in with one yet (human output)', async () => {
+    const result = await run(['user', 'create', '--email', 'b@example.com', '--name', 'Bea']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^email\s+b@example\.com$/m);
+    expect(result.stdout).toMatch(/^name\s+Bea$/m);
+    expect(result.stdout).toContain('No password was set');
+    const created = (await gh.users.list()).find((u) => u.email === 'b@example.com');
+    expect(created).toMatchObject({ name: 'Bea', status: 'active' });
+  });
+
+  it('deletes the user; showing it afterwards fails with one clear line and no stack trace', async () => {
+    const deleted = await json<{ id: string; deleted: boolean }>(['user', 'delete', userId]);
+    expect(deleted).toEqual({ id: userId, deleted: true });
+
+    const result = await run(['user', 'show', userId]);
+    expect(result.code).toBe(66);
+    expect(messageLines(result.stderr)).toEqual([`gatehouse: no user with id ${userId}`]);
+    expect(result.stderr).not.toMatch(stackLine);
+    expect(result.stdout).toBe('');
+    expect(await gh.users.find(userId)).toBeUndefined();
+    // The local account went with it: the e-mail can be used again, and the old password no longer works.
+    const local = localConnector();
+    await expect(local.authenticate('a@example.com', password, '192.0.2.2')).rejects.toMatchObject({ code: 'auth.invalid_credentials' });
+  });
+});
