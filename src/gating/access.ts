@@ -9,9 +9,9 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import {
-  findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, userAccessList, userAccessToClient, type AclTokenRow,
+  clientTokensOfAclToken, findAclToken, findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, userAccessList, userAccessToClient, type AclTokenRow,
 } from '../db/repos/acl-tokens.ts';
-import { countUsers, findUser, type UserRow } from '../db/repos/users.ts';
+import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/users.ts';
 import {
   deletePendingIdentity, findApprovedUnredeemed, findPendingIdentity, markJoinRequestRedeemed, upsertPendingIdentity,
 } from '../db/repos/join-requests.ts';
@@ -90,7 +90,7 @@ export class Gate {
         if ((await userAccessToClient(trx, userId, client.id, this.clock.now())) !== undefined) return;
         const user = await findUser(trx, userId);
         if (!user || user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
-        const identities = await trx('user_idp').where({ user_id: userId }).select('connector_id', 'subject') as { connector_id: string; subject: string }[];
+        const identities = await listUserIdps(trx, userId);
         let token: AclTokenRow | undefined;
         if (presented) token = await this.aclTokens.check(trx, presented, client);
         for (const idp of identities) {
@@ -140,8 +140,7 @@ export class Gate {
       if (!global) {
         global = (await this.aclTokens.create({ maxUsers: 0, clients: [], kind: 'global', description: 'auto mode: every static client' }, 'system', trx)).row;
       }
-      const linked = new Set((await trx('acl_token_client_token as l').join('client_token as c', 'c.id', 'l.client_token_id')
-        .where('l.acl_token_id', global.id).whereNull('c.revoked_at').select('c.client_id') as { client_id: string }[]).map((r) => r.client_id));
+      const linked = new Set((await clientTokensOfAclToken(trx, global.id)).filter((c) => c.revoked_at === null).map((c) => c.client_id));
       for (const clientId of clientIds.filter((id) => !linked.has(id))) {
         const ct = await this.aclTokens.insertClientToken(trx, clientId, null, 'system');
         await this.aclTokens.link(trx, global.id, ct.row.id);
@@ -172,7 +171,7 @@ export class Gate {
   /** The personal token made when this identity's join request was approved. */
   private async approvedToken(trx: DbOrTrx, identity: Identity, client: GateClient): Promise<AclTokenRow | undefined> {
     for (const request of await findApprovedUnredeemed(trx, identity.connectorId, identity.subject, client.id)) {
-      const token = await trx('acl_token').where({ id: request.acl_token_id }).first() as AclTokenRow | undefined;
+      const token = request.acl_token_id ? await findAclToken(trx, request.acl_token_id) : undefined;
       if (token && token.revoked_at === null && (await markJoinRequestRedeemed(trx, request.id, this.clock.now()))) return token;
     }
     return undefined;

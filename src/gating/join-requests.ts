@@ -13,7 +13,7 @@ import type { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { incrementAclTokenUses, linkUserToAclToken } from '../db/repos/acl-tokens.ts';
 import {
-  countPendingJoinRequests, decideJoinRequest, findApprovalLink, findJoinRequest, insertApprovalLink, insertJoinRequest,
+  decideJoinRequest, findPendingJoinRequest, findApprovalLink, findJoinRequest, insertApprovalLink, insertJoinRequest,
   listJoinRequests, markJoinRequestRedeemed, useApprovalLink, type ApprovalLinkRow, type JoinRequestRow, type JoinRequestStatus,
 } from '../db/repos/join-requests.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -82,10 +82,9 @@ export class JoinRequests {
     const clientName = await this.clients.displayName(input.clientId);
     const approvers = await this.approversFor(input.clientId);
     return withTransaction(this.db, async (trx) => {
-      if ((await countPendingJoinRequests(trx, input.identity.connectorId, input.identity.subject, input.clientId)) > 0) {
-        const [existing] = (await listJoinRequests(trx, 'pending')).filter((r) => r.connector_id === input.identity.connectorId && r.subject === input.identity.subject && r.client_id === input.clientId);
-        if (existing) return existing;
-      }
+      // Asking twice mails the approvers once: the pending request stands.
+      const existing = await findPendingJoinRequest(trx, input.identity.connectorId, input.identity.subject, input.clientId);
+      if (existing) return existing;
       const now = this.clock.now();
       const request: JoinRequestRow = {
         id: newId(), kind: input.userId ? 'access' : 'join', connector_id: input.identity.connectorId, subject: input.identity.subject,

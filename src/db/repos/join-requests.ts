@@ -67,9 +67,8 @@ export async function markJoinRequestRedeemed(db: DbOrTrx, id: string, now: numb
   return (await db('join_request').where({ id }).whereNull('redeemed_at').update({ redeemed_at: now })) === 1;
 }
 
-export async function countPendingJoinRequests(db: DbOrTrx, connectorId: string, subject: string, clientId: string): Promise<number> {
-  const row = await db('join_request').where({ connector_id: connectorId, subject, client_id: clientId, status: 'pending' }).count<{ n: number | string }[]>({ n: '*' }).first();
-  return Number(row?.n ?? 0);
+export async function findPendingJoinRequest(db: DbOrTrx, connectorId: string, subject: string, clientId: string): Promise<JoinRequestRow | undefined> {
+  return db('join_request').where({ connector_id: connectorId, subject, client_id: clientId, status: 'pending' }).orderBy('created_at').first();
 }
 
 export async function insertApprovalLink(db: DbOrTrx, row: ApprovalLinkRow): Promise<void> {
