@@ -18,12 +18,11 @@ import { createLogger, type Logger } from './lib/logger.ts';
 import { MailOutbox } from './mail/outbox.ts';
 import { MailSender, type SenderOptions } from './mail/sender.ts';
 import { Metrics } from './metrics.ts';
-import { Keys } from './oidc/keys.ts';
+import { Keys, longestSignedLifetimeMs } from './oidc/keys.ts';
 import { AclTokens } from './gating/acl-tokens.ts';
 import { Gate, gateMode } from './gating/access.ts';
 import { JoinRequests } from './gating/join-requests.ts';
 import { ClientDirectory } from './registration/clients.ts';
-import { longestSignedLifetimeMs } from './oidc/provider.ts';
 
 export interface GatehouseOptions {
   logger?: Logger;

@@ -17,7 +17,7 @@ import { userCommands } from './commands/user/index.ts';
 import { aclTokenCommands } from './commands/acl-token/index.ts';
 import { clientTokenCommands } from './commands/client-token/index.ts';
 import { joinRequestCommands } from './commands/join-request/index.ts';
-import { exitCodes, unexpectedError } from './exit-codes.ts';
+import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 
 export interface CommandEnv {
@@ -94,7 +94,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : err.exitCode;
+    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : usageError;
     const { message, exitCode } = describe(err);
     process.stderr.write(`gatehouse: ${message}\n`);
     return exitCode;

@@ -11,6 +11,8 @@ import {
 } from '../db/repos/keys.ts';
 import { withTransaction } from '../db/transaction.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { Config } from '../config/schema.ts';
+import { parseDurationSeconds } from '../config/duration.ts';
 import { randomSecret, newId } from '../lib/secrets.ts';
 
 export const signingAlgorithms = ['RS256', 'ES256'] as const;
@@ -98,4 +100,9 @@ export class Keys {
       state: row.retired_at ? 'retired (published)' : 'active',
     };
   }
+}
+
+/** The longest lifetime of anything signed with a key: how long a retired key stays published. */
+export function longestSignedLifetimeMs(config: Config): number {
+  return Math.max(...(['accessToken', 'idToken', 'refreshToken', 'clientCredentials'] as const).map((k) => parseDurationSeconds(config.ttl[k]))) * 1000;
 }

@@ -160,8 +160,3 @@ export function gatedPolicy(gate: Gate): interactionPolicy.Prompt[] {
   })), 1);
   return policy;
 }
-
-/** The longest lifetime of anything signed with a key: how long a retired key stays published. */
-export function longestSignedLifetimeMs(config: Config): number {
-  return Math.max(...(['accessToken', 'idToken', 'refreshToken', 'clientCredentials'] as const).map((k) => parseDurationSeconds(config.ttl[k]))) * 1000;
-}

@@ -1,12 +1,13 @@
 /** `gatehouse serve` (= `npm start`): migrations, then the server, until SIGINT/SIGTERM. */
 import { Command } from 'commander';
-import { startServer } from '../../http/server.ts';
 import { withGatehouse } from '../index.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the server (runs migrations first)')
     .action(withGatehouse(async ({ gh }) => {
+      // Loaded here so other commands do not pay for (or warn about) oidc-provider.
+      const { startServer } = await import('../../http/server.ts');
       const running = await startServer(gh);
       process.stdout.write(`Gatehouse is running at ${running.url}\n  discovery: ${running.url}/.well-known/openid-configuration\n`);
       if (running.bootstrapLink) {
