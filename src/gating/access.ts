@@ -35,6 +35,24 @@ export function gateMode(firstauth: Config['firstauth']): GateMode {
   return firstauth.mode;
 }
 
+/**
+ * Auto mode's own token. An admin's unlimited invitation (`acl-token create
+ * --max-users 0`) is of kind 'global' too, but opens only its own clients and
+ * its secret is handed out: it must never be extended to every client.
+ */
+async function systemGlobalToken(trx: DbOrTrx): Promise<AclTokenRow | undefined> {
+  return (await findAclTokensByKind(trx, 'global')).find((t) => t.created_by === 'system');
+}
+
+/**
+ * Serializes the start-up work of several instances on one database (a row lock
+ * held until commit; SQLite's withTransaction takes it already): two instances
+ * starting at once would otherwise both see "no token yet" and both make one.
+ */
+async function startupLock(trx: DbOrTrx): Promise<void> {
+  await trx('write_lock').where({ id: 1 }).update({ id: 1 });
+}
+
 export class Gate {
   constructor(
     readonly mode: GateMode,
@@ -107,6 +125,14 @@ export class Gate {
     }
   }
 
+  /** An admin gives an existing invitation to a user (`user create --acl-token-id`), counting one use. */
+  async attachToken(trx: DbOrTrx, userId: string, aclTokenId: string, actor: string): Promise<void> {
+    const token = await findAclToken(trx, aclTokenId);
+    if (!token) throw new GatehouseError('not_found', `no ACL token with id ${aclTokenId}`);
+    if (token.revoked_at !== null) throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
+    await this.redeem(trx, token, userId, { id: '*', name: 'any' }, actor);
+  }
+
   /** Keeps an identity that proved who it is but is not let in yet, for the rest of this sign-in. */
   async hold(uid: string, identity: Identity, ttlMs: number): Promise<void> {
     await upsertPendingIdentity(this.db, {
@@ -136,7 +162,8 @@ export class Gate {
    */
   async ensureGlobalToken(clientIds: string[]): Promise<void> {
     await withTransaction(this.db, async (trx) => {
-      let [global] = await findAclTokensByKind(trx, 'global');
+      await startupLock(trx);
+      let global = await systemGlobalToken(trx);
       if (!global) {
         global = (await this.aclTokens.create({ maxUsers: 0, clients: [], kind: 'global', description: 'auto mode: every static client' }, 'system', trx)).row;
       }
@@ -156,9 +183,12 @@ export class Gate {
    */
   async bootstrapInvitation(admins: string[], clientIds: string[]): Promise<string | undefined> {
     if (this.mode !== 'manual' || admins.length === 0 || clientIds.length === 0) return undefined;
-    if ((await countUsers(this.db)) > 0 || (await findAclTokensByKind(this.db, 'bootstrap')).length > 0) return undefined;
-    const made = await this.aclTokens.create({ maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` }, 'system');
-    return made.token;
+    return withTransaction(this.db, async (trx) => {
+      await startupLock(trx);
+      if ((await countUsers(trx)) > 0 || (await findAclTokensByKind(trx, 'bootstrap')).length > 0) return undefined;
+      const made = await this.aclTokens.create({ maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` }, 'system', trx);
+      return made.token;
+    });
   }
 
   private async tokenFor(trx: DbOrTrx, identity: Identity, client: GateClient, presented?: string): Promise<AclTokenRow> {
@@ -187,7 +217,7 @@ export class Gate {
   }
 
   private async globalToken(trx: DbOrTrx): Promise<AclTokenRow> {
-    const [global] = await findAclTokensByKind(trx, 'global');
+    const global = await systemGlobalToken(trx);
     if (!global) throw new GatehouseError('access.token_required', 'Sign-ups are not open yet: the server has not finished starting. Try again in a moment.');
     return global;
   }

@@ -81,7 +81,12 @@ export class Users {
   }
 
   /** Admin-created user with a local (email + password) identity; the e-mail counts as verified. */
-  async createLocal(input: { email: string; name?: string | undefined; password?: string | undefined }, actor: string): Promise<UserRow> {
+  async createLocal(
+    input: { email: string; name?: string | undefined; password?: string | undefined },
+    actor: string,
+    /** More work in the same transaction (e.g. linking an invitation). */
+    within?: (trx: DbOrTrx, user: UserRow) => Promise<void>,
+  ): Promise<UserRow> {
     const email = input.email.trim().toLowerCase();
     if (input.password !== undefined) checkPasswordStrength(input.password);
     // Without a password the account cannot log in with one until it is set; an unguessable hash keeps it closed.
@@ -91,7 +96,9 @@ export class Users {
       const now = this.clock.now();
       const accountId = newId();
       await insertLocalAccount(trx, { id: accountId, email, name: input.name ?? null, password_hash: passwordHash, email_verified_at: now, created_at: now });
-      return this.createFromIdentity(trx, { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name }, actor);
+      const user = await this.createFromIdentity(trx, { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name }, actor);
+      if (within) await within(trx, user);
+      return user;
     });
   }
 

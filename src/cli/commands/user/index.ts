@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { GatehouseError } from '../../../errors.ts';
 import type { UserRow } from '../../../db/repos/users.ts';
 import { withGatehouse } from '../../index.ts';
+import { iso } from '../../output.ts';
+import type { Gatehouse } from '../../../context.ts';
 
 const columns = ['id', 'email', 'name', 'status', 'created', 'lastLogin'];
 
@@ -15,6 +17,12 @@ export function userView(u: UserRow): Record<string, unknown> {
     created: new Date(u.created_at).toISOString(),
     lastLogin: u.last_login_at ? new Date(u.last_login_at).toISOString() : null,
   };
+}
+
+/** The clients a user can reach now, with the expiry of that access (null = no end). */
+async function accessView(gh: Gatehouse, userId: string): Promise<Record<string, unknown>[]> {
+  if (gh.gate.mode === 'open') return [{ client: '*', via: 'gating off', expires: null }];
+  return (await gh.gate.accessList(userId)).map((a) => ({ client: a.client_id, aclTokenId: a.acl_token_id, expires: iso(a.expires_at) }));
 }
 
 async function readPasswordFromStdin(): Promise<string> {
@@ -36,11 +44,14 @@ export function userCommands(): Command {
     .requiredOption('--email <email>', 'e-mail address (also the login name)')
     .option('--name <name>', 'display name')
     .option('--password-stdin', 'read the password from standard input')
-    .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean }) => {
+    .option('--acl-token-id <id>', 'give the user this invitation (counts one use) and the access it links')
+    .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean; aclTokenId?: string }) => {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new GatehouseError('input.invalid', `"${opts.email}" is not an e-mail address`);
       const password = opts.passwordStdin ? await readPasswordFromStdin() : undefined;
-      const created = await gh.users.createLocal({ email: opts.email, name: opts.name, password }, actor);
-      out.record(userView(created), password ? undefined : 'No password was set: this user cannot sign in with a password until one is set (use --password-stdin).');
+      const tokenId = opts.aclTokenId;
+      const created = await gh.users.createLocal({ email: opts.email, name: opts.name, password }, actor,
+        tokenId ? (trx, user) => gh.gate.attachToken(trx, user.id, tokenId, actor) : undefined);
+      out.record({ ...userView(created), access: await accessView(gh, created.id) }, password ? undefined : 'No password was set: this user cannot sign in with a password until one is set (use --password-stdin).');
     }));
 
   user.command('list')
@@ -57,6 +68,7 @@ export function userCommands(): Command {
       out.record({
         ...userView(details),
         identities: details.identities.map((i) => ({ connector: i.connector_id, subject: i.subject, email: i.email })),
+        access: await accessView(gh, id),
       });
     }));
 
