@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
 import { gatingRoutes } from './routes/gating.ts';
 import { viewsDir } from './views.ts';
+import { GatehouseError } from '../errors.ts';
 import { SlidingWindow } from '../lib/throttle.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 
@@ -76,6 +77,14 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
     await next();
   });
   for (const router of routers) ours.use(router.routes()).use(router.allowedMethods());
+  // User codes are short: guessing is slowed down per IP (RFC 8628 §5.1).
+  const userCodeEntries = new SlidingWindow(30, 15 * 60 * 1000);
+  ours.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/device' && !userCodeEntries.hit(ctx.ip)) {
+      throw new GatehouseError('rate_limited', 'Too many codes entered from your network. Wait a few minutes and try again.');
+    }
+    await next();
+  });
   ours.use(async (ctx, next) => {
     // Discovery and keys change rarely; let clients and proxies cache them briefly.
     await next();

@@ -15,14 +15,21 @@ export interface Views {
 }
 
 export function createViews(config: Pick<Config, 'branding' | 'issuer'>): Views {
-  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: false }), { autoescape: true, throwOnUndefined: false });
-  env.addGlobal('brand', config.branding);
-  env.addGlobal('issuer', config.issuer);
-  env.addGlobal('base', new URL(config.issuer).pathname.replace(/\/$/, ''));
+  // Two environments: HTML escapes everything; plain-text mail must not (an
+  // apostrophe in a name is not &#39; in a text mail).
+  const make = (autoescape: boolean) => {
+    const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: false }), { autoescape, throwOnUndefined: false });
+    env.addGlobal('brand', config.branding);
+    env.addGlobal('issuer', config.issuer);
+    env.addGlobal('base', new URL(config.issuer).pathname.replace(/\/$/, ''));
+    return env;
+  };
+  const env = make(true);
+  const text = make(false);
   return {
     page: (name, vars) => env.render(`pages/${name}.njk`, vars),
     mail: (name, vars) => ({
-      text: env.render(`email/${name}.txt.njk`, vars),
+      text: text.render(`email/${name}.txt.njk`, vars),
       html: env.render(`email/${name}.html.njk`, vars),
     }),
   };

@@ -90,7 +90,9 @@ export function createProvider(deps: ProviderDeps): Provider {
           const wrong = Boolean(err && ((err as { userCode?: unknown }).userCode || err.name === 'NoCodeError'));
           const message = !err ? undefined : wrong ? 'That code is not right, or it has expired. Check the code on your device and try again.'
             : err.name === 'AbortedError' ? 'The sign-in was cancelled.' : 'Something went wrong with that code. Try again.';
-          render(ctx, 'device-input', { action: formAction(form), xsrf: formField(form, 'xsrf'), error: message }, err ? 400 : 200);
+          const mistyped = (err as { userCode?: unknown } | undefined)?.userCode;
+          const typed = typeof mistyped === 'string' ? mistyped : '';
+          render(ctx, 'device-input', { action: formAction(form), xsrf: formField(form, 'xsrf'), error: message, typed }, err && err.name !== 'AbortedError' ? 400 : 200);
         },
         userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
           render(ctx, 'device-confirm', {

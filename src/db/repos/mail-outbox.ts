@@ -36,6 +36,7 @@ export async function listDueMail(db: DbOrTrx, now: number, limit: number): Prom
 export async function claimMail(db: DbOrTrx, id: number, now: number, leaseMs: number): Promise<boolean> {
   const changed = await db('mail_outbox')
     .where({ id, status: 'pending' })
+    .andWhere('next_attempt_at', '<=', now)
     .andWhere((q) => q.whereNull('locked_until').orWhere('locked_until', '<', now))
     .update({ locked_until: now + leaseMs });
   return changed === 1;

@@ -57,6 +57,9 @@ export async function finishUpstream(deps: InteractionDeps, ctx: Context): Promi
     throw new GatehouseError('input.invalid', 'This sign-in could not be matched to your browser. Go back to the application and start again.');
   }
   ctx.cookies.set(cookieName, null, { path: '/' });
+  if (ctx.query.error === 'access_denied') {
+    throw new GatehouseError('forbidden', `You declined to sign in with ${connector.name}. Go back to the application to try again or choose another way.`);
+  }
   if (typeof ctx.query.error === 'string') {
     throw new GatehouseError('auth.upstream_failed', `${connector.name} did not sign you in (${ctx.query.error}).`);
   }
