@@ -43,6 +43,7 @@ export async function closedLoop(options: LoopOptions, once: () => Promise<void>
     p50ms: percentile(latencies, 50),
     p99ms: percentile(latencies, 99),
     count: latencies.length,
+    elapsedSec,
     latencies,
   };
 }

@@ -1,40 +1,75 @@
 /**
- * Runs one workload against the baseline and then Gatehouse and turns the two
- * measurements into a report row: ratio of throughputs against the target.
- * A failure is kept in the row (and fails the run), not thrown.
+ * Runs one workload against both servers in interleaved rounds (baseline,
+ * Gatehouse, Gatehouse, baseline: drift in the machine's load then weighs on
+ * both alike), combines each server's rounds and turns them into a report row:
+ * the ratio of throughputs against the target. A failure is kept in the row
+ * (and fails the run), not thrown.
  */
 import { loadavg } from 'node:os';
-import type { Workload } from '../workloads/types.ts';
+import type { Workload, WorkloadRun } from '../workloads/types.ts';
 import type { ChildServer } from './child-server.ts';
-import { round } from './stats.ts';
 import { serverNumbers, type WorkloadReport } from './report.ts';
+import { mean, percentile, round, type Measurement } from './stats.ts';
 import { fmt } from './table.ts';
 
+type Side = 'gatehouse' | 'baseline';
+const order: Side[] = ['baseline', 'gatehouse', 'gatehouse', 'baseline'];
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Throughput over the summed time; percentiles exact from raw latencies, else count-weighted. */
+function combine(runs: WorkloadRun[]): Measurement {
+  const count = runs.reduce((n, r) => n + r.numbers.count, 0);
+  const elapsedSec = runs.reduce((n, r) => n + r.numbers.elapsedSec, 0);
+  const raw = runs.every((r) => r.latencies) ? runs.flatMap((r) => r.latencies ?? []) : undefined;
+  const weighted = (pick: (m: Measurement) => number) => runs.reduce((n, r) => n + pick(r.numbers) * r.numbers.count, 0) / Math.max(1, count);
+  return {
+    rps: count / elapsedSec,
+    p50ms: raw ? percentile(raw, 50) : weighted((m) => m.p50ms),
+    p99ms: raw ? percentile(raw, 99) : weighted((m) => m.p99ms),
+    count,
+    elapsedSec,
+  };
+}
+
+function summariseSeries(runs: WorkloadRun[]): Record<string, { meanMs: number; p99Ms: number }> | undefined {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.series ?? {})))];
+  if (names.length === 0) return undefined;
+  return Object.fromEntries(names.map((name) => {
+    const all = runs.flatMap((r) => r.series?.[name] ?? []);
+    return [name, { meanMs: round(mean(all)), p99Ms: round(percentile(all, 99)) }];
+  }));
+}
 
 export async function compare(workload: Workload, gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport> {
   const row: WorkloadReport = { name: workload.name, gatehouse: null, baseline: null, ratio: null, target: workload.target, meetsTarget: false };
-  const details: NonNullable<WorkloadReport['details']> = {};
-  for (const server of [baseline, gatehouse]) {
-    const side = server === gatehouse ? 'gatehouse' : 'baseline';
+  const runs: Record<Side, WorkloadRun[]> = { gatehouse: [], baseline: [] };
+  const loads: Record<Side, number[]> = { gatehouse: [], baseline: [] };
+  const share = 1 / order.filter((s) => s === 'gatehouse').length;
+  for (const side of order) {
+    const server = side === 'gatehouse' ? gatehouse : baseline;
     process.stdout.write(`  ${workload.name} @ ${side} ... `);
     try {
-      const run = await workload.measure(server.url);
-      row[side] = serverNumbers(run.numbers);
-      // The 1-minute load average as the run ends: other work on the machine skews a comparison.
-      const load1 = round(loadavg()[0] ?? 0, 2);
-      details[side] = { ...run.details, load1 };
-      process.stdout.write(`${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(load1, 1)})\n`);
+      const run = await workload.measure(server.url, { warmup: runs[side].length === 0, share });
+      runs[side].push(run);
+      // The 1-minute load average as the round ends: other work on the machine skews a comparison.
+      loads[side].push(round(loadavg()[0] ?? 0, 2));
+      process.stdout.write(`${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[side].at(-1), 1)})\n`);
     } catch (err) {
       row.error = `${side}: ${message(err)}`;
       process.stdout.write(`FAILED\n    ${message(err)}\n`);
-      break;
+      return row;
     }
+  }
+  const details: NonNullable<WorkloadReport['details']> = {};
+  for (const side of ['gatehouse', 'baseline'] as const) {
+    row[side] = serverNumbers(combine(runs[side]));
+    const steps = summariseSeries(runs[side]);
+    details[side] = { ...runs[side].at(-1)?.details, ...(steps ? { steps } : {}), rounds: runs[side].map((r) => round(r.numbers.rps, 1)), load1: loads[side] };
   }
   if (row.gatehouse && row.baseline && row.baseline.rps > 0) {
     row.ratio = round(row.gatehouse.rps / row.baseline.rps, 3);
     row.meetsTarget = row.ratio >= workload.target;
   }
-  if (Object.keys(details).length) row.details = details;
+  row.details = details;
   return row;
 }

@@ -40,5 +40,6 @@ export async function measureHttp(options: LoadOptions): Promise<Measurement> {
     p50ms: result.latency.p50,
     p99ms: result.latency.p99,
     count: result.requests.total,
+    elapsedSec: result.duration,
   };
 }

@@ -7,6 +7,8 @@ export interface Measurement {
   p99ms: number;
   /** How many operations the numbers are based on. */
   count: number;
+  /** Measured time, so rounds can be combined. */
+  elapsedSec: number;
 }
 
 /** Nearest-rank percentile of unsorted samples (ms). */

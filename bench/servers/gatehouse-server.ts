@@ -3,6 +3,7 @@
  * the bench clients, the local connector and one bench account. Prints its URL
  * as a JSON line (see ./announce.ts) and stops on SIGTERM.
  * Run: node --import tsx bench/servers/gatehouse-server.ts
+ * BENCH_DB_DIR puts the database elsewhere (e.g. /dev/shm, to tell disk cost from CPU cost).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -15,7 +16,7 @@ import { startServer } from '../../src/http/server.ts';
 import { benchAccount, clientMetadata } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 
-const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-'));
+const dir = await mkdtemp(path.join(process.env.BENCH_DB_DIR ?? os.tmpdir(), 'gatehouse-bench-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
 const { port } = server.address() as AddressInfo;

@@ -14,13 +14,16 @@ export function clientCredentials(d: Durations): Workload {
   return {
     name: 'client_credentials token',
     target: 0.7,
-    async measure(url) {
+    async measure(url, round) {
       const probe = await fetch(`${url}/token`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       const json: unknown = await probe.json();
       if (probe.status !== 200 || typeof json !== 'object' || json === null || !('access_token' in json)) {
         throw new Error(`client_credentials probe: ${probe.status} ${JSON.stringify(json)}`);
       }
-      const numbers = await measureHttp({ url: `${url}/token`, method: 'POST', headers, body, connections: 16, durationSec: d.httpSec, warmupSec: d.httpWarmupSec });
+      const numbers = await measureHttp({
+        url: `${url}/token`, method: 'POST', headers, body, connections: 16,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+      });
       return { numbers };
     },
   };

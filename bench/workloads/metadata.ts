@@ -10,11 +10,14 @@ function metadataWorkload(name: string, path: string, d: Durations): Workload {
   return {
     name,
     target: 0.8,
-    async measure(url) {
+    async measure(url, round) {
       const probe = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
       const text = await probe.text();
       if (probe.status !== 200) throw new Error(`${path} probe: ${probe.status} ${text.slice(0, 300)}`);
-      const numbers = await measureHttp({ url: `${url}${path}`, connections: 16, durationSec: d.httpSec, warmupSec: d.httpWarmupSec });
+      const numbers = await measureHttp({
+        url: `${url}${path}`, connections: 16,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+      });
       return { numbers, details: { cacheControl: probe.headers.get('cache-control'), bytes: text.length } };
     },
   };

@@ -1,9 +1,24 @@
-/** What a compared workload is: a name, a target ratio and one measurement against one server URL. */
+/**
+ * What a compared workload is: a name, a target ratio and one measurement
+ * round against one server URL. Rounds are interleaved baseline, Gatehouse,
+ * Gatehouse, baseline (see lib/compare.ts), each taking `share` of the run length.
+ */
 import type { Measurement } from '../lib/stats.ts';
+
+export interface RoundOptions {
+  /** Warm up first (the first round against each server). */
+  warmup: boolean;
+  /** Fraction of the workload's run length this round takes. */
+  share: number;
+}
 
 export interface WorkloadRun {
   numbers: Measurement;
-  /** Anything else worth keeping in latest.json (headers seen, per-step times...). */
+  /** Raw latencies (ms) when the workload has them, so rounds merge exactly. */
+  latencies?: number[];
+  /** Further named latency series (ms), e.g. one per login step; merged and summarised per server. */
+  series?: Record<string, number[]>;
+  /** Anything else worth keeping in latest.json (headers seen...). */
   details?: Record<string, unknown>;
 }
 
@@ -11,10 +26,10 @@ export interface Workload {
   name: string;
   /** Minimum gatehouse/baseline throughput ratio. */
   target: number;
-  measure(url: string): Promise<WorkloadRun>;
+  measure(url: string, round: RoundOptions): Promise<WorkloadRun>;
 }
 
-/** Run lengths; `--quick` shrinks them for a smoke run. */
+/** Run lengths per server (split over its rounds); `--quick` shrinks them for a smoke run. */
 export interface Durations {
   httpSec: number;
   httpWarmupSec: number;
@@ -23,4 +38,4 @@ export interface Durations {
 }
 
 export const fullDurations: Durations = { httpSec: 12, httpWarmupSec: 3, loginMs: 20_000, loginWarmupMs: 4_000 };
-export const quickDurations: Durations = { httpSec: 3, httpWarmupSec: 1, loginMs: 4_000, loginWarmupMs: 1_000 };
+export const quickDurations: Durations = { httpSec: 4, httpWarmupSec: 1, loginMs: 4_000, loginWarmupMs: 1_000 };

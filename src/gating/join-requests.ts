@@ -51,6 +51,12 @@ export interface LinkView {
   clientName: string;
 }
 
+interface DecisionClient {
+  id: string;
+  name: string;
+  exists: boolean;
+}
+
 const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class JoinRequests {
@@ -125,12 +131,16 @@ export class JoinRequests {
   }
 
   /** Admin decision (CLI, admin API); `approver` is checked against the client's approvers when given. */
-  decide(id: string, decision: 'approve' | 'deny', actor: string, approver?: string): Promise<JoinRequestRow> {
+  async decide(id: string, decision: 'approve' | 'deny', actor: string, approver?: string): Promise<JoinRequestRow> {
+    // Client lookups (approvers, names, existence) read through this.db: done before the
+    // transaction, which on SQLite holds the only connection.
+    const request = await this.get(id);
+    if (approver) await this.assertApprover(request, approver);
+    const client = await this.decisionClient(request);
     return withTransaction(this.db, async (trx) => {
-      const request = await findJoinRequest(trx, id);
-      if (!request) throw new GatehouseError('not_found', `no join request with id ${id}`);
-      if (approver) await this.assertApprover(request, approver);
-      return this.transition(trx, request, decision, actor);
+      const current = await findJoinRequest(trx, id);
+      if (!current) throw new GatehouseError('not_found', `no join request with id ${id}`);
+      return this.transition(trx, current, decision, actor, client);
     });
   }
 
@@ -147,15 +157,16 @@ export class JoinRequests {
   /** The confirmation page's POST: uses the link once and decides. */
   async actOnLink(token: string): Promise<{ request: JoinRequestRow; clientName: string }> {
     const view = await this.viewLink(token);
+    await this.assertApprover(view.request, view.link.approver);
+    const client = await this.decisionClient(view.request);
     const request = await withTransaction(this.db, async (trx) => {
-      await this.assertApprover(view.request, view.link.approver);
       if (!(await useApprovalLink(trx, view.link.token_hash, this.clock.now()))) {
         const now = await findJoinRequest(trx, view.request.id);
         if (now && endingStatuses.includes(now.status)) throw this.alreadyDecided(now);
         throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
       }
       const current = (await findJoinRequest(trx, view.request.id))!;
-      return this.transition(trx, current, view.link.action, view.link.approver);
+      return this.transition(trx, current, view.link.action, view.link.approver, client);
     });
     return { request, clientName: view.clientName };
   }
@@ -171,15 +182,25 @@ export class JoinRequests {
     return new GatehouseError('join_request.already_decided', `This request has already been decided: it was ${request.status}${request.decided_by ? ` by ${request.decided_by}` : ''}.`);
   }
 
-  private async transition(trx: DbOrTrx, request: JoinRequestRow, decision: 'approve' | 'deny', actor: string): Promise<JoinRequestRow> {
+  /** The client a decision is about, looked up outside the decision's transaction. */
+  private async decisionClient(request: JoinRequestRow): Promise<DecisionClient> {
+    const found = await this.clients.find(request.client_id);
+    return { id: request.client_id, name: found?.name ?? request.client_id, exists: found !== undefined };
+  }
+
+  private async transition(trx: DbOrTrx, request: JoinRequestRow, decision: 'approve' | 'deny', actor: string, client: DecisionClient): Promise<JoinRequestRow> {
     if (endingStatuses.includes(request.status)) throw this.alreadyDecided(request);
     const now = this.clock.now();
     const status = decision === 'approve' ? 'approved' : 'denied';
-    const clientName = await this.clients.displayName(request.client_id);
+    const clientName = client.name;
     let aclTokenId: string | null = null;
     let invitation: string | undefined;
     if (decision === 'approve') {
-      const made = await this.aclTokens.create({ maxUsers: 1, clients: [request.client_id], kind: 'personal', description: `approved ${request.kind} request ${request.id} (${request.email})` }, actor, trx);
+      // The client token is made here, in this transaction: AclTokens.create's existence check
+      // for `clients` reads through its own connection (checked above, in decisionClient).
+      if (!client.exists) throw new GatehouseError('not_found', `no client with id ${client.id}`);
+      const clientToken = await this.aclTokens.insertClientToken(trx, client.id, null, actor);
+      const made = await this.aclTokens.create({ maxUsers: 1, clients: [], clientTokenIds: [clientToken.row.id], kind: 'personal', description: `approved ${request.kind} request ${request.id} (${request.email})` }, actor, trx);
       aclTokenId = made.row.id;
       invitation = made.token;
     }

@@ -26,9 +26,6 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   await gh.keys.ensure();
   gh.cookieKeys = await gh.keys.cookieKeys();
   if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
-  const bootstrap = await gh.gate.bootstrapInvitation(config.admins, gh.clients.staticIds());
-  const bootstrapLink = bootstrap ? `${config.issuer}/invite/${bootstrap}` : undefined;
-  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stdout');
 
   const render = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
     ctx.status = status;
@@ -52,6 +49,18 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
       server.listen(port, host, () => resolve());
     });
   }
+  // Only once listening: a start that fails before (port taken) must not spend the one-time link,
+  // since later starts see the bootstrap token and print none.
+  let bootstrapLink: string | undefined;
+  try {
+    const bootstrap = await gh.gate.bootstrapInvitation(config.admins, gh.clients.staticIds());
+    bootstrapLink = bootstrap ? `${config.issuer}/invite/${bootstrap}` : undefined;
+  } catch (err) {
+    server.closeAllConnections();
+    server.close();
+    throw err;
+  }
+  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stdout');
   gh.sender.start();
   const cleanup = setInterval(() => {
     deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));

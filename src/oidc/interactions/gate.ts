@@ -103,12 +103,14 @@ export async function postJoin(deps: InteractionDeps, ctx: Context): Promise<voi
   const body = ctx.request.body as Record<string, unknown>;
   const fields = { email: String(body.email ?? ''), name: String(body.name ?? ''), message: String(body.message ?? '') };
   limit(deps, ctx);
+  let filed: { email: string };
   try {
-    await deps.joinRequests.file({ identity: who.identity, userId: who.userId, clientId: client.id, ...fields });
+    filed = await deps.joinRequests.file({ identity: who.identity, userId: who.userId, clientId: client.id, ...fields });
   } catch (err) {
     if (!isGatehouseError(err, 'input.invalid')) throw err;
     deps.page(ctx, 'join', { uid: details.uid, clientName: client.name, ...fields, known: Boolean(who.userId), error: err.message }, 400);
     return;
   }
-  deps.page(ctx, 'join-sent', { clientName: client.name, email: fields.email.trim().toLowerCase() }, 202);
+  // A request already pending for this identity stands (file() returns it): name the address its answer goes to.
+  deps.page(ctx, 'join-sent', { clientName: client.name, email: filed.email }, 202);
 }
