@@ -83,7 +83,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const keys = new Keys(db, clock, longestSignedLifetimeMs(config));
   let closing: Promise<void> | undefined;
   const clients = new ClientDirectory(config, db);
-  const aclTokens = new AclTokens(db, clock, audit, (id) => clients.exists(id));
+  const aclTokens = new AclTokens(db, clock, audit, (id, trx) => clients.exists(id, trx));
   const gate = new Gate(gateMode(config.firstauth), db, clock, audit, metrics, users, aclTokens);
   const joinRequests = new JoinRequests(db, clock, audit, outbox, aclTokens, clients, {
     issuer: config.issuer,

@@ -130,6 +130,7 @@ export class Gate {
     const token = await findAclToken(trx, aclTokenId);
     if (!token) throw new GatehouseError('not_found', `no ACL token with id ${aclTokenId}`);
     if (token.revoked_at !== null) throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
+    if (token.expires_at !== null && token.expires_at <= this.clock.now()) throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
     await this.redeem(trx, token, userId, { id: '*', name: 'any' }, actor);
   }
 

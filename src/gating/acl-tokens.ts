@@ -40,16 +40,16 @@ export class AclTokens {
     private readonly clock: Clock,
     private readonly audit: Audit,
     /** Client ids that exist (static and registered), to refuse typos. */
-    private readonly clientExists: (clientId: string) => Promise<boolean>,
+    private readonly clientExists: (clientId: string, db: DbOrTrx) => Promise<boolean>,
   ) {}
 
   async create(input: NewAclToken, actor: string, trx?: DbOrTrx): Promise<{ row: AclTokenRow; token: string; clientTokens: ClientTokenRow[] }> {
     if (!Number.isInteger(input.maxUsers) || input.maxUsers < 0) throw new GatehouseError('input.invalid', '--max-users must be 0 (unlimited) or a positive whole number');
     if (input.clients.length === 0 && !input.clientTokenIds?.length && input.kind !== 'global') throw new GatehouseError('input.invalid', 'an ACL token needs at least one --client');
-    for (const clientId of input.clients) {
-      if (!(await this.clientExists(clientId))) throw new GatehouseError('not_found', `no client with id ${clientId}`);
-    }
     const work = async (db: DbOrTrx) => {
+      for (const clientId of input.clients) {
+        if (!(await this.clientExists(clientId, db))) throw new GatehouseError('not_found', `no client with id ${clientId}`);
+      }
       const now = this.clock.now();
       const token = secret('gha');
       const row: AclTokenRow = {
@@ -77,8 +77,8 @@ export class AclTokens {
   }
 
   async createClientToken(clientId: string, expiresAt: number | null, actor: string): Promise<{ row: ClientTokenRow; token: string }> {
-    if (!(await this.clientExists(clientId))) throw new GatehouseError('not_found', `no client with id ${clientId}`);
     return withTransaction(this.db, async (trx) => {
+      if (!(await this.clientExists(clientId, trx))) throw new GatehouseError('not_found', `no client with id ${clientId}`);
       const made = await this.insertClientToken(trx, clientId, expiresAt, actor);
       await this.audit.record(trx, { actor, action: 'client_token.created', subject: made.row.id, details: { client: clientId } });
       return made;
@@ -115,9 +115,10 @@ export class AclTokens {
     return withTransaction(this.db, async (trx) => {
       const row = await findAclToken(trx, id);
       if (!row) throw new GatehouseError('not_found', `no ACL token with id ${id}`);
-      await revokeAclToken(trx, id, this.clock.now());
+      const now = this.clock.now();
+      await revokeAclToken(trx, id, now);
       await this.audit.record(trx, { actor, action: 'acl_token.revoked', subject: id });
-      return { ...row, revoked_at: row.revoked_at ?? this.clock.now() };
+      return { ...row, revoked_at: row.revoked_at ?? now };
     });
   }
 
@@ -125,9 +126,10 @@ export class AclTokens {
     return withTransaction(this.db, async (trx) => {
       const row = await findClientToken(trx, id);
       if (!row) throw new GatehouseError('not_found', `no client token with id ${id}`);
-      await revokeClientToken(trx, id, this.clock.now());
+      const now = this.clock.now();
+      await revokeClientToken(trx, id, now);
       await this.audit.record(trx, { actor, action: 'client_token.revoked', subject: id, details: { client: row.client_id } });
-      return { ...row, revoked_at: row.revoked_at ?? this.clock.now() };
+      return { ...row, revoked_at: row.revoked_at ?? now };
     });
   }
 

@@ -49,18 +49,19 @@ export class ClientDirectory {
     return [...fromConfig, ...registered];
   }
 
-  async find(clientId: string): Promise<ClientSummary | undefined> {
+  /** `db` lets a caller inside a transaction look up without a second connection (SQLite has one). */
+  async find(clientId: string, db: DbOrTrx = this.db): Promise<ClientSummary | undefined> {
     const fixed = this.config.clients.find((c) => c.client_id === clientId);
     if (fixed) {
       const { approvers, ...metadata } = fixed;
       return summarize(metadata, 'static', approvers);
     }
-    const row = await findModel(this.db, 'Client', clientId);
+    const row = await findModel(db, 'Client', clientId);
     return row ? summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', []) : undefined;
   }
 
-  async exists(clientId: string): Promise<boolean> {
-    return (await this.find(clientId)) !== undefined;
+  async exists(clientId: string, db: DbOrTrx = this.db): Promise<boolean> {
+    return (await this.find(clientId, db)) !== undefined;
   }
 
   async displayName(clientId: string): Promise<string> {

@@ -103,12 +103,14 @@ export async function usersOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<
 }
 
 /**
- * The one access query: does this user hold a live ACL token that links a live
- * client token for this client? Returns the latest client-token expiry (null =
- * never) or undefined when there is no access.
+ * The one access query: does this user hold a non-revoked ACL token that links a
+ * live client token for this client (SPEC 3, rule 7)? The ACL token's own
+ * expiry only limits when it can be redeemed; how long access lasts is the
+ * client token's expiry. Returns the latest such expiry (null = never) or
+ * undefined when there is no access.
  */
 export async function userAccessToClient(db: DbOrTrx, userId: string, clientId: string, now: number): Promise<{ expiresAt: number | null } | undefined> {
-  const rows: { acl_expires: number | null; client_expires: number | null }[] = await db('user_acl_token as u')
+  const rows: { client_expires: number | null }[] = await db('user_acl_token as u')
     .join('acl_token as a', 'a.id', 'u.acl_token_id')
     .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
     .join('client_token as c', 'c.id', 'l.client_token_id')
@@ -116,32 +118,24 @@ export async function userAccessToClient(db: DbOrTrx, userId: string, clientId: 
     .andWhere('c.client_id', clientId)
     .whereNull('a.revoked_at')
     .whereNull('c.revoked_at')
-    .andWhere((q) => q.whereNull('a.expires_at').orWhere('a.expires_at', '>', now))
     .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
-    .select('a.expires_at as acl_expires', 'c.expires_at as client_expires');
+    .select('c.expires_at as client_expires');
   if (rows.length === 0) return undefined;
-  const ends = rows.map((r) => {
-    const bounds = [r.acl_expires, r.client_expires].filter((x): x is number => x !== null);
-    return bounds.length ? Math.min(...bounds) : null;
-  });
+  const ends = rows.map((r) => r.client_expires);
   return { expiresAt: ends.includes(null) ? null : Math.max(...(ends as number[])) };
 }
 
 /** Every client a user can reach, with the access expiry (for `user show`). */
 export async function userAccessList(db: DbOrTrx, userId: string, now: number): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
-  const rows: { client_id: string; acl_token_id: string; acl_expires: number | null; client_expires: number | null }[] = await db('user_acl_token as u')
+  const rows: { client_id: string; acl_token_id: string; expires_at: number | null }[] = await db('user_acl_token as u')
     .join('acl_token as a', 'a.id', 'u.acl_token_id')
     .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
     .join('client_token as c', 'c.id', 'l.client_token_id')
     .where('u.user_id', userId)
     .whereNull('a.revoked_at')
     .whereNull('c.revoked_at')
-    .andWhere((q) => q.whereNull('a.expires_at').orWhere('a.expires_at', '>', now))
     .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
-    .select('c.client_id', 'a.id as acl_token_id', 'a.expires_at as acl_expires', 'c.expires_at as client_expires')
+    .select('c.client_id', 'a.id as acl_token_id', 'c.expires_at as expires_at')
     .orderBy('c.client_id');
-  return rows.map((r) => {
-    const bounds = [r.acl_expires, r.client_expires].filter((x): x is number => x !== null);
-    return { client_id: r.client_id, acl_token_id: r.acl_token_id, expires_at: bounds.length ? Math.min(...bounds) : null };
-  });
+  return rows;
 }
