@@ -16,6 +16,7 @@ import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/headers.ts';
+import { staticDocuments } from './middleware/static-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
 import { gatingRoutes } from './routes/gating.ts';
@@ -85,13 +86,7 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
     }
     await next();
   });
-  ours.use(async (ctx, next) => {
-    // Discovery and keys change rarely; let clients and proxies cache them briefly.
-    await next();
-    if (ctx.status === 200 && (ctx.path === '/.well-known/openid-configuration' || ctx.path === '/jwks')) {
-      ctx.set('Cache-Control', 'public, max-age=300');
-    }
-  });
+  ours.use(staticDocuments());
   ours.use(mount(provider));
 
   app.use(base ? mount(base, ours) : mount(ours));
