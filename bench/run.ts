@@ -8,7 +8,7 @@
  * Exit code: 0 when every workload ran (a missed target is printed as MISSED,
  * 500s in the burst as FAILED), 1 when one failed to run, 2 when the whole run
  * hit its time limit.
- * `--quick` shortens every run, for checking the bench itself.
+ * `--quick` shortens every run, for checking the bench itself (nothing is saved).
  * `--profile=DIR` writes a V8 CPU profile of the Gatehouse server to DIR
  * (open it in Chrome DevTools) to find which step is slow.
  */
@@ -52,13 +52,19 @@ const mb = (value: number | null) => (value === null ? null : round(value, 1));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function stepTable(row: WorkloadReport): string {
-  const steps = (side: 'gatehouse' | 'baseline', step: string): { meanMs?: number; p99Ms?: number } | undefined => {
-    const all = row.details?.[side]?.steps;
-    if (typeof all !== 'object' || all === null || !(step in all)) return undefined;
-    return (all as Record<string, { meanMs?: number; p99Ms?: number }>)[step];
+  const number = (value: unknown, key: string): number | undefined => {
+    if (typeof value !== 'object' || value === null || !(key in value)) return undefined;
+    const found: unknown = (value as Record<string, unknown>)[key];
+    return typeof found === 'number' ? found : undefined;
+  };
+  const step = (side: 'gatehouse' | 'baseline', name: string): unknown => {
+    const steps = row.details?.[side]?.steps;
+    return typeof steps === 'object' && steps !== null && name in steps ? (steps as Record<string, unknown>)[name] : undefined;
   };
   return renderTable(['login step (ms)', 'GH mean', 'GH p99', 'BL mean', 'BL p99'], loginSteps.map((s) => [
-    s, fmt(steps('gatehouse', s)?.meanMs), fmt(steps('gatehouse', s)?.p99Ms), fmt(steps('baseline', s)?.meanMs), fmt(steps('baseline', s)?.p99Ms),
+    s,
+    fmt(number(step('gatehouse', s), 'meanMs')), fmt(number(step('gatehouse', s), 'p99Ms')),
+    fmt(number(step('baseline', s), 'meanMs')), fmt(number(step('baseline', s), 'p99Ms')),
   ]));
 }
 
@@ -106,10 +112,10 @@ async function main(): Promise<number> {
     durationSeconds: round((Date.now() - started) / 1000, 1),
   };
   await stopAll();
-  await writeReport(resultsFile, report);
+  if (!quick) await writeReport(resultsFile, report);
 
   const loginRow = workloads.find((w) => w.name === login(durations).name);
-  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${summary(report)}\n\nwritten ${path.relative(process.cwd(), resultsFile)} (${report.durationSeconds} s)`);
+  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${summary(report)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
   // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
   return workloads.some((w) => w.error) || overloadReport.error ? 1 : 0;
 }

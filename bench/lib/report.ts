@@ -78,10 +78,22 @@ export function summary(report: BenchReport): string {
     ['baseline', fmt(report.rss.baseline.idleMB), fmt(report.rss.baseline.peakMB)],
   ]);
   const failures = report.workloads.filter((w) => w.error).map((w) => `FAILED ${w.name}: ${w.error}`);
-  const busy = Math.max(report.machine.loadavgAtStart[0] ?? 0, report.machine.loadavgAtEnd[0] ?? 0) > report.machine.cpus;
+  const header = (w: WorkloadReport, side: 'gatehouse' | 'baseline') => {
+    const value = w.details?.[side]?.cacheControl;
+    return typeof value === 'string' ? value : 'none';
+  };
+  const caching = report.workloads.filter((w) => w.details?.gatehouse && 'cacheControl' in w.details.gatehouse)
+    .map((w) => `Cache-Control on ${w.name}: Gatehouse "${header(w, 'gatehouse')}", baseline "${header(w, 'baseline')}"`);
+  // The bench itself keeps about two processes busy (driver and server); more than that is someone else's work.
+  const roundLoads = report.workloads.flatMap((w) => (['gatehouse', 'baseline'] as const).flatMap((side) => {
+    const loads = w.details?.[side]?.load1;
+    return Array.isArray(loads) ? loads.filter((l): l is number => typeof l === 'number') : [];
+  }));
+  const busiest = Math.max(0, ...roundLoads);
+  const busy = (report.machine.loadavgAtStart[0] ?? 0) > report.machine.cpus || busiest > report.machine.cpus + 2;
   const warning = busy
-    ? [`WARNING: the machine was busy (load average ${report.machine.loadavgAtStart.map((l) => l.toFixed(1)).join('/')} at start, `
-      + `${report.machine.loadavgAtEnd.map((l) => l.toFixed(1)).join('/')} at end, ${report.machine.cpus} CPUs): ratios are unreliable, run again on a quiet machine.`]
+    ? [`WARNING: the machine was busy (load average ${(report.machine.loadavgAtStart[0] ?? 0).toFixed(1)} at start, up to ${busiest.toFixed(1)} during the runs, `
+      + `${report.machine.cpus} CPUs, the bench itself accounting for about 2): ratios are unreliable, run again on a quiet machine.`]
     : [];
-  return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)', '', overload, baselineOverload, '', rss, ...failures].join('\n');
+  return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)', ...caching, '', overload, baselineOverload, '', rss, ...failures].join('\n');
 }
