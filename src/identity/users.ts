@@ -6,7 +6,7 @@ import { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { destroyByAccountId } from '../db/repos/oidc-models.ts';
 import {
-  deleteLocalAccount, deleteUser, findLocalAccountByEmail, findUser, findUserIdp, insertLocalAccount, insertUser,
+  deleteLocalAccount, deleteUser, findLocalAccountByEmail, findUser, findUserIdp, findUsersByEmail, insertLocalAccount, insertUser,
   insertUserIdp, listUserIdps, listUsers, updateUser, type UserIdpRow, type UserRow, type UserStatus,
 } from '../db/repos/users.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -56,6 +56,31 @@ export class Users {
   /** The user behind an identity, if it has been let in before. */
   lookup(identity: Identity): Promise<UserRow | undefined> {
     return this.findByIdentity(this.db, identity);
+  }
+
+  /**
+   * The existing user a new identity could be linked to: same verified e-mail,
+   * exactly one active user with it, and no identity of that connector yet.
+   * Linking still waits until that user proves an identity it already has.
+   */
+  async linkCandidate(identity: Identity): Promise<UserRow | undefined> {
+    if (!identity.emailVerified || !identity.email) return undefined;
+    const owners = (await findUsersByEmail(this.db, identity.email)).filter((u) => u.status === 'active' && u.email_verified);
+    if (owners.length !== 1) return undefined;
+    const [owner] = owners;
+    const links = await listUserIdps(this.db, owner!.id);
+    return links.some((l) => l.connector_id === identity.connectorId) ? undefined : owner;
+  }
+
+  /** Links a held identity to the user who just proved an existing identity, when it is that user's candidate. */
+  async linkIfCandidate(user: UserRow, identity: Identity): Promise<boolean> {
+    const candidate = await this.linkCandidate(identity);
+    if (candidate?.id !== user.id) return false;
+    await withTransaction(this.db, async (trx) => {
+      await insertUserIdp(trx, { connector_id: identity.connectorId, subject: identity.subject, user_id: user.id, email: identity.email?.toLowerCase() ?? null, created_at: this.clock.now() });
+      await this.audit.record(trx, { actor: `user:${user.id}`, action: 'user.identity_linked', subject: user.id, details: { connector: identity.connectorId, subject: identity.subject } });
+    });
+    return true;
   }
 
   /** A known user completed a login: refused when disabled, else the login time is kept. */

@@ -7,7 +7,7 @@ import type { Context, Middleware } from 'koa';
 import { GatehouseError } from '../../errors.ts';
 import { loadInteraction, type InteractionDeps } from './context.ts';
 import { postConsent, showConsent } from './consent.ts';
-import { postLogin, showLogin } from './login.ts';
+import { linkNotice, postLogin, showLogin } from './login.ts';
 import { postJoin, postToken, showAccess, showGate, showJoin } from './gate.ts';
 import { finishUpstream, startUpstream, upstreamCallback } from './upstream.ts';
 
@@ -21,6 +21,7 @@ export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Ro
     const details = await loadInteraction(deps, ctx);
     if (details.prompt.name === 'login') {
       const held = await deps.gate.held(details.uid);
+      if (held && (await deps.users.linkCandidate(held))) return showLogin(deps, ctx, details, { link: linkNotice(deps, held) });
       return held ? showGate(deps, ctx, details, { identity: held }) : showLogin(deps, ctx, details);
     }
     if (details.prompt.name === 'access') return showAccess(deps, ctx, details);
@@ -38,7 +39,8 @@ export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Ro
     ctx.respond = false;
   });
   router.get('/interaction/:uid/connector/:connector', bind(startUpstream));
-  router.get('/interaction/:uid/connector/:connector/done', bind(finishUpstream));
+  // Pages may be rendered here (linking, the gate), so the CSRF token is prepared too.
+  router.get('/interaction/:uid/connector/:connector/done', ...form, bind(finishUpstream));
   router.get('/connectors/:connector/callback', bind(upstreamCallback));
   return router;
 }

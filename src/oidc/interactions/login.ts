@@ -22,6 +22,10 @@ export async function showLogin(deps: InteractionDeps, ctx: Context, details: In
   }, status);
 }
 
+export function linkNotice(deps: InteractionDeps, identity: Identity): { connectorName: string; email: string | undefined } {
+  return { connectorName: deps.connectors.find((c) => c.id === identity.connectorId)?.name ?? identity.connectorId, email: identity.email };
+}
+
 export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<void> {
   const details = await loadInteraction(deps, ctx);
   const local = localConnectors(deps)[0];
@@ -50,7 +54,16 @@ export async function finishLogin(deps: InteractionDeps, ctx: Context, details: 
   const known = await deps.users.lookup(identity);
   let userId: string;
   if (known) {
-    userId = (await deps.users.recordLogin(known)).id;
+    const user = await deps.users.recordLogin(known);
+    // An identity held for linking is joined to this user only now that they proved who they are.
+    const held = await deps.gate.held(details.uid);
+    if (held && (await deps.users.linkIfCandidate(user, held))) await deps.gate.release(details.uid);
+    userId = user.id;
+  } else if (await deps.users.linkCandidate(identity)) {
+    // Same verified e-mail as an existing user: never linked on the e-mail alone.
+    await deps.gate.hold(details.uid, identity, deps.interactionTtlMs);
+    await showLogin(deps, ctx, details, { link: linkNotice(deps, identity) });
+    return;
   } else {
     const client = await gateClient(deps, details);
     const presented = presentedToken(ctx, details);
