@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bodyParser } from '@koa/bodyparser';
 import Koa, { type Context, type Middleware } from 'koa';
+import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
@@ -77,7 +78,10 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
     }
     await next();
   });
-  for (const router of routers) ours.use(router.routes()).use(router.allowedMethods());
+  // Gatehouse's own routes live under a few prefixes; protocol requests skip the route matching.
+  const ownRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()] as unknown as Middleware[]));
+  const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|healthz|readyz|metrics)(\/|$)/;
+  ours.use((ctx, next) => (ownPaths.test(ctx.path) ? ownRoutes(ctx, next) : next()));
   // User codes are short: guessing is slowed down per IP (RFC 8628 §5.1).
   const userCodeEntries = new SlidingWindow(30, 15 * 60 * 1000);
   ours.use(async (ctx, next) => {

@@ -4,8 +4,17 @@ import type { Gate } from '../gating/access.ts';
 import type { Users } from '../identity/users.ts';
 
 export function findAccountWith(users: Users, gate: Gate) {
+  // oidc-provider asks for the same account several times in one request; one lookup per request is enough.
+  const perRequest = new WeakMap<object, Map<string, ReturnType<Users['find']>>>();
+  const lookup = (ctx: KoaContextWithOIDC, sub: string) => {
+    let seen = perRequest.get(ctx);
+    if (!seen) perRequest.set(ctx, (seen = new Map()));
+    let found = seen.get(sub);
+    if (!found) seen.set(sub, (found = users.find(sub)));
+    return found;
+  };
   return async (ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> => {
-    const user = await users.find(sub);
+    const user = await lookup(ctx, sub);
     // A disabled user has no account as far as the protocol is concerned:
     // refresh grants, userinfo and new authorizations for it all fail.
     if (!user || user.status !== 'active') return undefined;
