@@ -41,6 +41,12 @@ export function clientMetadata(): Record<string, unknown>[] {
 
 export const benchAccount = { email: 'bench@example.com', password: 'correct horse battery' } as const;
 
+/** First-login workload: account i is first<i>@example.com; the race uses the `raceAccounts` after the timed ones. */
+export const firstLoginPassword = 'first login battery staple';
+export const firstLoginAccount = (i: number) => ({ email: `first${i}@example.com`, password: firstLoginPassword });
+export const raceAccounts = 30;
+export const raceMaxUsers = 5;
+
 export const scopes = ['openid', 'offline_access', 'email', 'profile'];
 export const claims = { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] };
 

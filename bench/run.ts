@@ -22,6 +22,7 @@ import { readRssMB, RssSampler } from './lib/rss.ts';
 import { round } from './lib/stats.ts';
 import { fmt, renderTable } from './lib/table.ts';
 import { clientCredentials } from './workloads/client-credentials.ts';
+import { firstAuthFrom, firstLogin, race } from './workloads/first-login.ts';
 import { loginSteps } from './workloads/login-flow.ts';
 import { login } from './workloads/login.ts';
 import { discovery, jwks } from './workloads/metadata.ts';
@@ -51,7 +52,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const mb = (value: number | null) => (value === null ? null : round(value, 1));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function stepTable(row: WorkloadReport): string {
+function stepTable(row: WorkloadReport, title = 'login step (ms)'): string {
   const number = (value: unknown, key: string): number | undefined => {
     if (typeof value !== 'object' || value === null || !(key in value)) return undefined;
     const found: unknown = (value as Record<string, unknown>)[key];
@@ -61,7 +62,7 @@ function stepTable(row: WorkloadReport): string {
     const steps = row.details?.[side]?.steps;
     return typeof steps === 'object' && steps !== null && name in steps ? (steps as Record<string, unknown>)[name] : undefined;
   };
-  return renderTable(['login step (ms)', 'GH mean', 'GH p99', 'BL mean', 'BL p99'], loginSteps.map((s) => [
+  return renderTable([title, 'GH mean', 'GH p99', 'BL mean', 'BL p99'], loginSteps.map((s) => [
     s,
     fmt(number(step('gatehouse', s), 'meanMs')), fmt(number(step('gatehouse', s), 'p99Ms')),
     fmt(number(step('baseline', s), 'meanMs')), fmt(number(step('baseline', s), 'p99Ms')),
@@ -87,6 +88,27 @@ async function main(): Promise<number> {
     workloads.push(await compare(workload, gatehouse, baseline));
   }
 
+  // First login with an invitation, on a second Gatehouse (manual gating), against Gatehouse's plain login.
+  let raceReport: BenchReport['race'];
+  const firstLoginWorkload = firstLogin(durations, { url: '', token: '', raceToken: '', accounts: 0 });
+  try {
+    const accounts = quick ? 400 : 1500;
+    const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', { args: [`--first-logins=${accounts}`] });
+    servers.push(firstauthServer);
+    const firstauth = firstAuthFrom(firstauthServer.url, firstauthServer.announced);
+    console.log(`  gatehouse-firstauth ${firstauth.url} (pid ${firstauthServer.pid}, ${accounts} first-time accounts, manual gating)`);
+    workloads.push(await compare(firstLogin(durations, firstauth), { ...firstauthServer, name: 'gatehouse' }, gatehouse));
+    console.log('  race: 30 concurrent first logins on a 5-use invitation ...');
+    try {
+      raceReport = await race(firstauth);
+    } catch (err) {
+      raceReport = { error: err instanceof Error ? err.message : String(err) };
+    }
+    await firstauthServer.stop();
+  } catch (err) {
+    workloads.push({ name: firstLoginWorkload.name, gatehouse: null, baseline: null, ratio: null, target: firstLoginWorkload.target, meetsTarget: false, error: err instanceof Error ? err.message : String(err) });
+  }
+
   console.log(`  overload: ${burst} concurrent login POSTs ...`);
   const overloadReport: BenchReport['overload'] = { gatehouse: null, baseline: null };
   const runOverload = async (server: ChildServer): Promise<OverloadReport | null> => {
@@ -105,6 +127,7 @@ async function main(): Promise<number> {
     machine: { cpus: availableParallelism(), node: process.version, loadavgAtStart: loadAtStart, loadavgAtEnd: loadavg().map((l) => round(l, 2)) },
     workloads,
     overload: overloadReport,
+    race: raceReport,
     rss: {
       gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
       baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },
@@ -115,9 +138,10 @@ async function main(): Promise<number> {
   if (!quick) await writeReport(resultsFile, report);
 
   const loginRow = workloads.find((w) => w.name === login(durations).name);
-  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${summary(report)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
+  const firstRow = workloads.find((w) => w.name === firstLoginWorkload.name && !w.error);
+  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
   // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
-  return workloads.some((w) => w.error) || overloadReport.error ? 1 : 0;
+  return workloads.some((w) => w.error) || overloadReport.error || (raceReport && 'error' in raceReport) ? 1 : 0;
 }
 
 main().then(

@@ -13,17 +13,21 @@ export interface ChildServer {
   name: string;
   url: string;
   pid: number;
+  /** The whole announced JSON line (a server may add fields, e.g. secrets the driver needs). */
+  announced: Record<string, unknown>;
   stop(): Promise<void>;
 }
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-function parseAnnouncement(line: string): { url: string; pid: number } | undefined {
+interface Announced { url: string; pid: number; announced: Record<string, unknown> }
+
+function parseAnnouncement(line: string): Announced | undefined {
   try {
     const value: unknown = JSON.parse(line);
     if (typeof value === 'object' && value !== null && 'url' in value && 'pid' in value
       && typeof value.url === 'string' && typeof value.pid === 'number') {
-      return { url: value.url, pid: value.pid };
+      return { url: value.url, pid: value.pid, announced: value as Record<string, unknown> };
     }
   } catch {
     // Not our line (a library printing to stdout); keep waiting.
@@ -39,12 +43,14 @@ function exited(child: ChildProcess): Promise<void> {
 export interface ChildOptions {
   /** Extra Node flags for the server, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] when looking for a slow step. */
   nodeArgs?: string[];
+  /** Arguments for the server script itself. */
+  args?: string[];
   timeoutMs?: number;
 }
 
 export async function startChildServer(name: string, script: string, options: ChildOptions = {}): Promise<ChildServer> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(projectRoot, script)], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(projectRoot, script), ...(options.args ?? [])], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -63,7 +69,7 @@ export async function startChildServer(name: string, script: string, options: Ch
   // Stdout is read to the end (not only the first line) so the child never blocks on a full pipe.
   const lines = createInterface({ input: stdout });
   try {
-    const found = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
+    const found = await new Promise<Announced>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: no URL announced within ${timeoutMs} ms`)), timeoutMs);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
@@ -77,7 +83,7 @@ export async function startChildServer(name: string, script: string, options: Ch
         }
       });
     });
-    return { name, url: found.url, pid: found.pid, stop };
+    return { name, url: found.url, pid: found.pid, announced: found.announced, stop };
   } catch (err) {
     await stop();
     throw err;

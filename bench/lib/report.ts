@@ -4,6 +4,7 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { RaceReport } from '../workloads/first-login.ts';
 import type { OverloadReport } from '../workloads/overload.ts';
 import { round, type Measurement } from './stats.ts';
 import { fmt, renderTable } from './table.ts';
@@ -36,6 +37,8 @@ export interface BenchReport {
   machine: { cpus: number; node: string; loadavgAtStart: number[]; loadavgAtEnd: number[] };
   workloads: WorkloadReport[];
   overload: { gatehouse: OverloadReport | null; baseline: OverloadReport | null; error?: string };
+  /** K-use invitation, 30 concurrent first logins: how many got in (303) and how many were told it is used up (409). */
+  race?: RaceReport | { error: string };
   rss: { gatehouse: RssReport; baseline: RssReport };
   durationSeconds: number;
 }
@@ -73,6 +76,10 @@ export function summary(report: BenchReport): string {
     : `overload: ${report.overload.error ?? 'not run'}`;
   const b = report.overload.baseline;
   const baselineOverload = b ? `  (baseline, no limiter: 303=${b.accepted303} others=${b.burst - b.accepted303}, all answered in ${b.burstSeconds}s, max ${b.maxMs} ms)` : '';
+  const r = report.race;
+  const race = !r ? 'race: not run' : 'error' in r ? `race: FAILED ${r.error}`
+    : `race (token maxUsers ${r.maxUsers}, ${r.attempts} concurrent first logins): admitted ${r.admitted}, used up (409) ${r.usedUp}`
+      + `${Object.keys(r.other).length ? `, other ${JSON.stringify(r.other)}` : ''}; exactly K winners: ${r.admitted === r.maxUsers && r.usedUp === r.attempts - r.maxUsers ? 'yes' : 'no'}`;
   const rss = renderTable(['RSS (MB)', 'idle', 'peak'], [
     ['gatehouse', fmt(report.rss.gatehouse.idleMB), fmt(report.rss.gatehouse.peakMB)],
     ['baseline', fmt(report.rss.baseline.idleMB), fmt(report.rss.baseline.peakMB)],
@@ -95,5 +102,6 @@ export function summary(report: BenchReport): string {
     ? [`WARNING: the machine was busy (load average ${(report.machine.loadavgAtStart[0] ?? 0).toFixed(1)} at start, up to ${busiest.toFixed(1)} during the runs, `
       + `${report.machine.cpus} CPUs, the bench itself accounting for about 2): ratios are unreliable, run again on a quiet machine.`]
     : [];
-  return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)', ...caching, '', overload, baselineOverload, '', rss, ...failures].join('\n');
+  return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)',
+    ...(report.workloads.some((w) => w.name === 'first login with token') ? ['(first login with token: GH = first logins presenting acl_token, manual gating; BL = Gatehouse plain login, same run)'] : []), ...caching, '', overload, baselineOverload, race, '', rss, ...failures].join('\n');
 }

@@ -8,8 +8,8 @@ export interface Announcement {
   name: string;
 }
 
-export function announce(name: string, url: string): void {
-  const line: Announcement = { url, pid: process.pid, name };
+export function announce(name: string, url: string, extra: Record<string, unknown> = {}): void {
+  const line: Announcement = { ...extra, url, pid: process.pid, name };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 

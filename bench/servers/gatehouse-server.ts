@@ -4,6 +4,10 @@
  * as a JSON line (see ./announce.ts) and stops on SIGTERM.
  * Run: node --import tsx bench/servers/gatehouse-server.ts
  * BENCH_DB_DIR puts the database elsewhere (e.g. /dev/shm, to tell disk cost from CPU cost).
+ * `--first-logins=N` (the first-login workload): firstauth in manual mode, N + 30
+ * verified local accounts without a user (first<i>@example.com, one shared
+ * password hash), an invitation for bench-web with maxUsers N and a race one with
+ * maxUsers 5; both secrets are announced (`firstauth` in the JSON line).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -12,10 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { configSchema } from '../../src/config/schema.ts';
 import { createGatehouse } from '../../src/context.ts';
+import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { startServer } from '../../src/http/server.ts';
-import { benchAccount, clientMetadata } from '../fixtures.ts';
+import { benchAccount, clientMetadata, firstLoginPassword, raceAccounts, raceMaxUsers, webClient } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 
+const firstLogins = Number(process.argv.find((a) => a.startsWith('--first-logins='))?.slice('--first-logins='.length) ?? 0);
 const dir = await mkdtemp(path.join(process.env.BENCH_DB_DIR ?? os.tmpdir(), 'gatehouse-bench-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -29,6 +35,7 @@ const config = {
     connectors: [{ id: 'local', type: 'local', name: 'Email' }],
     mailer: { outbox: path.join(dir, 'outbox') },
     log: { level: 'silent' },
+    ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
   }),
   baseDir: dir,
 };
@@ -36,8 +43,23 @@ const gh = createGatehouse(config);
 const running = await startServer(gh, server);
 await gh.users.createLocal({ email: benchAccount.email, password: benchAccount.password }, 'bench');
 
+let extra: Record<string, unknown> = {};
+if (firstLogins > 0) {
+  // People who have never signed in: a verified local account, no user yet. One hash for all (argon2 is slow on purpose).
+  const passwordHash = await gh.passwords.hash(firstLoginPassword);
+  const now = Date.now();
+  await gh.db.transaction(async (trx) => {
+    for (let i = 0; i < firstLogins + raceAccounts; i += 1) {
+      await insertLocalAccount(trx, { id: `bench-${i}`, email: `first${i}@example.com`, name: null, password_hash: passwordHash, email_verified_at: now, created_at: now });
+    }
+  });
+  const main = await gh.aclTokens.create({ maxUsers: firstLogins, clients: [webClient.client_id] }, 'bench');
+  const race = await gh.aclTokens.create({ maxUsers: raceMaxUsers, clients: [webClient.client_id] }, 'bench');
+  extra = { firstauth: { token: main.token, raceToken: race.token, accounts: firstLogins } };
+}
+
 stopOnSignal(async () => {
   await running.stop();
   await rm(dir, { recursive: true, force: true });
 });
-announce('gatehouse', running.url);
+announce(firstLogins > 0 ? 'gatehouse-firstauth' : 'gatehouse', running.url, extra);

@@ -21,9 +21,16 @@ export function emptyStepTimes(): StepTimes {
 
 const random = () => randomBytes(16).toString('base64url');
 
+/** Who signs in, and an invitation (`acl_token` in the authorization request) for a first login. */
+export interface LoginAs {
+  account: { email: string; password: string };
+  aclToken?: string;
+}
+
 /** A browser that has opened the login page: what the overload burst needs. */
 export interface AtLoginPage {
   browser: Browser;
+  account: LoginAs['account'];
   uid: string;
   csrf: string;
   state: string;
@@ -37,7 +44,7 @@ async function timed<T>(times: StepTimes | undefined, step: LoginStep, work: () 
   return result;
 }
 
-export async function openLoginPage(issuer: string, times?: StepTimes, timeoutMs?: number): Promise<AtLoginPage> {
+export async function openLoginPage(issuer: string, times?: StepTimes, timeoutMs?: number, as: LoginAs = { account: benchAccount }): Promise<AtLoginPage> {
   const browser = new Browser(issuer, timeoutMs);
   const state = random();
   const verifier = randomBytes(32).toString('base64url');
@@ -50,6 +57,7 @@ export async function openLoginPage(issuer: string, times?: StepTimes, timeoutMs
     nonce: random(),
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
+    ...(as.aclToken ? { acl_token: as.aclToken } : {}),
   });
   const interaction = await timed(times, 'authorize', async () =>
     expectRedirect('authorize', await browser.request(`/auth?${query}`), /\/interaction\/[^/?]+$/));
@@ -59,17 +67,17 @@ export async function openLoginPage(issuer: string, times?: StepTimes, timeoutMs
     expectStatus('login page', res, 200);
     return res;
   });
-  return { browser, uid, csrf: hiddenField('login page', page, '_csrf'), state, verifier };
+  return { browser, account: as.account, uid, csrf: hiddenField('login page', page, '_csrf'), state, verifier };
 }
 
 export function postLogin(at: AtLoginPage) {
   return at.browser.request(`/interaction/${at.uid}/login`, {
-    form: { _csrf: at.csrf, email: benchAccount.email, password: benchAccount.password },
+    form: { _csrf: at.csrf, email: at.account.email, password: at.account.password },
   });
 }
 
-export async function loginRoundTrip(issuer: string, times?: StepTimes): Promise<void> {
-  const at = await openLoginPage(issuer, times);
+export async function loginRoundTrip(issuer: string, times?: StepTimes, as?: LoginAs): Promise<void> {
+  const at = await openLoginPage(issuer, times, undefined, as);
   const { browser } = at;
   const resume = await timed(times, 'loginPost', async () => expectRedirect('login POST', await postLogin(at), /\/auth\/[^/?]+$/));
   const consent = await timed(times, 'resumeLogin', async () =>

@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,17 +112,7 @@ export function writeWorkspace(db: TestDatabase, yaml: string): CliWorkspace {
   return { configDir: db.dir, configPath, cwd, cleanup: () => rmSync(cwd, { recursive: true, force: true }) };
 }
 
-/** A port nobody listens on right now (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers/ports.ts';
 
 /**
  * Each spawn starts tsx and loads the whole program (~1-2 s of CPU); on a busy

@@ -5,7 +5,6 @@
  * upstream is a second, real Gatehouse (see upstream-oidc.test.ts for why the
  * hosts differ). Real Chromium, on SQLite and PostgreSQL.
  */
-import net from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelyingParty, type RelyingParty } from '../../examples/relying-party.ts';
@@ -14,18 +13,12 @@ import { launchBrowser } from '../helpers/browser.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { chromiumAvailable } from '../helpers/services.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const secret = 'downstream-secret-0123456789';
 const ada = { email: 'ada@corp.example', name: 'Ada Corp', password: 'upstream-password-42' };
 const shots = process.env.GATEHOUSE_SCREENSHOTS;
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('account linking on %s', (kind) => {
   let upDb: TestDatabase;

@@ -10,7 +10,6 @@
  * two hosts keep their sessions apart the way two real deployments would be.
  */
 import { mkdirSync } from 'node:fs';
-import net from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelyingParty, type RelyingParty } from '../../examples/relying-party.ts';
@@ -19,22 +18,12 @@ import { launchBrowser } from '../helpers/browser.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { chromiumAvailable } from '../helpers/services.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const shots = '/tmp/shots';
 const upstreamSecret = 'downstream-secret-0123456789';
 const person = { email: 'linus@corp.example', name: 'Linus Corp', password: 'upstream-password-42' };
 
-/** A port nobody listens on right now, so the downstream can be configured with the upstream's issuer before it starts. */
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('login through an upstream OpenID provider on %s', (kind) => {
   let upstreamDb: TestDatabase;
