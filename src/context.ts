@@ -23,6 +23,8 @@ import { AclTokens } from './gating/acl-tokens.ts';
 import { Gate, gateMode } from './gating/access.ts';
 import { JoinRequests } from './gating/join-requests.ts';
 import { ClientDirectory } from './registration/clients.ts';
+import { Registrar } from './registration/registrar.ts';
+import { RegistrationTokens } from './registration/tokens.ts';
 
 export interface GatehouseOptions {
   logger?: Logger;
@@ -49,6 +51,8 @@ export interface Gatehouse {
   aclTokens: AclTokens;
   gate: Gate;
   joinRequests: JoinRequests;
+  registrationTokens: RegistrationTokens;
+  registrar: Registrar;
   /** Filled by the server once keys exist (see http/server.ts). */
   cookieKeys: string[];
   close(): Promise<void>;
@@ -92,9 +96,17 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     admins: config.admins,
     linkTtlMs: 7 * 86_400_000,
   });
+  const registrationTokens = new RegistrationTokens(db, clock, audit);
+  const registrar = new Registrar(db, clock, audit, logger, registrationTokens, aclTokens, gate, outbox, clients, {
+    registration: config.registration,
+    issuer: config.issuer,
+    brand: config.branding.name,
+    approvers: config.firstauth.mailer.receiver ? [config.firstauth.mailer.receiver] : config.admins,
+    linkTtlMs: 7 * 86_400_000,
+  });
 
   return {
-    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests,
+    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests, registrationTokens, registrar,
     cookieKeys: [],
     close() {
       closing ??= (async () => {

@@ -132,6 +132,29 @@ export const configSchema = z.strictObject({
     accessToken: '1h', clientCredentials: '10m', idToken: '1h', refreshToken: '14d', authorizationCode: '60s',
     deviceCode: '10m', session: '14d', interaction: '1h', grant: '14d',
   }),
+  /** Dynamic client registration (RFC 7591 / 7592) at `<issuer>/reg`. */
+  registration: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** `required`: every registration presents a registration token; `optional`: anonymous requests are allowed (policies apply). */
+    initialAccessToken: z.enum(['required', 'optional']).default('required'),
+    policies: z.strictObject({
+      /** Anonymous registrations only from these hosts / IPs, and redirect URIs only to these hosts or their subdomains. */
+      trustedHosts: z.array(z.string().min(1)).default([]),
+      /** Refuse registrations beyond this many registered clients. */
+      maxClients: z.number().int().min(1).default(200),
+      /** Registered clients show the consent page at every authorization (not only the first). */
+      consentRequired: z.boolean().default(true),
+      /** New registered clients start disabled until `gatehouse client enable ID`. */
+      clientDisabled: z.boolean().default(false),
+    }).default({ trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false }),
+  }).default({ enabled: false, initialAccessToken: 'required', policies: { trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false } }),
+  /** Compatibility paths for tools written against other servers. */
+  compat: z.strictObject({
+    /** Also serve Keycloak's paths under `/realms/<realm>/` (issuer `<issuer>/realms/<realm>`). */
+    keycloak: z.strictObject({
+      realm: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, ., - and _'),
+    }).optional(),
+  }).default({}),
   /** Brute-force protection for password logins. */
   security: z.strictObject({
     /** Failed logins per account (and per IP x 4) within `loginWindow` before a pause. */

@@ -177,6 +177,15 @@ export class Gate {
     });
   }
 
+  /** Auto mode: a client registered later is reachable through the global token like the static ones. */
+  async linkToGlobalToken(trx: DbOrTrx, clientId: string, actor: string): Promise<void> {
+    const global = await systemGlobalToken(trx);
+    if (!global) return;
+    const ct = await this.aclTokens.insertClientToken(trx, clientId, null, actor);
+    await this.aclTokens.link(trx, global.id, ct.row.id);
+    await this.audit.record(trx, { actor, action: 'acl_token.client_linked', subject: global.id, details: { client: clientId } });
+  }
+
   /**
    * First start with admins configured and nobody in: a one-time invitation
    * for the first admin, for every static client. Returns the secret to print,

@@ -13,6 +13,7 @@ import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
 import { interactionRoutes } from '../oidc/interactions/index.ts';
+import { registrationGuard } from '../oidc/registration.ts';
 import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
 import { errorHandler } from './middleware/errors.ts';
@@ -91,6 +92,7 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
     await next();
   });
   ours.use(staticDocuments());
+  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: '/reg', via: 'rfc7591' }));
   ours.use(mount(provider));
 
   app.use(base ? mount(base, ours) : mount(ours));

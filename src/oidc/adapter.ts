@@ -9,13 +9,14 @@
  * winner saves afterwards point at a grant that no longer exists, and
  * oidc-provider refuses those at introspection, userinfo and refresh.
  */
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { Provider, errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../db/knex.ts';
 import {
-  consumeModel, destroyByGrantId, destroyModel, findModel, findModelBy, upsertModel, type OidcModelRow,
+  consumeModel, destroyByGrantId, destroyModel, findClientModel, findModel, findModelBy, upsertModel, type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
 import type { Clock } from '../lib/clock.ts';
 
+const managementRoutes = new Set(['client', 'client_update', 'client_delete']);
 const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adapter {
@@ -38,6 +39,12 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.name === 'Client') {
+        const row = await findClientModel(db, id);
+        // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
+        if (row?.disabled_at != null && !managementRoutes.has(String(Provider.ctx?.oidc?.route))) return undefined;
+        return this.load(row);
+      }
       return this.load(await findModel(db, this.name, id));
     }
 

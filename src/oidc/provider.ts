@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
 import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
+import { randomSecret } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
 import { adapterFactory } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
@@ -66,6 +67,15 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // Registration tokens are counted and checked by Gatehouse in front of this endpoint (./registration.ts),
+      // which also picks the client id; oidc-provider validates and stores the metadata.
+      registration: {
+        enabled: config.registration.enabled,
+        initialAccessToken: false,
+        issueRegistrationAccessToken: true,
+        idFactory: (ctx) => (ctx.state as { registration?: { clientId: string } }).registration?.clientId ?? randomSecret(16),
+      },
+      registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },
       introspection: {
         enabled: true,
         // Confidential clients (resource servers) may introspect; public clients may not.
@@ -106,7 +116,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     interactions: {
-      policy: gatedPolicy(deps.gate),
+      policy: gatedPolicy(deps.gate, config.registration.policies.consentRequired ? new Set(config.clients.map((c) => c.client_id)) : undefined),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
     renderError: async (ctx, out) => {
@@ -150,7 +160,7 @@ export function createProvider(deps: ProviderDeps): Provider {
  * prompt between them: at every authorization, a signed-in user without access
  * to this client is shown the gate page instead of being sent back with a code.
  */
-export function gatedPolicy(gate: Gate): interactionPolicy.Prompt[] {
+export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
   policy.add(new Prompt({ name: 'access', requestable: false }, new Check('no_client_access', 'the user has no access to this client', async (ctx) => {
@@ -160,5 +170,13 @@ export function gatedPolicy(gate: Gate): interactionPolicy.Prompt[] {
     await gate.recordLapsed(accountId, clientId, 'authorization');
     return Check.REQUEST_PROMPT;
   })), 1);
+  if (staticClientIds) {
+    // registration.policies.consentRequired: a registered client shows the consent page at every authorization.
+    policy.get('consent')!.checks.add(new Check('registered_client_consent', 'registered clients always ask for consent', (ctx) => {
+      const clientId = ctx.oidc.client?.clientId;
+      if (!clientId || staticClientIds.has(clientId) || ctx.oidc.result?.consent) return Check.NO_NEED_TO_PROMPT;
+      return Check.REQUEST_PROMPT;
+    }));
+  }
   return policy;
 }

@@ -139,3 +139,8 @@ export async function userAccessList(db: DbOrTrx, userId: string, now: number): 
     .orderBy('c.client_id');
   return rows;
 }
+
+/** Removes every client token of one client (its links go with them): used when a registration is undone or a client deleted. */
+export async function deleteClientTokensOfClient(db: DbOrTrx, clientId: string): Promise<void> {
+  await db('client_token').where({ client_id: clientId }).delete();
+}

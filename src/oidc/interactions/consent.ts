@@ -17,10 +17,12 @@ const scopeWords: Record<string, string> = {
 export async function showConsent(deps: InteractionDeps, ctx: Context, details: Interaction): Promise<void> {
   const client = await deps.provider.Client.find(String(details.params.client_id));
   const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
+  // Asked again although everything was granted before (registered clients, consentRequired): show what is asked now.
+  const asked = missing.length ? missing : String(details.params.scope ?? '').split(' ').filter(Boolean);
   deps.page(ctx, 'consent', {
     uid: details.uid,
     clientName: clientName(client),
-    scopes: missing.map((s) => scopeWords[s] ?? s),
+    scopes: asked.map((s) => scopeWords[s] ?? s),
   });
 }
 

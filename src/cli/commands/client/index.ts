@@ -20,5 +20,26 @@ export function clientCommands(): Command {
       if (!found) throw new GatehouseError('not_found', `no client with id ${id}`);
       out.record({ id: found.clientId, name: found.name, source: found.source, grantTypes: found.grantTypes, redirectUris: found.redirectUris, approvers: found.approvers, metadata: found.metadata });
     }));
+  client.command('enable')
+    .description('enable a registered client (held by policy clientDisabled, an approval token, or an admin)')
+    .argument('<id>', 'client id')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      const record = await gh.registrar.setEnabled(id, true, actor);
+      out.record({ id: record.client_id, state: 'enabled' });
+    }));
+  client.command('disable')
+    .description('disable a registered client: it cannot sign anybody in or get tokens, and its tokens stop working')
+    .argument('<id>', 'client id')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      const record = await gh.registrar.setEnabled(id, false, actor);
+      out.record({ id: record.client_id, state: 'disabled (admin)' });
+    }));
+  client.command('delete')
+    .description('delete a registered client and its access links')
+    .argument('<id>', 'client id')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      const record = await gh.registrar.delete(id, actor);
+      out.record({ id: record.client_id, state: 'deleted' });
+    }));
   return client;
 }

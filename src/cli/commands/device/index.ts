@@ -1,0 +1,36 @@
+/** `gatehouse device list|revoke`: devices are registered clients that only get tokens for themselves (client_credentials). */
+import { Command } from 'commander';
+import type { RegisteredClientRow } from '../../../db/repos/registration.ts';
+import { GatehouseError } from '../../../errors.ts';
+import { withGatehouse } from '../../index.ts';
+import { iso } from '../../output.ts';
+
+export function deviceView(row: RegisteredClientRow, name: string | null): Record<string, unknown> {
+  return {
+    id: row.client_id, clientId: row.client_id, name, registrationTokenId: row.registration_token_id, via: row.via,
+    state: row.disabled_reason ? `disabled (${row.disabled_reason})` : 'enabled', created: iso(row.created_at),
+  };
+}
+
+export function deviceCommands(): Command {
+  const device = new Command('device').description('devices (registered client_credentials clients)');
+
+  device.command('list')
+    .description('list registered devices with the registration token each used')
+    .action(withGatehouse(async ({ gh, out }) => {
+      const rows = await gh.registrar.listRegistered('device');
+      const names = new Map((await gh.clients.list()).map((c) => [c.clientId, c.name]));
+      out.table(rows.map((r) => deviceView(r, names.get(r.client_id) ?? null)), ['id', 'name', 'registrationTokenId', 'state', 'created']);
+    }));
+
+  device.command('revoke')
+    .description('revoke a device: its client is deleted and its tokens stop working')
+    .argument('<id>', 'device (client) id')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      const record = await gh.registrar.findRecord(id);
+      if (!record || record.kind !== 'device') throw new GatehouseError('not_found', `no device with id ${id} (see gatehouse device list)`);
+      const name = (await gh.clients.find(id))?.name ?? null;
+      out.record({ ...deviceView(await gh.registrar.delete(id, actor), name), state: 'revoked' });
+    }));
+  return device;
+}

@@ -1,0 +1,128 @@
+/**
+ * Registration tokens, Gatehouse's record of registered clients, and client
+ * approval links. Uses move only through `takeRegistrationTokenUse`, a
+ * conditional UPDATE whose row count says whether a use was left.
+ */
+import type { DbOrTrx } from '../knex.ts';
+
+export interface RegistrationTokenRow {
+  id: string;
+  token_hash: string;
+  description: string | null;
+  max_clients: number;
+  uses: number;
+  /** JSON of RegistrationTemplate, or null. */
+  template: string | null;
+  approval: boolean | number;
+  acl_token_id: string | null;
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_by: string;
+  created_at: number;
+}
+
+export interface RegisteredClientRow {
+  client_id: string;
+  registration_token_id: string | null;
+  via: 'rfc7591' | 'keycloak';
+  kind: 'device' | 'application';
+  disabled_reason: 'policy' | 'approval' | 'admin' | null;
+  disabled_at: number | null;
+  created_at: number;
+}
+
+export interface ClientApprovalLinkRow {
+  token_hash: string;
+  client_id: string;
+  approver: string;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export async function insertRegistrationToken(db: DbOrTrx, row: RegistrationTokenRow): Promise<void> {
+  await db('registration_token').insert(row);
+}
+
+export async function findRegistrationToken(db: DbOrTrx, id: string): Promise<RegistrationTokenRow | undefined> {
+  return db('registration_token').where({ id }).first();
+}
+
+export async function findRegistrationTokenByHash(db: DbOrTrx, tokenHash: string): Promise<RegistrationTokenRow | undefined> {
+  return db('registration_token').where({ token_hash: tokenHash }).first();
+}
+
+export async function listRegistrationTokens(db: DbOrTrx): Promise<RegistrationTokenRow[]> {
+  return db('registration_token').orderBy('created_at').orderBy('id');
+}
+
+/** Takes one use if one is left and the token is alive; true only for the caller that got it. */
+export async function takeRegistrationTokenUse(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+  const changed = await db('registration_token')
+    .where({ id })
+    .whereNull('revoked_at')
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .andWhereRaw('uses < max_clients')
+    .increment('uses', 1);
+  return changed === 1;
+}
+
+/** Gives a use back when the registration it was taken for did not happen. */
+export async function returnRegistrationTokenUse(db: DbOrTrx, id: string): Promise<void> {
+  await db('registration_token').where({ id }).andWhere('uses', '>', 0).decrement('uses', 1);
+}
+
+export async function revokeRegistrationToken(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+  return (await db('registration_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
+}
+
+export async function insertRegisteredClient(db: DbOrTrx, row: RegisteredClientRow): Promise<void> {
+  await db('registered_client').insert(row);
+}
+
+export async function findRegisteredClient(db: DbOrTrx, clientId: string): Promise<RegisteredClientRow | undefined> {
+  return db('registered_client').where({ client_id: clientId }).first();
+}
+
+/** Registered clients whose metadata still exists (an interrupted registration leaves no client). */
+export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClientRow['kind']): Promise<RegisteredClientRow[]> {
+  const query = db('registered_client as r')
+    .join('oidc_model as m', (j) => j.on('m.id', 'r.client_id').andOnVal('m.kind', 'Client'))
+    .select('r.*')
+    .orderBy('r.created_at')
+    .orderBy('r.client_id');
+  return kind ? query.where('r.kind', kind) : query;
+}
+
+export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
+  const [row] = await db('registered_client').count<{ n: number | string }[]>({ n: '*' });
+  return Number(row?.n ?? 0);
+}
+
+export async function setClientDisabled(db: DbOrTrx, clientId: string, reason: RegisteredClientRow['disabled_reason'], now: number): Promise<boolean> {
+  const changed = await db('registered_client').where({ client_id: clientId })
+    .update(reason ? { disabled_reason: reason, disabled_at: now } : { disabled_reason: null, disabled_at: null });
+  return changed === 1;
+}
+
+export async function deleteRegisteredClient(db: DbOrTrx, clientId: string): Promise<void> {
+  await db('registered_client').where({ client_id: clientId }).delete();
+}
+
+export async function insertClientApprovalLink(db: DbOrTrx, row: ClientApprovalLinkRow): Promise<void> {
+  await db('client_approval_link').insert(row);
+}
+
+export async function findClientApprovalLink(db: DbOrTrx, tokenHash: string): Promise<ClientApprovalLinkRow | undefined> {
+  return db('client_approval_link').where({ token_hash: tokenHash }).first();
+}
+
+/** Uses a link once; true only for the caller that used it. */
+export async function useClientApprovalLink(db: DbOrTrx, tokenHash: string, now: number): Promise<boolean> {
+  const changed = await db('client_approval_link').where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).update({ used_at: now });
+  return changed === 1;
+}
+
+/** After one approver acted, the other links for the same client stop working. */
+export async function retireClientApprovalLinks(db: DbOrTrx, clientId: string, now: number): Promise<void> {
+  await db('client_approval_link').where({ client_id: clientId }).whereNull('used_at').update({ used_at: now });
+}

@@ -1,0 +1,156 @@
+/**
+ * Gatehouse's hand on oidc-provider's registration endpoint (RFC 7591 / 7592).
+ * oidc-provider does the protocol; in front of it this middleware
+ * - on POST: checks the registration token and policies and reserves the
+ *   client (Registrar.reserve), then lets oidc-provider store it under the
+ *   reserved id, and settles (undo on failure, approval mail on success);
+ * - on PUT: keeps the client inside the rules it was registered under;
+ * - on GET: rotates the registration access token, as Keycloak does (oidc-provider
+ *   rotates it on PUT itself);
+ * - on DELETE: forgets Gatehouse's record of the client.
+ * Refusals are OAuth JSON errors (`invalid_token`, `invalid_client_metadata`,
+ * `invalid_redirect_uri`) with a description naming the rule.
+ */
+import { Readable } from 'node:stream';
+import type { Context, Middleware, Next } from 'koa';
+import type { Provider } from 'oidc-provider';
+import { GatehouseError } from '../errors.ts';
+import type { RegisteredClientRow } from '../db/repos/registration.ts';
+import type { Registrar, Reservation } from '../registration/registrar.ts';
+import type { Metadata } from '../registration/rules.ts';
+
+/** oidc-provider's own body limit for JSON requests. */
+const bodyLimit = 56 * 1024;
+
+export interface RegistrationGuardOptions {
+  registrar: Registrar;
+  provider: Provider;
+  /** The registration endpoint's path inside the provider (e.g. `/reg`). */
+  path: string;
+  via: RegisteredClientRow['via'];
+}
+
+const oauthErrorOf: Partial<Record<GatehouseError['code'], string>> = {
+  'registration.invalid_token': 'invalid_token',
+  'registration.invalid_client_metadata': 'invalid_client_metadata',
+  'registration.invalid_redirect_uri': 'invalid_redirect_uri',
+  already_exists: 'invalid_client_metadata',
+  'input.invalid': 'invalid_request',
+};
+
+export class RegistrationRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+  ) {
+    super(description);
+  }
+}
+
+export function answerOAuthError(ctx: Context, status: number, error: string, description: string): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  if (status === 401) ctx.set('WWW-Authenticate', `Bearer error="${error}", error_description="${description.replace(/["\\]/g, "'")}"`);
+  ctx.body = { error, error_description: description };
+}
+
+/** A registration-layer error as (status, OAuth error), or undefined for errors that are not ours to answer. */
+export function asRegistrationError(err: unknown): RegistrationRefused | undefined {
+  if (err instanceof RegistrationRefused) return err;
+  if (err instanceof GatehouseError && oauthErrorOf[err.code]) {
+    const status = err.code === 'registration.invalid_token' ? 401 : err.code === 'already_exists' ? 409 : 400;
+    return new RegistrationRefused(status, oauthErrorOf[err.code]!, err.message);
+  }
+  return undefined;
+}
+
+export function bearerToken(ctx: Context): string | undefined {
+  const match = /^bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'));
+  return match?.[1];
+}
+
+/** Reads a JSON object body (oidc-provider's limit), refusing anything else with `invalid_request`. */
+export async function readJsonObject(ctx: Context): Promise<Metadata> {
+  if (!ctx.is('application/json')) throw new RegistrationRefused(400, 'invalid_request', 'the request body must be JSON (Content-Type: application/json)');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > bodyLimit) throw new RegistrationRefused(413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new RegistrationRefused(400, 'invalid_request', 'the request body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RegistrationRefused(400, 'invalid_request', 'the request body must be a JSON object');
+  return parsed as Metadata;
+}
+
+/**
+ * Hands oidc-provider a body we have read (and maybe changed): a fresh stream
+ * in place of the consumed request, with a matching Content-Length.
+ */
+export function replayJson(ctx: Context, body: Metadata): void {
+  const buffer = Buffer.from(JSON.stringify(body));
+  ctx.req.headers['content-length'] = String(buffer.length);
+  ctx.req.headers['content-type'] = 'application/json';
+  const stream = Readable.from([buffer], { objectMode: false });
+  ctx.req = Object.assign(stream, { headers: ctx.req.headers, method: ctx.req.method, url: ctx.req.url, socket: ctx.req.socket }) as unknown as Context['req'];
+}
+
+/** Registers with a reservation: oidc-provider stores the client under the reserved id, or the reservation is undone. */
+export async function registerThrough(ctx: Context, next: Next, registrar: Registrar, reservation: Reservation): Promise<void> {
+  replayJson(ctx, reservation.metadata);
+  ctx.state.registration = reservation;
+  let registered = false;
+  try {
+    await next();
+    registered = ctx.status === 201;
+  } finally {
+    await registrar.settle(reservation, registered);
+  }
+}
+
+/** Issues a new registration access token for a client and ends the presented one. */
+export async function rotateRegistrationAccessToken(provider: Provider, presented: string | undefined, clientId: string): Promise<string> {
+  const old = presented ? await provider.RegistrationAccessToken.find(presented) : undefined;
+  const Rat = provider.RegistrationAccessToken as unknown as new (init: { clientId: string; policies?: string[] }) => { save(): Promise<string> };
+  const next = new Rat({ clientId, ...(old?.policies ? { policies: old.policies } : {}) });
+  const value = await next.save();
+  await old?.destroy();
+  return value;
+}
+
+export function registrationGuard(options: RegistrationGuardOptions): Middleware {
+  const { registrar, provider, path, via } = options;
+  return async (ctx, next) => {
+    if (ctx.path !== path && !ctx.path.startsWith(`${path}/`)) return next();
+    const clientId = ctx.path.length > path.length + 1 ? decodeURIComponent(ctx.path.slice(path.length + 1)) : undefined;
+    try {
+      if (ctx.method === 'POST' && !clientId) {
+        const metadata = await readJsonObject(ctx);
+        const reservation = await registrar.reserve({ metadata, token: bearerToken(ctx), sourceIp: ctx.ip, via });
+        return await registerThrough(ctx, next, registrar, reservation);
+      }
+      if (ctx.method === 'PUT' && clientId) {
+        const metadata = await readJsonObject(ctx);
+        await registrar.checkUpdate(clientId, metadata, ctx.ip);
+        replayJson(ctx, metadata);
+        return await next();
+      }
+      await next();
+      if (ctx.method === 'GET' && clientId && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        (ctx.body as Metadata).registration_access_token = await rotateRegistrationAccessToken(provider, bearerToken(ctx), clientId);
+      }
+      if (ctx.method === 'DELETE' && clientId && ctx.status === 204) await registrar.forget(clientId, `client:${clientId}`);
+    } catch (err) {
+      const refused = asRegistrationError(err);
+      if (!refused) throw err;
+      answerOAuthError(ctx, refused.status, refused.error, refused.description);
+    }
+  };
+}

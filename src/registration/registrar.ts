@@ -1,0 +1,284 @@
+/**
+ * The life of a registered client around oidc-provider's registration
+ * endpoint. Before oidc-provider stores a client, `reserve` checks the
+ * registration token and the policies and, in one transaction, takes a use of
+ * the token (a conditional UPDATE, so a count is exact under concurrency),
+ * records the client and gives it its gating links; `settle` undoes all of it
+ * when the registration did not happen, or mails approvers when the client
+ * waits for one. Admin operations (enable, disable, delete) and the approval
+ * links live here too. Depends on db, audit, gating, mail, lib.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Audit } from '../audit/audit.ts';
+import type { Config } from '../config/schema.ts';
+import { isSqlite, type Db, type DbOrTrx } from '../db/knex.ts';
+import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
+import { destroyModel } from '../db/repos/oidc-models.ts';
+import {
+  countRegisteredClients, deleteRegisteredClient, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
+  insertRegisteredClient, listRegisteredClients, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled, takeRegistrationTokenUse,
+  useClientApprovalLink, type ClientApprovalLinkRow, type RegisteredClientRow,
+} from '../db/repos/registration.ts';
+import { withTransaction } from '../db/transaction.ts';
+import { GatehouseError } from '../errors.ts';
+import type { AclTokens } from '../gating/acl-tokens.ts';
+import type { Gate } from '../gating/access.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { randomSecret, sha256 } from '../lib/secrets.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
+import type { ClientDirectory } from './clients.ts';
+import { applyTemplateDefaults, checkTemplate, checkTrustedRedirects, isDeviceMetadata, parseTemplate, type Metadata } from './rules.ts';
+import { usedUp, type RegistrationTokens } from './tokens.ts';
+
+export interface RegistrationRequest {
+  /** RFC 7591 client metadata as sent. */
+  metadata: Metadata;
+  /** The bearer token of the request, if any. */
+  token?: string;
+  sourceIp: string;
+  via: RegisteredClientRow['via'];
+  /** A client id chosen by the registrant (Keycloak's representation allows it). */
+  clientId?: string;
+}
+
+export interface Reservation {
+  clientId: string;
+  tokenId: string | null;
+  /** The metadata to register (template defaults applied). */
+  metadata: Metadata;
+  held: RegisteredClientRow['disabled_reason'];
+}
+
+export interface RegistrarOptions {
+  registration: Config['registration'];
+  issuer: string;
+  brand: string;
+  /** Who is asked to enable a client made with an `--approval` token. */
+  approvers: string[];
+  linkTtlMs: number;
+  /** Host name -> addresses, for the trustedHosts source check (tests pass their own). */
+  resolve?: (host: string) => Promise<string[]>;
+}
+
+const clientIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const normalizeIp = (ip: string) => ip.replace(/^::ffff:/, '');
+
+async function resolveHost(host: string): Promise<string[]> {
+  try {
+    return (await lookup(host, { all: true })).map((a) => a.address);
+  } catch {
+    return [];
+  }
+}
+
+export class Registrar {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: Audit,
+    private readonly logger: Logger,
+    private readonly tokens: RegistrationTokens,
+    private readonly aclTokens: AclTokens,
+    private readonly gate: Gate,
+    private readonly outbox: MailOutbox,
+    private readonly clients: ClientDirectory,
+    private readonly options: RegistrarOptions,
+  ) {}
+
+  /** Everything checked and recorded before oidc-provider stores the client; undone by `settle(…, false)`. */
+  async reserve(request: RegistrationRequest): Promise<Reservation> {
+    const { policies, initialAccessToken } = this.options.registration;
+    const presented = request.token ? await this.tokens.check(request.token) : undefined;
+    let metadata = request.metadata;
+    if (!presented) {
+      if (initialAccessToken === 'required') {
+        throw new GatehouseError('registration.invalid_token', 'a registration token is required: send it as "Authorization: Bearer <token>"');
+      }
+      await this.checkTrustedSource(request.sourceIp);
+      checkTrustedRedirects(metadata, policies.trustedHosts);
+    } else {
+      checkTemplate(metadata, presented.parsedTemplate);
+      metadata = applyTemplateDefaults(metadata, presented.parsedTemplate);
+    }
+    const clientId = request.clientId ?? randomSecret(16);
+    if (request.clientId !== undefined) {
+      if (!clientIdPattern.test(request.clientId)) throw new GatehouseError('registration.invalid_client_metadata', 'clientId may hold letters, digits and . _ : @ - (128 characters at most)');
+      if (await this.clients.exists(request.clientId)) throw new GatehouseError('already_exists', `client id ${request.clientId} is already in use`);
+    }
+    const kind: RegisteredClientRow['kind'] = isDeviceMetadata(metadata) ? 'device' : 'application';
+    const held: RegisteredClientRow['disabled_reason'] = presented?.approval ? 'approval' : policies.clientDisabled ? 'policy' : null;
+
+    await withTransaction(this.db, async (trx) => {
+      // PostgreSQL: registrations take turns, so maxClients holds exactly (SQLite's write lock already does this).
+      if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [7591]);
+      const now = this.clock.now();
+      if (presented && !(await takeRegistrationTokenUse(trx, presented.id, now))) {
+        const fresh = await findRegistrationToken(trx, presented.id);
+        throw new GatehouseError('registration.invalid_token', fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used');
+      }
+      if ((await countRegisteredClients(trx)) >= policies.maxClients) {
+        throw new GatehouseError('registration.invalid_client_metadata', `policy maxClients: the limit of ${policies.maxClients} registered clients has been reached`);
+      }
+      await insertRegisteredClient(trx, {
+        client_id: clientId, registration_token_id: presented?.id ?? null, via: request.via, kind,
+        disabled_reason: held, disabled_at: held ? now : null, created_at: now,
+      });
+      const actor = presented ? `registration_token:${presented.id}` : `anonymous:${request.sourceIp}`;
+      if (kind === 'application') {
+        if (presented?.acl_token_id) {
+          const ct = await this.aclTokens.insertClientToken(trx, clientId, null, actor);
+          await this.aclTokens.link(trx, presented.acl_token_id, ct.row.id);
+        } else if (this.gate.mode === 'auto') {
+          await this.gate.linkToGlobalToken(trx, clientId, actor);
+        }
+      }
+      await this.audit.record(trx, { actor, action: 'client.registered', subject: clientId, details: { via: request.via, kind, held, registrationToken: presented?.id ?? null } });
+    });
+    return { clientId, tokenId: presented?.id ?? null, metadata, held };
+  }
+
+  /** After oidc-provider answered: undo a registration that did not happen, or ask approvers to enable a held client. */
+  async settle(reservation: Reservation, registered: boolean): Promise<void> {
+    if (!registered) {
+      await withTransaction(this.db, async (trx) => {
+        if (reservation.tokenId) await returnRegistrationTokenUse(trx, reservation.tokenId);
+        await deleteClientTokensOfClient(trx, reservation.clientId);
+        await deleteRegisteredClient(trx, reservation.clientId);
+        await this.audit.record(trx, { actor: 'system', action: 'client.registration_undone', subject: reservation.clientId });
+      });
+      return;
+    }
+    if (reservation.held === 'approval') await this.askApprovers(reservation.clientId);
+  }
+
+  /** RFC 7592 update: the rules the client was registered under still hold. */
+  async checkUpdate(clientId: string, metadata: Metadata, sourceIp: string): Promise<void> {
+    const record = await findRegisteredClient(this.db, clientId);
+    if (!record) return;
+    if (record.registration_token_id) {
+      const token = await findRegistrationToken(this.db, record.registration_token_id);
+      checkTemplate(metadata, parseTemplate(token?.template ?? null));
+    } else {
+      await this.checkTrustedSource(sourceIp);
+      checkTrustedRedirects(metadata, this.options.registration.policies.trustedHosts);
+    }
+  }
+
+  /** After an RFC 7592 delete: Gatehouse's record and the client's gating links go too. */
+  async forget(clientId: string, actor: string): Promise<void> {
+    await withTransaction(this.db, async (trx) => {
+      await deleteClientTokensOfClient(trx, clientId);
+      await deleteRegisteredClient(trx, clientId);
+      await this.audit.record(trx, { actor, action: 'client.deleted', subject: clientId });
+    });
+  }
+
+  private async checkTrustedSource(ip: string): Promise<void> {
+    const trusted = this.options.registration.policies.trustedHosts;
+    const source = normalizeIp(ip);
+    for (const host of trusted) {
+      if (isIP(host) ? normalizeIp(host) === source : (await (this.options.resolve ?? resolveHost)(host)).map(normalizeIp).includes(source)) return;
+    }
+    throw new GatehouseError('registration.invalid_client_metadata', `policy trustedHosts: anonymous registration from ${source} is not allowed; present a registration token`);
+  }
+
+  // ---- admin operations -------------------------------------------------
+
+  /** A registered client's record; static clients are configured in config.yaml and cannot be changed here. */
+  async record(clientId: string, db: DbOrTrx = this.db): Promise<RegisteredClientRow> {
+    const record = await findRegisteredClient(db, clientId);
+    if (record) return record;
+    if (this.clients.staticIds().includes(clientId)) throw new GatehouseError('input.invalid', `${clientId} is a static client: change it in config.yaml`);
+    if (await this.clients.exists(clientId, db)) {
+      // Registered before Gatehouse kept records (or through the adapter directly): adopt it.
+      const row: RegisteredClientRow = { client_id: clientId, registration_token_id: null, via: 'rfc7591', kind: 'application', disabled_reason: null, disabled_at: null, created_at: this.clock.now() };
+      await insertRegisteredClient(db, row);
+      return row;
+    }
+    throw new GatehouseError('not_found', `no client with id ${clientId}`);
+  }
+
+  async setEnabled(clientId: string, enabled: boolean, actor: string): Promise<RegisteredClientRow> {
+    return withTransaction(this.db, async (trx) => {
+      const record = await this.record(clientId, trx);
+      const now = this.clock.now();
+      await setClientDisabled(trx, clientId, enabled ? null : 'admin', now);
+      if (enabled) await retireClientApprovalLinks(trx, clientId, now);
+      await this.audit.record(trx, { actor, action: enabled ? 'client.enabled' : 'client.disabled', subject: clientId });
+      return { ...record, disabled_reason: enabled ? null : 'admin', disabled_at: enabled ? null : now };
+    });
+  }
+
+  /** Deletes a registered client: its metadata, Gatehouse's record and its gating links; its tokens stop working. */
+  async delete(clientId: string, actor: string): Promise<RegisteredClientRow> {
+    return withTransaction(this.db, async (trx) => {
+      const record = await this.record(clientId, trx);
+      await destroyModel(trx, 'Client', clientId);
+      await deleteClientTokensOfClient(trx, clientId);
+      await deleteRegisteredClient(trx, clientId);
+      await this.audit.record(trx, { actor, action: 'client.deleted', subject: clientId });
+      return record;
+    });
+  }
+
+  listRegistered(kind?: RegisteredClientRow['kind']): Promise<RegisteredClientRow[]> {
+    return listRegisteredClients(this.db, kind);
+  }
+
+  findRecord(clientId: string): Promise<RegisteredClientRow | undefined> {
+    return findRegisteredClient(this.db, clientId);
+  }
+
+  // ---- approval links ---------------------------------------------------
+
+  private async askApprovers(clientId: string): Promise<void> {
+    const approvers = this.options.approvers;
+    if (approvers.length === 0) {
+      this.logger.warn({ clientId }, 'a client waits for approval but no approvers are configured (firstauth.mailer.receiver or admins); enable it with `gatehouse client enable`');
+      return;
+    }
+    const client = await this.clients.find(clientId);
+    await withTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      for (const approver of approvers) {
+        const link = randomSecret(32);
+        await insertClientApprovalLink(trx, { token_hash: sha256(link), client_id: clientId, approver, expires_at: now + this.options.linkTtlMs, used_at: null });
+        await this.outbox.enqueue(trx, {
+          to: approver,
+          subject: `A new client waits for approval: ${client?.name ?? clientId}`,
+          template: 'client-approval',
+          context: {
+            brand: this.options.brand, clientId, clientName: client?.name ?? null, redirectUris: client?.redirectUris ?? [], grantTypes: client?.grantTypes ?? [],
+            enableLink: `${this.options.issuer}/approval/client/${link}`, expiresDays: Math.round(this.options.linkTtlMs / 86_400_000),
+          },
+        });
+      }
+      await this.audit.record(trx, { actor: 'system', action: 'client.approval_requested', subject: clientId, details: { approvers } });
+    });
+  }
+
+  /** What a client approval link's confirmation page shows. Changes nothing. */
+  async viewLink(token: string): Promise<{ link: ClientApprovalLinkRow; record: RegisteredClientRow; clientName: string; redirectUris: string[]; grantTypes: string[] }> {
+    const link = token.length <= 100 ? await findClientApprovalLink(this.db, sha256(token)) : undefined;
+    const record = link ? await findRegisteredClient(this.db, link.client_id) : undefined;
+    const client = link ? await this.clients.find(link.client_id) : undefined;
+    if (!link || !record || !client) throw new GatehouseError('approval_link.invalid', 'This link is not valid. It may have been mistyped, or the client was deleted.');
+    if (link.used_at !== null || link.expires_at <= this.clock.now()) throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
+    return { link, record, clientName: client.name ?? client.clientId, redirectUris: client.redirectUris, grantTypes: client.grantTypes };
+  }
+
+  /** The confirmation page's POST: enables the client, once. */
+  async actOnLink(token: string): Promise<{ clientId: string; clientName: string }> {
+    const view = await this.viewLink(token);
+    await withTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      if (!(await useClientApprovalLink(trx, view.link.token_hash, now))) throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
+      await setClientDisabled(trx, view.record.client_id, null, now);
+      await retireClientApprovalLinks(trx, view.record.client_id, now);
+      await this.audit.record(trx, { actor: view.link.approver, action: 'client.enabled', subject: view.record.client_id, details: { via: 'approval_link' } });
+    });
+    return { clientId: view.record.client_id, clientName: view.clientName };
+  }
+}

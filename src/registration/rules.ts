@@ -1,0 +1,89 @@
+/**
+ * What may be registered: a registration token's template (grant types,
+ * redirect URI hosts, scopes) and the configured policies (trusted hosts).
+ * Pure functions over RFC 7591 metadata; a refusal names the rule, because the
+ * person reading `error_description` has to fix their request from it alone.
+ */
+import { GatehouseError } from '../errors.ts';
+
+export interface RegistrationTemplate {
+  grantTypes?: string[];
+  redirectHosts?: string[];
+  scope?: string;
+}
+
+export type Metadata = Record<string, unknown>;
+
+const metadataError = (description: string) => new GatehouseError('registration.invalid_client_metadata', description);
+const redirectError = (description: string) => new GatehouseError('registration.invalid_redirect_uri', description);
+
+/** RFC 7591 §2: grant_types defaults to authorization_code. */
+export function grantTypesOf(metadata: Metadata): string[] {
+  return Array.isArray(metadata.grant_types) ? metadata.grant_types.map(String) : ['authorization_code'];
+}
+
+function redirectUrisOf(metadata: Metadata): string[] {
+  const uris = [metadata.redirect_uris, metadata.post_logout_redirect_uris].flatMap((v) => (Array.isArray(v) ? v.map(String) : []));
+  return uris;
+}
+
+/** `host` is `allowed` or a subdomain of it. */
+export function hostMatches(host: string, allowed: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  const a = allowed.toLowerCase().replace(/^\*\./, '');
+  return h === a || h.endsWith(`.${a}`);
+}
+
+function checkRedirectHosts(metadata: Metadata, allowed: string[], rule: string): void {
+  for (const uri of redirectUrisOf(metadata)) {
+    let host: string;
+    try {
+      host = new URL(uri).hostname;
+    } catch {
+      throw redirectError(`${uri} is not a valid URL`);
+    }
+    if (!allowed.some((a) => hostMatches(host, a))) {
+      throw redirectError(`${rule}: redirect URI ${uri} is not on an allowed host (${allowed.join(', ')})`);
+    }
+  }
+}
+
+/** Refuses metadata outside a registration token's template. */
+export function checkTemplate(metadata: Metadata, template: RegistrationTemplate | null): void {
+  if (!template) return;
+  if (template.grantTypes?.length) {
+    const outside = grantTypesOf(metadata).filter((g) => !template.grantTypes!.includes(g));
+    if (outside.length) {
+      throw metadataError(`registration token template: grant type ${outside.join(', ')} is not allowed (allowed: ${template.grantTypes.join(', ')})`);
+    }
+  }
+  if (template.redirectHosts?.length) checkRedirectHosts(metadata, template.redirectHosts, 'registration token template');
+  if (template.scope) {
+    const allowed = template.scope.split(/\s+/);
+    const asked = typeof metadata.scope === 'string' ? metadata.scope.split(/\s+/).filter(Boolean) : [];
+    const outside = asked.filter((s) => !allowed.includes(s));
+    if (outside.length) throw metadataError(`registration token template: scope ${outside.join(' ')} is not allowed (allowed: ${template.scope})`);
+  }
+}
+
+/** What the template adds when the request leaves it out: a client registered under a scope template is limited to it. */
+export function applyTemplateDefaults(metadata: Metadata, template: RegistrationTemplate | null): Metadata {
+  if (template?.scope && typeof metadata.scope !== 'string') return { ...metadata, scope: template.scope };
+  return metadata;
+}
+
+/** Policy trustedHosts, second half: an anonymous registration may only redirect to trusted hosts. */
+export function checkTrustedRedirects(metadata: Metadata, trustedHosts: string[]): void {
+  if (trustedHosts.length === 0) throw metadataError('policy trustedHosts: anonymous registration is not allowed here (no trusted hosts are configured)');
+  checkRedirectHosts(metadata, trustedHosts, 'policy trustedHosts');
+}
+
+/** A device is a client that only ever gets tokens for itself. */
+export function isDeviceMetadata(metadata: Metadata): boolean {
+  const grants = grantTypesOf(metadata);
+  return grants.length > 0 && grants.every((g) => g === 'client_credentials');
+}
+
+export function parseTemplate(json: string | null): RegistrationTemplate | null {
+  return json ? (JSON.parse(json) as RegistrationTemplate) : null;
+}
