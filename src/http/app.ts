@@ -31,21 +31,21 @@ export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, s
 
 const stylesheetTemplate = readFileSync(path.join(viewsDir, 'static', 'gatehouse.css'), 'utf8');
 
-export function createApp(gh: Gatehouse, provider: Provider): Koa {
+/** A provider and the issuer it serves (Gatehouse's own, or the Keycloak realm's). */
+export interface IssuerSite {
+  provider: Provider;
+  issuer: string;
+  /** The registration endpoint's path inside the issuer (default `/reg`). */
+  registrationPath?: string;
+  /** Extra middleware in front of the provider (the Keycloak client representation). */
+  before?: Middleware[];
+}
+
+export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite): Koa {
   const { config, views, logger, metrics } = gh;
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
-  const secure = config.issuer.startsWith('https:');
-  const stylesheet = stylesheetTemplate.replace('__PRIMARY__', config.branding.primaryColor);
   const app = new Koa({ proxy: config.trustProxy });
   app.keys = gh.cookieKeys;
-
-  const page: Page = (ctx, name, vars, status = 200) => {
-    ctx.status = status;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = views.page(name, { ...vars, csrf: ctx.state.csrf });
-  };
-  const form: Middleware[] = [bodyParser({ enableTypes: ['form'], formLimit: '64kb' }), csrf(secure, base || '/')];
 
   app.use(async (ctx, next) => {
     try {
@@ -56,19 +56,44 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
   });
   app.use(errorHandler(views, logger));
   app.use(securityHeaders());
+  if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm)));
+  app.use(base ? mount(base, issuerApp(gh, { provider: main, issuer: config.issuer })) : mount(issuerApp(gh, { provider: main, issuer: config.issuer })));
+  app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
+  return app;
+}
+
+/**
+ * Everything one issuer serves below its path: Gatehouse's pages and routes,
+ * the registration guard, then oidc-provider. Pages link and post below the
+ * same path (`base`), so a sign-in started at the realm stays at the realm.
+ */
+function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
+  const { config, views, metrics } = gh;
+  const { provider, issuer } = site;
+  const base = new URL(issuer).pathname.replace(/\/$/, '');
+  const secure = issuer.startsWith('https:');
+  const stylesheet = stylesheetTemplate.replace('__PRIMARY__', config.branding.primaryColor);
+
+  const page: Page = (ctx, name, vars, status = 200) => {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = views.page(name, { base, ...vars, csrf: ctx.state.csrf });
+  };
+  const form: Middleware[] = [bodyParser({ enableTypes: ['form'], formLimit: '64kb' }), csrf(secure, base || '/')];
 
   const ours = new Koa();
-  ours.keys = app.keys;
+  ours.keys = gh.cookieKeys;
   const routers = [
     healthRoutes(gh.db, metrics),
     interactionRoutes({
       provider, connectors: gh.connectors, users: gh.users, gate: gh.gate, joinRequests: gh.joinRequests, clients: gh.clients,
-      metrics, issuer: config.issuer, secureCookies: secure, page,
+      metrics, issuer, secureCookies: secure, page,
       gateLimiter: new SlidingWindow(30, 15 * 60 * 1000),
       interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
     }, form),
     signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form),
-    gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, page, secure, cookiePath: base || '/' }, form),
+    gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, registrar: gh.registrar, page, secure, cookiePath: base || '/' }, form),
   ];
   ours.use(async (ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {
@@ -92,10 +117,8 @@ export function createApp(gh: Gatehouse, provider: Provider): Koa {
     await next();
   });
   ours.use(staticDocuments());
-  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: '/reg', via: 'rfc7591' }));
+  for (const middleware of site.before ?? []) ours.use(middleware);
+  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg' }));
   ours.use(mount(provider));
-
-  app.use(base ? mount(base, ours) : mount(ours));
-  app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
-  return app;
+  return ours;
 }

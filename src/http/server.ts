@@ -5,12 +5,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
-import { createProvider } from '../oidc/provider.ts';
-import { createApp } from './app.ts';
+import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
+import { createProvider, keycloakRoutes } from '../oidc/provider.ts';
+import { createApp, type IssuerSite } from './app.ts';
 
 export interface RunningServer {
   url: string;
@@ -27,16 +28,27 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   gh.cookieKeys = await gh.keys.cookieKeys();
   if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
 
-  const render = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
+  const renderAt = (base: string) => (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
     ctx.status = status;
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = gh.views.page(name, vars);
+    ctx.body = gh.views.page(name, { base, ...vars });
   };
-  const provider = createProvider({ config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys, render });
-  provider.on('grant.success', (ctx: KoaContextWithOIDC) => gh.metrics.tokenGrants.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
-  provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
-  const app = createApp(gh, provider);
+  const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys };
+  const observe = (provider: Provider) => {
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => gh.metrics.tokenGrants.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
+    provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
+    return provider;
+  };
+  const provider = observe(createProvider({ ...deps, render: renderAt(new URL(config.issuer).pathname.replace(/\/$/, '')) }));
+  let realm: IssuerSite | undefined;
+  if (config.compat.keycloak) {
+    // Keycloak compatibility: the realm is its own issuer on the same database, keys and accounts.
+    const issuer = `${config.issuer}/realms/${config.compat.keycloak.realm}`;
+    const realmProvider = observe(createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }));
+    realm = { provider: realmProvider, issuer, registrationPath: '/clients-registrations/openid-connect', before: [keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired)] };
+  }
+  const app = createApp(gh, provider, realm);
 
   const server = listenOn ?? http.createServer();
   server.on('request', app.callback());

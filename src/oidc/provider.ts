@@ -27,7 +27,25 @@ export interface ProviderDeps {
   jwks: { keys: PrivateJwk[] };
   cookieKeys: string[];
   render: RenderPage;
+  /** Another issuer (the Keycloak realm), with its own endpoint paths and cookie names. */
+  issuer?: string;
+  routes?: Configuration['routes'];
+  cookiePrefix?: string;
 }
+
+/** Keycloak's endpoint paths under `/realms/<realm>` (SPEC 5, compatibility). */
+export const keycloakRoutes: Configuration['routes'] = {
+  authorization: '/protocol/openid-connect/auth',
+  token: '/protocol/openid-connect/token',
+  device_authorization: '/protocol/openid-connect/auth/device',
+  jwks: '/protocol/openid-connect/certs',
+  userinfo: '/protocol/openid-connect/userinfo',
+  end_session: '/protocol/openid-connect/logout',
+  introspection: '/protocol/openid-connect/token/introspect',
+  revocation: '/protocol/openid-connect/revoke',
+  registration: '/clients-registrations/openid-connect',
+  code_verification: '/device',
+};
 
 /** Static client metadata as oidc-provider wants it: Gatehouse's own keys removed. */
 export function staticClients(config: Config): ClientMetadata[] {
@@ -39,9 +57,11 @@ const formAction = (form: string) => /action="([^"]*)"/.exec(form)?.[1] ?? '';
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, render } = deps;
+  const issuer = deps.issuer ?? config.issuer;
+  const cookiePrefix = deps.cookiePrefix ?? 'gh';
   const ttl = (key: keyof Config['ttl']) => parseDurationSeconds(config.ttl[key]);
-  const secure = config.issuer.startsWith('https:');
-  const prefix = new URL(config.issuer).pathname.replace(/\/$/, '');
+  const secure = issuer.startsWith('https:');
+  const prefix = new URL(issuer).pathname.replace(/\/$/, '');
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
@@ -52,7 +72,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       keys: deps.cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', secure },
       short: { httpOnly: true, sameSite: 'lax', secure },
-      names: { session: 'gh.session', interaction: 'gh.interaction', resume: 'gh.resume' },
+      names: { session: `${cookiePrefix}.session`, interaction: `${cookiePrefix}.interaction`, resume: `${cookiePrefix}.resume` },
     },
     claims: {
       openid: ['sub'],
@@ -150,7 +170,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
-  const provider = new Provider(config.issuer, configuration);
+  if (deps.routes) configuration.routes = deps.routes;
+  const provider = new Provider(issuer, configuration);
   provider.proxy = config.trustProxy;
   return provider;
 }

@@ -27,7 +27,12 @@ export interface RegistrationGuardOptions {
   provider: Provider;
   /** The registration endpoint's path inside the provider (e.g. `/reg`). */
   path: string;
+}
+
+/** Set by a translating layer in front (the Keycloak representation): how the client is recorded, and its chosen id. */
+export interface RegistrationOverrides {
   via: RegisteredClientRow['via'];
+  clientId?: string;
 }
 
 const oauthErrorOf: Partial<Record<GatehouseError['code'], string>> = {
@@ -126,14 +131,15 @@ export async function rotateRegistrationAccessToken(provider: Provider, presente
 }
 
 export function registrationGuard(options: RegistrationGuardOptions): Middleware {
-  const { registrar, provider, path, via } = options;
+  const { registrar, provider, path } = options;
   return async (ctx, next) => {
     if (ctx.path !== path && !ctx.path.startsWith(`${path}/`)) return next();
     const clientId = ctx.path.length > path.length + 1 ? decodeURIComponent(ctx.path.slice(path.length + 1)) : undefined;
     try {
       if (ctx.method === 'POST' && !clientId) {
         const metadata = await readJsonObject(ctx);
-        const reservation = await registrar.reserve({ metadata, token: bearerToken(ctx), sourceIp: ctx.ip, via });
+        const overrides = ctx.state.registrationOverrides as RegistrationOverrides | undefined;
+        const reservation = await registrar.reserve({ metadata, token: bearerToken(ctx), sourceIp: ctx.ip, via: overrides?.via ?? 'rfc7591', clientId: overrides?.clientId });
         return await registerThrough(ctx, next, registrar, reservation);
       }
       if (ctx.method === 'PUT' && clientId) {

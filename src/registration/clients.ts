@@ -6,6 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import type { DbOrTrx } from '../db/knex.ts';
 import { findModel, listModels } from '../db/repos/oidc-models.ts';
+import { listRegisteredClients as listRegisteredRecords, type RegisteredClientRow } from '../db/repos/registration.ts';
 
 export interface ClientSummary {
   clientId: string;
@@ -14,13 +15,17 @@ export interface ClientSummary {
   grantTypes: string[];
   redirectUris: string[];
   approvers: string[];
+  /** Registered clients can be held: `disabled (policy|approval|admin)`. */
+  state: string;
+  /** The registration token a registered client was made with. */
+  registrationTokenId: string | null;
   /** Metadata without secrets. */
   metadata: Record<string, unknown>;
 }
 
 const hidden = new Set(['client_secret', 'registration_access_token']);
 
-function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[]): ClientSummary {
+function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[], record?: RegisteredClientRow): ClientSummary {
   const visible = Object.fromEntries(Object.entries(metadata).filter(([k]) => !hidden.has(k)));
   return {
     clientId: String(metadata.client_id),
@@ -29,6 +34,8 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
     grantTypes: Array.isArray(metadata.grant_types) ? (metadata.grant_types as string[]) : ['authorization_code'],
     redirectUris: Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [],
     approvers,
+    state: record?.disabled_reason ? `disabled (${record.disabled_reason})` : 'enabled',
+    registrationTokenId: record?.registration_token_id ?? null,
     metadata: visible,
   };
 }
@@ -45,7 +52,8 @@ export class ClientDirectory {
 
   async list(): Promise<ClientSummary[]> {
     const fromConfig = this.config.clients.map(({ approvers, ...metadata }) => summarize(metadata, 'static', approvers));
-    const registered = (await listModels(this.db, 'Client')).map((row) => summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', []));
+    const records = new Map((await listRegisteredRecords(this.db)).map((r) => [r.client_id, r]));
+    const registered = (await listModels(this.db, 'Client')).map((row) => summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', [], records.get(row.id)));
     return [...fromConfig, ...registered];
   }
 

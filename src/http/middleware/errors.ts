@@ -34,6 +34,12 @@ export const httpStatus = {
   'access.token_required': 403,
   'join_request.already_decided': 409,
   'approval_link.invalid': 410,
+  'registration.invalid_token': 401,
+  'registration.invalid_client_metadata': 400,
+  'registration.invalid_redirect_uri': 400,
+  'agent.unreachable': 502,
+  'agent.refused': 400,
+  'agent.state_invalid': 400,
 } satisfies Record<GatehouseErrorCode, number>;
 
 export function wantsHtml(ctx: Context): boolean {

@@ -2,13 +2,14 @@
  * The gating pages outside a sign-in: invitation links (`/invite/<token>`:
  * checked and remembered in this browser, not used up) and approval links
  * (`/approval/<token>`: GET shows a confirmation page and changes nothing, only
- * its POST decides).
+ * its POST decides); client approval links (`/approval/client/<token>`) the same way.
  */
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AclTokens } from '../../gating/acl-tokens.ts';
 import type { JoinRequests } from '../../gating/join-requests.ts';
 import type { ClientDirectory } from '../../registration/clients.ts';
+import type { Registrar } from '../../registration/registrar.ts';
 import { inviteCookie } from '../../oidc/interactions/context.ts';
 import type { Db } from '../../db/knex.ts';
 import type { Page } from '../app.ts';
@@ -18,6 +19,7 @@ export interface GatingRouteDeps {
   aclTokens: AclTokens;
   joinRequests: JoinRequests;
   clients: ClientDirectory;
+  registrar: Registrar;
   page: Page;
   secure: boolean;
   cookiePath: string;
@@ -34,6 +36,19 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
     // Remembered for 30 days in this browser; used when a first login completes.
     ctx.cookies.set(inviteCookie, token, { httpOnly: true, sameSite: 'lax', secure: deps.secure, signed: true, maxAge: 30 * 86_400_000, path: deps.cookiePath });
     deps.page(ctx, 'invite', { clientNames, description: details.description });
+  });
+
+  // Client approval links (registration tokens with --approval): registered on the router before /approval/:token.
+  router.get('/approval/client/:token', ...form, async (ctx: Context) => {
+    const view = await deps.registrar.viewLink(String(ctx.params.token));
+    deps.page(ctx, 'client-approval', {
+      token: String(ctx.params.token), clientId: view.record.client_id, clientName: view.clientName,
+      redirectUris: view.redirectUris, grantTypes: view.grantTypes, approver: view.link.approver,
+    });
+  });
+
+  router.post('/approval/client/:token', ...form, async (ctx: Context) => {
+    deps.page(ctx, 'client-approval-done', await deps.registrar.actOnLink(String(ctx.params.token)));
   });
 
   router.get('/approval/:token', ...form, async (ctx: Context) => {

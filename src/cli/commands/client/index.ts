@@ -10,7 +10,7 @@ export function clientCommands(): Command {
     .description('list static and registered clients')
     .action(withGatehouse(async ({ gh, out }) => {
       const clients = await listClients(gh);
-      out.table(clients.map((c) => ({ id: c.clientId, name: c.name, source: c.source, grantTypes: c.grantTypes, redirectUris: c.redirectUris })), ['id', 'name', 'source', 'grantTypes', 'redirectUris']);
+      out.table(clients.map((c) => ({ id: c.clientId, name: c.name, source: c.source, state: c.state, grantTypes: c.grantTypes, redirectUris: c.redirectUris, registrationTokenId: c.registrationTokenId })), ['id', 'name', 'source', 'state', 'grantTypes', 'redirectUris']);
     }));
   client.command('show')
     .description('show one client')
@@ -18,7 +18,7 @@ export function clientCommands(): Command {
     .action(withGatehouse(async ({ gh, out }, id: string) => {
       const found = (await listClients(gh)).find((c) => c.clientId === id);
       if (!found) throw new GatehouseError('not_found', `no client with id ${id}`);
-      out.record({ id: found.clientId, name: found.name, source: found.source, grantTypes: found.grantTypes, redirectUris: found.redirectUris, approvers: found.approvers, metadata: found.metadata });
+      out.record({ id: found.clientId, name: found.name, source: found.source, state: found.state, registrationTokenId: found.registrationTokenId, grantTypes: found.grantTypes, redirectUris: found.redirectUris, approvers: found.approvers, metadata: found.metadata });
     }));
   client.command('enable')
     .description('enable a registered client (held by policy clientDisabled, an approval token, or an admin)')
