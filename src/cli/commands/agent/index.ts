@@ -1,0 +1,59 @@
+/**
+ * `gatehouse agent register|token`: the device side (SPEC 6.1). Runs on a device
+ * without config.yaml or database, so unlike the other commands these never
+ * open a Gatehouse (no `withGatehouse`); everything they know is in --state.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { register } from '../../../agent/register.ts';
+import { publicView } from '../../../agent/state.ts';
+import { requestToken } from '../../../agent/token.ts';
+import { createOutput } from '../../output.ts';
+
+interface GlobalOptions {
+  json?: boolean;
+}
+
+const warn = (line: string) => process.stderr.write(`gatehouse: ${line}\n`);
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a whole number of seconds, at least 1');
+  return n;
+}
+const timeoutHelp = 'seconds to wait for each answer from the issuer (default 30)';
+
+export function agentCommands(): Command {
+  const agent = new Command('agent').description('the device side: register this device as its own client, get access tokens');
+
+  agent.command('register')
+    .description('register this device once with a registration token; later runs re-use the state file')
+    .requiredOption('--issuer <url>', 'the Gatehouse issuer URL (https; http only on 127.0.0.1, localhost, ::1)')
+    .requiredOption('--registration-token <token>', 'registration token (gatehouse registration-token create)')
+    .requiredOption('--state <file>', 'where to keep the credentials (written with mode 0600)')
+    .option('--name <name>', 'client name (default: "gatehouse-agent on <hostname>")')
+    .option('--timeout <seconds>', timeoutHelp, seconds)
+    .action(async (opts: { issuer: string; registrationToken: string; state: string; name?: string; timeout?: number }, cmd: Command) => {
+      const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));
+      const { reused, state } = await register({
+        issuer: opts.issuer, registrationToken: opts.registrationToken, statePath: opts.state, name: opts.name, timeoutSeconds: opts.timeout, warn,
+      });
+      if (out.json) return out.record({ ...publicView(state), reused });
+      out.say(reused
+        ? `re-using the state in ${opts.state}: this device is already registered as client ${state.client_id}`
+        : `registered this device as client ${state.client_id}; credentials saved in ${opts.state}`);
+    });
+
+  agent.command('token')
+    .description('print an access token for this device (client_credentials with the state file\'s credentials)')
+    .requiredOption('--state <file>', 'the state file written by `agent register`')
+    .option('--scope <scopes>', 'space-separated scopes to ask for')
+    .option('--timeout <seconds>', timeoutHelp, seconds)
+    .action(async (opts: { state: string; scope?: string; timeout?: number }, cmd: Command) => {
+      const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));
+      const { response } = await requestToken({ statePath: opts.state, scope: opts.scope, timeoutSeconds: opts.timeout, warn });
+      // The token alone on stdout, so `TOKEN=$(gatehouse agent token --state FILE)` just works.
+      if (out.json) return out.record(response);
+      process.stdout.write(`${String(response.access_token)}\n`);
+    });
+  return agent;
+}
