@@ -72,13 +72,15 @@ export interface CodeResult {
   verifier: string;
   redirectUri: string;
   browser: Browserless;
+  /** The whole redirect back to the client (code, state, iss). */
+  callbackUrl: string;
 }
 
 /** Signs in with e-mail + password and consents; returns an authorization code. */
-export async function obtainCode(issuer: string, opts: { clientId: string; redirectUri: string; email: string; password: string; scope?: string; extra?: Record<string, string>; browser?: Browserless }): Promise<CodeResult> {
+export async function obtainCode(issuer: string, opts: { clientId: string; redirectUri: string; email: string; password: string; scope?: string; extra?: Record<string, string>; browser?: Browserless; authorizationEndpoint?: string }): Promise<CodeResult> {
   const browser = opts.browser ?? new Browserless();
   const { verifier, challenge } = pkcePair();
-  const auth = new URL(`${issuer}/auth`);
+  const auth = new URL(opts.authorizationEndpoint ?? `${issuer}/auth`);
   auth.search = new URLSearchParams({
     client_id: opts.clientId, response_type: 'code', redirect_uri: opts.redirectUri, scope: opts.scope ?? 'openid email profile',
     state: randomBytes(8).toString('hex'), nonce: randomBytes(8).toString('hex'), code_challenge: challenge, code_challenge_method: 'S256', ...opts.extra,
@@ -99,7 +101,7 @@ export async function obtainCode(issuer: string, opts: { clientId: string; redir
   }
   const code = new URL(step.url).searchParams.get('code');
   if (!code) throw new Error(`no code in ${step.url}`);
-  return { code, verifier, redirectUri: opts.redirectUri, browser };
+  return { code, verifier, redirectUri: opts.redirectUri, browser, callbackUrl: step.url };
 }
 
 export async function tokenRequest(issuer: string, client: { client_id: string; client_secret?: string }, params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
