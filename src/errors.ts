@@ -29,6 +29,12 @@ export const gatehouseErrorCodes = [
   'access.token_required',
   'join_request.already_decided',
   'approval_link.invalid',
+  'registration.invalid_token',
+  'registration.invalid_client_metadata',
+  'registration.invalid_redirect_uri',
+  'agent.unreachable',
+  'agent.refused',
+  'agent.state_invalid',
 ] as const;
 
 export type GatehouseErrorCode = (typeof gatehouseErrorCodes)[number];

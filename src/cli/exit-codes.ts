@@ -29,4 +29,10 @@ export const exitCodes = {
   'access.token_required': 77,
   'join_request.already_decided': 65,
   'approval_link.invalid': 65,
+  'registration.invalid_token': 65,
+  'registration.invalid_client_metadata': 65,
+  'registration.invalid_redirect_uri': 65,
+  'agent.unreachable': 69,
+  'agent.refused': 77,
+  'agent.state_invalid': 65,
 } satisfies Record<GatehouseErrorCode, number>;

@@ -17,6 +17,9 @@ import { userCommands } from './commands/user/index.ts';
 import { aclTokenCommands } from './commands/acl-token/index.ts';
 import { clientTokenCommands } from './commands/client-token/index.ts';
 import { joinRequestCommands } from './commands/join-request/index.ts';
+import { registrationTokenCommands } from './commands/registration-token/index.ts';
+import { deviceCommands } from './commands/device/index.ts';
+import { agentCommands } from './commands/agent/index.ts';
 import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 
@@ -65,7 +68,8 @@ export function buildProgram(): Command {
   program.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
   for (const command of [
     serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands(),
-    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(),
+    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(), registrationTokenCommands(), deviceCommands(),
+    agentCommands(),
   ]) {
     program.addCommand(command);
   }
