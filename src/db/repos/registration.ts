@@ -93,10 +93,9 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
   return kind ? query.where('r.kind', kind) : query;
 }
 
+/** Counts reservations in flight too (their Client row is being stored), so maxClients holds under concurrency. */
 export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
-  const [row] = await db('registered_client as r')
-    .join('oidc_model as m', (j) => j.on('m.id', 'r.client_id').andOnVal('m.kind', 'Client'))
-    .count<{ n: number | string }[]>({ n: '*' });
+  const [row] = await db('registered_client').count<{ n: number | string }[]>({ n: '*' });
   return Number(row?.n ?? 0);
 }
 
