@@ -2,11 +2,10 @@
  * `gatehouse agent register|token`: the device side (SPEC 6.1). Runs on a device
  * without config.yaml or database, so unlike the other commands these never
  * open a Gatehouse (no `withGatehouse`); everything they know is in --state.
+ * src/agent/ (and openid-client with it) is loaded only when an agent command
+ * runs, so the other commands neither pay for it nor need it installed.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { register } from '../../../agent/register.ts';
-import { publicView } from '../../../agent/state.ts';
-import { requestToken } from '../../../agent/token.ts';
 import { createOutput } from '../../output.ts';
 
 interface GlobalOptions {
@@ -34,6 +33,7 @@ export function agentCommands(): Command {
     .option('--timeout <seconds>', timeoutHelp, seconds)
     .action(async (opts: { issuer: string; registrationToken: string; state: string; name?: string; timeout?: number }, cmd: Command) => {
       const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));
+      const [{ register }, { publicView }] = await Promise.all([import('../../../agent/register.ts'), import('../../../agent/state.ts')]);
       const { reused, state } = await register({
         issuer: opts.issuer, registrationToken: opts.registrationToken, statePath: opts.state, name: opts.name, timeoutSeconds: opts.timeout, warn,
       });
@@ -50,6 +50,7 @@ export function agentCommands(): Command {
     .option('--timeout <seconds>', timeoutHelp, seconds)
     .action(async (opts: { state: string; scope?: string; timeout?: number }, cmd: Command) => {
       const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));
+      const { requestToken } = await import('../../../agent/token.ts');
       const { response } = await requestToken({ statePath: opts.state, scope: opts.scope, timeoutSeconds: opts.timeout, warn });
       // The token alone on stdout, so `TOKEN=$(gatehouse agent token --state FILE)` just works.
       if (out.json) return out.record(response);
