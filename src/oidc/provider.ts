@@ -98,8 +98,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },
       introspection: {
         enabled: true,
-        // Confidential clients (resource servers) may introspect; public clients may not.
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+        // Confidential clients (resource servers) may introspect; public clients may not. A token whose
+        // client was deleted or is disabled (the adapter no longer finds it) is inactive.
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none'
+          && (token.clientId === client.clientId || (await ctx.oidc.provider.Client.find(String(token.clientId))) !== undefined),
       },
       revocation: { enabled: true },
       userinfo: { enabled: true },
