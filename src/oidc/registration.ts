@@ -63,6 +63,11 @@ export function answerOAuthError(ctx: Context, status: number, error: string, de
 /** A registration-layer error as (status, OAuth error), or undefined for errors that are not ours to answer. */
 export function asRegistrationError(err: unknown): RegistrationRefused | undefined {
   if (err instanceof RegistrationRefused) return err;
+  // oidc-provider's own refusals (from Client.validate): they carry the OAuth error already.
+  const oidc = err as { error?: unknown; error_description?: unknown; status?: unknown; expose?: unknown };
+  if (oidc && typeof oidc.error === 'string' && oidc.expose === true) {
+    return new RegistrationRefused(typeof oidc.status === 'number' ? oidc.status : 400, oidc.error, String(oidc.error_description ?? oidc.error));
+  }
   if (err instanceof GatehouseError && oauthErrorOf[err.code]) {
     const status = err.code === 'registration.invalid_token' ? 401 : err.code === 'already_exists' ? 409 : 400;
     return new RegistrationRefused(status, oauthErrorOf[err.code]!, err.message);
@@ -120,14 +125,25 @@ export async function registerThrough(ctx: Context, next: Next, registrar: Regis
   }
 }
 
-/** Issues a new registration access token for a client and ends the presented one. */
-export async function rotateRegistrationAccessToken(provider: Provider, presented: string | undefined, clientId: string): Promise<string> {
+/** Checks metadata as oidc-provider will when it stores the client (placeholders for what it adds itself). */
+async function validateMetadata(provider: Provider, metadata: Metadata): Promise<void> {
+  const Client = provider.Client as unknown as { needsSecret(m: Metadata): boolean; validate(m: Metadata): Promise<void> };
+  const probe: Metadata = { ...metadata, client_id: 'validation-probe' };
+  if (Client.needsSecret(probe)) probe.client_secret = 'validation-probe-secret-validation-probe-secret';
+  await Client.validate(probe);
+}
+
+/**
+ * Issues a new registration access token for a client and ends the presented
+ * one. Ending it is a delete whose row count decides: of parallel reads with
+ * one token, only one gets a successor.
+ */
+export async function rotateRegistrationAccessToken(provider: Provider, presented: string | undefined, clientId: string, consume: (token: string) => Promise<boolean>): Promise<string> {
   const old = presented ? await provider.RegistrationAccessToken.find(presented) : undefined;
+  if (!presented || !old || !(await consume(presented))) throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
   const Rat = provider.RegistrationAccessToken as unknown as new (init: { clientId: string; policies?: string[] }) => { save(): Promise<string> };
   const next = new Rat({ clientId, ...(old?.policies ? { policies: old.policies } : {}) });
-  const value = await next.save();
-  await old?.destroy();
-  return value;
+  return next.save();
 }
 
 export function registrationGuard(options: RegistrationGuardOptions): Middleware {
@@ -138,19 +154,22 @@ export function registrationGuard(options: RegistrationGuardOptions): Middleware
     try {
       if (ctx.method === 'POST' && !clientId) {
         const metadata = await readJsonObject(ctx);
+        // oidc-provider's validation first, so a request it would refuse never holds a use of the token.
+        await validateMetadata(provider, metadata);
         const overrides = ctx.state.registrationOverrides as RegistrationOverrides | undefined;
         const reservation = await registrar.reserve({ metadata, token: bearerToken(ctx), sourceIp: ctx.ip, via: overrides?.via ?? 'rfc7591', clientId: overrides?.clientId });
         return await registerThrough(ctx, next, registrar, reservation);
       }
       if (ctx.method === 'PUT' && clientId) {
-        const metadata = await readJsonObject(ctx);
-        await registrar.checkUpdate(clientId, metadata, ctx.ip);
+        // The caller first (RFC 7592 §2.2): an unauthenticated PUT must not learn the template the client was registered under.
+        if ((await provider.RegistrationAccessToken.find(bearerToken(ctx) ?? ''))?.clientId !== clientId) throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
+        const metadata = await registrar.checkUpdate(clientId, await readJsonObject(ctx), ctx.ip);
         replayJson(ctx, metadata);
         return await next();
       }
       await next();
       if (ctx.method === 'GET' && clientId && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-        (ctx.body as Metadata).registration_access_token = await rotateRegistrationAccessToken(provider, bearerToken(ctx), clientId);
+        (ctx.body as Metadata).registration_access_token = await rotateRegistrationAccessToken(provider, bearerToken(ctx), clientId, (t) => registrar.consumeRegistrationAccessToken(t));
       }
       if (ctx.method === 'DELETE' && clientId && ctx.status === 204) await registrar.forget(clientId, `client:${clientId}`);
     } catch (err) {

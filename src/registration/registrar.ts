@@ -154,16 +154,25 @@ export class Registrar {
   }
 
   /** RFC 7592 update: the rules the client was registered under still hold. */
-  async checkUpdate(clientId: string, metadata: Metadata, sourceIp: string): Promise<void> {
+  async checkUpdate(clientId: string, metadata: Metadata, sourceIp: string): Promise<Metadata> {
     const record = await findRegisteredClient(this.db, clientId);
-    if (!record) return;
+    if (!record) return metadata;
     if (record.registration_token_id) {
       const token = await findRegistrationToken(this.db, record.registration_token_id);
-      checkTemplate(metadata, parseTemplate(token?.template ?? null));
-    } else {
+      const template = parseTemplate(token?.template ?? null);
+      checkTemplate(metadata, template);
+      return applyTemplateDefaults(metadata, template);
+    }
+    if (record.via !== 'jwt') {
       await this.checkTrustedSource(sourceIp);
       checkTrustedRedirects(metadata, this.options.registration.policies.trustedHosts);
     }
+    return metadata;
+  }
+
+  /** Ends a registration access token; true only for the one caller that ended it. */
+  async consumeRegistrationAccessToken(token: string): Promise<boolean> {
+    return (await destroyModel(this.db, 'RegistrationAccessToken', token)) === 1;
   }
 
   /** After an RFC 7592 delete: Gatehouse's record and the client's gating links go too. */

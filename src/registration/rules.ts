@@ -30,7 +30,9 @@ function redirectUrisOf(metadata: Metadata): string[] {
 /** `host` is `allowed` or a subdomain of it. */
 export function hostMatches(host: string, allowed: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  const a = allowed.toLowerCase().replace(/^\*\./, '');
+  const a = allowed.toLowerCase();
+  // `*.example.com`: subdomains only; `example.com`: itself and its subdomains.
+  if (a.startsWith('*.')) return h.endsWith(a.slice(1));
   return h === a || h.endsWith(`.${a}`);
 }
 

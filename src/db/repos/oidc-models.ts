@@ -57,8 +57,9 @@ export async function consumeModel(db: DbOrTrx, kind: string, id: string, at: nu
   return changed === 1;
 }
 
-export async function destroyModel(db: DbOrTrx, kind: string, id: string): Promise<void> {
-  await db('oidc_model').where({ kind, id }).delete();
+/** Returns how many rows went (0 when another caller was first). */
+export async function destroyModel(db: DbOrTrx, kind: string, id: string): Promise<number> {
+  return db('oidc_model').where({ kind, id }).delete();
 }
 
 /** Removes the grant and everything issued under it, of every kind. */
