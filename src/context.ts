@@ -23,6 +23,7 @@ import { AclTokens } from './gating/acl-tokens.ts';
 import { Gate, gateMode } from './gating/access.ts';
 import { JoinRequests } from './gating/join-requests.ts';
 import { ClientDirectory } from './registration/clients.ts';
+import { DeviceEnrollment } from './registration/device-enrollment.ts';
 import { Registrar } from './registration/registrar.ts';
 import { RegistrationTokens } from './registration/tokens.ts';
 
@@ -53,6 +54,7 @@ export interface Gatehouse {
   joinRequests: JoinRequests;
   registrationTokens: RegistrationTokens;
   registrar: Registrar;
+  devices: DeviceEnrollment;
   /** Filled by the server once keys exist (see http/server.ts). */
   cookieKeys: string[];
   close(): Promise<void>;
@@ -104,9 +106,10 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     approvers: config.firstauth.mailer.receiver ? [config.firstauth.mailer.receiver] : config.admins,
     linkTtlMs: 7 * 86_400_000,
   });
+  const devices = new DeviceEnrollment(db, clock, audit, { deviceRegistration: config.deviceRegistration, issuer: config.issuer, clients: config.clients });
 
   return {
-    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests, registrationTokens, registrar,
+    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests, registrationTokens, registrar, devices,
     cookieKeys: [],
     close() {
       closing ??= (async () => {

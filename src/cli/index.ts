@@ -19,6 +19,7 @@ import { clientTokenCommands } from './commands/client-token/index.ts';
 import { joinRequestCommands } from './commands/join-request/index.ts';
 import { registrationTokenCommands } from './commands/registration-token/index.ts';
 import { deviceCommands } from './commands/device/index.ts';
+import { deviceTokenCommands } from './commands/device-token/index.ts';
 import { agentCommands } from './commands/agent/index.ts';
 import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
@@ -68,7 +69,7 @@ export function buildProgram(): Command {
   program.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
   for (const command of [
     serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands(),
-    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(), registrationTokenCommands(), deviceCommands(),
+    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(), registrationTokenCommands(), deviceCommands(), deviceTokenCommands(),
     agentCommands(),
   ]) {
     program.addCommand(command);

@@ -134,5 +134,8 @@ function resolvePaths(config: Config): Config {
       ? { ...config.database, filename: config.database.filename === ':memory:' ? ':memory:' : inBase(config.database.filename) }
       : config.database,
     mailer: { ...config.mailer, outbox: inBase(config.mailer.outbox) },
+    deviceRegistration: config.deviceRegistration.allowedManufacturerIds
+      ? { ...config.deviceRegistration, allowedManufacturerIds: inBase(config.deviceRegistration.allowedManufacturerIds) }
+      : config.deviceRegistration,
   };
 }

@@ -148,6 +148,21 @@ export const configSchema = z.strictObject({
       clientDisabled: z.boolean().default(false),
     }).default({ trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false }),
   }).default({ enabled: false, initialAccessToken: 'required', policies: { trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false } }),
+  /** Devices that enroll themselves with a signed registration JWT (`gatehouse device-token create`). */
+  deviceRegistration: z.strictObject({
+    enabled: z.boolean().default(false),
+    jwt: z.strictObject({
+      /** HS256 secret, at least 32 bytes; use `${DEVICE_JWT_SECRET}` rather than writing it here. */
+      secret: z.string().refine((value) => Buffer.byteLength(value, 'utf8') >= 32, 'must be at least 32 bytes (e.g. `openssl rand -base64 48`, from the environment)'),
+      /** The `iss` the device tokens carry and must carry. */
+      issuer: z.string().min(1),
+    }).optional(),
+    /** A file with one allowed manufacturer id per line (relative to the config file); absent = any id. */
+    allowedManufacturerIds: z.string().optional(),
+    /** Enrollment attempts per IP within 15 minutes. */
+    rateLimit: z.number().int().min(1).default(60),
+  }).default({ enabled: false, rateLimit: 60 })
+    .refine((value) => !value.enabled || value.jwt !== undefined, 'enabled: true needs jwt: { secret, issuer }'),
   /** Compatibility paths for tools written against other servers. */
   compat: z.strictObject({
     /** Also serve Keycloak's paths under `/realms/<realm>/` (issuer `<issuer>/realms/<realm>`). */

@@ -22,6 +22,7 @@ import { staticDocuments } from './middleware/static-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
 import { gatingRoutes } from './routes/gating.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { viewsDir } from './views.ts';
 import { GatehouseError } from '../errors.ts';
 import { SlidingWindow } from '../lib/throttle.ts';
@@ -95,6 +96,10 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
     signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form),
     gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, registrar: gh.registrar, page, secure, cookiePath: base || '/' }, form),
   ];
+  // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
+  if (config.deviceRegistration.enabled && issuer === config.issuer) {
+    routers.push(deviceRoutes(gh.devices, new SlidingWindow(config.deviceRegistration.rateLimit, 15 * 60 * 1000)));
+  }
   ours.use(async (ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {
       ctx.type = 'text/css';
@@ -106,7 +111,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
   });
   // Gatehouse's own routes live under a few prefixes; protocol requests skip the route matching.
   const ownRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()] as unknown as Middleware[]));
-  const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|healthz|readyz|metrics)(\/|$)/;
+  const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|api|healthz|readyz|metrics)(\/|$)/;
   ours.use((ctx, next) => (ownPaths.test(ctx.path) ? ownRoutes(ctx, next) : next()));
   // User codes are short: guessing is slowed down per IP (RFC 8628 §5.1).
   const userCodeEntries = new SlidingWindow(30, 15 * 60 * 1000);

@@ -25,6 +25,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   const { config, logger } = gh;
   await migrateLatest(gh.db);
   await gh.keys.ensure();
+  if (config.deviceRegistration.enabled) await gh.devices.checkAllowList();
   gh.cookieKeys = await gh.keys.cookieKeys();
   if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
 
@@ -35,8 +36,13 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     ctx.body = gh.views.page(name, { base, ...vars });
   };
   const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys };
+  const staticIds = new Set(gh.clients.staticIds());
   const observe = (provider: Provider) => {
-    provider.on('grant.success', (ctx: KoaContextWithOIDC) => gh.metrics.tokenGrants.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
+      gh.metrics.tokenGrants.inc({ grant_type: grantType });
+      if (grantType === 'client_credentials' && ctx.oidc.client && !staticIds.has(ctx.oidc.client.clientId)) gh.registrar.noteTokenIssued(ctx.oidc.client.clientId);
+    });
     provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
     return provider;
   };

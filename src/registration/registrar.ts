@@ -17,7 +17,7 @@ import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
 import { destroyModel } from '../db/repos/oidc-models.ts';
 import {
   countRegisteredClients, deleteRegisteredClient, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
-  insertRegisteredClient, listRegisteredClients, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled, takeRegistrationTokenUse,
+  insertRegisteredClient, listRegisteredClients, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled, takeRegistrationTokenUse, touchClientTokenTime,
   useClientApprovalLink, type ClientApprovalLinkRow, type RegisteredClientRow,
 } from '../db/repos/registration.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -168,6 +168,21 @@ export class Registrar {
       checkTrustedRedirects(metadata, this.options.registration.policies.trustedHosts);
     }
     return metadata;
+  }
+
+  private readonly lastTokenWrites = new Map<string, number>();
+
+  /**
+   * A registered client got a token: remembered for `device list` ("last
+   * token"), written at most once a minute per client and instance so that the
+   * token endpoint does not turn into a write per request.
+   */
+  noteTokenIssued(clientId: string): void {
+    const now = this.clock.now();
+    if ((this.lastTokenWrites.get(clientId) ?? 0) > now - 60_000) return;
+    if (this.lastTokenWrites.size > 100_000) this.lastTokenWrites.clear();
+    this.lastTokenWrites.set(clientId, now);
+    touchClientTokenTime(this.db, clientId, now).catch((err: unknown) => this.logger.warn({ err, clientId }, 'could not record the last token time'));
   }
 
   /** Ends a registration access token; true only for the one caller that ended it. */

@@ -24,11 +24,15 @@ export interface RegistrationTokenRow {
 export interface RegisteredClientRow {
   client_id: string;
   registration_token_id: string | null;
-  via: 'rfc7591' | 'keycloak';
+  via: 'rfc7591' | 'keycloak' | 'jwt';
   kind: 'device' | 'application';
   disabled_reason: 'policy' | 'approval' | 'admin' | null;
   disabled_at: number | null;
   created_at: number;
+  /** Devices enrolled with a signed JWT: the manufacturer's id (unique) and the device token used. */
+  manufacturer_id?: string | null;
+  device_token_id?: string | null;
+  last_token_at?: number | null;
 }
 
 export interface ClientApprovalLinkRow {
@@ -126,4 +130,15 @@ export async function useClientApprovalLink(db: DbOrTrx, tokenHash: string, now:
 /** After one approver acted, the other links for the same client stop working. */
 export async function retireClientApprovalLinks(db: DbOrTrx, clientId: string, now: number): Promise<void> {
   await db('client_approval_link').where({ client_id: clientId }).whereNull('used_at').update({ used_at: now });
+}
+
+/** When a client last got a token (written at most once a minute per client, see oidc/provider.ts). */
+export async function touchClientTokenTime(db: DbOrTrx, clientId: string, now: number): Promise<void> {
+  await db('registered_client').where({ client_id: clientId })
+    .andWhere((q) => q.whereNull('last_token_at').orWhere('last_token_at', '<', now - 60_000))
+    .update({ last_token_at: now });
+}
+
+export async function findRegisteredClientByManufacturerId(db: DbOrTrx, manufacturerId: string): Promise<RegisteredClientRow | undefined> {
+  return db('registered_client').where({ manufacturer_id: manufacturerId }).first();
 }

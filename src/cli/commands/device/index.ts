@@ -1,4 +1,8 @@
-/** `gatehouse device list|revoke`: devices are registered clients that only get tokens for themselves (client_credentials). */
+/**
+ * `gatehouse device list|revoke`: devices are registered clients that only get
+ * tokens for themselves (client_credentials), from a registration token (agent
+ * register) or a device token (agent enroll).
+ */
 import { Command } from 'commander';
 import type { RegisteredClientRow } from '../../../db/repos/registration.ts';
 import { GatehouseError } from '../../../errors.ts';
@@ -7,8 +11,9 @@ import { iso } from '../../output.ts';
 
 export function deviceView(row: RegisteredClientRow, name: string | null): Record<string, unknown> {
   return {
-    id: row.client_id, clientId: row.client_id, name, registrationTokenId: row.registration_token_id, via: row.via,
-    state: row.disabled_reason ? `disabled (${row.disabled_reason})` : 'enabled', created: iso(row.created_at),
+    id: row.client_id, clientId: row.client_id, name, manufacturerId: row.manufacturer_id ?? null,
+    path: row.via === 'jwt' ? 'device-token' : 'registration-token', registrationTokenId: row.registration_token_id, deviceTokenId: row.device_token_id ?? null, via: row.via,
+    state: row.disabled_reason ? `disabled (${row.disabled_reason})` : 'enabled', created: iso(row.created_at), lastToken: iso(row.last_token_at),
   };
 }
 
@@ -20,7 +25,7 @@ export function deviceCommands(): Command {
     .action(withGatehouse(async ({ gh, out }) => {
       const rows = await gh.registrar.listRegistered('device');
       const names = new Map((await gh.clients.list()).map((c) => [c.clientId, c.name]));
-      out.table(rows.map((r) => deviceView(r, names.get(r.client_id) ?? null)), ['id', 'name', 'registrationTokenId', 'state', 'created']);
+      out.table(rows.map((r) => deviceView(r, names.get(r.client_id) ?? null)), ['id', 'name', 'manufacturerId', 'path', 'state', 'created', 'lastToken']);
     }));
 
   device.command('revoke')

@@ -1,0 +1,53 @@
+/**
+ * `POST /api/register-device` (SPEC 6.2): a device presents the signed
+ * registration JWT its firmware carries and its manufacturer id, and gets its
+ * own client credentials. JSON in, JSON out; every refusal is a 4xx with
+ * `{ "error", "error_description" }` (see middleware/errors.ts).
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { GatehouseError } from '../../errors.ts';
+import type { SlidingWindow } from '../../lib/throttle.ts';
+import { manufacturerIdPattern, type DeviceEnrollment } from '../../registration/device-enrollment.ts';
+
+const bodyLimit = 16 * 1024;
+
+async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: string }> {
+  const invalid = (why: string) => new GatehouseError('input.invalid', why);
+  if (!ctx.is('application/json')) throw invalid('send the request as JSON (Content-Type: application/json)');
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > bodyLimit) throw invalid(`the request body is larger than ${bodyLimit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > bodyLimit) throw invalid(`the request body is larger than ${bodyLimit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw invalid('the request body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object with "token" and "manufacturerId"');
+  const { token, manufacturerId } = body as Record<string, unknown>;
+  if (typeof token !== 'string' || token.length === 0) throw invalid('"token" is missing: send the registration JWT as a string');
+  if (token.length > 4096) throw invalid('"token" is longer than 4096 characters');
+  if (typeof manufacturerId !== 'string' || manufacturerId.length === 0) throw invalid('"manufacturerId" is missing: send the device\'s manufacturer id as a string');
+  if (!manufacturerIdPattern.test(manufacturerId)) throw invalid('"manufacturerId" must be 1 to 128 letters, digits, and . _ : - (starting with a letter or digit)');
+  return { token, manufacturerId };
+}
+
+export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow): Router {
+  const router = new Router();
+  router.post('/api/register-device', async (ctx: Context) => {
+    if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'too many enrollment attempts from this address; wait a few minutes and try again');
+    const body = await readBody(ctx);
+    const enrolled = await devices.enroll({ ...body, ip: ctx.ip });
+    ctx.status = 201;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = enrolled;
+  });
+  return router;
+}
