@@ -14,6 +14,7 @@ import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
 import { interactionRoutes } from '../oidc/interactions/index.ts';
 import { registrationGuard } from '../oidc/registration.ts';
+import { PollingPace } from '../oidc/device-polling.ts';
 import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
 import { errorHandler } from './middleware/errors.ts';
@@ -36,6 +37,8 @@ const stylesheetTemplate = readFileSync(path.join(viewsDir, 'static', 'gatehouse
 export interface IssuerSite {
   provider: Provider;
   issuer: string;
+  /** oidc-provider's cookie name prefix for this issuer (default `gh`). */
+  cookiePrefix?: string;
   /** The registration endpoint's path inside the issuer (default `/reg`). */
   registrationPath?: string;
   /** Extra middleware in front of the provider (the Keycloak client representation). */
@@ -113,15 +116,27 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
   const ownRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()] as unknown as Middleware[]));
   const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|api|healthz|readyz|metrics)(\/|$)/;
   ours.use((ctx, next) => (ownPaths.test(ctx.path) ? ownRoutes(ctx, next) : next()));
-  // User codes are short: guessing is slowed down per IP (RFC 8628 §5.1).
-  const userCodeEntries = new SlidingWindow(30, 15 * 60 * 1000);
+  // User codes are short: wrong ones are counted per IP and per browser session (RFC 8628 §5.1);
+  // over either limit, the code page answers 429 until the window has passed.
+  const wrongCodesPerIp = new SlidingWindow(30, 15 * 60 * 1000);
+  const wrongCodesPerSession = new SlidingWindow(10, 15 * 60 * 1000);
+  const codeVerification = new URL(provider.urlFor('code_verification')).pathname.slice(base.length) || '/device';
   ours.use(async (ctx, next) => {
-    if (ctx.method === 'POST' && ctx.path === '/device' && !userCodeEntries.hit(ctx.ip)) {
-      throw new GatehouseError('rate_limited', 'Too many codes entered from your network. Wait a few minutes and try again.');
+    if (ctx.method !== 'POST' || ctx.path !== codeVerification) return next();
+    const session = ctx.cookies.get(`${site.cookiePrefix ?? 'gh'}.session`);
+    if (!wrongCodesPerIp.allows(ctx.ip) || (session && !wrongCodesPerSession.allows(session))) {
+      throw new GatehouseError('rate_limited', 'Too many wrong codes. Wait a few minutes, check the code on your device, and try again.');
     }
     await next();
+    if (ctx.status === 400) {
+      wrongCodesPerIp.hit(ctx.ip);
+      if (session) wrongCodesPerSession.hit(session);
+    }
   });
   ours.use(staticDocuments());
+  const pace = new PollingPace(gh.clock);
+  pace.install(provider);
+  ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));
   for (const middleware of site.before ?? []) ours.use(middleware);
   if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg' }));
   ours.use(mount(provider));

@@ -52,7 +52,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     // Keycloak compatibility: the realm is its own issuer on the same database, keys and accounts.
     const issuer = `${config.issuer}/realms/${config.compat.keycloak.realm}`;
     const realmProvider = observe(createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }));
-    realm = { provider: realmProvider, issuer, registrationPath: '/clients-registrations/openid-connect', before: [keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired)] };
+    realm = { provider: realmProvider, issuer, cookiePrefix: 'gh.realm', registrationPath: '/clients-registrations/openid-connect', before: [keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired)] };
   }
   const app = createApp(gh, provider, realm);
 

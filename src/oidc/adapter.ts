@@ -16,6 +16,7 @@ import {
 } from '../db/repos/oidc-models.ts';
 import type { Clock } from '../lib/clock.ts';
 
+const keepWhenExpired = new Set(['DeviceCode']);
 const managementRoutes = new Set(['client', 'client_update', 'client_delete']);
 const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
@@ -73,7 +74,8 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
 
     private load(row: OidcModelRow | undefined): AdapterPayload | undefined {
       if (!row) return undefined;
-      if (row.expires_at !== null && row.expires_at <= clock.now()) return undefined;
+      // An expired device code is still returned: oidc-provider then answers `expired_token` (RFC 8628 §3.5), not `invalid_grant`.
+      if (row.expires_at !== null && row.expires_at <= clock.now() && !keepWhenExpired.has(this.name)) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload;
       return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
     }
