@@ -80,7 +80,8 @@ export class DeviceEnrollment {
   async createToken(input: NewDeviceToken, actor: string): Promise<{ row: DeviceTokenRow; token: string }> {
     const { secret, issuer } = this.jwtConfig();
     const now = this.clock.now();
-    if (!Number.isInteger(input.maxDevices) || input.maxDevices < 0) throw new GatehouseError('input.invalid', '--max-devices must be 0 (no limit) or a positive whole number');
+    if (!Number.isInteger(input.maxDevices) || input.maxDevices < 0 || input.maxDevices > 2_147_483_647) throw new GatehouseError('input.invalid', '--max-devices must be 0 (no limit) or a positive whole number up to 2147483647');
+    if ((input.description?.length ?? 0) > 500) throw new GatehouseError('input.invalid', '--description must be at most 500 characters');
     if (input.expiresAt <= now) throw new GatehouseError('input.invalid', '--expires must be in the future');
     if (input.clientTemplate && !this.options.clients.some((c) => c.client_id === input.clientTemplate)) {
       throw new GatehouseError('not_found', `--client-template: no static client with id ${input.clientTemplate} in the config`);
@@ -141,7 +142,7 @@ export class DeviceEnrollment {
     let claims: { jti?: string; iat?: number };
     try {
       ({ payload: claims } = await jwtVerify(input.token, secret, {
-        issuer, algorithms: ['HS256'], requiredClaims: ['exp', 'jti', 'iss'], clockTolerance: clockToleranceSec,
+        issuer, algorithms: ['HS256'], requiredClaims: ['exp', 'jti', 'iss'],
         currentDate: new Date(this.clock.now()),
       }));
     } catch (err) {
