@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import * as client from 'openid-client';
 import { GatehouseError } from '../errors.ts';
 import { checkedUrl, defaultTimeoutSeconds, explainFailure, requestOptions } from './issuer.ts';
-import { prepareStateFile, readState, type RegistrationState } from './state.ts';
+import { prepareStateFile, readState, sameUrl, type RegistrationState } from './state.ts';
 
 export interface RegisterInput {
   issuer: string;
@@ -33,16 +33,11 @@ export interface RegisterResult {
   state: RegistrationState;
 }
 
-/** Same issuer, whatever the spelling of an empty path ("https://id.example" and "https://id.example/"). */
-function sameIssuer(a: string, b: string): boolean {
-  return new URL(a).href === new URL(b).href;
-}
-
 export async function register(input: RegisterInput): Promise<RegisterResult> {
   const issuerUrl = checkedUrl(input.issuer, 'issuer');
   const existing = readState(input.statePath, input.warn);
   if (existing) {
-    if (!sameIssuer(existing.issuer, issuerUrl.href)) {
+    if (!sameUrl(existing.issuer, issuerUrl.href)) {
       throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} was written for issuer ${existing.issuer}, not ${input.issuer}`);
     }
     if (existing.kind !== 'registration') {

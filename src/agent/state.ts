@@ -5,7 +5,9 @@
  * file in the same folder, fsync, rename), so a crash never leaves half a file
  * and the secret is never readable by others, not even for a moment.
  *
- * Part of src/agent/ (the device side): depends only on errors.ts and zod.
+ * Kinds: `registration` (agent register), `enrollment` (agent enroll),
+ * `login` (agent login). Part of src/agent/ (the device side): depends only on
+ * errors.ts and zod.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
@@ -30,16 +32,63 @@ export const registrationStateSchema = z.strictObject({
 });
 
 /**
- * Every kind of state file. A discriminated union on `kind` so `agent token`
- * reads any of them: `agent enroll` (SPEC 6, signed registration JWT) will add
- * `kind: "enrollment"` here. TODO(agent enroll): add its schema to this list.
+ * Written by `gatehouse agent enroll` (SPEC 6.2, a signed registration JWT
+ * presented at `POST /api/register-device`). The server gives a client id and
+ * secret once; a second enrollment of the same manufacturer id is refused, so
+ * this file is the only copy of the credentials.
  */
-export const agentStateSchema = z.discriminatedUnion('kind', [registrationStateSchema]);
+export const enrollmentStateSchema = z.strictObject({
+  version: z.literal(1),
+  kind: z.literal('enrollment'),
+  issuer: httpUrl,
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1),
+  token_endpoint: httpUrl,
+  /** Where the device enrolled (the JWT's `registration_url`, or --url). */
+  registration_url: httpUrl,
+  manufacturer_id: z.string().min(1),
+  /** The server's `deviceId` (today the same as client_id; kept apart in case it ever is not). */
+  device_id: z.string().min(1),
+  created_at: z.iso.datetime(),
+});
+
+/**
+ * Written by `gatehouse agent login` (SPEC 6.3, RFC 8628 device authorization
+ * grant): a public client a person signed in. No client secret; the tokens
+ * themselves are the secret. The refresh token rotates on every use, so the
+ * file is rewritten after every refresh.
+ */
+export const loginStateSchema = z.strictObject({
+  version: z.literal(1),
+  kind: z.literal('login'),
+  issuer: httpUrl,
+  client_id: z.string().min(1),
+  token_endpoint: httpUrl,
+  access_token: z.string().min(1),
+  /** Absent when the issuer gave none: the sign-in then ends when the access token does. */
+  refresh_token: z.string().min(1).optional(),
+  /** When access_token stops working. */
+  expires_at: z.iso.datetime(),
+  /** The scope the issuer granted, when it said. */
+  scope: z.string().optional(),
+  /** The person who signed in (the ID token's `sub`), when an ID token came. */
+  subject: z.string().min(1).optional(),
+  /** When the person signed in on the verification page. */
+  created_at: z.iso.datetime(),
+  refreshed_at: z.iso.datetime().optional(),
+});
+
+/** Every kind of state file: a discriminated union on `kind`, so `agent token` reads any of them. */
+export const agentStateSchema = z.discriminatedUnion('kind', [registrationStateSchema, enrollmentStateSchema, loginStateSchema]);
 
 export type AgentState = z.infer<typeof agentStateSchema>;
 export type RegistrationState = z.infer<typeof registrationStateSchema>;
+export type EnrollmentState = z.infer<typeof enrollmentStateSchema>;
+export type LoginState = z.infer<typeof loginStateSchema>;
+/** The kinds that hold a client id and secret (client_credentials). */
+export type ClientState = RegistrationState | EnrollmentState;
 
-/** What getting a token needs, whatever kind of state file it came from. */
+/** What a client_credentials grant needs, whatever kind of state file it came from. */
 export interface DeviceCredentials {
   issuer: string;
   client_id: string;
@@ -47,15 +96,22 @@ export interface DeviceCredentials {
   token_endpoint: string;
 }
 
-export function credentialsOf(state: AgentState): DeviceCredentials {
+export function credentialsOf(state: ClientState): DeviceCredentials {
   const { issuer, client_id, client_secret, token_endpoint } = state;
   return { issuer, client_id, client_secret, token_endpoint };
 }
 
+/** Fields no output may show: they let whoever reads them act as the device. */
+const secretFields = new Set(['client_secret', 'registration_access_token', 'access_token', 'refresh_token']);
+
 /** The state without its secrets, for printing. */
 export function publicView(state: AgentState): Record<string, unknown> {
-  const { client_secret: _secret, registration_access_token: _rat, ...rest } = state;
-  return rest;
+  return Object.fromEntries(Object.entries(state).filter(([key]) => !secretFields.has(key)));
+}
+
+/** Same issuer, whatever the spelling of an empty path ("https://id.example" and "https://id.example/"). */
+export function sameUrl(a: string, b: string): boolean {
+  return new URL(a).href === new URL(b).href;
 }
 
 /** `client_secret: expected string, received number; client_id: missing; unexpected field "extra"` */

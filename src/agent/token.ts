@@ -1,8 +1,10 @@
 /**
- * `gatehouse agent token`, device side (SPEC 6.1): a client_credentials grant
- * with the device's own client id and secret (client_secret_basic) at the token
- * endpoint kept in its state file. Needs only issuer, client id, secret and
- * token endpoint, so it works for every kind of state file.
+ * `gatehouse agent token`, device side (SPEC 6): an access token from the
+ * state file, whatever wrote it. A device with its own client (`agent
+ * register`, `agent enroll`) gets one by a client_credentials grant with its
+ * client id and secret (client_secret_basic) at the kept token endpoint. A
+ * device a person signed in (`agent login`) hands out the kept access token,
+ * refreshing it first when it has expired or is about to.
  *
  * Part of src/agent/ (the device side): depends only on errors.ts,
  * openid-client and zod.
@@ -10,7 +12,8 @@
 import * as client from 'openid-client';
 import { GatehouseError } from '../errors.ts';
 import { checkedUrl, defaultTimeoutSeconds, explainFailure, refusalOf, requestOptions } from './issuer.ts';
-import { credentialsOf, requireState } from './state.ts';
+import { refreshLogin } from './refresh.ts';
+import { credentialsOf, requireState, type ClientState } from './state.ts';
 
 export interface TokenInput {
   statePath: string;
@@ -19,6 +22,7 @@ export interface TokenInput {
   /** Seconds to wait for the token endpoint's answer (default 30). */
   timeoutSeconds?: number;
   warn: (line: string) => void;
+  now?: () => Date;
 }
 
 export interface TokenResult {
@@ -28,7 +32,19 @@ export interface TokenResult {
 }
 
 export async function requestToken(input: TokenInput): Promise<TokenResult> {
-  const credentials = credentialsOf(requireState(input.statePath, input.warn));
+  const state = requireState(input.statePath, input.warn);
+  if (state.kind === 'login') {
+    const { access_token, expires_in, scope } = await refreshLogin({
+      statePath: input.statePath, force: false, scope: input.scope, timeoutSeconds: input.timeoutSeconds, warn: input.warn, now: input.now,
+    });
+    // Never the refresh token: it is the sign-in itself, and it rotates.
+    return { client_id: state.client_id, response: { access_token, token_type: 'Bearer', expires_in, ...(scope !== undefined ? { scope } : {}) } };
+  }
+  return clientCredentials(state, input);
+}
+
+async function clientCredentials(state: ClientState, input: TokenInput): Promise<TokenResult> {
+  const credentials = credentialsOf(state);
   const tokenEndpoint = checkedUrl(credentials.token_endpoint, 'token_endpoint');
   // No discovery: the token endpoint was kept at registration, so a token needs one request.
   const config = new client.Configuration(
@@ -49,7 +65,7 @@ export async function requestToken(input: TokenInput): Promise<TokenResult> {
     if (refusal?.error === 'invalid_client') {
       throw new GatehouseError(
         'agent.refused',
-        `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked — register again (client ${credentials.client_id}, state file ${input.statePath})`,
+        `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked — ${state.kind === 'enrollment' ? 'enroll' : 'register'} again (client ${credentials.client_id}, state file ${input.statePath})`,
         { status: refusal.status, error: refusal.error },
       );
     }

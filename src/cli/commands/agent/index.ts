@@ -1,28 +1,18 @@
 /**
- * `gatehouse agent register|token`: the device side (SPEC 6.1). Runs on a device
+ * `gatehouse agent register|enroll|login|token`: the device side (SPEC 6). Runs on a device
  * without config.yaml or database, so unlike the other commands these never
  * open a Gatehouse (no `withGatehouse`); everything they know is in --state.
  * src/agent/ (and openid-client with it) is loaded only when an agent command
  * runs, so the other commands neither pay for it nor need it installed.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { createOutput } from '../../output.ts';
-
-interface GlobalOptions {
-  json?: boolean;
-}
-
-const warn = (line: string) => process.stderr.write(`gatehouse: ${line}\n`);
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a whole number of seconds, at least 1');
-  return n;
-}
-const timeoutHelp = 'seconds to wait for each answer from the issuer (default 30)';
+import { enrollCommand } from './enroll.ts';
+import { loginCommand } from './login.ts';
+import { type GlobalOptions, seconds, timeoutHelp, warn } from './options.ts';
 
 export function agentCommands(): Command {
-  const agent = new Command('agent').description('the device side: register this device as its own client, get access tokens');
+  const agent = new Command('agent').description('the device side: register or enroll this device as its own client, or sign a person in on it; get access tokens');
 
   agent.command('register')
     .description('register this device once with a registration token; later runs re-use the state file')
@@ -43,9 +33,12 @@ export function agentCommands(): Command {
         : `registered this device as client ${state.client_id}; credentials saved in ${opts.state}`);
     });
 
+  agent.addCommand(enrollCommand());
+  agent.addCommand(loginCommand());
+
   agent.command('token')
-    .description('print an access token for this device (client_credentials with the state file\'s credentials)')
-    .requiredOption('--state <file>', 'the state file written by `agent register`')
+    .description('print an access token for this device (client_credentials with the state file\'s credentials, or the signed-in person\'s token, refreshed when due)')
+    .requiredOption('--state <file>', 'the state file written by `agent register`, `agent enroll` or `agent login`')
     .option('--scope <scopes>', 'space-separated scopes to ask for')
     .option('--timeout <seconds>', timeoutHelp, seconds)
     .action(async (opts: { state: string; scope?: string; timeout?: number }, cmd: Command) => {
