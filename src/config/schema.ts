@@ -178,7 +178,9 @@ export const configSchema = z.strictObject({
     /** Password hashes computed at once; more wait in a bounded queue, beyond it 503. */
     passwordHashConcurrency: z.number().int().min(1).optional(),
     passwordHashQueue: z.number().int().min(0).default(64),
-  }).default({ maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64 }),
+    /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
+    devicePollInterval: duration.default('5s'),
+  }).default({ maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64, devicePollInterval: '5s' }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),

@@ -134,7 +134,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
     }
   });
   ours.use(staticDocuments());
-  const pace = new PollingPace(gh.clock);
+  const pace = new PollingPace(gh.clock, parseDurationSeconds(config.security.devicePollInterval));
   pace.install(provider);
   ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));
   for (const middleware of site.before ?? []) ours.use(middleware);

@@ -10,7 +10,7 @@
  * is audited. Depends on db, audit, lib.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
@@ -46,10 +46,18 @@ const clockToleranceSec = 30;
 
 const refuse = (why: string) => new GatehouseError('device.invalid_token', why);
 
-function explain(err: unknown, issuer: string): GatehouseError {
+function explain(err: unknown, issuer: string, token: string): GatehouseError {
   if (err instanceof joseErrors.JWTExpired) return refuse('the device token has expired');
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return refuse('the device token signature is not valid');
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return refuse('the device token must be signed with HS256');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+    let alg = 'an unknown algorithm';
+    try {
+      alg = String(decodeProtectedHeader(token).alg);
+    } catch {
+      // keep the generic words
+    }
+    return refuse(alg === 'none' ? 'the device token is not signed (alg none); it must be signed with HS256' : `the device token is signed with ${alg}; it must be signed with HS256`);
+  }
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'iss') return refuse(`the device token was not issued for this server (expected issuer ${issuer})`);
     return refuse(`the device token's "${err.claim}" claim is missing or not valid`);
@@ -58,7 +66,7 @@ function explain(err: unknown, issuer: string): GatehouseError {
 }
 
 export class DeviceEnrollment {
-  private allowList?: { mtimeMs: number; ids: Set<string> };
+  private allowList?: { stamp: string; ids: Set<string> };
 
   constructor(
     private readonly db: Db,
@@ -146,7 +154,7 @@ export class DeviceEnrollment {
         currentDate: new Date(this.clock.now()),
       }));
     } catch (err) {
-      throw explain(err, issuer);
+      throw explain(err, issuer, input.token);
     }
     const nowSec = Math.floor(this.clock.now() / 1000);
     if (typeof claims.iat === 'number' && claims.iat > nowSec + clockToleranceSec) throw refuse('the device token was issued in the future (check the device clock)');
@@ -154,7 +162,11 @@ export class DeviceEnrollment {
     if (!row) throw refuse('the device token is not known here');
     if (row.revoked_at !== null) throw refuse('the device token has been revoked');
     if (!(await this.allowed(input.manufacturerId))) throw new GatehouseError('device.not_allowed', `manufacturer id ${input.manufacturerId} is not on the allow-list`);
-    if (await findRegisteredClientByManufacturerId(this.db, input.manufacturerId)) {
+    const earlier = await findRegisteredClientByManufacturerId(this.db, input.manufacturerId);
+    if (earlier?.disabled_reason === 'revoked') {
+      throw new GatehouseError('device.not_allowed', `the device with manufacturer id ${input.manufacturerId} was revoked and cannot enroll again`);
+    }
+    if (earlier) {
       throw new GatehouseError('device.duplicate', `a device with manufacturer id ${input.manufacturerId} is already enrolled`);
     }
     const template = row.client_template ? this.options.clients.find((c) => c.client_id === row.client_template) : undefined;
@@ -194,10 +206,11 @@ export class DeviceEnrollment {
     const file = this.options.deviceRegistration.allowedManufacturerIds;
     if (!file) return true;
     try {
-      const { mtimeMs } = await stat(file);
-      if (this.allowList?.mtimeMs !== mtimeMs) {
+      const { mtimeMs, size, ino } = await stat(file);
+      const stamp = `${mtimeMs}:${size}:${ino}`;
+      if (this.allowList?.stamp !== stamp) {
         const ids = (await readFile(file, 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
-        this.allowList = { mtimeMs, ids: new Set(ids) };
+        this.allowList = { stamp, ids: new Set(ids) };
       }
     } catch {
       // Checked at start-up; if it went away since, the last list read stands, and without one nobody is allowed.

@@ -213,6 +213,7 @@ export class Registrar {
   /** A registered client's record; static clients are configured in config.yaml and cannot be changed here. */
   async record(clientId: string, db: DbOrTrx = this.db): Promise<RegisteredClientRow> {
     const record = await findRegisteredClient(db, clientId);
+    if (record?.disabled_reason === 'revoked') throw new GatehouseError('not_found', `no client with id ${clientId} (it was revoked)`);
     if (record) return record;
     if (this.clients.staticIds().includes(clientId)) throw new GatehouseError('input.invalid', `${clientId} is a static client: change it in config.yaml`);
     if (await this.clients.exists(clientId, db)) {
@@ -241,7 +242,9 @@ export class Registrar {
       const record = await this.record(clientId, trx);
       await destroyModel(trx, 'Client', clientId);
       await deleteClientTokensOfClient(trx, clientId);
-      await deleteRegisteredClient(trx, clientId);
+      // A device enrolled with a device token still carries the fleet's JWT: its record stays, marked, so it cannot enroll again.
+      if (record.manufacturer_id) await setClientDisabled(trx, clientId, 'revoked', this.clock.now());
+      else await deleteRegisteredClient(trx, clientId);
       await this.audit.record(trx, { actor, action: 'client.deleted', subject: clientId });
       return record;
     });

@@ -160,6 +160,12 @@ describe.each(databaseKinds)('device CLI on %s', (kind) => {
     expect((await cliJson<DeviceJson[]>(['device', 'list'])).map((d) => d.id)).toEqual([enrolled[1]!.clientId]);
     // The other device is untouched.
     expect((await clientCredentials(server.url, enrolled[1]!.clientId, enrolled[1]!.clientSecret)).status).toBe(200);
+    // The revoked device still carries the fleet's JWT: it cannot simply enroll again, even with uses left.
+    const unlimited = await server.gh.devices.createToken({ expiresAt: Date.now() + 3_600_000, maxDevices: 0 }, 'test');
+    const again = await enroll(server.url, { token: unlimited.token, manufacturerId: device.manufacturerId });
+    expect(again.status, again.text).toBe(403);
+    expect(again.body.error_description).toBe(`the device with manufacturer id ${device.manufacturerId} was revoked and cannot enroll again`);
+    expectRefusal(await cli(['device', 'revoke', device.clientId]), 66, /^gatehouse: no device with id|was revoked/);
   });
 
   it('device-token revoke stops new enrollments with the token; devices enrolled with it keep working', async () => {

@@ -41,7 +41,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    server = await startTestServer(db, { clients: [testClients.tv] });
+    server = await startTestServer(db, { clients: [testClients.tv], security: { devicePollInterval: '1s' } });
     user = await server.gh.users.createLocal({ email, name: 'Grace Hopper', password }, 'test');
     device = await client.discovery(new URL(server.url), testClients.tv.client_id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
     browser = await launchBrowser();
@@ -69,7 +69,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
 
   /**
    * The device polls in the background. The server's interval (5 s) is shortened
-   * to 1 s so the test does not wait; oidc-provider does not answer slow_down.
+   * to 1 s so the test does not wait (security.devicePollInterval: 1s, so no slow_down).
    */
   function poll(authorization: DeviceAuthorization): Polling {
     const controller = new AbortController();

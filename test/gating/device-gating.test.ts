@@ -47,6 +47,8 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
     db = await createTestDatabase(kind);
     server = await startTestServer(db, {
       clients: [testClients.tv, web],
+      // The devices here poll every second (see poll()); the server agrees, so no slow_down.
+      security: { devicePollInterval: '1s' },
       firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
     });
     device = await client.discovery(new URL(server.url), testClients.tv.client_id, undefined, client.None(), { execute: [client.allowInsecureRequests] });

@@ -26,7 +26,8 @@ export interface RegisteredClientRow {
   registration_token_id: string | null;
   via: 'rfc7591' | 'keycloak' | 'jwt';
   kind: 'device' | 'application';
-  disabled_reason: 'policy' | 'approval' | 'admin' | null;
+  /** 'revoked': a device enrolled with a device token, kept (without its client) so its manufacturer id cannot enroll again. */
+  disabled_reason: 'policy' | 'approval' | 'admin' | 'revoked' | null;
   disabled_at: number | null;
   created_at: number;
   /** Devices enrolled with a signed JWT: the manufacturer's id (unique) and the device token used. */
@@ -99,7 +100,7 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
 
 /** Counts reservations in flight too (their Client row is being stored), so maxClients holds under concurrency. */
 export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
-  const [row] = await db('registered_client').count<{ n: number | string }[]>({ n: '*' });
+  const [row] = await db('registered_client').whereNot('disabled_reason', 'revoked').orWhereNull('disabled_reason').count<{ n: number | string }[]>({ n: '*' });
   return Number(row?.n ?? 0);
 }
 
