@@ -35,7 +35,7 @@ async function qrOf(text: string): Promise<string> {
   let drawn = '';
   // Synchronous: the callback runs before generate returns.
   qrcode.generate(text, { small: true }, (code) => (drawn = code));
-  return drawn;
+  return drawn.replace(/\n+$/, '');
 }
 
 /** What the person sees on the device's screen (or in its log). */
@@ -47,7 +47,7 @@ async function showAuthorization(authorization: DeviceAuthorization): Promise<vo
     'and enter the code',
     `  ${authorization.user_code}`,
     '',
-    ...(complete ? [`or open ${complete}`, 'or scan this QR code with your phone:', await qrOf(complete)] : []),
+    ...(complete ? [`or open ${complete}`, 'or scan this QR code with your phone:', await qrOf(complete), ''] : []),
     `Waiting for the sign-in (the code expires in ${inWords(authorization.expires_in)})...`,
   ].join('\n'));
 }
