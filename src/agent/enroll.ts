@@ -160,7 +160,7 @@ async function enrollAt(url: URL, input: EnrollInput): Promise<EnrollmentState> 
     if (!enrolled.success) {
       const id = (body as { clientId?: unknown } | undefined)?.clientId;
       // It may have enrolled us (and the manufacturer id is then taken): say so, so an admin can revoke it.
-      throw new GatehouseError('agent.refused', `the issuer answered the enrollment at ${url.href} with credentials this agent cannot read${typeof id === 'string' ? ` (device ${id})` : ''}; nothing was saved (an admin can revoke that device and the device can enroll again)`);
+      throw new GatehouseError('agent.refused', `the issuer answered the enrollment at ${url.href} with credentials this agent cannot read${typeof id === 'string' ? ` (device ${id})` : ''}; nothing was saved, and this manufacturer id may now count as enrolled: ask an admin`);
     }
     const { deviceId, clientId, clientSecret, tokenEndpoint } = enrolled.data;
     return {
@@ -191,7 +191,7 @@ const refusalCodes: Record<number, GatehouseErrorCode> = {
 /** What the device can do about a refusal, after the server's own words. */
 const refusalHints: Record<number, (manufacturerId: string) => string> = {
   401: () => 'ask for a new device token',
-  409: (id) => `no new credentials were issued; use the state file from the first enrollment of ${id}, or ask an admin to revoke that device first`,
+  409: (id) => `no new credentials were issued; use the state file from the first enrollment of ${id}`,
   429: () => 'wait a few minutes and run the command again',
 };
 

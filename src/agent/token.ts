@@ -65,7 +65,10 @@ async function clientCredentials(state: ClientState, input: TokenInput): Promise
     if (refusal?.error === 'invalid_client') {
       throw new GatehouseError(
         'agent.refused',
-        `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked — ${state.kind === 'enrollment' ? 'enroll' : 'register'} again (client ${credentials.client_id}, state file ${input.statePath})`,
+        state.kind === 'enrollment'
+          // A revoked device's manufacturer id cannot enroll again (the server refuses it): only an admin can help.
+          ? `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked, and a revoked device cannot enroll again: ask an admin (client ${credentials.client_id}, state file ${input.statePath})`
+          : `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked — register again (client ${credentials.client_id}, state file ${input.statePath})`,
         { status: refusal.status, error: refusal.error },
       );
     }

@@ -19,6 +19,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { enroll as enrollDevice } from '../../src/agent/enroll.ts';
 import type { EnrollmentState } from '../../src/agent/state.ts';
+import { requestToken } from '../../src/agent/token.ts';
 import { exitCodes } from '../../src/cli/exit-codes.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { expectRefusal, expectSuccess, literal, tempFiles } from '../helpers/agent-cli.ts';
@@ -125,7 +126,7 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
 
   it('refuses a device whose manufacturer id is already enrolled, with the server\'s 409 message, and writes no state file', async () => {
     const result = await enroll(firmware.token, 'SN-0001', 'impostor.json');
-    expectRefusal(result, 73, /^gatehouse: the issuer refused the enrollment: a device with manufacturer id SN-0001 is already enrolled \(device\.duplicate\); no new credentials were issued; use the state file from the first enrollment of SN-0001, or ask an admin to revoke that device first$/);
+    expectRefusal(result, 73, /^gatehouse: the issuer refused the enrollment: a device with manufacturer id SN-0001 is already enrolled \(device\.duplicate\); no new credentials were issued; use the state file from the first enrollment of SN-0001$/);
     expect(existsSync(path.join(devices, 'impostor.json'))).toBe(false);
     expect(tempFiles(devices)).toEqual([]);
     expect(await server.gh.registrar.listRegistered('device')).toHaveLength(2);
@@ -243,6 +244,22 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     expect(await refusal(enrollHere(firmware.token, 'SN-0001', 'registered.json'))).toEqual({
       code: 'agent.state_invalid', exit: 65, message: `state file ${registered} holds credentials from \`agent register\`, not from an enrollment`,
     });
+  });
+
+  it('after `device revoke`, `agent token` says the device may have been revoked, and enrolling it again is refused (403)', async () => {
+    const state = stateOf('sensor-2.json');
+    await server.gh.registrar.delete(state.client_id, 'test');
+    const statePath = path.join(devices, 'sensor-2.json');
+    expect(await refusal(requestToken({ statePath, warn: () => undefined }))).toEqual({
+      code: 'agent.refused', exit: 77,
+      message: `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked, and a revoked device cannot enroll again: ask an admin (client ${state.client_id}, state file ${statePath})`,
+    });
+    const { token } = await newToken(5);
+    expect(await refusal(enrollHere(token, 'SN-0002', 'sensor-2-again.json'))).toEqual({
+      code: 'device.not_allowed', exit: 77,
+      message: 'the issuer refused the enrollment: the device with manufacturer id SN-0002 was revoked and cannot enroll again (device.not_allowed)',
+    });
+    expect(existsSync(path.join(devices, 'sensor-2-again.json'))).toBe(false);
   });
 
   it('refuses plain http to anything but the device itself, and a token without a URL in it when --url is absent', async () => {

@@ -83,7 +83,8 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, { clients: [testClients.tv, testClients.service] });
+    // The device polls every second (the default is 5 s), so a test waits for the person, not the clock.
+    server = await startTestServer(db, { clients: [testClients.tv, testClients.service], security: { devicePollInterval: '1s' } });
     user = await server.gh.users.createLocal({ email: person.email, name: 'Ada Lovelace', password: person.password }, 'test');
     resourceServer = await client.discovery(new URL(server.url), testClients.service.client_id, testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
     device = mkdtempSync(path.join(tmpdir(), 'gatehouse-login-'));
@@ -104,7 +105,7 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
       user_code: expect.stringMatching(userCodeShape),
       verification_uri_complete: `${server.url}/device?user_code=${authorization.user_code}`,
       expires_in: 600,
-      interval: 5,
+      interval: 1,
     });
     expect(await answerDeviceCode(server.url, authorization.user_code, 'confirm', person)).toContain('Living-room TV');
 
