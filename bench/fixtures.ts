@@ -73,3 +73,20 @@ export function providerTtl(): Record<string, number> {
 export function basicAuth(client: { client_id: string; client_secret: string }): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
 }
+
+/**
+ * Dynamic client registration (RFC 7591): what every bench registration sends, a
+ * machine client for client_credentials. Gatehouse counts uses of one registration
+ * token (`registrationTokenCount` is far more than a run registers); the baseline
+ * takes a fixed string as its initial access token.
+ */
+export const registrationRequest = {
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  client_name: 'bench',
+} as const;
+export const registrationTokenCount = 100_000;
+export const baselineRegistrationToken = 'bench-initial-access-token-0123456789abcdef';
+/** Clients the rotating client_credentials workload registers on each server and then takes turns with. */
+export const rotatingClientCount = 1000;

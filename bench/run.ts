@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: Gatehouse (SQLite) against a bare oidc-provider baseline,
- * each in its own process on 127.0.0.1. Workloads: client_credentials tokens,
- * full login round trips, discovery and JWKS, then an overload burst of login
+ * each in its own process on 127.0.0.1. Workloads: client_credentials tokens
+ * (one client, then 1000 registered clients taking turns), full login round
+ * trips, discovery and JWKS, dynamic client registration with one counted
+ * token, first logins with an invitation, then an overload burst of login
  * POSTs; RSS of both servers at idle and at peak. Prints a summary table and
  * writes bench/results/latest.json.
  *
@@ -15,24 +17,29 @@
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rotatingClientCount } from './fixtures.ts';
 import { startChildServer, type ChildServer } from './lib/child-server.ts';
-import { compare } from './lib/compare.ts';
-import { summary, writeReport, type BenchReport, type WorkloadReport } from './lib/report.ts';
+import { compare, compareTogether } from './lib/compare.ts';
+import { summary, writeReport, type BenchReport, type RotatingReport, type WorkloadReport } from './lib/report.ts';
 import { readRssMB, RssSampler } from './lib/rss.ts';
 import { round } from './lib/stats.ts';
 import { fmt, renderTable } from './lib/table.ts';
+import { clientCredentialsRotating } from './workloads/client-credentials-rotating.ts';
 import { clientCredentials } from './workloads/client-credentials.ts';
 import { firstAuthFrom, firstLogin, race } from './workloads/first-login.ts';
 import { loginSteps } from './workloads/login-flow.ts';
 import { login } from './workloads/login.ts';
 import { discovery, jwks } from './workloads/metadata.ts';
 import { overload, type OverloadReport } from './workloads/overload.ts';
+import { registration, registrationCount, registrationFrom } from './workloads/registration.ts';
 import { fullDurations, quickDurations } from './workloads/types.ts';
 
 const quick = process.argv.includes('--quick');
 const durations = quick ? quickDurations : fullDurations;
 const profileDir = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
 const burst = 300;
+/** Gatehouse's client_credentials rate over many rotating clients, as a share of its single-client rate. */
+const rotatingTarget = 0.7;
 const timeLimitMs = 9 * 60 * 1000;
 const resultsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const started = Date.now();
@@ -74,6 +81,7 @@ async function main(): Promise<number> {
   const baseline = await startChildServer('baseline', 'bench/servers/baseline-server.ts');
   servers.push(baseline);
   const gatehouse = await startChildServer('gatehouse', 'bench/servers/gatehouse-server.ts', {
+    args: ['--registration'],
     nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
   });
   servers.push(gatehouse);
@@ -83,9 +91,39 @@ async function main(): Promise<number> {
   const idle = { gatehouse: readRssMB(gatehouse.pid), baseline: readRssMB(baseline.pid) };
   const samplers = { gatehouse: new RssSampler(gatehouse.pid), baseline: new RssSampler(baseline.pid) };
 
-  const workloads: WorkloadReport[] = [];
-  for (const workload of [clientCredentials(durations), login(durations), discovery(durations), jwks(durations)]) {
+  const registering = registrationFrom(gatehouse.url, gatehouse.announced);
+  const single = clientCredentials(durations);
+  // --quick: fewer clients, still twice oidc-provider's cache of built clients (100), so the same path runs.
+  const rotatingWorkload = clientCredentialsRotating(durations, registering, quick ? 200 : rotatingClientCount);
+  const registrationWorkload = registration(durations, registering);
+  // One client and many: their Gatehouse rates are compared with each other, so their rounds alternate.
+  const workloads: WorkloadReport[] = await compareTogether([single, rotatingWorkload], gatehouse, baseline);
+  // Registration last: the clients it leaves behind should not weigh on the others.
+  for (const workload of [login(durations), discovery(durations), jwks(durations), registrationWorkload]) {
     workloads.push(await compare(workload, gatehouse, baseline));
+  }
+
+  const singleRow = workloads.find((w) => w.name === single.name);
+  const rotatingRow = workloads.find((w) => w.name === rotatingWorkload.name);
+  let rotatingReport: BenchReport['rotating'];
+  if (singleRow?.gatehouse && singleRow.baseline && rotatingRow?.gatehouse && rotatingRow.baseline) {
+    const side = (s: 'gatehouse' | 'baseline') => ({
+      singleRps: singleRow[s]!.rps, rotatingRps: rotatingRow[s]!.rps, ratio: round(rotatingRow[s]!.rps / singleRow[s]!.rps, 3),
+    });
+    const clients = rotatingRow.details?.gatehouse?.clients;
+    const report: RotatingReport = { clients: typeof clients === 'number' ? clients : 0, target: rotatingTarget, meetsTarget: false, gatehouse: side('gatehouse'), baseline: side('baseline') };
+    report.meetsTarget = report.gatehouse.ratio >= rotatingTarget;
+    rotatingReport = report;
+  } else {
+    rotatingReport = { error: `not measured (${singleRow?.error ?? rotatingRow?.error ?? 'missing rows'})` };
+  }
+
+  console.log('  registration: reading the token\'s uses with the CLI ...');
+  let registrationReport: BenchReport['registration'];
+  try {
+    registrationReport = await registrationCount(registering, registrationWorkload);
+  } catch (err) {
+    registrationReport = { error: err instanceof Error ? err.message : String(err) };
   }
 
   // First login with an invitation, on a second Gatehouse (manual gating), against Gatehouse's plain login.
@@ -128,6 +166,8 @@ async function main(): Promise<number> {
     workloads,
     overload: overloadReport,
     race: raceReport,
+    rotating: rotatingReport,
+    registration: registrationReport,
     rss: {
       gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
       baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },
@@ -141,7 +181,7 @@ async function main(): Promise<number> {
   const firstRow = workloads.find((w) => w.name === firstLoginWorkload.name && !w.error);
   console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
   // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
-  return workloads.some((w) => w.error) || overloadReport.error || (raceReport && 'error' in raceReport) ? 1 : 0;
+  return workloads.some((w) => w.error) || overloadReport.error || (raceReport && 'error' in raceReport) || 'error' in registrationReport ? 1 : 0;
 }
 
 main().then(

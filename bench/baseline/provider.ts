@@ -3,11 +3,15 @@
  * configured like Gatehouse's src/oidc/provider.ts (same clients, features,
  * scopes, claims, response types, refresh rotation, TTLs, cookie keys and key
  * types), so the ratio measures what Gatehouse adds, not a different protocol setup.
+ * Dynamic registration takes oidc-provider's own string initial access token
+ * (Gatehouse counts uses of its tokens in front of the same endpoint); registered
+ * clients are kept in a Map (./client-store.ts explains why).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { Provider, type Account, type ClientMetadata, type Configuration } from 'oidc-provider';
-import { claims, clientMetadata, providerTtl, scopes } from '../fixtures.ts';
+import { baselineRegistrationToken, claims, clientMetadata, providerTtl, scopes } from '../fixtures.ts';
+import { baselineAdapter } from './client-store.ts';
 
 export const baselineAccountId = 'bench-user';
 
@@ -21,6 +25,7 @@ async function signingKeys(): Promise<JWK[]> {
 
 export async function createBaselineProvider(issuer: string, email: string): Promise<Provider> {
   const configuration: Configuration = {
+    adapter: baselineAdapter(),
     clients: clientMetadata() as ClientMetadata[],
     jwks: { keys: await signingKeys() },
     cookies: {
@@ -36,6 +41,8 @@ export async function createBaselineProvider(issuer: string, email: string): Pro
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      registration: { enabled: true, initialAccessToken: baselineRegistrationToken, issueRegistrationAccessToken: true },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       introspection: { enabled: true, allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none' },
       revocation: { enabled: true },
       userinfo: { enabled: true },

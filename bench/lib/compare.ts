@@ -1,8 +1,9 @@
 /**
  * Runs one workload against both servers in interleaved rounds (baseline,
  * Gatehouse, Gatehouse, baseline: drift in the machine's load then weighs on
- * both alike), combines each server's rounds and turns them into a report row:
- * the ratio of throughputs against the target. A failure is kept in the row
+ * both alike), or several whose rounds alternate (`compareTogether`);
+ * combines each server's rounds and turns them into a report row: the ratio of
+ * throughputs against the target. A failure is kept in the row
  * (and fails the run), not thrown.
  */
 import { loadavg } from 'node:os';
@@ -41,35 +42,71 @@ function summariseSeries(runs: WorkloadRun[]): Record<string, { meanMs: number; 
 }
 
 export async function compare(workload: Workload, gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport> {
-  const row: WorkloadReport = { name: workload.name, gatehouse: null, baseline: null, ratio: null, target: workload.target, meetsTarget: false };
-  const runs: Record<Side, WorkloadRun[]> = { gatehouse: [], baseline: [] };
-  const loads: Record<Side, number[]> = { gatehouse: [], baseline: [] };
+  const [row] = await compareTogether([workload], gatehouse, baseline);
+  return row!;
+}
+
+/**
+ * Several workloads whose Gatehouse rates are compared with each other (one
+ * client against many): their rounds alternate (baseline A, B; Gatehouse A, B;
+ * Gatehouse A, B; baseline A, B), so each pair is measured under the same load.
+ * Each workload's untimed `prepare` runs first, on both servers. A workload
+ * that fails stops its own rounds; the others go on.
+ */
+export async function compareTogether(workloads: Workload[], gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport[]> {
+  const rows = workloads.map((w): WorkloadReport => ({ name: w.name, gatehouse: null, baseline: null, ratio: null, target: w.target, meetsTarget: false }));
+  const runs = workloads.map((): Record<Side, WorkloadRun[]> => ({ gatehouse: [], baseline: [] }));
+  const loads = workloads.map((): Record<Side, number[]> => ({ gatehouse: [], baseline: [] }));
   const share = 1 / order.filter((s) => s === 'gatehouse').length;
-  for (const side of order) {
-    const server = side === 'gatehouse' ? gatehouse : baseline;
-    process.stdout.write(`  ${workload.name} @ ${side} ... `);
-    try {
-      const run = await workload.measure(server.url, { warmup: runs[side].length === 0, share });
-      runs[side].push(run);
-      // The 1-minute load average as the round ends: other work on the machine skews a comparison.
-      loads[side].push(round(loadavg()[0] ?? 0, 2));
-      process.stdout.write(`${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[side].at(-1), 1)})\n`);
-    } catch (err) {
-      row.error = `${side}: ${message(err)}`;
-      process.stdout.write(`FAILED\n    ${message(err)}\n`);
-      return row;
+  const fail = (i: number, side: Side, err: unknown) => {
+    rows[i]!.error = `${side}: ${message(err)}`;
+    process.stdout.write(`FAILED\n    ${message(err)}\n`);
+  };
+  for (const [i, workload] of workloads.entries()) {
+    if (!workload.prepare) continue;
+    for (const side of ['baseline', 'gatehouse'] as const) {
+      process.stdout.write(`  ${workload.name} @ ${side}: preparing ... `);
+      const t0 = performance.now();
+      try {
+        const note = await workload.prepare((side === 'gatehouse' ? gatehouse : baseline).url);
+        process.stdout.write(`${note ? `${note}, ` : ''}${fmt((performance.now() - t0) / 1000)} s\n`);
+      } catch (err) {
+        fail(i, side, err);
+        break;
+      }
     }
   }
-  const details: NonNullable<WorkloadReport['details']> = {};
-  for (const side of ['gatehouse', 'baseline'] as const) {
-    row[side] = serverNumbers(combine(runs[side]));
-    const steps = summariseSeries(runs[side]);
-    details[side] = { ...runs[side].at(-1)?.details, ...(steps ? { steps } : {}), rounds: runs[side].map((r) => round(r.numbers.rps, 1)), load1: loads[side] };
+  for (const side of order) {
+    const server = side === 'gatehouse' ? gatehouse : baseline;
+    for (const [i, workload] of workloads.entries()) {
+      if (rows[i]!.error) continue;
+      process.stdout.write(`  ${workload.name} @ ${side} ... `);
+      try {
+        const run = await workload.measure(server.url, { warmup: runs[i]![side].length === 0, share });
+        runs[i]![side].push(run);
+        // The 1-minute load average as the round ends: other work on the machine skews a comparison.
+        loads[i]![side].push(round(loadavg()[0] ?? 0, 2));
+        process.stdout.write(`${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[i]![side].at(-1), 1)})\n`);
+      } catch (err) {
+        fail(i, side, err);
+      }
+    }
   }
-  if (row.gatehouse && row.baseline && row.baseline.rps > 0) {
-    row.ratio = round(row.gatehouse.rps / row.baseline.rps, 3);
-    row.meetsTarget = row.ratio >= workload.target;
+  for (const [i, workload] of workloads.entries()) {
+    const row = rows[i]!;
+    if (row.error) continue;
+    const details: NonNullable<WorkloadReport['details']> = {};
+    for (const side of ['gatehouse', 'baseline'] as const) {
+      const sideRuns = runs[i]![side];
+      row[side] = serverNumbers(combine(sideRuns));
+      const steps = summariseSeries(sideRuns);
+      details[side] = { ...sideRuns.at(-1)?.details, ...(steps ? { steps } : {}), rounds: sideRuns.map((r) => round(r.numbers.rps, 1)), load1: loads[i]![side] };
+    }
+    if (row.gatehouse && row.baseline && row.baseline.rps > 0) {
+      row.ratio = round(row.gatehouse.rps / row.baseline.rps, 3);
+      row.meetsTarget = workload.target !== null && row.ratio >= workload.target;
+    }
+    row.details = details;
   }
-  row.details = details;
-  return row;
+  return rows;
 }

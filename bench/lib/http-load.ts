@@ -2,6 +2,11 @@
  * Throughput of one HTTP request shape with autocannon: a short warm-up, then
  * a timed run with a fixed number of connections. Any non-2xx response or
  * connection error fails the run: the numbers would not mean what they say.
+ *
+ * `countHttp` is for checking a counter on the server against the answers:
+ * autocannon sends a fixed number of requests (`amount`) and waits for every
+ * answer, so none is cut off in flight (a timed run drops those still open
+ * when its time is up, and the server may finish them unseen).
  */
 import autocannon from 'autocannon';
 import type { Measurement } from './stats.ts';
@@ -11,21 +16,27 @@ export interface LoadOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
+  /** Called for every request: change it (e.g. take turns with credentials). */
+  setupRequest?: (request: autocannon.Request) => autocannon.Request;
   connections: number;
   durationSec: number;
   warmupSec: number;
 }
 
-async function cannon(options: LoadOptions, durationSec: number): Promise<autocannon.Result> {
-  return autocannon({
+function cannonOptions(options: Omit<LoadOptions, 'durationSec' | 'warmupSec'>): autocannon.Options {
+  return {
     url: options.url,
     method: options.method ?? 'GET',
     headers: options.headers,
     body: options.body,
+    ...(options.setupRequest ? { requests: [{ setupRequest: options.setupRequest }] } : {}),
     connections: options.connections,
-    duration: durationSec,
     timeout: 10,
-  });
+  };
+}
+
+async function cannon(options: LoadOptions, durationSec: number): Promise<autocannon.Result> {
+  return autocannon({ ...cannonOptions(options), duration: durationSec });
 }
 
 export async function measureHttp(options: LoadOptions): Promise<Measurement> {
@@ -41,5 +52,59 @@ export async function measureHttp(options: LoadOptions): Promise<Measurement> {
     p99ms: result.latency.p99,
     count: result.requests.total,
     elapsedSec: result.duration,
+  };
+}
+
+export interface CountOptions extends Omit<LoadOptions, 'durationSec' | 'warmupSec'> {
+  /** Requests to send (at least one per connection). */
+  amount: number;
+  /** Safety stop: past this, autocannon is stopped and answers in flight are lost (`complete` false). */
+  maxSec: number;
+}
+
+export interface CountedRun extends Measurement {
+  /** Answers by HTTP status. */
+  statuses: Record<string, number>;
+  non2xx: number;
+  /** Connection errors and timeouts: requests whose outcome the client never saw. */
+  errors: number;
+  /** Every request sent got its answer (not stopped by `maxSec`). */
+  complete: boolean;
+}
+
+export async function countHttp(options: CountOptions): Promise<CountedRun> {
+  const amount = Math.max(options.connections, Math.round(options.amount));
+  const started = performance.now();
+  let lastAnswer = started;
+  let stoppedEarly = false;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ ...cannonOptions(options), amount }, (err: unknown, res: autocannon.Result) => {
+      clearTimeout(safety);
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve(res);
+    });
+    instance.on('response', () => {
+      lastAnswer = performance.now();
+    });
+    const safety = setTimeout(() => {
+      stoppedEarly = true;
+      instance.stop();
+    }, options.maxSec * 1000);
+  });
+  // autocannon rounds its own duration up to its next 1 s tick once the last answer is in: time to the last answer instead.
+  const elapsedSec = Math.max(0.001, (lastAnswer - started) / 1000);
+  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count ?? 0]));
+  const answered = Object.values(statuses).reduce((n, c) => n + c, 0);
+  const ok = result.requests.total - result.non2xx;
+  return {
+    rps: ok / elapsedSec,
+    p50ms: result.latency.p50,
+    p99ms: result.latency.p99,
+    count: ok,
+    elapsedSec,
+    statuses,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    complete: !stoppedEarly && answered + result.errors >= amount,
   };
 }

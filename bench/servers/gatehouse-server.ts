@@ -8,37 +8,49 @@
  * verified local accounts without a user (first<i>@example.com, one shared
  * password hash), an invitation for bench-web with maxUsers N and a race one with
  * maxUsers 5; both secrets are announced (`firstauth` in the JSON line).
+ * `--registration` (the registration workloads): dynamic client registration on
+ * (token required, maxClients out of the way) and two registration tokens, one
+ * for the timed registrations and one for setting up the rotating clients;
+ * announced as `registration` with their ids and the config file, so the driver
+ * can read a token's uses with the CLI (`registration-token show ID`).
+ * The config is written to the temporary folder as a file and loaded from it, as
+ * `gatehouse serve` does, so the CLI and the server read the same one.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../../src/config/schema.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { createGatehouse } from '../../src/context.ts';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { startServer } from '../../src/http/server.ts';
-import { benchAccount, clientMetadata, firstLoginPassword, raceAccounts, raceMaxUsers, webClient } from '../fixtures.ts';
+import {
+  benchAccount, clientMetadata, firstLoginPassword, raceAccounts, raceMaxUsers, registrationTokenCount, rotatingClientCount, webClient,
+} from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 
 const firstLogins = Number(process.argv.find((a) => a.startsWith('--first-logins='))?.slice('--first-logins='.length) ?? 0);
+const registration = process.argv.includes('--registration');
 const dir = await mkdtemp(path.join(process.env.BENCH_DB_DIR ?? os.tmpdir(), 'gatehouse-bench-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
 const { port } = server.address() as AddressInfo;
 
-const config = {
-  ...configSchema.parse({
-    issuer: `http://127.0.0.1:${port}`,
-    database: { client: 'sqlite', filename: path.join(dir, 'gh.sqlite') },
-    clients: clientMetadata(),
-    connectors: [{ id: 'local', type: 'local', name: 'Email' }],
-    mailer: { outbox: path.join(dir, 'outbox') },
-    log: { level: 'silent' },
-    ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
-  }),
-  baseDir: dir,
-};
+const configFile = path.join(dir, 'config.yaml');
+// JSON is YAML: the file `gatehouse --config` reads.
+await writeFile(configFile, JSON.stringify({
+  issuer: `http://127.0.0.1:${port}`,
+  database: { client: 'sqlite', filename: path.join(dir, 'gh.sqlite') },
+  clients: clientMetadata(),
+  connectors: [{ id: 'local', type: 'local', name: 'Email' }],
+  mailer: { outbox: path.join(dir, 'outbox') },
+  log: { level: 'silent' },
+  ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
+  // maxClients is a policy, not what is measured: the timed registrations must never reach it.
+  ...(registration ? { registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } } } : {}),
+}, null, 2));
+const config = loadConfig(configFile);
 const gh = createGatehouse(config);
 const running = await startServer(gh, server);
 await gh.users.createLocal({ email: benchAccount.email, password: benchAccount.password }, 'bench');
@@ -56,6 +68,13 @@ if (firstLogins > 0) {
   const main = await gh.aclTokens.create({ maxUsers: firstLogins, clients: [webClient.client_id] }, 'bench');
   const race = await gh.aclTokens.create({ maxUsers: raceMaxUsers, clients: [webClient.client_id] }, 'bench');
   extra = { firstauth: { token: main.token, raceToken: race.token, accounts: firstLogins } };
+}
+
+if (registration) {
+  const expiresAt = Date.now() + 86_400_000;
+  const timed = await gh.registrationTokens.create({ count: registrationTokenCount, expiresAt, template: null, description: 'bench: timed registrations' }, 'bench');
+  const setup = await gh.registrationTokens.create({ count: rotatingClientCount, expiresAt, template: null, description: 'bench: rotating clients' }, 'bench');
+  extra = { registration: { configFile, token: timed.token, tokenId: timed.row.id, count: registrationTokenCount, setupToken: setup.token } };
 }
 
 stopOnSignal(async () => {

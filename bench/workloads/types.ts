@@ -24,8 +24,10 @@ export interface WorkloadRun {
 
 export interface Workload {
   name: string;
-  /** Minimum gatehouse/baseline throughput ratio. */
-  target: number;
+  /** Minimum gatehouse/baseline throughput ratio; null when the row is for information (no target set). */
+  target: number | null;
+  /** Untimed setup on one server before any round (e.g. registering clients); may return a note for the log. */
+  prepare?(url: string): Promise<string | void>;
   measure(url: string, round: RoundOptions): Promise<WorkloadRun>;
 }
 
