@@ -155,7 +155,7 @@ export function readState(file: string, warn: (line: string) => void): AgentStat
 /** Like `readState`, but a missing file is an error too (for commands that need credentials). */
 export function requireState(file: string, warn: (line: string) => void): AgentState {
   const state = readState(file, warn);
-  if (!state) throw new GatehouseError('not_found', `state file ${file} does not exist; run \`gatehouse agent register\` first`);
+  if (!state) throw new GatehouseError('not_found', `state file ${file} does not exist; run \`gatehouse agent register\`, \`enroll\` or \`login\` first`);
   return state;
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Middleware } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
-import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { grantHandlers } from './internals.ts';
 import type { Clock } from '../lib/clock.ts';
 
 export const defaultIntervalSec = 5;
@@ -41,7 +41,7 @@ export class PollingPace {
 
   /** oidc-provider's device_code grant handler, with the pace check in front. */
   install(provider: Provider): void {
-    const handlers = instance(provider).grantTypeHandlers;
+    const handlers = grantHandlers(provider);
     const original = handlers.get(deviceCodeGrantType);
     if (!original) throw new Error('oidc-provider has no device_code grant handler (is deviceFlow enabled?)');
     handlers.set(deviceCodeGrantType, async (ctx: KoaContextWithOIDC) => {

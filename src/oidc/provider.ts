@@ -13,6 +13,7 @@ import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
 import { randomSecret } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
+import { enlargeClientCache } from './internals.ts';
 import { adapterFactory } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
 
@@ -174,6 +175,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   if (deps.routes) configuration.routes = deps.routes;
   const provider = new Provider(issuer, configuration);
+  // Devices and registered apps: keep more built clients than oidc-provider's 100.
+  enlargeClientCache(provider, 5000);
   provider.proxy = config.trustProxy;
   return provider;
 }

@@ -1,5 +1,13 @@
-// oidc-provider's per-provider internals, used by src/oidc/device-polling.ts to wrap the device_code grant (no types shipped).
+// oidc-provider's per-provider internals, used only by src/oidc/internals.ts (the package ships no types for them).
 declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
-  export default function instance(provider: Provider): { grantTypeHandlers: Map<string, (ctx: KoaContextWithOIDC) => Promise<void>> };
+  export default function instance(provider: Provider): {
+    grantTypeHandlers: Map<string, (ctx: KoaContextWithOIDC) => Promise<void>>;
+    dynamicClients: unknown;
+  };
+}
+declare module 'oidc-provider/lib/helpers/lru.js' {
+  export default class LRU {
+    constructor(options: { maxSize: number });
+  }
 }

@@ -235,7 +235,7 @@ describe('gatehouse agent without a reachable issuer', () => {
 
   it('asks to register first when there is no state file', async () => {
     const result = await agent(['token', '--state', 'never-written.json']);
-    expectRefusal(result, 66, /^gatehouse: state file never-written\.json does not exist; run `gatehouse agent register` first$/);
+    expectRefusal(result, 66, /^gatehouse: state file never-written\.json does not exist; run `gatehouse agent register`, `enroll` or `login` first$/);
   });
 
   it('says it cannot reach the issuer when asking for a token', async () => {
