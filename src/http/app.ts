@@ -101,7 +101,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
   ];
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
   if (config.deviceRegistration.enabled && issuer === config.issuer) {
-    routers.push(deviceRoutes(gh.devices, new SlidingWindow(config.deviceRegistration.rateLimit, 15 * 60 * 1000)));
+    routers.push(deviceRoutes(gh.devices, new SlidingWindow(config.deviceRegistration.rateLimit, 15 * 60 * 1000), 15 * 60 * 1000));
   }
   ours.use(async (ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {

@@ -145,6 +145,11 @@ export class DeviceEnrollment {
     }
   }
 
+  /** Requests refused before `enroll` (malformed, rate-limited) are audited too, by address. */
+  async recordRefusal(ip: string, err: GatehouseError): Promise<void> {
+    await this.audit.record(this.db, { actor: `device:?@${ip}`, action: 'device.enroll_refused', details: { code: err.code, reason: err.message } });
+  }
+
   private async tryEnroll(input: { token: string; manufacturerId: string }, actor: string): Promise<EnrolledDevice> {
     const { secret, issuer } = this.jwtConfig();
     let claims: { jti?: string; iat?: number };

@@ -95,6 +95,9 @@ describe('per-IP enrollment limit', () => {
     expect(fourth.body).toEqual({ error: 'rate_limited', error_description: 'too many enrollment attempts from this address; wait a few minutes and try again' });
     expect(await count(server.gh, 'registered_client')).toBe(1);
     expect((await enroll(server.url, { token, manufacturerId: newManufacturerId() })).status).toBe(429);
+    // Audited: the malformed request, and the first rate-limited one only (no flood of rows).
+    const refusals = (await auditOf(server.gh, 'device.enroll_refused')).filter((a) => a.actor === 'device:?@127.0.0.1');
+    expect(refusals.map((a) => (a.details as { code: string }).code).sort()).toEqual(['input.invalid', 'rate_limited']);
   });
 });
 

@@ -7,7 +7,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { GatehouseError } from '../../errors.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import { SlidingWindow } from '../../lib/throttle.ts';
 import { manufacturerIdPattern, type DeviceEnrollment } from '../../registration/device-enrollment.ts';
 
 const bodyLimit = 16 * 1024;
@@ -39,11 +39,27 @@ async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: 
   return { token, manufacturerId };
 }
 
-export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow): Router {
+/**
+ * Every outcome is audited: enrollments and token/id refusals by DeviceEnrollment,
+ * malformed requests here (they count against the per-IP limit first, so they
+ * cannot flood the log), and the first rate-limited request per address and window.
+ */
+export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow, windowMs: number): Router {
   const router = new Router();
+  const limitAudited = new SlidingWindow(1, windowMs);
   router.post('/api/register-device', async (ctx: Context) => {
-    if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'too many enrollment attempts from this address; wait a few minutes and try again');
-    const body = await readBody(ctx);
+    if (!perIp.hit(ctx.ip)) {
+      const err = new GatehouseError('rate_limited', 'too many enrollment attempts from this address; wait a few minutes and try again');
+      if (limitAudited.hit(ctx.ip)) await devices.recordRefusal(ctx.ip, err);
+      throw err;
+    }
+    let body: { token: string; manufacturerId: string };
+    try {
+      body = await readBody(ctx);
+    } catch (err) {
+      if (err instanceof GatehouseError) await devices.recordRefusal(ctx.ip, err);
+      throw err;
+    }
     const enrolled = await devices.enroll({ ...body, ip: ctx.ip });
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
