@@ -13,9 +13,10 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from '../cli/gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, runGatehouse, writeWorkspace } from '../cli/gatehouse.ts';
+import { expectRefusal, parsed, runInProcess } from '../cli/in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { deviceConfig, deviceJwtIssuer, deviceJwtSecret, enroll, newManufacturerId, runInProcess, secretKey } from '../helpers/devices.ts';
+import { deviceConfig, deviceJwtIssuer, deviceJwtSecret, enroll, newManufacturerId, secretKey } from '../helpers/devices.ts';
 import { clientCredentials } from '../helpers/registration.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
@@ -46,23 +47,6 @@ interface DeviceJson {
   registrationTokenId: string | null;
   state: string;
   lastToken: string | null;
-}
-
-/** A successful `--json` run: exit 0, nothing on stderr, stdout parsed. */
-function parsed<T>(result: RunResult): T {
-  expect(messageLines(result.stderr), result.stderr).toEqual([]);
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
-
-/** A refusal: non-zero exit, nothing on stdout, one line on stderr, no stack trace. */
-function expectRefusal(result: RunResult, exitCode: number, line: RegExp): void {
-  expect(result.stderr).not.toMatch(stackLine);
-  expect(result.code, result.stderr).toBe(exitCode);
-  expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr).filter((l) => l !== helpHint);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(line);
 }
 
 describe.each(databaseKinds)('device CLI on %s', (kind) => {

@@ -17,7 +17,8 @@ import { startServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { cliTimeouts, messageLines, runGatehouse, stackLine } from '../cli/gatehouse.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { deviceConfig, runInProcess } from '../helpers/devices.ts';
+import { runInProcess } from '../cli/in-process.ts';
+import { deviceConfig } from '../helpers/devices.ts';
 import { buildConfig } from '../helpers/server.ts';
 
 vi.setConfig(cliTimeouts);

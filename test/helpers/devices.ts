@@ -7,9 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, type JWTPayload } from 'jose';
-import { runCli } from '../../src/cli/index.ts';
 import type { Gatehouse } from '../../src/context.ts';
-import type { RunResult } from '../cli/gatehouse.ts';
 import { type Answer } from './registration.ts';
 import { testClients } from './server.ts';
 
@@ -83,19 +81,3 @@ export async function auditOf(gh: Pick<Gatehouse, 'db'>, action: string): Promis
   return rows.map((r) => ({ actor: r.actor, subject: r.subject, details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null }));
 }
 
-/** `runCli` in this process, its output captured: what the child process would print and exit with, without the spawn. */
-export async function runInProcess(argv: string[]): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const { write: outWrite } = process.stdout;
-  const { write: errWrite } = process.stderr;
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await runCli(['node', 'gatehouse', ...argv]);
-    return { code, signal: null, stdout, stderr };
-  } finally {
-    process.stdout.write = outWrite;
-    process.stderr.write = errWrite;
-  }
-}

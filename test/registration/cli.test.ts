@@ -14,9 +14,9 @@
  */
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
 import { sha256 } from '../../src/lib/secrets.ts';
-import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from '../cli/gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, runGatehouse, writeWorkspace } from '../cli/gatehouse.ts';
+import { expectRefusal, parsed, runInProcess } from '../cli/in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { clientCredentials, register, registered, registrationConfig, serviceMetadata, webMetadata, type Registered } from '../helpers/registration.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -57,40 +57,6 @@ interface DeviceJson {
   name: string | null;
   registrationTokenId: string | null;
   state: string;
-}
-
-/** `runCli` in this process, its output captured: what the child process would print and exit with, without the spawn. */
-async function runInProcess(argv: string[]): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const { write: outWrite } = process.stdout;
-  const { write: errWrite } = process.stderr;
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await runCli(['node', 'gatehouse', ...argv]);
-    return { code, signal: null, stdout, stderr };
-  } finally {
-    process.stdout.write = outWrite;
-    process.stderr.write = errWrite;
-  }
-}
-
-/** A successful `--json` run: exit 0, nothing on stderr, stdout parsed. */
-function parsed<T>(result: RunResult): T {
-  expect(messageLines(result.stderr), result.stderr).toEqual([]);
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
-
-/** A refusal: non-zero exit, nothing on stdout, one line on stderr, no stack trace. */
-function expectRefusal(result: RunResult, exitCode: number, line: RegExp): void {
-  expect(result.stderr).not.toMatch(stackLine);
-  expect(result.code, result.stderr).toBe(exitCode);
-  expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr).filter((l) => l !== helpHint);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(line);
 }
 
 describe.each(databaseKinds)('registration CLI on %s', (kind) => {
