@@ -29,9 +29,19 @@ export const serviceClient = {
   token_endpoint_auth_method: 'client_secret_basic',
 } as const;
 
+/** A public device-grant client (RFC 8628): a TV that shows a code and polls the token endpoint. */
+export const deviceClient = {
+  client_id: 'bench-tv',
+  client_name: 'Bench TV',
+  redirect_uris: [],
+  grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+  response_types: [],
+  token_endpoint_auth_method: 'none',
+} as const;
+
 /** Plain mutable copies, as oidc-provider's ClientMetadata and Gatehouse's config want them. */
 export function clientMetadata(): Record<string, unknown>[] {
-  return [webClient, serviceClient].map((c) => ({
+  return [webClient, serviceClient, deviceClient].map((c) => ({
     ...c,
     redirect_uris: [...c.redirect_uris],
     grant_types: [...c.grant_types],
@@ -90,3 +100,17 @@ export const registrationTokenCount = 100_000;
 export const baselineRegistrationToken = 'bench-initial-access-token-0123456789abcdef';
 /** Clients the rotating client_credentials workload registers on each server and then takes turns with. */
 export const rotatingClientCount = 1000;
+
+/**
+ * Device self-enrollment (POST /api/register-device) on the main Gatehouse: the
+ * `iss` its device tokens carry, and a per-IP limit far beyond what a run sends
+ * (every bench request comes from 127.0.0.1).
+ */
+export const deviceJwtIssuer = 'bench';
+export const deviceRegistrationRateLimit = 100_000_000;
+/**
+ * Device grant polling: Gatehouse answers `slow_down` to a device code polled
+ * faster than this (`security.devicePollInterval`); the bench's pending device
+ * codes are many enough that each is polled less often (./workloads/device-polling.ts).
+ */
+export const devicePollInterval = '1s';

@@ -2,9 +2,10 @@
  * `npm run bench`: Gatehouse (SQLite) against a bare oidc-provider baseline,
  * each in its own process on 127.0.0.1. Workloads: client_credentials tokens
  * (one client, then 1000 registered clients taking turns), full login round
- * trips, discovery and JWKS, dynamic client registration with one counted
- * token, first logins with an invitation, then an overload burst of login
- * POSTs; RSS of both servers at idle and at peak. Prints a summary table and
+ * trips, discovery and JWKS, device grant polling over thousands of pending
+ * device codes, dynamic client registration with one counted token, device
+ * self-enrollment (POST /api/register-device), first logins with an invitation,
+ * then an overload burst of login POSTs; RSS of both servers at idle and at peak. Prints a summary table and
  * writes bench/results/latest.json.
  *
  * Exit code: 0 when every workload ran (a missed target is printed as MISSED,
@@ -20,19 +21,23 @@ import { fileURLToPath } from 'node:url';
 import { rotatingClientCount } from './fixtures.ts';
 import { startChildServer, type ChildServer } from './lib/child-server.ts';
 import { compare, compareTogether } from './lib/compare.ts';
-import { summary, writeReport, type BenchReport, type RotatingReport, type WorkloadReport } from './lib/report.ts';
+import {
+  summary, writeReport, type BenchReport, type DevicePollingReport, type RegisterDeviceReport, type RotatingReport, type WorkloadReport,
+} from './lib/report.ts';
 import { readRssMB, RssSampler } from './lib/rss.ts';
 import { round } from './lib/stats.ts';
 import { fmt, renderTable } from './lib/table.ts';
 import { clientCredentialsRotating } from './workloads/client-credentials-rotating.ts';
 import { clientCredentials } from './workloads/client-credentials.ts';
+import { devicePolling, slowDownAnswer, type DevicePollingWorkload } from './workloads/device-polling.ts';
 import { firstAuthFrom, firstLogin, race } from './workloads/first-login.ts';
 import { loginSteps } from './workloads/login-flow.ts';
 import { login } from './workloads/login.ts';
 import { discovery, jwks } from './workloads/metadata.ts';
 import { overload, type OverloadReport } from './workloads/overload.ts';
+import { devicesFrom, registerDevice } from './workloads/register-device.ts';
 import { registration, registrationCount, registrationFrom } from './workloads/registration.ts';
-import { fullDurations, quickDurations } from './workloads/types.ts';
+import { fullDurations, quickDurations, type TalliedWorkload } from './workloads/types.ts';
 
 const quick = process.argv.includes('--quick');
 const durations = quick ? quickDurations : fullDurations;
@@ -40,6 +45,18 @@ const profileDir = process.argv.find((a) => a.startsWith('--profile='))?.slice('
 const burst = 300;
 /** Gatehouse's client_credentials rate over many rotating clients, as a share of its single-client rate. */
 const rotatingTarget = 0.7;
+/**
+ * Pending device codes the polling workload takes turns over: enough that, at
+ * the rates reached here, each is polled less than once a second (Gatehouse's
+ * bench interval), so it is asked authorization_pending, not slow_down.
+ */
+const pendingDeviceCodes = quick ? 2000 : 5000;
+/** The interval "pending devices per core" is reported at (RFC 8628's default). */
+const reportIntervalSec = 5;
+/** Cores a server process can use: both are single-threaded Node. */
+const serverCores = 1;
+/** The device workloads run shorter than the others (their rates are steady), so the full run stays well within its time limit. */
+const deviceDurations = quick ? durations : { ...durations, httpSec: 8, httpWarmupSec: 2 };
 const timeLimitMs = 9 * 60 * 1000;
 const resultsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const started = Date.now();
@@ -76,12 +93,48 @@ function stepTable(row: WorkloadReport, title = 'login step (ms)'): string {
   ]));
 }
 
+/** Polls per second, p99 and answers per server; pending devices one core keeps answering at a 5 s interval. */
+function devicePollingFrom(workloads: WorkloadReport[], workload: DevicePollingWorkload): BenchReport['devicePolling'] {
+  const row = workloads.find((w) => w.name === workload.name);
+  if (!row?.gatehouse || !row.baseline || row.ratio === null) return { error: `not measured (${row?.error ?? 'missing row'})` };
+  const side = (s: 'gatehouse' | 'baseline') => {
+    const numbers = row[s]!;
+    const { answers, errors } = workload.tally(s);
+    const setup = workload.setup(s);
+    return {
+      pollsPerSec: numbers.rps, p99ms: numbers.p99ms, answers: { ...answers }, slowDown: answers[slowDownAnswer] ?? 0, connectionErrors: errors,
+      pendingDevicesPerCore: Math.round((numbers.rps * reportIntervalSec) / serverCores),
+      authorizationsPerSec: setup?.authorizationsPerSec ?? null, interval: setup?.interval ?? null,
+    };
+  };
+  const report: DevicePollingReport = {
+    codes: workload.codes, intervalSec: reportIntervalSec, cores: serverCores, target: workload.target ?? 0, ratio: row.ratio, meetsTarget: row.meetsTarget,
+    gatehouse: side('gatehouse'), baseline: side('baseline'),
+  };
+  return report;
+}
+
+/** Enrollments (201) per second, p99 and every answer per server; the baseline's are its own /reg registrations. */
+function registerDeviceFrom(workloads: WorkloadReport[], workload: TalliedWorkload): BenchReport['registerDevice'] {
+  const row = workloads.find((w) => w.name === workload.name);
+  if (!row?.gatehouse || !row.baseline) return { error: `not measured (${row?.error ?? 'missing row'})` };
+  const side = (s: 'gatehouse' | 'baseline') => {
+    const { answers, errors } = workload.tally(s);
+    return {
+      createdPerSec: row[s]!.rps, p99ms: row[s]!.p99ms, answers: { ...answers }, connectionErrors: errors,
+      non2xx: Object.entries(answers).filter(([kind]) => !kind.startsWith('2')).reduce((n, [, c]) => n + c, 0),
+    };
+  };
+  const report: RegisterDeviceReport = { ratio: row.ratio, gatehouse: side('gatehouse'), baseline: side('baseline') };
+  return report;
+}
+
 async function main(): Promise<number> {
   console.log(`Gatehouse bench${quick ? ' (quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}, load average ${loadAtStart.join(' ')}`);
   const baseline = await startChildServer('baseline', 'bench/servers/baseline-server.ts');
   servers.push(baseline);
   const gatehouse = await startChildServer('gatehouse', 'bench/servers/gatehouse-server.ts', {
-    args: ['--registration'],
+    args: ['--registration', '--devices'],
     nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
   });
   servers.push(gatehouse);
@@ -96,10 +149,12 @@ async function main(): Promise<number> {
   // --quick: fewer clients, still twice oidc-provider's cache of built clients (100), so the same path runs.
   const rotatingWorkload = clientCredentialsRotating(durations, registering, quick ? 200 : rotatingClientCount);
   const registrationWorkload = registration(durations, registering);
+  const pollingWorkload = devicePolling(deviceDurations, gatehouse.url, pendingDeviceCodes);
+  const registerDeviceWorkload = registerDevice(deviceDurations, devicesFrom(gatehouse.url, gatehouse.announced));
   // One client and many: their Gatehouse rates are compared with each other, so their rounds alternate.
   const workloads: WorkloadReport[] = await compareTogether([single, rotatingWorkload], gatehouse, baseline);
-  // Registration last: the clients it leaves behind should not weigh on the others.
-  for (const workload of [login(durations), discovery(durations), jwks(durations), registrationWorkload]) {
+  // Registrations last: the clients they leave behind should not weigh on the others.
+  for (const workload of [login(durations), discovery(durations), jwks(durations), pollingWorkload, registrationWorkload, registerDeviceWorkload]) {
     workloads.push(await compare(workload, gatehouse, baseline));
   }
 
@@ -125,6 +180,9 @@ async function main(): Promise<number> {
   } catch (err) {
     registrationReport = { error: err instanceof Error ? err.message : String(err) };
   }
+
+  const devicePollingReport = devicePollingFrom(workloads, pollingWorkload);
+  const registerDeviceReport = registerDeviceFrom(workloads, registerDeviceWorkload);
 
   // First login with an invitation, on a second Gatehouse (manual gating), against Gatehouse's plain login.
   let raceReport: BenchReport['race'];
@@ -168,6 +226,8 @@ async function main(): Promise<number> {
     race: raceReport,
     rotating: rotatingReport,
     registration: registrationReport,
+    devicePolling: devicePollingReport,
+    registerDevice: registerDeviceReport,
     rss: {
       gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
       baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },

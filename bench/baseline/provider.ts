@@ -5,13 +5,13 @@
  * types), so the ratio measures what Gatehouse adds, not a different protocol setup.
  * Dynamic registration takes oidc-provider's own string initial access token
  * (Gatehouse counts uses of its tokens in front of the same endpoint); registered
- * clients are kept in a Map (./client-store.ts explains why).
+ * clients and device codes are kept in Maps (./adapter.ts explains why).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { Provider, type Account, type ClientMetadata, type Configuration } from 'oidc-provider';
 import { baselineRegistrationToken, claims, clientMetadata, providerTtl, scopes } from '../fixtures.ts';
-import { baselineAdapter } from './client-store.ts';
+import { baselineAdapter } from './adapter.ts';
 
 export const baselineAccountId = 'bench-user';
 

@@ -3,6 +3,11 @@
  * a timed run with a fixed number of connections. Any non-2xx response or
  * connection error fails the run: the numbers would not mean what they say.
  *
+ * `measureAnswers` is a timed run that expects refusals too (device polling is
+ * all 400s): it never throws on a status, it tallies the answers by status and,
+ * with `classify`, by what the body says (an OAuth `error` code), so the
+ * workload decides which answers are right.
+ *
  * `countHttp` is for checking a counter on the server against the answers:
  * autocannon sends a fixed number of requests (`amount`) and waits for every
  * answer, so none is cut off in flight (a timed run drops those still open
@@ -52,6 +57,52 @@ export async function measureHttp(options: LoadOptions): Promise<Measurement> {
     p99ms: result.latency.p99,
     count: result.requests.total,
     elapsedSec: result.duration,
+  };
+}
+
+export interface AnswerOptions extends LoadOptions {
+  /** Names an answer from its status and body (e.g. its OAuth `error`); the names are counted. Reading bodies costs the driver a little. */
+  classify?: (status: number, body: string) => string;
+}
+
+export interface AnsweredRun extends Measurement {
+  /** Answers by HTTP status (the timed run only, not the warm-up). */
+  statuses: Record<string, number>;
+  /** Answers by `classify`'s name (the timed run only); empty without `classify`. */
+  kinds: Record<string, number>;
+  non2xx: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+}
+
+/** A timed run (after an optional warm-up) whose rate counts every answer, whatever its status. */
+export async function measureAnswers(options: AnswerOptions): Promise<AnsweredRun> {
+  let kinds: Record<string, number> = {};
+  const { classify, setupRequest } = options;
+  const request: autocannon.Request = {
+    ...(setupRequest ? { setupRequest } : {}),
+    ...(classify ? { onResponse: (status: number, body: string) => {
+      const kind = classify(status, body);
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+    } } : {}),
+  };
+  const run = (durationSec: number) => autocannon({
+    ...cannonOptions(options), ...(setupRequest || classify ? { requests: [request] } : {}), duration: durationSec,
+  });
+  if (options.warmupSec > 0) await run(options.warmupSec);
+  kinds = {};
+  const result = await run(options.durationSec);
+  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count ?? 0]));
+  return {
+    rps: result.requests.total / result.duration,
+    p50ms: result.latency.p50,
+    p99ms: result.latency.p99,
+    count: result.requests.total,
+    elapsedSec: result.duration,
+    statuses,
+    kinds,
+    non2xx: result.non2xx,
+    errors: result.errors,
   };
 }
 

@@ -45,6 +45,10 @@ export interface BenchReport {
   rotating?: RotatingReport | { error: string };
   /** The registration workload's one counted token: its uses after the run against the 201 answers. */
   registration?: RegistrationCount | { error: string };
+  /** Device grant polling over many pending codes: capacity, answers by OAuth error, slow_down apart. */
+  devicePolling?: DevicePollingReport | { error: string };
+  /** POST /api/register-device (Gatehouse) beside the baseline's own /reg: rates and every non-2xx. */
+  registerDevice?: RegisterDeviceReport | { error: string };
   rss: { gatehouse: RssReport; baseline: RssReport };
   durationSeconds: number;
 }
@@ -57,6 +61,49 @@ export interface RotatingReport {
   gatehouse: { singleRps: number; rotatingRps: number; ratio: number };
   /** The same ratio for the baseline, for scale (what oidc-provider itself loses to many clients). */
   baseline: { singleRps: number; rotatingRps: number; ratio: number };
+}
+
+export interface DevicePollingSide {
+  pollsPerSec: number;
+  p99ms: number;
+  /** Answers of the timed rounds by status and OAuth error ("400 authorization_pending"...). */
+  answers: Record<string, number>;
+  slowDown: number;
+  connectionErrors: number;
+  /** pollsPerSec x intervalSec / cores: devices one core keeps answering, each polling every intervalSec. */
+  pendingDevicesPerCore: number;
+  /** Device authorizations per second while setting up the codes (untimed, 16 at a time). */
+  authorizationsPerSec: number | null;
+  /** `interval` in the device authorization response (oidc-provider sends none). */
+  interval: number | null;
+}
+
+export interface DevicePollingReport {
+  codes: number;
+  intervalSec: number;
+  cores: number;
+  /** Gatehouse polls/s over the baseline's must reach this. */
+  target: number;
+  ratio: number;
+  meetsTarget: boolean;
+  gatehouse: DevicePollingSide;
+  baseline: DevicePollingSide;
+}
+
+export interface RegisterDeviceSide {
+  /** 201 answers per second (Gatehouse: enrollments; baseline: registrations at its /reg). */
+  createdPerSec: number;
+  p99ms: number;
+  answers: Record<string, number>;
+  non2xx: number;
+  connectionErrors: number;
+}
+
+export interface RegisterDeviceReport {
+  /** For information: the two servers do different things. */
+  ratio: number | null;
+  gatehouse: RegisterDeviceSide;
+  baseline: RegisterDeviceSide;
 }
 
 export function serverNumbers(m: Measurement): ServerNumbers {
@@ -107,6 +154,20 @@ export function summary(report: BenchReport): string {
     : [`registration (one token for ${reg.tokenCount} clients): Gatehouse answered 201 ${reg.created} times, the token's uses (CLI) ${reg.uses}: `
       + `${reg.countExact ? 'count exact' : 'COUNT NOT EXACT'}${reg.allAnswered ? '' : ' (some requests got no answer: connection errors or a safety stop)'};`
       + ` non-2xx: Gatehouse ${codes(reg.non2xx.gatehouse)}, baseline ${codes(reg.non2xx.baseline)}`];
+  const dp = report.devicePolling;
+  const pollSide = (name: string, p: DevicePollingSide) => `${name} ${fmt(p.pollsPerSec)} polls/s (p99 ${fmt(p.p99ms)} ms) = ${p.pendingDevicesPerCore} pending devices per core`
+    + ` at a ${dp && !('error' in dp) ? dp.intervalSec : '?'} s interval; answers ${codes(p.answers)}${p.connectionErrors ? `, ${p.connectionErrors} connection errors` : ''}`
+    + `; setup ${fmt(p.authorizationsPerSec)} device authorizations/s, interval ${p.interval ?? 'not sent'}`;
+  const devicePolling = !dp ? [] : 'error' in dp ? [`device polling: FAILED ${dp.error}`]
+    : [`device polling over ${dp.codes} pending codes (${dp.cores} core each, single-threaded Node): Gatehouse/baseline ${fmt(dp.ratio, 2)} (target >= ${dp.target.toFixed(2)})`
+      + ` ${dp.meetsTarget ? 'ok' : 'MISSED'}${dp.gatehouse.slowDown > 0 ? `; ${dp.gatehouse.slowDown} slow_down answers at Gatehouse (codes polled sooner than 1 s: too few codes for this rate)` : '; no slow_down'}`,
+    `  ${pollSide('Gatehouse', dp.gatehouse)}`, `  ${pollSide('baseline', dp.baseline)}`];
+  const rd = report.registerDevice;
+  const registerDevice = !rd ? [] : 'error' in rd ? [`register-device: FAILED ${rd.error}`]
+    : [`register-device (for information; the baseline registers at its own /reg): Gatehouse ${fmt(rd.gatehouse.createdPerSec)} enrollments/s (p99 ${fmt(rd.gatehouse.p99ms)} ms),`
+      + ` baseline ${fmt(rd.baseline.createdPerSec)} registrations/s (p99 ${fmt(rd.baseline.p99ms)} ms) = ${fmt(rd.ratio, 2)};`
+      + ` non-2xx: Gatehouse ${rd.gatehouse.non2xx}${rd.gatehouse.non2xx ? ` ${codes(rd.gatehouse.answers)}` : ''}, baseline ${rd.baseline.non2xx}${rd.baseline.non2xx ? ` ${codes(rd.baseline.answers)}` : ''}`
+      + `${rd.gatehouse.connectionErrors + rd.baseline.connectionErrors ? `; connection errors: Gatehouse ${rd.gatehouse.connectionErrors}, baseline ${rd.baseline.connectionErrors}` : ''}`];
   const rss = renderTable(['RSS (MB)', 'idle', 'peak'], [
     ['gatehouse', fmt(report.rss.gatehouse.idleMB), fmt(report.rss.gatehouse.peakMB)],
     ['baseline', fmt(report.rss.baseline.idleMB), fmt(report.rss.baseline.peakMB)],
@@ -131,5 +192,5 @@ export function summary(report: BenchReport): string {
     : [];
   return [...warning, main, '(latencies in ms; GH = Gatehouse on SQLite, BL = bare oidc-provider, in-memory)',
     ...(report.workloads.some((w) => w.name === 'first login with token') ? ['(first login with token: GH = first logins presenting acl_token, manual gating; BL = Gatehouse plain login, same run)'] : []), ...caching,
-    ...(rotating.length || registration.length ? ['', ...rotating, ...registration] : []), '', overload, baselineOverload, race, '', rss, ...failures].join('\n');
+    ...(rotating.length || registration.length || devicePolling.length || registerDevice.length ? ['', ...rotating, ...registration, ...devicePolling, ...registerDevice] : []), '', overload, baselineOverload, race, '', rss, ...failures].join('\n');
 }

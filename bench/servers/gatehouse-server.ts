@@ -13,9 +13,14 @@
  * for the timed registrations and one for setting up the rotating clients;
  * announced as `registration` with their ids and the config file, so the driver
  * can read a token's uses with the CLI (`registration-token show ID`).
+ * `--devices` (the device workloads): device self-enrollment on (a random
+ * HS256 secret, the per-IP limit out of the way) with one device token for any
+ * number of devices, announced as `devices`; device codes polled faster than
+ * once a second get `slow_down` (security.devicePollInterval).
  * The config is written to the temporary folder as a file and loaded from it, as
  * `gatehouse serve` does, so the CLI and the server read the same one.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,12 +31,14 @@ import { createGatehouse } from '../../src/context.ts';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { startServer } from '../../src/http/server.ts';
 import {
-  benchAccount, clientMetadata, firstLoginPassword, raceAccounts, raceMaxUsers, registrationTokenCount, rotatingClientCount, webClient,
+  benchAccount, clientMetadata, deviceJwtIssuer, devicePollInterval, deviceRegistrationRateLimit, firstLoginPassword, raceAccounts, raceMaxUsers,
+  registrationTokenCount, rotatingClientCount, webClient,
 } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 
 const firstLogins = Number(process.argv.find((a) => a.startsWith('--first-logins='))?.slice('--first-logins='.length) ?? 0);
 const registration = process.argv.includes('--registration');
+const devices = process.argv.includes('--devices');
 const dir = await mkdtemp(path.join(process.env.BENCH_DB_DIR ?? os.tmpdir(), 'gatehouse-bench-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -49,6 +56,10 @@ await writeFile(configFile, JSON.stringify({
   ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
   // maxClients is a policy, not what is measured: the timed registrations must never reach it.
   ...(registration ? { registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } } } : {}),
+  ...(devices ? {
+    deviceRegistration: { enabled: true, jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer }, rateLimit: deviceRegistrationRateLimit },
+    security: { devicePollInterval },
+  } : {}),
 }, null, 2));
 const config = loadConfig(configFile);
 const gh = createGatehouse(config);
@@ -75,6 +86,12 @@ if (registration) {
   const timed = await gh.registrationTokens.create({ count: registrationTokenCount, expiresAt, template: null, description: 'bench: timed registrations' }, 'bench');
   const setup = await gh.registrationTokens.create({ count: rotatingClientCount, expiresAt, template: null, description: 'bench: rotating clients' }, 'bench');
   extra = { registration: { configFile, token: timed.token, tokenId: timed.row.id, count: registrationTokenCount, setupToken: setup.token } };
+}
+
+if (devices) {
+  // Minted in process, as `gatehouse device-token create --max-devices 0 --expires 1d` would from the same config.
+  const made = await gh.devices.createToken({ expiresAt: Date.now() + 86_400_000, maxDevices: 0, description: 'bench: register-device' }, 'bench');
+  extra = { ...extra, devices: { configFile, token: made.token, tokenId: made.row.id } };
 }
 
 stopOnSignal(async () => {

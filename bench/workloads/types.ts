@@ -3,6 +3,7 @@
  * round against one server URL. Rounds are interleaved baseline, Gatehouse,
  * Gatehouse, baseline (see lib/compare.ts), each taking `share` of the run length.
  */
+import type { AnswerTally } from '../lib/answers.ts';
 import type { Measurement } from '../lib/stats.ts';
 
 export interface RoundOptions {
@@ -29,6 +30,11 @@ export interface Workload {
   /** Untimed setup on one server before any round (e.g. registering clients); may return a note for the log. */
   prepare?(url: string): Promise<string | void>;
   measure(url: string, round: RoundOptions): Promise<WorkloadRun>;
+}
+
+/** A workload whose answers are not all successes: it tallies them per server (every timed round). */
+export interface TalliedWorkload extends Workload {
+  tally(side: 'gatehouse' | 'baseline'): Readonly<AnswerTally>;
 }
 
 /** Run lengths per server (split over its rounds); `--quick` shrinks them for a smoke run. */
