@@ -17,6 +17,7 @@ import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { sha256 } from '../../src/lib/secrets.ts';
+import { runInProcess } from './in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
 
@@ -125,7 +126,14 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
   let ws: CliWorkspace;
   /** The same config and database, opened in this process. */
   let gh: Gatehouse;
-  const run = (args: string[], input?: string) => runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input });
+  /**
+   * The real program as a child process on SQLite (and whenever stdin is fed); on
+   * PostgreSQL the same CLI in this process: the process boundary (exit codes,
+   * stdout/stderr) is covered once, the storage on both, and the suite stays fast.
+   */
+  const run = (args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
+    ? runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
+    : runInProcess(['--config', ws.configPath, ...args]));
   /** Runs with `--json`, noting when it started and ended (for expiry checks). */
   const timed = async (args: string[], input?: string) => {
     const from = Date.now();

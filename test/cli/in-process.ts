@@ -9,7 +9,16 @@ import { expect } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
 import { helpHint, messageLines, stackLine, type RunResult } from './gatehouse.ts';
 
-export async function runInProcess(argv: string[]): Promise<RunResult> {
+/** Captures swap the process's own stdout/stderr, so runs take turns (parallel callers queue). */
+let turn: Promise<unknown> = Promise.resolve();
+
+export function runInProcess(argv: string[]): Promise<RunResult> {
+  const run = turn.then(() => runCaptured(argv));
+  turn = run.catch(() => undefined);
+  return run;
+}
+
+async function runCaptured(argv: string[]): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
   const { write: outWrite } = process.stdout;

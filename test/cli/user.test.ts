@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { createLogger } from '../../src/lib/logger.ts';
+import { parsed, runInProcess } from './in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, runJson, stackLine, writeWorkspace } from './gatehouse.ts';
 
@@ -30,8 +31,17 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
   /** The same config and database, opened in this process to check what the CLI did. */
   let gh: Gatehouse;
   let userId: string;
-  const run = (args: string[], input?: string) => runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input });
-  const json = <T>(args: string[], input?: string) => runJson<T>(['--config', ws.configPath, ...args], { cwd: ws.cwd, input });
+  /**
+   * The real program as a child process on SQLite (and whenever stdin is fed); on
+   * PostgreSQL the same CLI in this process: the process boundary (exit codes,
+   * stdout/stderr) is covered once, the storage on both, and the suite stays fast.
+   */
+  const run = (args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
+    ? runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
+    : runInProcess(['--config', ws.configPath, ...args]));
+  const json = <T>(args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
+    ? runJson<T>(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
+    : runInProcess(['--config', ws.configPath, ...args, '--json']).then((r) => parsed<T>(r)));
   const localConnector = () => {
     const found = gh.connectors.find((c) => c.type === 'local');
     if (found?.type !== 'local') throw new Error('no local connector');
