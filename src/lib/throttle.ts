@@ -21,6 +21,11 @@ export class SlidingWindow {
   /** Records one event; returns whether it was still within the limit. */
   hit(key: string): boolean {
     const list = this.recent(key);
+    // Hits over the limit are not kept: a flooding key costs a bounded list, not one entry per request.
+    if (list.length > this.limit) {
+      this.hits.set(key, list);
+      return false;
+    }
     list.push(this.now());
     this.hits.set(key, list);
     if (this.hits.size > 50_000) this.prune();

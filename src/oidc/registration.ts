@@ -17,7 +17,7 @@ import type { Provider } from 'oidc-provider';
 import { GatehouseError } from '../errors.ts';
 import type { RegisteredClientRow } from '../db/repos/registration.ts';
 import type { Registrar, Reservation } from '../registration/registrar.ts';
-import type { Metadata } from '../registration/rules.ts';
+import { normalizeMetadata, type Metadata } from '../registration/rules.ts';
 
 /** oidc-provider's own body limit for JSON requests. */
 const bodyLimit = 56 * 1024;
@@ -153,7 +153,7 @@ export function registrationGuard(options: RegistrationGuardOptions): Middleware
     const clientId = ctx.path.length > path.length + 1 ? decodeURIComponent(ctx.path.slice(path.length + 1)) : undefined;
     try {
       if (ctx.method === 'POST' && !clientId) {
-        const metadata = await readJsonObject(ctx);
+        const metadata = normalizeMetadata(await readJsonObject(ctx));
         // oidc-provider's validation first, so a request it would refuse never holds a use of the token.
         await validateMetadata(provider, metadata);
         const overrides = ctx.state.registrationOverrides as RegistrationOverrides | undefined;
@@ -163,7 +163,7 @@ export function registrationGuard(options: RegistrationGuardOptions): Middleware
       if (ctx.method === 'PUT' && clientId) {
         // The caller first (RFC 7592 §2.2): an unauthenticated PUT must not learn the template the client was registered under.
         if ((await provider.RegistrationAccessToken.find(bearerToken(ctx) ?? ''))?.clientId !== clientId) throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
-        const metadata = await registrar.checkUpdate(clientId, await readJsonObject(ctx), ctx.ip);
+        const metadata = await registrar.checkUpdate(clientId, normalizeMetadata(await readJsonObject(ctx)), ctx.ip);
         replayJson(ctx, metadata);
         return await next();
       }

@@ -68,6 +68,23 @@ export function checkTemplate(metadata: Metadata, template: RegistrationTemplate
   }
 }
 
+/**
+ * A client that asks only for grants without a browser redirect (e.g.
+ * `{"grant_types": ["client_credentials"]}`, as Keycloak clients and device
+ * agents send it) gets no response types and no redirect URIs, instead of
+ * RFC 7591's default `response_types: ["code"]`, which would make it an
+ * authorization-code client that lacks its redirect URIs.
+ */
+export function normalizeMetadata(metadata: Metadata): Metadata {
+  const grants = metadata.grant_types;
+  if (!Array.isArray(grants) || grants.some((g) => g === 'authorization_code' || g === 'implicit')) return metadata;
+  return {
+    ...metadata,
+    ...(metadata.response_types === undefined ? { response_types: [] } : {}),
+    ...(metadata.redirect_uris === undefined ? { redirect_uris: [] } : {}),
+  };
+}
+
 /** What the template adds when the request leaves it out: a client registered under a scope template is limited to it. */
 export function applyTemplateDefaults(metadata: Metadata, template: RegistrationTemplate | null): Metadata {
   if (template?.scope && typeof metadata.scope !== 'string') return { ...metadata, scope: template.scope };

@@ -136,8 +136,10 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     const read = await fetch(body.registration_client_uri, { headers: { Authorization: `Bearer ${body.registration_access_token}` } });
     expect(read.status).toBe(200);
 
-    // 5 uses: myclient, kc-service, kc-web, this one ... and one more; then refused.
-    expect((await register()).status).toBe(201);
+    // 5 uses: myclient, kc-service, kc-web, this one ... and one more (the short shape a device agent sends); then refused.
+    const short = await keycloakRequest('openid-connect', { token: registrationToken, body: { client_name: 'device', grant_types: ['client_credentials'] } });
+    expect(short.status, await short.clone().text()).toBe(201);
+    expect(await short.json()).toMatchObject({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
     const refused = await register();
     expect(refused.status).toBe(401);
     expect(await refused.json()).toMatchObject({ error: 'invalid_token', error_description: expect.stringContaining('used up') });

@@ -4,7 +4,7 @@
  * one authorization code or refresh token cannot both succeed.
  */
 import { isSqlite, type Db, type DbOrTrx } from '../knex.ts';
-import { runPrepared } from '../sqlite-statements.ts';
+import { readPrepared, runPrepared } from '../sqlite-statements.ts';
 
 /** SQLite outside a transaction: the prepared-statement fast path (see ../sqlite-statements.ts). */
 const fast = (db: DbOrTrx): boolean => isSqlite(db) && !(db as { isTransaction?: boolean }).isTransaction;
@@ -33,20 +33,20 @@ export async function upsertModel(db: DbOrTrx, row: OidcModelRow): Promise<void>
 }
 
 export async function findModel(db: DbOrTrx, kind: string, id: string): Promise<OidcModelRow | undefined> {
-  if (fast(db)) return runPrepared(db as Db, 'select * from oidc_model where kind = ? and id = ?', (s) => s.get(kind, id) as OidcModelRow | undefined);
+  if (fast(db)) return readPrepared(db as Db, 'select * from oidc_model where kind = ? and id = ?', (s) => s.get(kind, id) as OidcModelRow | undefined);
   return db('oidc_model').where({ kind, id }).first();
 }
 
 /** A Client row with Gatehouse's hold on it (registered_client.disabled_at), in one query. */
 export async function findClientModel(db: DbOrTrx, id: string): Promise<(OidcModelRow & { disabled_at: number | null }) | undefined> {
   const sql = `select m.*, r.disabled_at as disabled_at from oidc_model m left join registered_client r on r.client_id = m.id where m.kind = 'Client' and m.id = ?`;
-  if (fast(db)) return runPrepared(db as Db, sql, (s) => s.get(id) as (OidcModelRow & { disabled_at: number | null }) | undefined);
+  if (fast(db)) return readPrepared(db as Db, sql, (s) => s.get(id) as (OidcModelRow & { disabled_at: number | null }) | undefined);
   const { rows } = (await db.raw(sql, [id])) as { rows: (OidcModelRow & { disabled_at: number | null })[] };
   return rows[0];
 }
 
 export async function findModelBy(db: DbOrTrx, kind: string, column: 'uid' | 'user_code', value: string): Promise<OidcModelRow | undefined> {
-  if (fast(db)) return runPrepared(db as Db, `select * from oidc_model where kind = ? and ${column === 'uid' ? 'uid' : 'user_code'} = ? limit 1`, (s) => s.get(kind, value) as OidcModelRow | undefined);
+  if (fast(db)) return readPrepared(db as Db, `select * from oidc_model where kind = ? and ${column === 'uid' ? 'uid' : 'user_code'} = ? limit 1`, (s) => s.get(kind, value) as OidcModelRow | undefined);
   return db('oidc_model').where({ kind, [column]: value }).first();
 }
 
