@@ -234,7 +234,7 @@ describe('loading config.yaml', () => {
     it('loads without errors', () => {
       const config: Config = loadConfig(shippedConfig, {});
       expect(config.issuer).toBe('http://127.0.0.1:3000');
-      expect(config.clients.map((c) => c.client_id)).toEqual(['demo', 'demo-service']);
+      expect(config.clients.map((c) => c.client_id)).toEqual(['demo', 'demo-service', 'demo-tv']);
       expect(config.database).toEqual({ client: 'sqlite', filename: path.join(path.dirname(shippedConfig), 'data', 'gatehouse.sqlite') });
     });
 
