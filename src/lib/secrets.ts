@@ -6,6 +6,15 @@ export function randomSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/**
+ * A random id that is safe on a command line: URL-safe, 128 bits, and never
+ * starting with `-` or `_` (a leading dash would read as an option).
+ */
+export function randomId(bytes = 16): string {
+  const id = randomSecret(bytes);
+  return /^[A-Za-z0-9]/.test(id) ? id : `c${id.slice(1)}`;
+}
+
 export function newId(): string {
   return randomUUID();
 }

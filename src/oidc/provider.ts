@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
 import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
-import { randomSecret } from '../lib/secrets.ts';
+import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
 import { enlargeClientCache } from './internals.ts';
 import { adapterFactory } from './adapter.ts';
@@ -94,7 +94,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: config.registration.enabled,
         initialAccessToken: false,
         issueRegistrationAccessToken: true,
-        idFactory: (ctx) => (ctx.state as { registration?: { clientId: string } }).registration?.clientId ?? randomSecret(16),
+        idFactory: (ctx) => (ctx.state as { registration?: { clientId: string } }).registration?.clientId ?? randomId(),
       },
       registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },
       introspection: {

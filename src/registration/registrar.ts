@@ -26,7 +26,7 @@ import type { AclTokens } from '../gating/acl-tokens.ts';
 import type { Gate } from '../gating/access.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import { randomSecret, sha256 } from '../lib/secrets.ts';
+import { randomId, randomSecret, sha256 } from '../lib/secrets.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientDirectory } from './clients.ts';
 import { applyTemplateDefaults, checkTemplate, checkTrustedRedirects, isDeviceMetadata, parseTemplate, type Metadata } from './rules.ts';
@@ -102,7 +102,7 @@ export class Registrar {
       checkTemplate(metadata, presented.parsedTemplate);
       metadata = applyTemplateDefaults(metadata, presented.parsedTemplate);
     }
-    const clientId = request.clientId ?? randomSecret(16);
+    const clientId = request.clientId ?? randomId();
     if (request.clientId !== undefined) {
       if (!clientIdPattern.test(request.clientId)) throw new GatehouseError('registration.invalid_client_metadata', 'clientId may hold letters, digits and . _ : @ - (128 characters at most)');
       if (await this.clients.exists(request.clientId)) throw new GatehouseError('already_exists', `client id ${request.clientId} is already in use`);
