@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { GatehouseError } from '../errors.ts';
+import { readJsonObjectBody } from '../lib/json-body.ts';
 import type { RegisteredClientRow } from '../db/repos/registration.ts';
 import type { Registrar, Reservation } from '../registration/registrar.ts';
 import { normalizeMetadata, type Metadata } from '../registration/rules.ts';
@@ -83,21 +84,10 @@ export function bearerToken(ctx: Context): string | undefined {
 /** Reads a JSON object body (oidc-provider's limit), refusing anything else with `invalid_request`. */
 export async function readJsonObject(ctx: Context): Promise<Metadata> {
   if (!ctx.is('application/json')) throw new RegistrationRefused(400, 'invalid_request', 'the request body must be JSON (Content-Type: application/json)');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > bodyLimit) throw new RegistrationRefused(413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new RegistrationRefused(400, 'invalid_request', 'the request body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RegistrationRefused(400, 'invalid_request', 'the request body must be a JSON object');
-  return parsed as Metadata;
+  const body = await readJsonObjectBody(ctx.req, bodyLimit);
+  if (body.ok) return body.value;
+  if (body.problem === 'too_large') throw new RegistrationRefused(413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
+  throw new RegistrationRefused(400, 'invalid_request', body.problem === 'not_json' ? 'the request body is not valid JSON' : 'the request body must be a JSON object');
 }
 
 /**

@@ -7,6 +7,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { GatehouseError } from '../../errors.ts';
+import { readJsonObjectBody } from '../../lib/json-body.ts';
 import { SlidingWindow } from '../../lib/throttle.ts';
 import { manufacturerIdPattern, type DeviceEnrollment } from '../../registration/device-enrollment.ts';
 
@@ -15,23 +16,12 @@ const bodyLimit = 16 * 1024;
 async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: string }> {
   const invalid = (why: string) => new GatehouseError('input.invalid', why);
   if (!ctx.is('application/json')) throw invalid('send the request as JSON (Content-Type: application/json)');
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > bodyLimit) throw invalid(`the request body is larger than ${bodyLimit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > bodyLimit) throw invalid(`the request body is larger than ${bodyLimit} bytes`);
-    chunks.push(chunk as Buffer);
+  const read = await readJsonObjectBody(ctx.req, bodyLimit, Number(ctx.get('content-length') || 0));
+  if (!read.ok) {
+    throw invalid(read.problem === 'too_large' ? `the request body is larger than ${bodyLimit} bytes`
+      : read.problem === 'not_json' ? 'the request body is not valid JSON' : 'the request body must be a JSON object with "token" and "manufacturerId"');
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw invalid('the request body is not valid JSON');
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object with "token" and "manufacturerId"');
-  const { token, manufacturerId } = body as Record<string, unknown>;
+  const { token, manufacturerId } = read.value;
   if (typeof token !== 'string' || token.length === 0) throw invalid('"token" is missing: send the registration JWT as a string');
   if (token.length > 4096) throw invalid('"token" is longer than 4096 characters');
   if (typeof manufacturerId !== 'string' || manufacturerId.length === 0) throw invalid('"manufacturerId" is missing: send the device\'s manufacturer id as a string');
