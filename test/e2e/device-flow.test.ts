@@ -11,6 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserRow } from '../../src/db/repos/users.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { DevicePollers, tokensOf, type DeviceAuthorization, type Polling, type Tokens } from '../helpers/device-polling.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { chromiumAvailable } from '../helpers/services.ts';
@@ -21,15 +22,6 @@ const userCodeShape = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
 const email = 'grace@example.com';
 const password = 'cobol-compiler-1959';
 
-type DeviceAuthorization = Awaited<ReturnType<typeof client.initiateDeviceAuthorization>>;
-type Tokens = Awaited<ReturnType<typeof client.pollDeviceAuthorizationGrant>>;
-
-interface Polling {
-  /** Settles when the device gets its tokens or a final error. */
-  result: Promise<{ tokens: Tokens } | { error: unknown }>;
-  stop(): void;
-}
-
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization grant on %s', (kind) => {
   let db: TestDatabase;
   let server: TestServer;
@@ -37,7 +29,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
   let device: client.Configuration;
   let user: UserRow;
   const contexts: BrowserContext[] = [];
-  const pollers: Polling[] = [];
+  const pollers = new DevicePollers();
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
@@ -49,7 +41,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
   });
 
   afterAll(async () => {
-    for (const p of pollers) p.stop();
+    pollers.stopAll();
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await server?.stop();
@@ -67,25 +59,8 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     return client.initiateDeviceAuthorization(device, { scope: 'openid email offline_access' });
   }
 
-  /**
-   * The device polls in the background. The server's interval (5 s) is shortened
-   * to 1 s so the test does not wait (security.devicePollInterval: 1s, so no slow_down).
-   */
-  function poll(authorization: DeviceAuthorization): Polling {
-    const controller = new AbortController();
-    const result = client
-      .pollDeviceAuthorizationGrant(device, { ...authorization, interval: 1 }, undefined, { signal: controller.signal })
-      .then((tokens) => ({ tokens }), (error: unknown) => ({ error }));
-    const polling = { result, stop: () => controller.abort() };
-    pollers.push(polling);
-    return polling;
-  }
+  const poll = (authorization: DeviceAuthorization): Polling => pollers.poll(device, authorization);
 
-  async function tokensOf(polling: Polling): Promise<Tokens> {
-    const outcome = await polling.result;
-    if ('error' in outcome) throw outcome.error;
-    return outcome.tokens;
-  }
 
   async function signInAndConsent(page: Page): Promise<void> {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

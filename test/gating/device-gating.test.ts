@@ -16,18 +16,10 @@ import type { Db } from '../../src/db/knex.ts';
 import { incrementAclTokenUses, linkUserToAclToken } from '../../src/db/repos/acl-tokens.ts';
 import { insertLocalAccount, type UserRow } from '../../src/db/repos/users.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { DevicePollers, tokensOf, type DeviceAuthorization, type Polling } from '../helpers/device-polling.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { chromiumAvailable } from '../helpers/services.ts';
-
-type DeviceAuthorization = Awaited<ReturnType<typeof client.initiateDeviceAuthorization>>;
-type Tokens = Awaited<ReturnType<typeof client.pollDeviceAuthorizationGrant>>;
-type Outcome = { tokens: Tokens } | { error: unknown };
-
-interface Polling {
-  result: Promise<Outcome>;
-  stop(): void;
-}
 
 const web = { ...testClients.web, redirect_uris: ['http://127.0.0.1:9/cb'] };
 
@@ -40,7 +32,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
   let browser: Browser;
   let device: client.Configuration;
   const contexts: BrowserContext[] = [];
-  const pollers: Polling[] = [];
+  const pollers = new DevicePollers();
   let n = 0;
 
   beforeAll(async () => {
@@ -56,7 +48,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
   });
 
   afterAll(async () => {
-    for (const p of pollers) p.stop();
+    pollers.stopAll();
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await server?.stop();
@@ -81,21 +73,8 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
     return context.newPage();
   }
 
-  function poll(authorization: DeviceAuthorization): Polling {
-    const controller = new AbortController();
-    const result = client
-      .pollDeviceAuthorizationGrant(device, { ...authorization, interval: 1 }, undefined, { signal: controller.signal })
-      .then((tokens): Outcome => ({ tokens }), (error: unknown): Outcome => ({ error }));
-    const polling = { result, stop: () => controller.abort() };
-    pollers.push(polling);
-    return polling;
-  }
+  const poll = (authorization: DeviceAuthorization): Polling => pollers.poll(device, authorization);
 
-  async function tokensOf(polling: Polling): Promise<Tokens> {
-    const outcome = await polling.result;
-    if ('error' in outcome) throw outcome.error;
-    return outcome.tokens;
-  }
 
   /** Still waiting: the device has neither tokens nor a final error after a couple of polls. */
   async function expectStillPending(polling: Polling): Promise<void> {
