@@ -51,6 +51,11 @@ export async function measureHttp(options: LoadOptions): Promise<Measurement> {
     const codes = JSON.stringify(result.statusCodeStats ?? {});
     throw new Error(`${options.method ?? 'GET'} ${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts); status codes ${codes}`);
   }
+  return measurementOf(result);
+}
+
+/** Rate and latencies of one autocannon run. */
+function measurementOf(result: autocannon.Result): Measurement {
   return {
     rps: result.requests.total / result.duration,
     p50ms: result.latency.p50,
@@ -94,11 +99,7 @@ export async function measureAnswers(options: AnswerOptions): Promise<AnsweredRu
   const result = await run(options.durationSec);
   const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count ?? 0]));
   return {
-    rps: result.requests.total / result.duration,
-    p50ms: result.latency.p50,
-    p99ms: result.latency.p99,
-    count: result.requests.total,
-    elapsedSec: result.duration,
+    ...measurementOf(result),
     statuses,
     kinds,
     non2xx: result.non2xx,
