@@ -1,9 +1,10 @@
 /**
  * Self sign-up with the local connector, as a person does it in real headless
  * Chromium: from the relying party's sign-in, "Create an account", the mailed
- * confirmation link (through a real SMTP server), then signing in at the app.
- * Plus the refusals: unconfirmed address, a used link, bad input, sign-up off,
- * and forged form posts (CSRF). On SQLite and PostgreSQL.
+ * confirmation link (through a real SMTP server; opening it shows a page whose
+ * button confirms), then signing in at the app. Plus the refusals: unconfirmed
+ * address, a used link, a link only opened (as a mail scanner does), bad input,
+ * sign-up off, and forged form posts (CSRF). On SQLite and PostgreSQL.
  */
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -25,6 +26,19 @@ function linkIn(mail: ReceivedMail, issuer: string): string {
   const link = new RegExp(`${escaped}/verify-email/[A-Za-z0-9_.-]+(?:\\?return_to=[A-Za-z0-9%._~-]+)?`).exec(mail.body)?.[0];
   if (!link) throw new Error(`no confirmation link in mail: ${mail.body.slice(0, 800)}`);
   return link;
+}
+
+/** Opens a confirmation link and presses its button, as the person does; ends on the "E-mail confirmed" page. */
+async function confirmAddress(page: Page, link: string, shot?: string): Promise<void> {
+  expect((await page.goto(link))?.status()).toBe(200);
+  await page.waitForSelector('h1:has-text("Confirm your e-mail address")');
+  if (shot) await page.screenshot({ path: `${shots}/${shot}.png`, fullPage: true });
+  const [posted] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/verify-email/') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Confirm my address' }).click(),
+  ]);
+  expect(posted.status()).toBe(200);
+  await page.waitForSelector('h1:has-text("E-mail confirmed")');
 }
 
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a browser on %s', (kind) => {
@@ -89,9 +103,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
     const link = await signUp(page, person, 'flow');
     expect(link).toContain('?return_to=%2Finteraction%2F');
 
-    const opened = await page.goto(link);
-    expect(opened?.status()).toBe(200);
-    await page.waitForSelector('h1:has-text("E-mail confirmed")');
+    await confirmAddress(page, link, `verify-email-confirm-1280-${kind}`);
     expect(await page.textContent('main')).toContain(person.email);
     await page.screenshot({ path: `${shots}/email-verified-${kind}.png`, fullPage: true });
 
@@ -128,7 +140,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
     expect(await page.getByRole('alert').textContent()).toContain('Confirm your e-mail address first');
     await page.screenshot({ path: `${shots}/login-unconfirmed-${kind}.png`, fullPage: true });
 
-    await page.goto(link);
+    await confirmAddress(page, link);
     await page.getByRole('link', { name: 'Continue signing in' }).click();
     await page.getByLabel('E-mail address').fill(person.email);
     await page.getByLabel('Password').fill(person.password);
@@ -146,8 +158,8 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
 
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await phone.newPage();
-    expect((await page.goto(link))?.status()).toBe(200);
-    await page.waitForSelector('h1:has-text("E-mail confirmed")');
+    await confirmAddress(page, link, `verify-email-confirm-390-${kind}`);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(await page.textContent('main')).toContain('Started signing in on another device?');
     await page.screenshot({ path: `${shots}/email-verified-phone-${kind}.png`, fullPage: true });
     const [resumed] = await Promise.all([
@@ -177,7 +189,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
     const context = await browser.newContext();
     const page = await context.newPage();
     const link = await signUp(page, { name: 'Once Only', email: newEmail('once'), password: 'single-use-link' });
-    expect((await page.goto(link))?.status()).toBe(200);
+    await confirmAddress(page, link);
     const again = await page.goto(link);
     expect(again?.status()).toBe(400);
     expect(await page.getByRole('alert').textContent()).toContain('This confirmation link is invalid, already used or expired');
@@ -315,6 +327,57 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     return link;
   }
 
+  /** The POST the confirmation page's button sends (to the link's path, with `return_to` as a form field). */
+  function pressConfirm(browser: Browserless, link: string, csrf: string | undefined): Promise<Response> {
+    const url = new URL(link);
+    const form: Record<string, string> = { ...(csrf === undefined ? {} : { _csrf: csrf }), ...(url.searchParams.get('return_to') ? { return_to: url.searchParams.get('return_to')! } : {}) };
+    return browser.request(`${url.origin}${url.pathname}`, { method: 'POST', form });
+  }
+
+  /** Opens the link (the confirmation page) and presses its button. */
+  async function confirmByLink(browser: Browserless, link: string): Promise<Response> {
+    const page = await browser.request(link);
+    expect(page.status).toBe(200);
+    return pressConfirm(browser, link, csrfOf(await page.text()));
+  }
+
+  it('confirms nothing when the link is only opened (a mail scanner), and confirms on the page\'s POST only', async () => {
+    const email = `scanned-${kind}@example.com`;
+    const { browser, token } = await openForm();
+    expect((await browser.request(`${server.url}/signup`, { form: { _csrf: token, ...person(email) } })).status).toBe(200);
+    const link = await newestLink(email);
+    const scanner = new Browserless();
+    for (let i = 0; i < 2; i += 1) {
+      const opened = await scanner.request(link);
+      expect(opened.status).toBe(200);
+      const html = await opened.text();
+      expect(html).toContain('Confirm your e-mail address');
+      expect(html).toContain(email);
+      expect(html).toMatch(/<form method="post" action="\/verify-email\/[^"]+">/);
+    }
+    const viaHead = await fetch(link, { method: 'HEAD' });
+    expect(viaHead.status).toBeLessThan(500);
+    expect(await accountFor(email)).toMatchObject({ email_verified_at: null });
+    expect(await server.gh.db('email_verification').whereNotNull('used_at').where({ local_account_id: (await accountFor(email)).id }).first()).toBeUndefined();
+
+    // The button's POST without the page's CSRF token is refused, and confirms nothing either.
+    expect((await pressConfirm(scanner, link, undefined)).status).toBe(403);
+    expect(await accountFor(email)).toMatchObject({ email_verified_at: null });
+    // With it, the address is confirmed once.
+    const confirmed = await confirmByLink(browser, link);
+    expect(confirmed.status).toBe(200);
+    expect(await confirmed.text()).toContain('E-mail confirmed');
+    expect((await accountFor(email))?.email_verified_at).toBeGreaterThan(0);
+    // Used now: opening it or pressing again gives a clear 400 page.
+    const reopened = await browser.request(link);
+    expect(reopened.status).toBe(400);
+    expect(await reopened.text()).toContain('This confirmation link is invalid, already used or expired');
+    const pressedAgain = await pressConfirm(browser, link, csrfOf(await (await browser.request(`${server.url}/signup`)).text()));
+    expect(pressedAgain.status).toBe(400);
+    expect(await pressedAgain.text()).toContain('This confirmation link is invalid, already used or expired');
+    expect((await browser.request(`${server.url}/verify-email/not-a-real-token`)).status).toBe(400);
+  });
+
   it('voids an earlier confirmation link when the address signs up again, so a stranger cannot choose the password', async () => {
     const email = `twice-${kind}@example.com`;
     const owner = await openForm();
@@ -330,9 +393,10 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     const opened = await owner.browser.request(ownersLink);
     expect(opened.status).toBe(400);
     expect(await opened.text()).toContain('This confirmation link is invalid');
+    expect((await pressConfirm(owner.browser, ownersLink, csrfOf(await (await owner.browser.request(`${server.url}/signup`)).text()))).status).toBe(400);
     expect(await accountFor(email)).toMatchObject({ email_verified_at: null });
     // The newest link is the one that counts.
-    expect((await owner.browser.request(strangersLink)).status).toBe(200);
+    expect((await confirmByLink(owner.browser, strangersLink)).status).toBe(200);
     expect((await accountFor(email))?.email_verified_at).toBeGreaterThan(0);
   });
 
@@ -340,7 +404,7 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     const email = `taken-${kind}@example.com`;
     const owner = await openForm();
     await owner.browser.request(`${server.url}/signup`, { form: { _csrf: owner.token, name: 'Owner', email, password: 'owners-own-password' } });
-    expect((await owner.browser.request(await newestLink(email))).status).toBe(200);
+    expect((await confirmByLink(owner.browser, await newestLink(email))).status).toBe(200);
     const before = await accountFor(email);
 
     const other = await openForm();

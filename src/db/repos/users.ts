@@ -111,6 +111,13 @@ export async function insertEmailVerification(db: DbOrTrx, row: { token_hash: st
   await db('email_verification').insert({ ...row, used_at: null });
 }
 
+/** The account an unused, unexpired verification link is for (reading only: the link stays usable). */
+export async function findEmailVerification(db: DbOrTrx, tokenHash: string, now: number): Promise<string | undefined> {
+  const row: { local_account_id: string } | undefined = await db('email_verification')
+    .where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).first();
+  return row?.local_account_id;
+}
+
 /** Uses a verification link once; returns the account id, or undefined if unknown, used or expired. */
 export async function useEmailVerification(db: DbOrTrx, tokenHash: string, now: number): Promise<string | undefined> {
   const row: { local_account_id: string } | undefined = await db('email_verification')

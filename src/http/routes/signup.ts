@@ -1,7 +1,8 @@
 /**
  * Self sign-up for the local connector (`signup: true`): the form (`name`,
- * `email`, `password`), then a verification link by mail; opening it confirms the
- * address and sends the person back to the sign-in they came from.
+ * `email`, `password`), then a verification link by mail. Opening it shows a
+ * confirmation page and changes nothing (mail scanners open links); only its
+ * POST confirms the address and sends the person back to the sign-in they came from.
  */
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
@@ -43,8 +44,14 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
   });
 
   router.get('/verify-email/:token', ...form, async (ctx: Context) => {
+    const token = String(ctx.params.token);
+    const email = await open().viewVerification(token);
+    page(ctx, 'verify-email', { email, token, returnTo: safeReturn(ctx.query.return_to, base) });
+  });
+
+  router.post('/verify-email/:token', ...form, async (ctx: Context) => {
     const email = await open().verifyEmail(String(ctx.params.token));
-    page(ctx, 'email-verified', { email, returnTo: safeReturn(ctx.query.return_to, base) });
+    page(ctx, 'email-verified', { email, returnTo: safeReturn((ctx.request.body as Record<string, unknown>).return_to, base) });
   });
   return router;
 }

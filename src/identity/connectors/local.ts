@@ -6,7 +6,7 @@
 import type { Audit } from '../../audit/audit.ts';
 import type { Db } from '../../db/knex.ts';
 import {
-  findLocalAccount, findLocalAccountByEmail, insertEmailVerification, insertLocalAccount, updateLocalAccount, useEmailVerification,
+  findEmailVerification, findLocalAccount, findLocalAccountByEmail, insertEmailVerification, insertLocalAccount, updateLocalAccount, useEmailVerification,
 } from '../../db/repos/users.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { GatehouseError } from '../../errors.ts';
@@ -37,6 +37,9 @@ const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  * account with the stranger's password (pre-verification account takeover).
  */
 const passwordMark = (passwordHash: string): string => sha256(passwordHash).slice(0, 16);
+
+const invalidVerification = () =>
+  new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
 
 export class LocalConnector {
   readonly type = 'local';
@@ -116,13 +119,25 @@ export class LocalConnector {
     });
   }
 
+  /**
+   * The address a verification link would confirm, changing nothing: opening the
+   * link shows a confirmation page, and only its POST (`verifyEmail`) confirms,
+   * so a mail scanner that opens links confirms nothing.
+   */
+  async viewVerification(token: string): Promise<string> {
+    const accountId = await findEmailVerification(this.db, sha256(token), this.clock.now());
+    const account = accountId ? await findLocalAccount(this.db, accountId) : undefined;
+    if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw invalidVerification();
+    return account.email;
+  }
+
   /** Uses a verification link; returns the verified address. */
   async verifyEmail(token: string): Promise<string> {
     return withTransaction(this.db, async (trx) => {
       const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
       const account = accountId ? await findLocalAccount(trx, accountId) : undefined;
       // Throwing rolls back the use of the token along with everything else.
-      if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
+      if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw invalidVerification();
       await updateLocalAccount(trx, account.id, { email_verified_at: this.clock.now() });
       await this.audit.record(trx, { actor: account.email, action: 'signup.verified', subject: account.id });
       return account.email;
