@@ -35,6 +35,7 @@ export const gatehouseErrorCodes = [
   'device.invalid_token',
   'device.duplicate',
   'device.not_allowed',
+  'signing_key.last_active',
   'agent.unreachable',
   'agent.refused',
   'agent.state_invalid',

@@ -35,6 +35,7 @@ export const exitCodes = {
   'device.invalid_token': 77,
   'device.duplicate': 73,
   'device.not_allowed': 77,
+  'signing_key.last_active': 65,
   'agent.unreachable': 69,
   'agent.refused': 77,
   'agent.state_invalid': 65,

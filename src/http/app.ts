@@ -15,6 +15,7 @@ import type { Gatehouse } from '../context.ts';
 import { interactionRoutes } from '../oidc/interactions/index.ts';
 import { registrationGuard } from '../oidc/registration.ts';
 import { PollingPace } from '../oidc/device-polling.ts';
+import { publishedKeys, type KeyRefresher } from '../oidc/key-refresh.ts';
 import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
 import { errorHandler } from './middleware/errors.ts';
@@ -45,7 +46,7 @@ export interface IssuerSite {
   before?: Middleware[];
 }
 
-export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite): Koa {
+export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, keyRefresher?: KeyRefresher): Koa {
   const { config, views, logger, metrics } = gh;
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const app = new Koa({ proxy: config.trustProxy });
@@ -60,6 +61,8 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite): Ko
   });
   app.use(errorHandler(views, logger));
   app.use(securityHeaders());
+  // Before anything is served or signed: keys rotated or revoked in the database since the last look.
+  if (keyRefresher) app.use(keyRefresher.middleware());
   if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm)));
   app.use(base ? mount(base, issuerApp(gh, { provider: main, issuer: config.issuer })) : mount(issuerApp(gh, { provider: main, issuer: config.issuer })));
   app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
@@ -133,7 +136,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
       if (session) wrongCodesPerSession.hit(session);
     }
   });
-  ours.use(staticDocuments());
+  ours.use(staticDocuments(() => publishedKeys(provider)));
   const pace = new PollingPace(gh.clock, parseDurationSeconds(config.security.devicePollInterval));
   pace.install(provider);
   ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));

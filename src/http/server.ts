@@ -10,6 +10,7 @@ import type { Gatehouse } from '../context.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
 import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
+import { KeyRefresher } from '../oidc/key-refresh.ts';
 import { createProvider, keycloakRoutes } from '../oidc/provider.ts';
 import { createApp, type IssuerSite } from './app.ts';
 
@@ -35,7 +36,9 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     ctx.set('Cache-Control', 'no-store');
     ctx.body = gh.views.page(name, { base, ...vars });
   };
-  const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys };
+  // Keys rotated or revoked while this server runs reach both issuers (main and realm) through the refresher.
+  const keyRefresher = new KeyRefresher(gh.keys, gh.clock, logger);
+  const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await keyRefresher.initial(), cookieKeys: gh.cookieKeys };
   const staticIds = new Set(gh.clients.staticIds());
   const observe = (provider: Provider) => {
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
@@ -44,6 +47,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
       if (grantType === 'client_credentials' && ctx.oidc.client && !staticIds.has(ctx.oidc.client.clientId)) gh.registrar.noteTokenIssued(ctx.oidc.client.clientId);
     });
     provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
+    keyRefresher.attach(provider);
     return provider;
   };
   const provider = observe(createProvider({ ...deps, render: renderAt(new URL(config.issuer).pathname.replace(/\/$/, '')) }));
@@ -54,7 +58,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     const realmProvider = observe(createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }));
     realm = { provider: realmProvider, issuer, cookiePrefix: 'gh.realm', registrationPath: '/clients-registrations/openid-connect', before: [keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired)] };
   }
-  const app = createApp(gh, provider, realm);
+  const app = createApp(gh, provider, realm, keyRefresher);
 
   const server = listenOn ?? http.createServer();
   server.on('request', app.callback());

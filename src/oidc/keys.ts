@@ -2,16 +2,19 @@
  * Signing keys (RS256 and ES256) and cookie keys: made on first start, kept in
  * the database, shared by every instance. `rotate` adds a new key per algorithm;
  * the old one stops signing but stays published in the JWKS until every token it
- * signed has expired, then it is removed.
+ * signed has expired, then it is removed. `revoke` removes one key at once (a
+ * leaked one). Running servers follow the database (./key-refresh.ts).
  */
 import { exportJWK, generateKeyPair } from 'jose';
 import type { Db } from '../db/knex.ts';
 import {
-  deleteSigningKeysRetiredBefore, insertCookieKey, insertSigningKey, listCookieKeys, listSigningKeys, retireSigningKeys, type SigningKeyRow,
+  deleteSigningKey, deleteSigningKeysRetiredBefore, insertCookieKey, insertSigningKey, listCookieKeys, listSigningKeyStates, listSigningKeys,
+  lockSigningKeys, retireSigningKeys, type SigningKeyRow,
 } from '../db/repos/keys.ts';
 import { withTransaction } from '../db/transaction.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Config } from '../config/schema.ts';
+import { GatehouseError } from '../errors.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 import { randomSecret, newId } from '../lib/secrets.ts';
 
@@ -71,15 +74,53 @@ export class Keys {
     return made.map((row) => this.info(row));
   }
 
+  /**
+   * Removes a published key at once: it leaves the JWKS, so nothing it signed
+   * verifies any more, and it signs nothing more. An algorithm's last active key
+   * cannot go (tokens of that algorithm could not be signed): rotate first.
+   */
+  async revoke(kid: string): Promise<KeyInfo> {
+    return withTransaction(this.db, async (trx) => {
+      const unknown = () => new GatehouseError('not_found', `No published signing key has the kid "${kid}" (see gatehouse keys list).`);
+      const found = (await listSigningKeys(trx)).find((r) => r.kid === kid);
+      if (!found || !this.isPublished(found)) throw unknown();
+      await lockSigningKeys(trx, found.alg);
+      // Read again under the lock: a revocation that committed meanwhile counts.
+      const sameAlg = (await listSigningKeys(trx)).filter((r) => r.alg === found.alg);
+      const row = sameAlg.find((r) => r.kid === kid);
+      if (!row) throw unknown();
+      if (row.retired_at === null && !sameAlg.some((r) => r.kid !== kid && r.retired_at === null)) {
+        throw new GatehouseError('signing_key.last_active',
+          `${kid} is the only active ${row.alg} key, so nothing could sign ${row.alg} tokens without it. Run "gatehouse keys rotate" first, then revoke it.`);
+      }
+      await deleteSigningKey(trx, kid);
+      return this.info(row);
+    });
+  }
+
+  /**
+   * What a running server compares to learn that the published keys changed
+   * (a rotation, a revocation, a retired key aging out): one small query
+   * without the private keys.
+   */
+  async version(): Promise<string> {
+    return versionOf((await listSigningKeyStates(this.db)).filter((r) => this.isPublished(r)));
+  }
+
   async list(): Promise<KeyInfo[]> {
     return (await this.published()).map((row) => this.info(row));
   }
 
   /** Private JWKs in the order oidc-provider should use them: the active key of each algorithm first. */
   async jwks(): Promise<{ keys: PrivateJwk[] }> {
+    return (await this.keySet()).jwks;
+  }
+
+  /** The JWKS and its `version()`, from one read. */
+  async keySet(): Promise<{ version: string; jwks: { keys: PrivateJwk[] } }> {
     const rows = await this.published();
     const ordered = [...rows.filter((r) => r.retired_at === null), ...rows.filter((r) => r.retired_at !== null)];
-    return { keys: ordered.map((r) => JSON.parse(r.private_jwk) as PrivateJwk) };
+    return { version: versionOf(rows), jwks: { keys: ordered.map((r) => JSON.parse(r.private_jwk) as PrivateJwk) } };
   }
 
   cookieKeys(): Promise<string[]> {
@@ -87,8 +128,11 @@ export class Keys {
   }
 
   private async published(): Promise<SigningKeyRow[]> {
-    const cutoff = this.clock.now() - this.retiredKeyTtlMs;
-    return (await listSigningKeys(this.db)).filter((r) => r.retired_at === null || r.retired_at >= cutoff);
+    return (await listSigningKeys(this.db)).filter((r) => this.isPublished(r));
+  }
+
+  private isPublished(row: Pick<SigningKeyRow, 'retired_at'>): boolean {
+    return row.retired_at === null || row.retired_at >= this.clock.now() - this.retiredKeyTtlMs;
   }
 
   private info(row: SigningKeyRow): KeyInfo {
@@ -100,6 +144,10 @@ export class Keys {
       state: row.retired_at ? 'retired (published)' : 'active',
     };
   }
+}
+
+function versionOf(rows: Pick<SigningKeyRow, 'kid' | 'retired_at'>[]): string {
+  return rows.map((r) => `${r.kid}:${r.retired_at === null ? 'active' : 'retired'}`).join(',');
 }
 
 /** The longest lifetime of anything signed with a key: how long a retired key stays published. */

@@ -14,7 +14,7 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import { isSqlite, type Db, type DbOrTrx } from '../db/knex.ts';
 import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
-import { destroyModel } from '../db/repos/oidc-models.ts';
+import { destroyModel, destroyModelsOfClient } from '../db/repos/oidc-models.ts';
 import {
   countRegisteredClients, deleteRegisteredClient, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
   insertRegisteredClient, listRegisteredClients, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled, takeRegistrationTokenUse, touchClientTokenTime,
@@ -190,9 +190,10 @@ export class Registrar {
     return (await destroyModel(this.db, 'RegistrationAccessToken', token)) === 1;
   }
 
-  /** After an RFC 7592 delete: Gatehouse's record and the client's gating links go too. */
+  /** After an RFC 7592 delete: Gatehouse's record, the client's gating links and its tokens go too. */
   async forget(clientId: string, actor: string): Promise<void> {
     await withTransaction(this.db, async (trx) => {
+      await destroyModelsOfClient(trx, clientId);
       await deleteClientTokensOfClient(trx, clientId);
       await deleteRegisteredClient(trx, clientId);
       await this.audit.record(trx, { actor, action: 'client.deleted', subject: clientId });
@@ -236,11 +237,15 @@ export class Registrar {
     });
   }
 
-  /** Deletes a registered client: its metadata, Gatehouse's record and its gating links; its tokens stop working. */
+  /**
+   * Deletes a registered client: its metadata, Gatehouse's record, its gating
+   * links, and its grants, tokens and codes, all in one transaction, so a client
+   * registered later under the same id inherits nothing.
+   */
   async delete(clientId: string, actor: string): Promise<RegisteredClientRow> {
     return withTransaction(this.db, async (trx) => {
       const record = await this.record(clientId, trx);
-      await destroyModel(trx, 'Client', clientId);
+      await destroyModelsOfClient(trx, clientId);
       await deleteClientTokensOfClient(trx, clientId);
       // A device enrolled with a device token still carries the fleet's JWT: its record stays, marked, so it cannot enroll again.
       if (record.manufacturer_id) await setClientDisabled(trx, clientId, 'revoked', this.clock.now());

@@ -4,7 +4,12 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   export default function instance(provider: Provider): {
     grantTypeHandlers: Map<string, (ctx: KoaContextWithOIDC) => Promise<void>>;
     dynamicClients: unknown;
+    jwks: { keys: Record<string, unknown>[] };
   };
+}
+declare module 'oidc-provider/lib/helpers/initialize_keystore.js' {
+  import type { Provider } from 'oidc-provider';
+  export default function initialize(this: Provider, jwks: { keys: Record<string, unknown>[] }): void;
 }
 declare module 'oidc-provider/lib/helpers/lru.js' {
   export default class LRU {

@@ -1,5 +1,5 @@
 /** Signing keys and cookie keys, made on first start and kept in the database. */
-import type { DbOrTrx } from '../knex.ts';
+import { isSqlite, type DbOrTrx } from '../knex.ts';
 
 export interface SigningKeyRow {
   kid: string;
@@ -11,6 +11,24 @@ export interface SigningKeyRow {
 
 export async function listSigningKeys(db: DbOrTrx): Promise<SigningKeyRow[]> {
   return db('signing_key').orderBy('created_at', 'desc').orderBy('kid');
+}
+
+/** The key set without the private keys: what a running server compares to see whether it changed. */
+export async function listSigningKeyStates(db: DbOrTrx): Promise<Omit<SigningKeyRow, 'private_jwk'>[]> {
+  return db('signing_key').select('kid', 'alg', 'created_at', 'retired_at').orderBy('created_at', 'desc').orderBy('kid');
+}
+
+/**
+ * Locks the signing keys of one algorithm until the transaction ends, so two
+ * revocations at once cannot both see "another active key remains" and leave
+ * none. SQLite transactions already hold the write lock (../transaction.ts).
+ */
+export async function lockSigningKeys(db: DbOrTrx, alg: string): Promise<void> {
+  if (!isSqlite(db)) await db('signing_key').where({ alg }).select('kid').forUpdate();
+}
+
+export async function deleteSigningKey(db: DbOrTrx, kid: string): Promise<number> {
+  return db('signing_key').where({ kid }).delete();
 }
 
 export async function insertSigningKey(db: DbOrTrx, row: SigningKeyRow): Promise<void> {

@@ -72,6 +72,31 @@ export async function destroyByAccountId(db: DbOrTrx, accountId: string): Promis
   return db('oidc_model').where({ account_id: accountId }).delete();
 }
 
+/**
+ * Kinds that name their client in the payload but need not belong to a grant;
+ * access tokens, refresh tokens and authorization codes always belong to one.
+ */
+const clientBoundKinds = ['Grant', 'ClientCredentials', 'RegistrationAccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest'];
+
+/**
+ * Ends everything oidc-provider holds for one client: its metadata, its grants
+ * and every row issued under them (access and refresh tokens, codes), and its
+ * grant-less rows (client_credentials tokens, registration access tokens,
+ * pending device codes). Rows are found by kind (the primary key's prefix) and
+ * the payload's `clientId`, so the hot token path keeps its indexes as they are
+ * and only this rare admin operation reads payloads. Run it in the transaction
+ * that deletes the client: a client registered again under the same id then
+ * finds nothing of the old one.
+ */
+export async function destroyModelsOfClient(db: DbOrTrx, clientId: string): Promise<number> {
+  const clientOf = isSqlite(db) ? "json_extract(payload, '$.clientId')" : "(payload::json ->> 'clientId')";
+  const grants = db('oidc_model').select('id').where({ kind: 'Grant' }).andWhereRaw(`${clientOf} = ?`, [clientId]);
+  let removed = await db('oidc_model').whereIn('grant_id', grants).delete();
+  removed += await db('oidc_model').whereIn('kind', clientBoundKinds).andWhereRaw(`${clientOf} = ?`, [clientId]).delete();
+  removed += await db('oidc_model').where({ kind: 'Client', id: clientId }).delete();
+  return removed;
+}
+
 export async function listModels(db: DbOrTrx, kind: string): Promise<OidcModelRow[]> {
   return db('oidc_model').where({ kind }).orderBy('id');
 }

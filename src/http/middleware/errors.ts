@@ -40,6 +40,7 @@ export const httpStatus = {
   'device.invalid_token': 401,
   'device.duplicate': 409,
   'device.not_allowed': 403,
+  'signing_key.last_active': 409,
   'agent.unreachable': 502,
   'agent.refused': 400,
   'agent.state_invalid': 400,

@@ -1,24 +1,32 @@
 /**
- * Discovery and JWKS are the same for every request until the process restarts
- * (keys are loaded at start; `keys rotate` takes effect on restart). The first
- * answer oidc-provider gives is kept and served directly afterwards, with a
- * Cache-Control header so clients and proxies may keep it briefly too.
+ * Discovery and JWKS change rarely: the first answer oidc-provider gives is
+ * kept and served directly afterwards, with a Cache-Control header so clients
+ * and proxies may keep it briefly too. `version` names the provider's current
+ * key set (it changes when keys are rotated or revoked, oidc/key-refresh.ts);
+ * when it changes, the kept answers are dropped and asked for again.
  */
 import type { Context, Next } from 'koa';
 
 const paths = new Set(['/.well-known/openid-configuration', '/jwks']);
 
-export function staticDocuments() {
+export function staticDocuments(version: () => unknown = () => undefined) {
   const kept = new Map<string, { type: string; body: string }>();
+  let keptFor = version();
   return async (ctx: Context, next: Next): Promise<void> => {
     if (ctx.method !== 'GET' || !paths.has(ctx.path)) return next();
+    const current = version();
+    if (current !== keptFor) {
+      kept.clear();
+      keptFor = current;
+    }
     const hit = kept.get(ctx.path);
     if (hit && !ctx.get('origin')) {
       ctx.type = hit.type;
       ctx.body = hit.body;
     } else {
       await next();
-      if (ctx.status === 200 && !ctx.get('origin')) {
+      // Kept only if the keys did not change while it was made (it would be kept under the new version).
+      if (ctx.status === 200 && !ctx.get('origin') && version() === current && keptFor === current) {
         kept.set(ctx.path, { type: ctx.response.get('Content-Type') || 'application/json', body: typeof ctx.body === 'string' ? ctx.body : JSON.stringify(ctx.body) });
       }
     }
