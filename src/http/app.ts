@@ -63,8 +63,10 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
   app.use(securityHeaders());
   // Before anything is served or signed: keys rotated or revoked in the database since the last look.
   if (keyRefresher) app.use(keyRefresher.middleware());
-  if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm)));
-  app.use(base ? mount(base, issuerApp(gh, { provider: main, issuer: config.issuer })) : mount(issuerApp(gh, { provider: main, issuer: config.issuer })));
+  // Wrong device user codes: 10 per IP per 15 minutes over both issuers together (RFC 8628 §5.1).
+  const wrongCodes = new SlidingWindow(10, 15 * 60 * 1000, () => gh.clock.now());
+  if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm, wrongCodes)));
+  app.use(base ? mount(base, issuerApp(gh, { provider: main, issuer: config.issuer }, wrongCodes)) : mount(issuerApp(gh, { provider: main, issuer: config.issuer }, wrongCodes)));
   app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
   return app;
 }
@@ -74,7 +76,7 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
  * the registration guard, then oidc-provider. Pages link and post below the
  * same path (`base`), so a sign-in started at the realm stays at the realm.
  */
-function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
+function issuerApp(gh: Gatehouse, site: IssuerSite, wrongCodesPerIp: SlidingWindow): Koa {
   const { config, views, metrics } = gh;
   const { provider, issuer } = site;
   const base = new URL(issuer).pathname.replace(/\/$/, '');
@@ -119,22 +121,18 @@ function issuerApp(gh: Gatehouse, site: IssuerSite): Koa {
   const ownRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()] as unknown as Middleware[]));
   const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|api|healthz|readyz|metrics)(\/|$)/;
   ours.use((ctx, next) => (ownPaths.test(ctx.path) ? ownRoutes(ctx, next) : next()));
-  // User codes are short: wrong ones are counted per IP and per browser session (RFC 8628 §5.1);
-  // over either limit, the code page answers 429 until the window has passed.
-  const wrongCodesPerIp = new SlidingWindow(30, 15 * 60 * 1000);
-  const wrongCodesPerSession = new SlidingWindow(10, 15 * 60 * 1000);
+  // User codes are short (8 of 20 letters): RFC 8628 §5.1 asks to limit guesses. Wrong codes are counted
+  // per IP only (`wrongCodesPerIp`, shared by both issuers), however many browser sessions the IP opens;
+  // over the limit the code page answers 429 until the window has passed. Form problems (403) and
+  // confirmations (200) do not count.
   const codeVerification = new URL(provider.urlFor('code_verification')).pathname.slice(base.length) || '/device';
   ours.use(async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== codeVerification) return next();
-    const session = ctx.cookies.get(`${site.cookiePrefix ?? 'gh'}.session`);
-    if (!wrongCodesPerIp.allows(ctx.ip) || (session && !wrongCodesPerSession.allows(session))) {
+    if (!wrongCodesPerIp.allows(ctx.ip)) {
       throw new GatehouseError('rate_limited', 'Too many wrong codes. Wait a few minutes, check the code on your device, and try again.');
     }
     await next();
-    if (ctx.status === 400) {
-      wrongCodesPerIp.hit(ctx.ip);
-      if (session) wrongCodesPerSession.hit(session);
-    }
+    if (ctx.status === 400) wrongCodesPerIp.hit(ctx.ip);
   });
   ours.use(staticDocuments(() => publishedKeys(provider)));
   const pace = new PollingPace(gh.clock, parseDurationSeconds(config.security.devicePollInterval));

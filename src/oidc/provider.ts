@@ -16,6 +16,9 @@ import { findAccountWith } from './account.ts';
 import { enlargeClientCache } from './internals.ts';
 import { adapterFactory } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
+import { deviceFlowPages } from './device-pages.ts';
+import { installDeviceRequestFixes } from './device-requests.ts';
+import { plainError } from './error-pages.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -119,35 +122,18 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         charset: 'base-20',
         mask: '****-****',
-        userCodeInputSource: async (ctx, form, _out, err) => {
-          const wrong = Boolean(err && ((err as { userCode?: unknown }).userCode || err.name === 'NoCodeError'));
-          const message = !err ? undefined : wrong ? 'That code is not right, or it has expired. Check the code on your device and try again.'
-            : err.name === 'AbortedError' ? 'The sign-in was cancelled.' : 'Something went wrong with that code. Try again.';
-          const mistyped = (err as { userCode?: unknown } | undefined)?.userCode;
-          const typed = typeof mistyped === 'string' ? mistyped : '';
-          render(ctx, 'device-input', { action: formAction(form), xsrf: formField(form, 'xsrf'), error: message, typed }, err && err.name !== 'AbortedError' ? 400 : 200);
-        },
-        userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
-          render(ctx, 'device-confirm', {
-            action: formAction(form), xsrf: formField(form, 'xsrf'), userCode,
-            clientName: client.clientName ?? client.clientId, deviceInfo,
-          });
-        },
-        successSource: async (ctx) => {
-          render(ctx, 'device-success', { clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId });
-        },
+        // Our pages, in plain words; a code's state is said, an unfinished sign-in can be finished (./device-pages.ts).
+        ...deviceFlowPages(render),
       },
     },
     interactions: {
       policy: gatedPolicy(deps.gate, config.registration.policies.consentRequired ? new Set(config.clients.map((c) => c.client_id)) : undefined),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
+    // People get plain words; the OAuth code stays in small print (JSON callers get oidc-provider's answer unchanged).
     renderError: async (ctx, out) => {
-      render(ctx, 'error', {
-        title: 'Sign-in problem',
-        message: out.error_description ?? 'The request could not be completed.',
-        code: out.error,
-      }, ctx.status >= 400 ? ctx.status : 400);
+      const { title, message } = plainError(out.error);
+      render(ctx, 'error', { title, message, code: out.error }, ctx.status >= 400 ? ctx.status : 400);
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
@@ -175,6 +161,11 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   if (deps.routes) configuration.routes = deps.routes;
   const provider = new Provider(issuer, configuration);
+  installDeviceRequestFixes(provider, {
+    base: prefix,
+    deviceAuthorization: deps.routes?.device_authorization ?? '/device/auth',
+    codeVerification: deps.routes?.code_verification ?? '/device',
+  }, render);
   // Devices and registered apps: keep more built clients than oidc-provider's 100.
   enlargeClientCache(provider, 5000);
   provider.proxy = config.trustProxy;

@@ -46,6 +46,9 @@ export const httpStatus = {
   'agent.state_invalid': 400,
 } satisfies Record<GatehouseErrorCode, number>;
 
+/** Page titles for statuses a person meets often; every other error page is "Something is not right". */
+const titles: Record<number, string> = { 404: 'Page not found', 429: 'Slow down' };
+
 export function wantsHtml(ctx: Context): boolean {
   return ctx.accepts('html', 'json') === 'html' && !ctx.path.includes('/api/');
 }
@@ -54,6 +57,10 @@ export function errorHandler(views: Views, logger: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
+      // Nothing answered: a path neither issuer knows. Our own 404 page (or JSON), not Koa's bare text.
+      if (ctx.status === 404 && ctx.body == null && ctx.respond !== false && !ctx.headerSent) {
+        throw new GatehouseError('not_found', 'There is no page at this address. Check the link, or go back to the application and start again.');
+      }
     } catch (err) {
       let status: number;
       let code: string;
@@ -76,7 +83,7 @@ export function errorHandler(views: Views, logger: Logger) {
       if (status === 503) ctx.set('Retry-After', '5');
       if (wantsHtml(ctx)) {
         ctx.type = 'html';
-        ctx.body = views.page('error', { title: status === 429 ? 'Slow down' : 'Something is not right', message, code, csrf: ctx.state.csrf });
+        ctx.body = views.page('error', { title: titles[status] ?? 'Something is not right', message, code, csrf: ctx.state.csrf });
       } else {
         ctx.body = { error: code, error_description: message };
       }
