@@ -9,7 +9,8 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import {
-  clientTokensOfAclToken, findAclToken, findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, userAccessList, userAccessToClient, type AclTokenRow,
+  clientTokensOfAclToken, findAclToken, findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, linkUserToAclTokenOnce, userAccessList, userAccessToClient,
+  type AclTokenRow,
 } from '../db/repos/acl-tokens.ts';
 import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/users.ts';
 import {
@@ -64,14 +65,59 @@ export class Gate {
     private readonly aclTokens: AclTokens,
   ) {}
 
-  /** Whether a user may use a client now (every authorization, refresh and device-code grant). */
+  /**
+   * Whether a user may use a client now (every authorization, refresh and
+   * device-code grant). In auto mode a user not linked to the global token yet
+   * (made by an admin, or before auto mode was on) is linked here.
+   */
   async hasAccess(userId: string, clientId: string): Promise<boolean> {
     if (this.mode === 'open') return true;
-    return (await userAccessToClient(this.db, userId, clientId, this.clock.now())) !== undefined;
+    if ((await userAccessToClient(this.db, userId, clientId, this.clock.now())) !== undefined) return true;
+    return this.mode === 'auto' && this.linkUserToGlobalToken(userId, clientId);
   }
 
-  accessList(userId: string): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
-    return userAccessList(this.db, userId, this.clock.now());
+  /** The clients a user can reach now; in auto mode that includes the global token's, linked or not yet. */
+  async accessList(userId: string): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
+    const now = this.clock.now();
+    const held = await userAccessList(this.db, userId, now);
+    const global = this.mode === 'auto' ? await systemGlobalToken(this.db) : undefined;
+    if (!global || global.revoked_at !== null || held.some((a) => a.acl_token_id === global.id)) return held;
+    const reached = new Set(held.map((a) => a.client_id));
+    const more = (await clientTokensOfAclToken(this.db, global.id))
+      .filter((c) => c.revoked_at === null && (c.expires_at === null || c.expires_at > now) && !reached.has(c.client_id))
+      .map((c) => ({ client_id: c.client_id, acl_token_id: global.id, expires_at: c.expires_at }));
+    return [...held, ...more].sort((a, b) => a.client_id.localeCompare(b.client_id));
+  }
+
+  /**
+   * Auto mode: every user is linked to the global token, however made (first
+   * login, `user create`, a user from before auto mode was on). Users not linked
+   * yet are linked at the first authorization that needs it, in one
+   * transaction and counted like a first login (one use, the link, the audit
+   * record). The link row goes in first: of two requests racing for the same
+   * user, only the one that inserted it counts the use.
+   */
+  private async linkUserToGlobalToken(userId: string, clientId: string): Promise<boolean> {
+    const actor = `user:${userId}`;
+    const linked = await withTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      const global = await systemGlobalToken(trx);
+      if (!global || global.revoked_at !== null) return false;
+      const opens = (await clientTokensOfAclToken(trx, global.id))
+        .some((c) => c.client_id === clientId && c.revoked_at === null && (c.expires_at === null || c.expires_at > now));
+      const user = await findUser(trx, userId);
+      if (!opens || user?.status !== 'active') return false;
+      if (!(await linkUserToAclTokenOnce(trx, userId, global.id, now))) return false;
+      if (!(await incrementAclTokenUses(trx, global.id, now))) throw new GatehouseError('acl_token.revoked', 'The global access token was revoked a moment ago.');
+      await this.audit.record(trx, { actor, action: 'gate.allowed', subject: clientId, details: { aclToken: global.id, user: userId, via: 'auto_link' } });
+      return true;
+    }).catch((err: unknown) => {
+      if (isGatehouseError(err, 'acl_token.revoked')) return false;
+      throw err;
+    });
+    if (linked) this.decided('allowed', 'auto_link');
+    // A racer may have linked it meanwhile; the access query has the last word.
+    return linked || (await userAccessToClient(this.db, userId, clientId, this.clock.now())) !== undefined;
   }
 
   /**
@@ -85,10 +131,10 @@ export class Gate {
     try {
       const user = await withTransaction(this.db, async (trx) => {
         const raced = await this.users.findByIdentity(trx, identity);
-        if (raced) return raced;
-        if (this.mode === 'open') return this.users.createFromIdentity(trx, identity, actor);
+        if (raced) return this.users.recordLogin(raced, trx);
+        if (this.mode === 'open') return this.users.createFromIdentity(trx, identity, actor, { signingIn: true });
         const token = this.mode === 'auto' ? await this.globalToken(trx) : await this.tokenFor(trx, identity, client, presented);
-        const user = await this.users.createFromIdentity(trx, identity, actor);
+        const user = await this.users.createFromIdentity(trx, identity, actor, { signingIn: true });
         await this.redeem(trx, token, user.id, client, actor);
         return user;
       });

@@ -35,8 +35,12 @@ export class Users {
     return link ? findUser(db, link.user_id) : undefined;
   }
 
-  /** Creates the user and its `user_idp` link for a first login (inside the caller's transaction). */
-  async createFromIdentity(trx: DbOrTrx, identity: Identity, actor: string): Promise<UserRow> {
+  /**
+   * Creates the user and its `user_idp` link (inside the caller's transaction).
+   * `signingIn`: a first login, recorded as a login like every later one; an
+   * admin-made user has not signed in yet.
+   */
+  async createFromIdentity(trx: DbOrTrx, identity: Identity, actor: string, options: { signingIn?: boolean } = {}): Promise<UserRow> {
     const now = this.clock.now();
     const user: UserRow = {
       id: newId(),
@@ -45,7 +49,7 @@ export class Users {
       name: identity.name ?? null,
       status: 'active',
       created_at: now,
-      last_login_at: null,
+      last_login_at: options.signingIn ? now : null,
     };
     await insertUser(trx, user);
     await insertUserIdp(trx, { connector_id: identity.connectorId, subject: identity.subject, user_id: user.id, email: user.email, created_at: now });
@@ -84,10 +88,10 @@ export class Users {
   }
 
   /** A known user completed a login: refused when disabled, else the login time is kept. */
-  async recordLogin(user: UserRow): Promise<UserRow> {
+  async recordLogin(user: UserRow, db: DbOrTrx = this.db): Promise<UserRow> {
     if (user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
     const now = this.clock.now();
-    await updateUser(this.db, user.id, { last_login_at: now });
+    await updateUser(db, user.id, { last_login_at: now });
     return { ...user, last_login_at: now };
   }
 

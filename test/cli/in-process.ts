@@ -5,6 +5,7 @@
  * (./gatehouse.ts); variations use this. Plus the two shapes of an answer:
  * a successful `--json` run, and a one-line refusal.
  */
+import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
 import { helpHint, messageLines, stackLine, type RunResult } from './gatehouse.ts';
@@ -12,17 +13,23 @@ import { helpHint, messageLines, stackLine, type RunResult } from './gatehouse.t
 /** Captures swap the process's own stdout/stderr, so runs take turns (parallel callers queue). */
 let turn: Promise<unknown> = Promise.resolve();
 
-export function runInProcess(argv: string[]): Promise<RunResult> {
-  const run = turn.then(() => runCaptured(argv));
+/** `input`, when given, is what the command reads on standard input (e.g. `--password-stdin`). */
+export function runInProcess(argv: string[], input?: string): Promise<RunResult> {
+  const run = turn.then(() => runCaptured(argv, input));
   turn = run.catch(() => undefined);
   return run;
 }
 
-async function runCaptured(argv: string[]): Promise<RunResult> {
+async function runCaptured(argv: string[], input?: string): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
   const { write: outWrite } = process.stdout;
   const { write: errWrite } = process.stderr;
+  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin');
+  if (input !== undefined) {
+    const fed = Readable.from([input]);
+    Object.defineProperty(process, 'stdin', { configurable: true, get: () => fed });
+  }
   process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
   try {
@@ -31,6 +38,7 @@ async function runCaptured(argv: string[]): Promise<RunResult> {
   } finally {
     process.stdout.write = outWrite;
     process.stderr.write = errWrite;
+    if (input !== undefined && stdin) Object.defineProperty(process, 'stdin', stdin);
   }
 }
 

@@ -14,6 +14,8 @@ import type { Db } from '../../src/db/knex.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, obtainCode, pkcePair, tokenRequest } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { databaseYaml, writeWorkspace } from '../cli/gatehouse.ts';
+import { parsed, runInProcess } from '../cli/in-process.ts';
 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const web = { ...testClients.web, redirect_uris: [redirectUri] };
@@ -65,6 +67,19 @@ async function postPassword(server: TestServer, who: { email: string; password: 
   expect(html).toContain('name="password"');
   const res = await browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: who.email, password: who.password } });
   return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+}
+
+/** A config for the admin CLI on the server's database (auto mode), run in this process. */
+function cliWorkspace(db: TestDatabase, server: TestServer) {
+  return writeWorkspace(db, [
+    `issuer: ${server.url}`,
+    `database: ${databaseYaml(db)}`,
+    'connectors:',
+    '  - { id: local, type: local, name: Email }',
+    'firstauth: { enable: true, mode: auto }',
+    'log: { level: warn }',
+    '',
+  ].join('\n'));
 }
 
 describe.each(databaseKinds)('auto mode on %s', (kind) => {
@@ -133,6 +148,68 @@ describe.each(databaseKinds)('auto mode on %s', (kind) => {
     expect(await count(knex, 'user')).toBe(usersBefore + 1);
     expect(await count(knex, 'user_acl_token', { user_id: user!.id })).toBe(1);
     expect((await globalTokens(knex))[0]!.uses).toBe(1);
+  });
+
+  it('lets a user made with `gatehouse user create` in (linked to the global token at its first authorization, one use counted once)', async () => {
+    const { db: knex } = server!.gh;
+    const ws = cliWorkspace(db, server!);
+    try {
+      const email = `cli-${kind}@example.com`;
+      const password = 'made by the admin, in auto mode';
+      const created = parsed<{ id: string; access: { client: string }[] }>(
+        await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', email, '--password-stdin', '--json'], `${password}\n`));
+      // `user show` tells the truth before the first sign-in: the global token's clients are reachable.
+      expect(created.access.map((a) => a.client)).toEqual(['other', 'service', 'web']);
+      const [global] = await globalTokens(knex);
+      const usesBefore = global!.uses;
+      expect(await count(knex, 'user_acl_token', { user_id: created.id })).toBe(0);
+
+      const browser = new Browserless();
+      const { code, verifier } = await obtainCode(server!.url, { clientId: 'web', redirectUri, email, password, browser });
+      const tokens = await tokenRequest(server!.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
+      expect(tokens.status).toBe(200);
+      expect(await knex('user_acl_token').where({ user_id: created.id }).pluck('acl_token_id')).toEqual([global!.id]);
+      expect((await globalTokens(knex))[0]!.uses).toBe(usesBefore + 1);
+      // Another client, a refresh, another sign-in: linked once, counted once.
+      await obtainCode(server!.url, { clientId: 'other', redirectUri, email, password, browser });
+      expect((await tokenRequest(server!.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.body.refresh_token) })).status).toBe(200);
+      await obtainCode(server!.url, { clientId: 'web', redirectUri, email, password });
+      expect(await count(knex, 'user_acl_token', { user_id: created.id })).toBe(1);
+      expect((await globalTokens(knex))[0]!.uses).toBe(usesBefore + 1);
+      expect(await knex('audit_log').where({ action: 'gate.allowed', actor: `user:${created.id}` }).count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r?.n))).toBe(1);
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  it('records a first sign-in as a login: `user show` and `user list` print its lastLogin', async () => {
+    const who = await newcomer(server!, `first-login-${kind}`);
+    const before = Date.now();
+    await obtainCode(server!.url, { clientId: 'web', redirectUri, email: who.email, password: who.password });
+    const after = Date.now();
+    const user = await userOf(server!.gh.db, who.id);
+    const ws = cliWorkspace(db, server!);
+    try {
+      const shown = parsed<{ lastLogin: string | null }>(await runInProcess(['--config', ws.configPath, 'user', 'show', user!.id, '--json']));
+      expect(shown.lastLogin).not.toBeNull();
+      expect(Date.parse(shown.lastLogin!)).toBeGreaterThanOrEqual(before - 1000);
+      expect(Date.parse(shown.lastLogin!)).toBeLessThanOrEqual(after);
+      const listed = parsed<{ id: string; lastLogin: string | null }[]>(await runInProcess(['--config', ws.configPath, 'user', 'list', '--json']));
+      expect(listed.find((u) => u.id === user!.id)?.lastLogin).toBe(shown.lastLogin);
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  it('links many users made by an admin exactly once each when their first authorizations race', async () => {
+    const { gh } = server!;
+    const made = await Promise.all(Array.from({ length: 4 }, (_, i) => gh.users.createLocal({ email: `race-${kind}-${i}@example.com` }, 'test')));
+    const usesBefore = (await globalTokens(gh.db))[0]!.uses;
+    // Each user's first authorization arrives several times at once (tabs, a refresh racing a sign-in).
+    const answers = await Promise.all(made.flatMap((u) => Array.from({ length: 3 }, () => gh.gate.hasAccess(u.id, 'web'))));
+    expect(answers.every(Boolean)).toBe(true);
+    expect((await globalTokens(gh.db))[0]!.uses).toBe(usesBefore + made.length);
+    for (const u of made) expect(await count(gh.db, 'user_acl_token', { user_id: u.id })).toBe(1);
   });
 
   it('after a restart with one more static client: the same single global token, a client token for the new client, nothing duplicated', async () => {

@@ -92,6 +92,13 @@ export async function linkUserToAclToken(db: DbOrTrx, userId: string, aclTokenId
   await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now }).onConflict(['user_id', 'acl_token_id']).ignore();
 }
 
+/** Links a user to a token unless already linked; true only for the caller whose row went in (the race winner). */
+export async function linkUserToAclTokenOnce(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<boolean> {
+  const rows: unknown[] = await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now })
+    .onConflict(['user_id', 'acl_token_id']).ignore().returning('user_id');
+  return rows.length === 1;
+}
+
 export async function aclTokensOfUser(db: DbOrTrx, userId: string): Promise<AclTokenRow[]> {
   return db('acl_token').join('user_acl_token', 'acl_token.id', 'user_acl_token.acl_token_id')
     .where('user_acl_token.user_id', userId).select('acl_token.*').orderBy('acl_token.created_at');
