@@ -68,6 +68,11 @@ export function checkTemplate(metadata: Metadata, template: RegistrationTemplate
   }
 }
 
+/** Metadata as oidc-provider gets it, on registration and on update: the native-app rule, then the redirect defaults. */
+export function normalizeMetadata(metadata: Metadata): Metadata {
+  return withoutRedirectDefaults(asNativeByShape(metadata));
+}
+
 /**
  * A client that asks only for grants without a browser redirect (e.g.
  * `{"grant_types": ["client_credentials"]}`, as Keycloak clients and device
@@ -75,7 +80,7 @@ export function checkTemplate(metadata: Metadata, template: RegistrationTemplate
  * RFC 7591's default `response_types: ["code"]`, which would make it an
  * authorization-code client that lacks its redirect URIs.
  */
-export function normalizeMetadata(metadata: Metadata): Metadata {
+function withoutRedirectDefaults(metadata: Metadata): Metadata {
   const grants = metadata.grant_types;
   if (!Array.isArray(grants) || grants.some((g) => g === 'authorization_code' || g === 'implicit')) return metadata;
   return {
@@ -83,6 +88,40 @@ export function normalizeMetadata(metadata: Metadata): Metadata {
     ...(metadata.response_types === undefined ? { response_types: [] } : {}),
     ...(metadata.redirect_uris === undefined ? { redirect_uris: [] } : {}),
   };
+}
+
+/** RFC 8252 §7.3: http on a loopback interface (oidc-provider's loopback names). */
+function isLoopbackRedirect(url: URL): boolean {
+  return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+}
+
+/**
+ * RFC 8252 §7.1: a private-use URI scheme in reverse-DNS form (so it has a
+ * dot, e.g. `edu.kit.data.oidc-agent:/redirect`). The dot keeps out every
+ * scheme a browser gives a meaning to (`javascript:`, `data:`, `file:`...).
+ */
+function isPrivateUseRedirect(url: URL): boolean {
+  return url.protocol.includes('.') && url.protocol !== 'http:' && url.protocol !== 'https:';
+}
+
+/**
+ * The native-app rule (RFC 8252). A registration whose redirect URIs are all
+ * loopback http URIs or private-use schemes, with at least one private-use
+ * scheme among them, is a native application, whatever `application_type` it
+ * sends: oidc-agent, like many desktop tools, sends `"web"` (or nothing, which
+ * means web) beside `edu.kit.data.oidc-agent:/redirect`, and Keycloak takes it.
+ * Only registrations that would be refused as web are re-read: a web client can
+ * never have a private-use scheme, so every registration valid before keeps its
+ * type and its exact redirect matching (a loopback-only web client stays web).
+ * Any other shape (claimed https beside a custom scheme, http off loopback, a
+ * scheme without a dot) is left as sent, and oidc-provider refuses it as before.
+ */
+export function asNativeByShape(metadata: Metadata): Metadata {
+  if (metadata.application_type === 'native') return metadata;
+  const uris = redirectUrisOf(metadata).map((uri) => URL.parse(uri));
+  if (uris.length === 0 || uris.some((url) => !url || !(isLoopbackRedirect(url) || isPrivateUseRedirect(url)))) return metadata;
+  if (!uris.some((url) => url && isPrivateUseRedirect(url))) return metadata;
+  return { ...metadata, application_type: 'native' };
 }
 
 /** What the template adds when the request leaves it out: a client registered under a scope template is limited to it. */

@@ -1,5 +1,5 @@
 /**
- * Real services the tests need (PostgreSQL, Chromium). Missing on a developer's
+ * Real services the tests need (PostgreSQL, Chromium, oidc-agent). Missing on a developer's
  * machine: the tests that need them skip with a loud message. Under CI=true a
  * missing service fails the run instead.
  */
@@ -36,4 +36,12 @@ export function postgresAvailable(): Promise<boolean> {
 
 export function chromiumAvailable(): boolean {
   return existsSync(chromiumPath) || missing('Chromium', `${chromiumPath} not found; apt-get install -y chromium`);
+}
+
+/** Where the Debian package oidc-agent puts `oidc-gen`, `oidc-agent` and `oidc-token`. */
+export const oidcAgentBin = process.env.OIDC_AGENT_BIN ?? '/usr/bin';
+
+export function oidcAgentAvailable(): boolean {
+  return ['oidc-gen', 'oidc-agent', 'oidc-token'].every((tool) => existsSync(`${oidcAgentBin}/${tool}`))
+    || missing('oidc-agent', `${oidcAgentBin}/oidc-gen not found; apt-get install -y oidc-agent`);
 }
