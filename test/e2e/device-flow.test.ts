@@ -189,7 +189,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     ]);
     expect(response.status()).toBe(400);
     await page.getByRole('heading', { name: 'Connect a device' }).waitFor();
-    expect(await page.getByRole('alert').textContent()).toContain('That code is not right, or it has expired');
+    expect(await page.getByRole('alert').textContent()).toContain('That code is not right. Check the code on your device');
     await page.screenshot({ path: `${shots}/device-input-error-${kind}.png`, fullPage: true });
     // The person can try again on the same page: the real code still works.
     await page.getByLabel('Code').fill(authorization.user_code);
@@ -208,7 +208,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     await page.getByRole('heading', { name: 'Confirm the device' }).waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByRole('heading', { name: 'Connect a device' }).waitFor();
-    expect(await page.getByRole('alert').textContent()).toContain('cancelled');
+    expect(await page.getByRole('status').textContent()).toContain('You cancelled the sign-in, so the device was not connected');
 
     const outcome = await polling.result;
     expect('error' in outcome).toBe(true);
@@ -216,13 +216,13 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     expect(error).toBeInstanceOf(client.ResponseBodyError);
     expect((error as client.ResponseBodyError).error).toBe('access_denied');
 
-    // The cancelled code cannot be used afterwards.
+    // The cancelled code cannot be used afterwards, and the page says why.
     await page.getByLabel('Code').fill(authorization.user_code);
     const [response] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/device'),
       page.getByRole('button', { name: 'Continue' }).click(),
     ]);
     expect(response.status()).toBe(400);
-    expect(await page.getByRole('alert').textContent()).toContain('That code is not right');
+    expect(await page.getByRole('alert').textContent()).toContain('That code was declined');
   });
 });

@@ -25,26 +25,27 @@ async function page(step: { response: Response; url: string }): Promise<string> 
 /**
  * Types `userCode` on `<issuer>/device` and answers the confirmation page:
  * `confirm` signs in and consents, then returns the final page's HTML
- * ("Device connected"); `cancel` presses Cancel and returns the page it shows.
+ * ("Device connected"); `cancel` presses Cancel and returns the page it shows;
+ * `decline` signs in, presses Deny on the consent page and returns the page it leads to.
  */
-export async function answerDeviceCode(issuer: string, userCode: string, decision: 'confirm' | 'cancel', person: Person): Promise<string> {
+export async function answerDeviceCode(issuer: string, userCode: string, decision: 'confirm' | 'cancel' | 'decline', person: Person): Promise<string> {
   const browser = new Browserless();
   let step = await browser.follow(`${issuer}/device`, issuer);
   let html = await page(step);
   step = await browser.follow(actionOf(html, step.url), issuer, { form: { xsrf: xsrfOf(html), user_code: userCode } });
   html = await page(step);
   if (!html.includes('Confirm the device')) throw new Error(`no confirmation page for ${userCode}: ${html.slice(0, 500)}`);
-  const answer: Record<string, string> = decision === 'confirm' ? { confirm: 'yes' } : { abort: 'yes' };
+  const answer: Record<string, string> = decision === 'cancel' ? { abort: 'yes' } : { confirm: 'yes' };
   step = await browser.follow(actionOf(html, step.url), issuer, { form: { xsrf: xsrfOf(html), user_code: userCode, ...answer } });
   if (decision === 'cancel') return page(step);
   // Sign in, consent, until the device is connected.
   for (let pages = 0; pages < 5; pages += 1) {
     html = await page(step);
-    if (html.includes('Device connected')) return html;
+    if (html.includes('Device connected') || (decision === 'decline' && html.includes('Connect a device'))) return html;
     if (html.includes('name="password"')) {
       step = await browser.follow(`${step.url}/login`, issuer, { form: { _csrf: csrfOf(html), email: person.email, password: person.password } });
     } else if (html.includes('name="decision"')) {
-      step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrfOf(html), decision: 'allow' } });
+      step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrfOf(html), decision: decision === 'decline' ? 'deny' : 'allow' } });
     } else {
       throw new Error(`unexpected page at ${step.url}: ${html.slice(0, 500)}`);
     }
