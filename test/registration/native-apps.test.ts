@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { pkcePair } from '../helpers/http-login.ts';
+import { manage, updateBody } from '../helpers/registration.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
 const realmName = 'master';
@@ -64,9 +65,9 @@ describe('the native-app redirect rule', () => {
     await db?.drop();
   });
 
-  const register = async (where: string, metadata: Record<string, unknown>) => {
+  const register = async (where: string, metadata: Record<string, unknown>, bearer = token) => {
     const response = await fetch(endpoints[where]!.registration, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(metadata),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify(metadata),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
@@ -96,6 +97,24 @@ describe('the native-app redirect rule', () => {
       const answer = await register(where, { redirect_uris: ['com.example.app:/oauth2redirect'] });
       expect(answer.status, JSON.stringify(answer.body)).toBe(201);
       expect(answer.body.application_type).toBe('native');
+    });
+
+    it('keeps the rule on update: oidc-agent sending application_type web again stays native', async () => {
+      const created = await register(where, oidcAgentRegistration);
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const updated = await manage(String(created.body.registration_client_uri), 'PUT', String(created.body.registration_access_token), updateBody(created.body, { application_type: 'web' }));
+      expect(updated.status, updated.text).toBe(200);
+      expect(updated.body).toMatchObject({ application_type: 'native', redirect_uris: oidcAgentRegistration.redirect_uris });
+    });
+
+    it('refuses a private-use scheme under a --redirect-host template, naming the rule', async () => {
+      const limited = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 3_600_000, template: { redirectHosts: ['localhost'] } }, 'test');
+      const answer = await register(where, oidcAgentRegistration, limited.token);
+      expect(answer.status).toBe(400);
+      expect(answer.body).toEqual({
+        error: 'invalid_redirect_uri',
+        error_description: 'registration token template: redirect URI edu.kit.data.oidc-agent:/redirect is not on an allowed host (localhost)',
+      });
     });
 
     it('keeps a loopback-only registration a web client', async () => {
