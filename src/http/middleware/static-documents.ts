@@ -7,13 +7,19 @@
  */
 import type { Context, Next } from 'koa';
 
-const paths = new Set(['/.well-known/openid-configuration', '/jwks']);
+/**
+ * How long clients and proxies may keep each answer (seconds). The JWKS briefly:
+ * a rotated or revoked key reaches relying parties within a minute, 30 s until
+ * every server has looked (oidc/key-refresh.ts) plus 30 s in their caches.
+ */
+const maxAge = new Map([['/.well-known/openid-configuration', 300], ['/jwks', 30]]);
 
 export function staticDocuments(version: () => unknown = () => undefined) {
   const kept = new Map<string, { type: string; body: string }>();
   let keptFor = version();
   return async (ctx: Context, next: Next): Promise<void> => {
-    if (ctx.method !== 'GET' || !paths.has(ctx.path)) return next();
+    const age = maxAge.get(ctx.path);
+    if (ctx.method !== 'GET' || age === undefined) return next();
     const current = version();
     if (current !== keptFor) {
       kept.clear();
@@ -30,6 +36,6 @@ export function staticDocuments(version: () => unknown = () => undefined) {
         kept.set(ctx.path, { type: ctx.response.get('Content-Type') || 'application/json', body: typeof ctx.body === 'string' ? ctx.body : JSON.stringify(ctx.body) });
       }
     }
-    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.set('Cache-Control', `public, max-age=${age}`);
   };
 }

@@ -6,7 +6,7 @@ import { withGatehouse } from '../../index.ts';
 const live = `Running servers publish this change and sign accordingly within ${keyRefreshIntervalMs / 1000} seconds; no restart needed.`;
 
 export function keysCommands(): Command {
-  const keys = new Command('keys').description('signing keys');
+  const keys = new Command('keys').description(`signing keys: list, rotate, revoke (running servers follow within ${keyRefreshIntervalMs / 1000} s)`);
   keys.command('list')
     .description('list published signing keys')
     .action(withGatehouse(async ({ gh, out }) => {
