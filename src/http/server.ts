@@ -12,6 +12,7 @@ import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
 import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
 import { KeyRefresher } from '../oidc/key-refresh.ts';
 import { createProvider, keycloakRoutes } from '../oidc/provider.ts';
+import { reservationBoundMs } from '../registration/registrar.ts';
 import { createApp, type IssuerSite } from './app.ts';
 
 export interface RunningServer {
@@ -22,9 +23,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Settles registrations a crash interrupted (registration/registrar.ts): the counted uses match the clients that exist. */
+async function repairRegistrations(gh: Gatehouse): Promise<void> {
+  const { undone, completed } = await gh.registrar.repairReservations();
+  if (undone.length || completed.length) gh.logger.warn({ undone, completed }, 'repaired registrations interrupted by a crash');
+}
+
 export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {
   const { config, logger } = gh;
   await migrateLatest(gh.db);
+  await repairRegistrations(gh);
   await gh.keys.ensure();
   if (config.deviceRegistration.enabled) await gh.devices.checkAllowList();
   gh.cookieKeys = await gh.keys.cookieKeys();
@@ -88,6 +96,9 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));
   }, 10 * 60 * 1000);
   cleanup.unref();
+  // A peer instance that crashed mid-registration is repaired by the instances still running.
+  const repair = setInterval(() => void repairRegistrations(gh).catch((err: unknown) => logger.warn({ err }, 'registration repair failed')), reservationBoundMs);
+  repair.unref();
 
   const address = server.address() as AddressInfo;
   logger.info({ issuer: config.issuer, address: `${address.address}:${address.port}` }, 'gatehouse is listening');
@@ -97,6 +108,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     server,
     async stop() {
       clearInterval(cleanup);
+      clearInterval(repair);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gh.close();

@@ -7,6 +7,18 @@
  * when the registration did not happen, or mails approvers when the client
  * waits for one. Admin operations (enable, disable, delete) and the approval
  * links live here too. Depends on db, audit, gating, mail, lib.
+ *
+ * Crashes: the reservation and oidc-provider's store of the client are two
+ * transactions, not one. One would have to stay open across oidc-provider's
+ * whole registration handler (its validation may fetch a sector_identifier_uri),
+ * and on SQLite, which has one connection, every other request would wait for
+ * it. Instead the record carries a state, 'reserved' → 'stored', and
+ * `repairReservations` (at start-up and every minute, see http/server.ts)
+ * settles what a crash left: a reservation older than `reservationBoundMs`
+ * whose client exists is marked stored; one without a client is removed and
+ * its use given back. Every way out of 'reserved' is a conditional write whose
+ * row count decides, under the registration lock, so a use is given back
+ * exactly once even when two instances repair at the same moment.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -16,9 +28,9 @@ import { isSqlite, type Db, type DbOrTrx } from '../db/knex.ts';
 import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
 import { destroyModel, destroyModelsOfClient } from '../db/repos/oidc-models.ts';
 import {
-  countRegisteredClients, deleteRegisteredClient, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
-  insertRegisteredClient, listRegisteredClients, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled, takeRegistrationTokenUse, touchClientTokenTime,
-  useClientApprovalLink, type ClientApprovalLinkRow, type RegisteredClientRow,
+  countRegisteredClients, deleteRegisteredClient, deleteReservation, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
+  insertRegisteredClient, listRegisteredClients, listStaleReservations, markReservationStored, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled,
+  takeRegistrationTokenUse, touchClientTokenTime, useClientApprovalLink, type ClientApprovalLinkRow, type RegisteredClientRow,
 } from '../db/repos/registration.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -60,6 +72,24 @@ export interface RegistrarOptions {
   linkTtlMs: number;
   /** Host name -> addresses, for the trustedHosts source check (tests pass their own). */
   resolve?: (host: string) => Promise<string[]>;
+}
+
+/**
+ * How long a registration may hold its reservation before the repair treats it
+ * as interrupted. oidc-provider stores a client within milliseconds (its one
+ * outbound fetch, a sector_identifier_uri, times out after 2.5 s); a minute
+ * leaves a wide margin and still gives a crashed registration's use back soon.
+ */
+export const reservationBoundMs = 60_000;
+
+/** The advisory lock (PostgreSQL) under which registrations and their repair take turns; SQLite's write lock does the same. */
+const registrationLock = 7591;
+
+export interface RepairResult {
+  /** Reservations without a client: removed, their uses given back. */
+  undone: string[];
+  /** Reservations whose client had been stored before the crash: marked stored. */
+  completed: string[];
 }
 
 const clientIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -112,7 +142,7 @@ export class Registrar {
 
     await withTransaction(this.db, async (trx) => {
       // PostgreSQL: registrations take turns, so maxClients holds exactly (SQLite's write lock already does this).
-      if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [7591]);
+      if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [registrationLock]);
       const now = this.clock.now();
       if (presented && !(await takeRegistrationTokenUse(trx, presented.id, now))) {
         const fresh = await findRegistrationToken(trx, presented.id);
@@ -123,7 +153,7 @@ export class Registrar {
       }
       await insertRegisteredClient(trx, {
         client_id: clientId, registration_token_id: presented?.id ?? null, via: request.via, kind,
-        disabled_reason: held, disabled_at: held ? now : null, created_at: now,
+        disabled_reason: held, disabled_at: held ? now : null, created_at: now, state: 'reserved',
       });
       const actor = presented ? `registration_token:${presented.id}` : `anonymous:${request.sourceIp}`;
       if (kind === 'application') {
@@ -142,15 +172,48 @@ export class Registrar {
   /** After oidc-provider answered: undo a registration that did not happen, or ask approvers to enable a held client. */
   async settle(reservation: Reservation, registered: boolean): Promise<void> {
     if (!registered) {
-      await withTransaction(this.db, async (trx) => {
-        if (reservation.tokenId) await returnRegistrationTokenUse(trx, reservation.tokenId);
-        await deleteClientTokensOfClient(trx, reservation.clientId);
-        await deleteRegisteredClient(trx, reservation.clientId);
-        await this.audit.record(trx, { actor: 'system', action: 'client.registration_undone', subject: reservation.clientId });
-      });
+      await withTransaction(this.db, (trx) => this.undoReservation(trx, reservation.clientId, reservation.tokenId, 'refused'));
       return;
     }
+    const stored = await withTransaction(this.db, async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored');
+    if (!stored) {
+      // Slower than reservationBoundMs: the repair has given the use back already, so the client must not stay either.
+      await withTransaction(this.db, (trx) => destroyModelsOfClient(trx, reservation.clientId));
+      throw new GatehouseError('overloaded', 'the registration took too long and was undone; try again');
+    }
     if (reservation.held === 'approval') await this.askApprovers(reservation.clientId);
+  }
+
+  /**
+   * Settles the reservations a crash left behind (see the module comment):
+   * those older than reservationBoundMs, so a registration in flight on another
+   * instance is left alone.
+   */
+  async repairReservations(): Promise<RepairResult> {
+    const result: RepairResult = { undone: [], completed: [] };
+    const stale = await listStaleReservations(this.db, this.clock.now() - reservationBoundMs);
+    for (const reservation of stale) {
+      const outcome = await withTransaction(this.db, async (trx) => {
+        if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [registrationLock]);
+        if (await this.clients.exists(reservation.client_id, trx)) return (await markReservationStored(trx, reservation.client_id)) ? 'completed' : undefined;
+        return (await this.undoReservation(trx, reservation.client_id, reservation.registration_token_id, 'interrupted')) ? 'undone' : undefined;
+      });
+      if (outcome) result[outcome].push(reservation.client_id);
+      // Its approval mail was never sent: the crash came before settle.
+      if (outcome === 'completed' && reservation.disabled_reason === 'approval') await this.askApprovers(reservation.client_id);
+    }
+    return result;
+  }
+
+  /** Undoes a reservation once; the conditional delete's row count decides who gives the use back. */
+  private async undoReservation(trx: DbOrTrx, clientId: string, tokenId: string | null, reason: 'refused' | 'interrupted'): Promise<boolean> {
+    if (!(await deleteReservation(trx, clientId))) return false;
+    if (tokenId) await returnRegistrationTokenUse(trx, tokenId);
+    await deleteClientTokensOfClient(trx, clientId);
+    // oidc-provider may have stored part of it before failing (the client, not its registration access token).
+    await destroyModelsOfClient(trx, clientId);
+    await this.audit.record(trx, { actor: 'system', action: 'client.registration_undone', subject: clientId, details: { reason } });
+    return true;
   }
 
   /** RFC 7592 update: the rules the client was registered under still hold. */
@@ -215,6 +278,7 @@ export class Registrar {
   async record(clientId: string, db: DbOrTrx = this.db): Promise<RegisteredClientRow> {
     const record = await findRegisteredClient(db, clientId);
     if (record?.disabled_reason === 'revoked') throw new GatehouseError('not_found', `no client with id ${clientId} (it was revoked)`);
+    if (record?.state === 'reserved') throw new GatehouseError('not_found', `no client with id ${clientId} (its registration has not finished)`);
     if (record) return record;
     if (this.clients.staticIds().includes(clientId)) throw new GatehouseError('input.invalid', `${clientId} is a static client: change it in config.yaml`);
     if (await this.clients.exists(clientId, db)) {

@@ -30,6 +30,11 @@ export interface RegisteredClientRow {
   disabled_reason: 'policy' | 'approval' | 'admin' | 'revoked' | null;
   disabled_at: number | null;
   created_at: number;
+  /**
+   * 'reserved' while oidc-provider has not stored the client yet (the use and
+   * the maxClients place are held), 'stored' once it has. Absent on insert: 'stored'.
+   */
+  state?: 'reserved' | 'stored';
   /** Devices enrolled with a signed JWT: the manufacturer's id (unique) and the device token used. */
   manufacturer_id?: string | null;
   device_token_id?: string | null;
@@ -102,6 +107,21 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
 export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
   const [row] = await db('registered_client').whereNot('disabled_reason', 'revoked').orWhereNull('disabled_reason').count<{ n: number | string }[]>({ n: '*' });
   return Number(row?.n ?? 0);
+}
+
+/** The client of a reservation was stored; true only for the caller that moved it (false: no longer reserved). */
+export async function markReservationStored(db: DbOrTrx, clientId: string): Promise<boolean> {
+  return (await db('registered_client').where({ client_id: clientId, state: 'reserved' }).update({ state: 'stored' })) === 1;
+}
+
+/** Drops a reservation whose client was never stored; true only for the one caller that dropped it, who gives its use back. */
+export async function deleteReservation(db: DbOrTrx, clientId: string): Promise<boolean> {
+  return (await db('registered_client').where({ client_id: clientId, state: 'reserved' }).delete()) === 1;
+}
+
+/** Reservations made before `before` that are still reserved (a crash, or a request far slower than any should be). */
+export async function listStaleReservations(db: DbOrTrx, before: number, limit = 100): Promise<RegisteredClientRow[]> {
+  return db('registered_client').where({ state: 'reserved' }).andWhere('created_at', '<', before).orderBy('created_at').limit(limit);
 }
 
 export async function setClientDisabled(db: DbOrTrx, clientId: string, reason: RegisteredClientRow['disabled_reason'], now: number): Promise<boolean> {
