@@ -172,7 +172,10 @@ export const configSchema = z.strictObject({
   }).default({}),
   /** Brute-force protection for password logins. */
   security: z.strictObject({
-    /** Failed logins per account (and per IP x 4) within `loginWindow` before a pause. */
+    /**
+     * Failed logins per account and IP (and per IP x 4) within `loginWindow` before
+     * that IP waits; across IPs an account only slows down (see identity/login-throttle.ts).
+     */
     maxLoginFailures: z.number().int().min(1).default(5),
     loginWindow: duration.default('15m'),
     /** Password hashes computed at once; more wait in a bounded queue, beyond it 503. */

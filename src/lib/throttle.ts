@@ -32,6 +32,18 @@ export class SlidingWindow {
     return list.length <= this.limit;
   }
 
+  /** Events of `key` still in the window. */
+  count(key: string): number {
+    return this.recent(key).length;
+  }
+
+  /** How long until `key` is below its limit again (0 when it is now): when its oldest counted events leave the window. */
+  retryAfterMs(key: string): number {
+    const list = this.recent(key);
+    if (list.length < this.limit) return 0;
+    return list[list.length - this.limit]! + this.windowMs - this.now();
+  }
+
   reset(key: string): void {
     this.hits.delete(key);
   }

@@ -1,7 +1,8 @@
 /**
  * The `local` connector: e-mail + password accounts (argon2id), optional self
- * sign-up verified by a mailed link, and a throttle on failed logins per
- * account and per IP.
+ * sign-up verified by a mailed link, and the login throttle (`LoginThrottle`:
+ * tight per account and IP, per IP; across IPs growing delays, never a lock-out
+ * of the owner).
  */
 import type { Audit } from '../../audit/audit.ts';
 import type { Db } from '../../db/knex.ts';
@@ -12,9 +13,9 @@ import { withTransaction } from '../../db/transaction.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { newId, randomSecret, sha256 } from '../../lib/secrets.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
 import type { MailOutbox } from '../../mail/outbox.ts';
 import type { Identity } from '../identity.ts';
+import { LoginThrottle } from '../login-throttle.ts';
 import { checkPasswordStrength, type Passwords } from '../passwords.ts';
 
 export interface LocalConnectorOptions {
@@ -38,13 +39,18 @@ const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  */
 const passwordMark = (passwordHash: string): string => sha256(passwordHash).slice(0, 16);
 
+/** "40 seconds", "3 minutes", "2 hours": how long a throttled person waits, in words. */
+function waitTime(seconds: number): string {
+  const [amount, unit] = seconds < 90 ? [seconds, 'second'] : seconds < 5400 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+}
+
 const invalidVerification = () =>
   new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
 
 export class LocalConnector {
   readonly type = 'local';
-  private readonly perAccount: SlidingWindow;
-  private readonly perIp: SlidingWindow;
+  private readonly throttle: LoginThrottle;
 
   constructor(
     readonly options: LocalConnectorOptions,
@@ -54,8 +60,7 @@ export class LocalConnector {
     private readonly outbox: MailOutbox,
     private readonly audit: Audit,
   ) {
-    this.perAccount = new SlidingWindow(options.maxFailures, options.windowMs, () => clock.now());
-    this.perIp = new SlidingWindow(options.maxFailures * 4, options.windowMs, () => clock.now());
+    this.throttle = new LoginThrottle({ maxFailures: options.maxFailures, windowMs: options.windowMs }, clock);
   }
 
   get id(): string {
@@ -69,20 +74,21 @@ export class LocalConnector {
   async authenticate(emailInput: string, password: string, ip: string): Promise<Identity> {
     const email = emailInput.trim().toLowerCase();
     if (!email || !password) throw new GatehouseError('input.invalid', 'Enter your e-mail address and password.');
-    if (!this.perAccount.allows(email) || !this.perIp.allows(ip)) {
-      throw new GatehouseError('auth.throttled', 'Too many failed sign-in attempts. Wait a few minutes and try again.');
+    const waitMs = this.throttle.waitMs(email, ip);
+    if (waitMs > 0) {
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+      throw new GatehouseError('auth.throttled', `Too many failed sign-in attempts. Try again in ${waitTime(retryAfterSeconds)}.`, { retryAfterSeconds });
     }
     const account = await findLocalAccountByEmail(this.db, email);
     const ok = await this.passwords.verify(account?.password_hash, password);
     if (!account || !ok) {
-      this.perAccount.hit(email);
-      this.perIp.hit(ip);
+      this.throttle.failed(email, ip);
       throw new GatehouseError('auth.invalid_credentials', 'The e-mail address or password is wrong.');
     }
     if (account.email_verified_at === null) {
       throw new GatehouseError('auth.email_not_verified', 'Confirm your e-mail address first: open the link we sent you.');
     }
-    this.perAccount.reset(email);
+    this.throttle.succeeded(email, ip);
     return { connectorId: this.id, subject: account.id, email: account.email, emailVerified: true, name: account.name ?? undefined };
   }
 

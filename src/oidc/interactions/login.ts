@@ -40,6 +40,8 @@ export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<vo
     if (!isGatehouseError(err) || err.code === 'overloaded') throw err;
     deps.metrics.logins.inc({ connector: local.id, result: 'failure' });
     const status = err.code === 'auth.throttled' ? 429 : err.code === 'input.invalid' ? 400 : err.code === 'auth.invalid_credentials' ? 401 : 403;
+    const retryAfter = err.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
     await showLogin(deps, ctx, details, { error: err.message, email }, status);
   }
 }
