@@ -47,7 +47,8 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     server = await startTestServer(db, {
-      clients: [testClients.tv],
+      // `gadget` may have offline_access only: no default scope is left for it, so its sign-in cannot give it anything.
+      clients: [testClients.tv, { ...testClients.tv, client_id: 'gadget', client_name: 'Gadget', scope: 'offline_access' }],
       compat: { keycloak: { realm: realmName } },
       security: { devicePollInterval: '1s' },
     }, { clock });
@@ -68,16 +69,16 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
   });
 
   /** The Keycloak docs' request, verbatim: `client_id` and nothing else. */
-  async function startDevice(issuer: Issuer): Promise<DeviceAuthorization> {
-    const res = await fetch(issuer.deviceAuthorization, { method: 'POST', headers: form, body: new URLSearchParams({ client_id: 'tv' }) });
+  async function startDevice(issuer: Issuer, clientId = 'tv'): Promise<DeviceAuthorization> {
+    const res = await fetch(issuer.deviceAuthorization, { method: 'POST', headers: form, body: new URLSearchParams({ client_id: clientId }) });
     expect(res.status).toBe(200);
     return (await res.json()) as DeviceAuthorization;
   }
 
-  async function poll(issuer: Issuer, deviceCode: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function poll(issuer: Issuer, deviceCode: string, clientId = 'tv'): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(issuer.token, {
       method: 'POST', headers: form,
-      body: new URLSearchParams({ client_id: 'tv', grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }),
+      body: new URLSearchParams({ client_id: clientId, grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
@@ -136,6 +137,22 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
     expect(html).not.toContain('cancelled');
     const { body } = await poll(issuer, device.device_code);
     expect(body).toMatchObject({ error: 'access_denied', error_description: 'The user declined the request.' });
+  });
+
+  it.runIf(once)('names a failure the person did not cause, on the page and in the device\'s error_description', async () => {
+    const issuer = issuers[0]!;
+    const device = await startDevice(issuer, 'gadget');
+    const typed = await typeCode(issuer, device.user_code);
+    expect(typed.html).toContain('Confirm the device');
+    let step = await typed.browser.follow(`${issuer.url}/device`, issuer.url, { form: { xsrf: xsrfOf(typed.html), user_code: device.user_code, confirm: 'yes' } });
+    const login = await step.response.text();
+    step = await typed.browser.follow(`${step.url}/login`, issuer.url, { form: { _csrf: csrfOf(login), ...person } });
+    const page = await step.response.text();
+    expect(step.response.status).toBe(400);
+    expect(page).toContain('The device was not connected: The device asked for nothing that can be granted (no scope).');
+    expect(page).not.toContain('You cancelled');
+    const { body } = await poll(issuer, device.device_code, 'gadget');
+    expect(body).toMatchObject({ error: 'access_denied', error_description: 'The device asked for nothing that can be granted (no scope).' });
   });
 
   it.runIf(once)('answers the code form posted without a browser session with a 403 page saying to start again from the device', async () => {
