@@ -64,7 +64,7 @@ export interface Gatehouse {
 export function createGatehouse(config: Config, options: GatehouseOptions = {}): Gatehouse {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.log.level);
-  const db = createKnex(config.database);
+  const db = createKnex(config.database, logger);
   const metrics = new Metrics();
   const views = createViews(config);
   const audit = new Audit(clock);

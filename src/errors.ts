@@ -49,8 +49,10 @@ export class GatehouseError extends Error {
     readonly code: GatehouseErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    // The lower-level error this one stands for (a driver's), for logs; never shown.
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

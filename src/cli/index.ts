@@ -8,7 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { defaultConfigPath, loadConfig } from '../config/load.ts';
 import { createGatehouse, type Gatehouse } from '../context.ts';
 import { migrateLatest } from '../db/migrate.ts';
-import { GatehouseError } from '../errors.ts';
+import { asDatabaseError } from '../db/unavailable.ts';
+import { GatehouseError, isGatehouseError } from '../errors.ts';
 import { clientCommands } from './commands/client/index.ts';
 import { keysCommands } from './commands/keys/index.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -84,11 +85,14 @@ export function buildProgram(): Command {
 }
 
 function describe(err: unknown): { message: string; exitCode: number } {
+  // The database layer reports outages as `database.unavailable`; a driver error that escaped it is sorted the same way.
+  const known = asDatabaseError(err);
+  if (isGatehouseError(known, 'database.unavailable')) {
+    // At a terminal the operator wants the driver's own reason ("connect ECONNREFUSED 127.0.0.1:5432").
+    return { message: `cannot reach the database: ${String(known.details?.reason ?? known.message)}`, exitCode: exitCodes['database.unavailable'] };
+  }
   if (err instanceof GatehouseError) return { message: err.message, exitCode: exitCodes[err.code] };
   const e = err as { code?: string; message?: string };
-  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === '3D000' || e?.code === '28P01' || e?.code === 'SQLITE_CANTOPEN') {
-    return { message: `cannot reach the database: ${e.message ?? e.code}`, exitCode: exitCodes['database.unavailable'] };
-  }
   if (process.env.GATEHOUSE_DEBUG) console.error(err);
   return { message: `unexpected error: ${e?.message ?? String(err)}`, exitCode: unexpectedError };
 }

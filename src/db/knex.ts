@@ -2,24 +2,78 @@
  * The knex factory and the dialect quirks, in one place.
  * SQLite: one connection (knex with a better-sqlite3 pool above one is known to
  * break), WAL, a busy timeout for other processes (the CLI) and foreign keys on.
- * PostgreSQL: BIGINT columns come back as numbers (our timestamps are epoch ms).
+ * PostgreSQL: BIGINT columns come back as numbers (our timestamps are epoch ms);
+ * a server that is down fails a request within seconds (no connection in
+ * acquireConnectionTimeout) and the pool reconnects on its own once it is back.
+ * Both: a driver error that means "the database is not there" leaves knex as
+ * `database.unavailable` (./unavailable.ts), from queries, transactions and
+ * connection attempts alike.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import PostgresClient from 'knex/lib/dialects/postgres/index.js';
+import BetterSqlite3Client from 'knex/lib/dialects/better-sqlite3/index.js';
 import pg from 'pg';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import { asDatabaseError } from './unavailable.ts';
 
 export type Db = Knex;
 export type DbOrTrx = Knex | Knex.Transaction;
 
 pg.types.setTypeParser(20, (value: string) => Number.parseInt(value, 10));
 
-export function createKnex(database: Config['database']): Db {
+/** How long a request waits for a connection (or for a server to accept one) before it is answered 503. */
+const connectTimeoutMs = 5000;
+
+/**
+ * A dialect client whose two doors to the driver, taking a connection and
+ * running a query, turn outage errors into `database.unavailable`. Transactions
+ * build their client from this class's prototype, so they are covered too.
+ */
+function reportingOutages(Base: typeof Knex.Client): typeof Knex.Client {
+  return class extends Base {
+    override async acquireConnection(): Promise<unknown> {
+      try {
+        return await super.acquireConnection();
+      } catch (err) {
+        throw asDatabaseError(err);
+      }
+    }
+
+    override async query(connection: unknown, obj: unknown): Promise<unknown> {
+      try {
+        return await super.query(connection, obj);
+      } catch (err) {
+        throw asDatabaseError(err);
+      }
+    }
+  };
+}
+
+const SqliteClient = reportingOutages(BetterSqlite3Client);
+const PgClient = reportingOutages(PostgresClient);
+
+/** knex's own warnings (a failed connection attempt, a dropped connection) as log records, not console lines. */
+function knexLog(logger: Logger | undefined): Knex.Config['log'] {
+  if (!logger) return undefined;
+  const line = (message: unknown) => String(message).split('\n')[0];
+  return {
+    warn: (message: unknown) => logger.warn({ source: 'knex' }, line(message)),
+    error: (message: unknown) => logger.error({ source: 'knex' }, line(message)),
+    deprecate: (method: unknown, alternative: unknown) => logger.warn({ source: 'knex' }, `${String(method)} is deprecated, use ${String(alternative)}`),
+    debug: () => undefined,
+  };
+}
+
+export function createKnex(database: Config['database'], logger?: Logger): Db {
+  const log = knexLog(logger);
   if (database.client === 'sqlite') {
     if (database.filename !== ':memory:') mkdirSync(path.dirname(database.filename), { recursive: true });
     return knexFactory({
-      client: 'better-sqlite3',
+      client: SqliteClient,
+      log,
       connection: { filename: database.filename },
       useNullAsDefault: true,
       pool: {
@@ -38,14 +92,16 @@ export function createKnex(database: Config['database']): Db {
     });
   }
   return knexFactory({
-    client: 'pg',
-    connection: database.url,
+    client: PgClient,
+    log,
+    connection: { connectionString: database.url, connectionTimeoutMillis: connectTimeoutMs },
+    acquireConnectionTimeout: connectTimeoutMs,
     pool: { min: database.pool?.min ?? 0, max: database.pool?.max ?? 10 },
   });
 }
 
 export function isSqlite(db: DbOrTrx): boolean {
-  return db.client.config.client === 'better-sqlite3';
+  return db.client.driverName === 'better-sqlite3';
 }
 
 /** Unique-constraint violation on either database. */

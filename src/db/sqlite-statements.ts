@@ -10,10 +10,13 @@
  *   file: in WAL mode it sees every committed write and never waits for the
  *   writer, and it skips the pool. A `:memory:` database has no second
  *   connection (it would be another database), so its reads take the pool path.
+ * Both bypass knex's query path, so they turn SQLite's outage errors
+ * (SQLITE_BUSY…) into `database.unavailable` themselves.
  */
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Db } from './knex.ts';
+import { asDatabaseError } from './unavailable.ts';
 
 const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 const readers = new WeakMap<Db, BetterSqlite3.Database | null>();
@@ -37,6 +40,8 @@ export async function runPrepared<T>(db: Db, sql: string, use: (statement: Bette
   const conn = await client.acquireConnection();
   try {
     return use(prepared(conn, sql));
+  } catch (err) {
+    throw asDatabaseError(err);
   } finally {
     await client.releaseConnection(conn);
   }
@@ -55,9 +60,13 @@ function reader(db: Db): BetterSqlite3.Database | null {
 
 /** A read outside any transaction: on the read-only connection when there is one. */
 export async function readPrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {
-  const conn = reader(db);
-  if (!conn) return runPrepared(db, sql, use);
-  return use(prepared(conn, sql));
+  try {
+    const conn = reader(db);
+    if (conn) return use(prepared(conn, sql));
+  } catch (err) {
+    throw asDatabaseError(err);
+  }
+  return runPrepared(db, sql, use);
 }
 
 /** Closes the read-only connection (with the knex instance, see context.ts). */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Db } from '../db/knex.ts';
 import { claimMail, listDueMail, markMailFailed, markMailSent, type OutboxRow } from '../db/repos/mail-outbox.ts';
+import { isGatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -81,7 +82,11 @@ export class MailSender {
       return;
     }
     this.running = this.sendDue().then(() => undefined)
-      .catch((err: unknown) => this.logger.error({ err }, 'mail sender pass failed'))
+      .catch((err: unknown) => {
+        // An outage is not the sender's fault: the mail stays queued and the next pass tries again.
+        if (isGatehouseError(err, 'database.unavailable')) this.logger.warn({ details: err.details }, 'mail sender paused: database unavailable');
+        else this.logger.error({ err }, 'mail sender pass failed');
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {

@@ -2,6 +2,7 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import type { Gate } from '../gating/access.ts';
 import type { Users } from '../identity/users.ts';
+import { reportingOutages } from './unavailable.ts';
 
 export function findAccountWith(users: Users, gate: Gate) {
   // oidc-provider asks for the same account several times in one request; one lookup per request is enough.
@@ -13,7 +14,8 @@ export function findAccountWith(users: Users, gate: Gate) {
     if (!found) seen.set(sub, (found = users.find(sub)));
     return found;
   };
-  return async (ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> => {
+  // An outage answers 503 `temporarily_unavailable` (./unavailable.ts), not oidc-provider's 500.
+  return reportingOutages(async (ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> => {
     const user = await lookup(ctx, sub);
     // A disabled user has no account as far as the protocol is concerned:
     // refresh grants, userinfo and new authorizations for it all fail.
@@ -36,5 +38,5 @@ export function findAccountWith(users: Users, gate: Gate) {
         };
       },
     };
-  };
+  });
 }

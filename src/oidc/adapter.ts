@@ -15,10 +15,13 @@ import {
   consumeModel, destroyByGrantId, destroyModel, findClientModel, findModel, findModelBy, upsertModel, type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
 import type { Clock } from '../lib/clock.ts';
+import { reportingOutages } from './unavailable.ts';
 
 const keepWhenExpired = new Set(['DeviceCode']);
 const managementRoutes = new Set(['client', 'client_update', 'client_delete']);
 const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+/** Every database call of the adapter: an outage answers 503 `temporarily_unavailable`, not oidc-provider's 500. */
+const guarded = <T>(work: () => Promise<T>): Promise<T> => reportingOutages(work)();
 
 export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adapter {
   return class KnexAdapter implements Adapter {
@@ -26,7 +29,7 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const grantId = this.name === 'Grant' ? id : payload.grantId;
-      await upsertModel(db, {
+      await guarded(() => upsertModel(db, {
         kind: this.name,
         id,
         payload: JSON.stringify(payload),
@@ -36,40 +39,40 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
         account_id: payload.accountId ?? null,
         expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumed_at: null,
-      });
+      }));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') {
-        const row = await findClientModel(db, id);
+        const row = await guarded(() => findClientModel(db, id));
         // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
         if (row?.disabled_at != null && !managementRoutes.has(String(Provider.ctx?.oidc?.route))) return undefined;
         return this.load(row);
       }
-      return this.load(await findModel(db, this.name, id));
+      return this.load(await guarded(() => findModel(db, this.name, id)));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.load(await findModelBy(db, this.name, 'user_code', userCode));
+      return this.load(await guarded(() => findModelBy(db, this.name, 'user_code', userCode)));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.load(await findModelBy(db, this.name, 'uid', uid));
+      return this.load(await guarded(() => findModelBy(db, this.name, 'uid', uid)));
     }
 
     async consume(id: string): Promise<void> {
-      if (await consumeModel(db, this.name, id, clock.now())) return;
-      const row = await findModel(db, this.name, id);
-      if (row?.grant_id && revokeGrantOnLostRace.has(this.name)) await destroyByGrantId(db, row.grant_id);
+      if (await guarded(() => consumeModel(db, this.name, id, clock.now()))) return;
+      const grantId = (await guarded(() => findModel(db, this.name, id)))?.grant_id;
+      if (grantId && revokeGrantOnLostRace.has(this.name)) await guarded(() => destroyByGrantId(db, grantId));
       throw new errors.InvalidGrant(`${this.name === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
-      await destroyModel(db, this.name, id);
+      await guarded(() => destroyModel(db, this.name, id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await destroyByGrantId(db, grantId);
+      await guarded(() => destroyByGrantId(db, grantId));
     }
 
     private load(row: OidcModelRow | undefined): AdapterPayload | undefined {

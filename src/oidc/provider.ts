@@ -14,6 +14,7 @@ import type { Clock } from '../lib/clock.ts';
 import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
 import { enlargeClientCache } from './internals.ts';
+import { reportingOutages } from './unavailable.ts';
 import { adapterFactory } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
 import { deviceFlowPages } from './device-pages.ts';
@@ -180,13 +181,13 @@ export function createProvider(deps: ProviderDeps): Provider {
 export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
-  policy.add(new Prompt({ name: 'access', requestable: false }, new Check('no_client_access', 'the user has no access to this client', async (ctx) => {
+  policy.add(new Prompt({ name: 'access', requestable: false }, new Check('no_client_access', 'the user has no access to this client', reportingOutages(async (ctx: KoaContextWithOIDC) => {
     const accountId = ctx.oidc.session?.accountId;
     const clientId = ctx.oidc.client?.clientId;
     if (!accountId || !clientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
     await gate.recordLapsed(accountId, clientId, 'authorization');
     return Check.REQUEST_PROMPT;
-  })), 1);
+  }))), 1);
   if (staticClientIds) {
     // registration.policies.consentRequired: a registered client shows the consent page at every authorization.
     policy.get('consent')!.checks.add(new Check('registered_client_consent', 'registered clients always ask for consent', (ctx) => {

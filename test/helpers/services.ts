@@ -3,7 +3,7 @@
  * machine: the tests that need them skip with a loud message. Under CI=true a
  * missing service fails the run instead.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import pg from 'pg';
 
 export const isCI = process.env.CI === 'true';
@@ -32,6 +32,19 @@ export function postgresAvailable(): Promise<boolean> {
     }
   })();
   return pgProbe;
+}
+
+/**
+ * The directory with PostgreSQL's own initdb and pg_ctl (Debian puts them under
+ * /usr/lib/postgresql/<version>/bin), for tests that start and stop a server of
+ * their own; the newest version wins.
+ */
+export function postgresServerBinaries(): string | false {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const candidates = process.env.GATEHOUSE_TEST_PG_BIN ? [process.env.GATEHOUSE_TEST_PG_BIN] : versions.map((v) => `${root}/${v}/bin`);
+  const found = candidates.find((dir) => existsSync(`${dir}/initdb`) && existsSync(`${dir}/pg_ctl`));
+  return found ?? missing('PostgreSQL server binaries (initdb, pg_ctl)', 'not under /usr/lib/postgresql/*/bin; apt-get install -y postgresql');
 }
 
 export function chromiumAvailable(): boolean {

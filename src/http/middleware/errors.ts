@@ -47,7 +47,7 @@ export const httpStatus = {
 } satisfies Record<GatehouseErrorCode, number>;
 
 /** Page titles for statuses a person meets often; every other error page is "Something is not right". */
-const titles: Record<number, string> = { 404: 'Page not found', 429: 'Slow down' };
+const titles: Record<number, string> = { 404: 'Page not found', 429: 'Slow down', 503: 'Temporarily unavailable' };
 
 export function wantsHtml(ctx: Context): boolean {
   return ctx.accepts('html', 'json') === 'html' && !ctx.path.includes('/api/');
@@ -61,7 +61,12 @@ export function errorHandler(views: Views, logger: Logger) {
       if (ctx.status === 404 && ctx.body == null && ctx.respond !== false && !ctx.headerSent) {
         throw new GatehouseError('not_found', 'There is no page at this address. Check the link, or go back to the application and start again.');
       }
-    } catch (err) {
+      // oidc-provider answers its own errors (503 `temporarily_unavailable` in a database outage): say when to come back.
+      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
+    } catch (thrown) {
+      // An oidc-provider error that stands for one of ours (see oidc/unavailable.ts) is answered as ours.
+      const cause = (thrown as { cause?: unknown } | undefined)?.cause;
+      const err = !(thrown instanceof GatehouseError) && cause instanceof GatehouseError ? cause : thrown;
       let status: number;
       let code: string;
       let message: string;
@@ -69,6 +74,8 @@ export function errorHandler(views: Views, logger: Logger) {
         status = httpStatus[err.code];
         code = err.code;
         message = err.message;
+        // Ours, but the server's side (database down, overloaded): operators want to see it.
+        if (status >= 500) logger.warn({ path: ctx.path, code, details: err.details }, err.message);
       } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { expose?: boolean }).expose) {
         status = (err as { status: number }).status;
         code = 'request.invalid';

@@ -14,6 +14,7 @@ import type { JoinRequests } from '../../gating/join-requests.ts';
 import type { ClientDirectory } from '../../registration/clients.ts';
 import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Metrics } from '../../metrics.ts';
+import { outageIn } from '../unavailable.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -38,7 +39,10 @@ export async function loadInteraction(deps: InteractionDeps, ctx: Context): Prom
     const details = await deps.provider.interactionDetails(ctx.req, ctx.res);
     if (ctx.params.uid && details.uid !== ctx.params.uid) throw new Error('uid mismatch');
     return details;
-  } catch {
+  } catch (err) {
+    // The database being down is no reason to send the person back to the start.
+    const outage = outageIn(err);
+    if (outage) throw outage;
     throw new GatehouseError('input.invalid', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
   }
 }
