@@ -8,7 +8,9 @@
  * Part of src/agent/ (the device side): depends only on errors.ts,
  * openid-client and zod.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import * as client from 'openid-client';
 import { GatehouseError } from '../errors.ts';
 import { checkedUrl, defaultTimeoutSeconds, explainFailure, requestOptions } from './issuer.ts';
@@ -18,7 +20,7 @@ export interface RegisterInput {
   issuer: string;
   registrationToken: string;
   statePath: string;
-  /** client_name; default "gatehouse-agent on <hostname>". */
+  /** client_name; default: see defaultClientName. */
   name?: string;
   /** Seconds to wait for each answer from the issuer (default 30). */
   timeoutSeconds?: number;
@@ -59,6 +61,15 @@ export async function register(input: RegisterInput): Promise<RegisterResult> {
   return { reused: false, state };
 }
 
+/**
+ * A name that tells devices apart in `device list` even when a fleet shares one
+ * image (the same hostname and state path everywhere): a short random part,
+ * the host and the state file's name, e.g. "gatehouse-agent 3f9a1c on pi (state.json)".
+ */
+export function defaultClientName(statePath: string): string {
+  return `gatehouse-agent ${randomBytes(3).toString('hex')} on ${hostname()} (${path.basename(statePath)})`;
+}
+
 /** Discovery, then the registration request; returns the state to keep. */
 async function registerAt(issuerUrl: URL, input: RegisterInput): Promise<RegistrationState> {
   const timeout = input.timeoutSeconds ?? defaultTimeoutSeconds;
@@ -80,7 +91,7 @@ async function registerAt(issuerUrl: URL, input: RegisterInput): Promise<Registr
   checkedUrl(server.token_endpoint, 'token_endpoint');
 
   const metadata: Partial<client.ClientMetadata> = {
-    client_name: input.name ?? `gatehouse-agent on ${hostname()}`,
+    client_name: input.name ?? defaultClientName(input.statePath),
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],

@@ -5,7 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { defaultConfigPath, loadConfig } from '../config/load.ts';
+import { defaultConfigPath, loadConfig, requireSet } from '../config/load.ts';
 import { createGatehouse, type Gatehouse } from '../context.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { asDatabaseError } from '../db/unavailable.ts';
@@ -24,6 +24,7 @@ import { deviceTokenCommands } from './commands/device-token/index.ts';
 import { agentCommands } from './commands/agent/index.ts';
 import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
+import { version } from './version.ts';
 
 export interface CommandEnv {
   gh: Gatehouse;
@@ -37,18 +38,31 @@ interface GlobalOptions {
   json?: boolean;
 }
 
+export interface GatehouseCommandOptions {
+  migrate?: boolean;
+  logLevel?: string;
+  /**
+   * Config keys whose `${VAR}` must be set for this command (a key covers what
+   * is below it); `all` for every key. Default: `database`. The others may be
+   * unset: `device list` needs no DEVICE_JWT_SECRET.
+   */
+  needs?: readonly string[] | 'all';
+}
+
 /**
  * Wraps a command body: loads the config, opens the database (migrating it, so
  * every command works on a fresh install), runs, and always closes.
  */
 export function withGatehouse<A extends unknown[]>(
   body: (env: CommandEnv, ...args: A) => Promise<void>,
-  options: { migrate?: boolean; logLevel?: string } = {},
+  options: GatehouseCommandOptions = {},
 ) {
   return async (...args: [...A, Command]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const globals = cmd.optsWithGlobals<GlobalOptions>();
-    const config = loadConfig(globals.config ?? defaultConfigPath(process.env));
+    const config = loadConfig(globals.config ?? defaultConfigPath(process.env), process.env, { deferUnset: true });
+    const needs = options.needs ?? ['database'];
+    requireSet(config, needs === 'all' ? undefined : needs);
     const level = 'logLevel' in options ? (options.logLevel ?? config.log.level) : config.log.level === 'info' ? 'warn' : config.log.level;
     const gh = createGatehouse({ ...config, log: { level: level as typeof config.log.level } });
     try {
@@ -60,14 +74,17 @@ export function withGatehouse<A extends unknown[]>(
   };
 }
 
+/** Commander's own messages ("error: unknown option …") get the one prefix every other error has: "gatehouse: …". */
+const outputError = (text: string, write: (s: string) => void) => write(text.replace(/^error: /, 'gatehouse: '));
+
 export function buildProgram(): Command {
   const program = new Command('gatehouse')
     .description('Gatehouse: an OpenID Connect provider that lets nobody in until someone says yes')
+    .version(version, '-V, --version', 'print the version of Gatehouse')
     .option('-c, --config <path>', 'config file (default: $GATEHOUSE_CONFIG or ./config.yaml)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  program.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
   for (const command of [
     serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands(),
     aclTokenCommands(), clientTokenCommands(), joinRequestCommands(), registrationTokenCommands(), deviceCommands(), deviceTokenCommands(),
@@ -77,7 +94,7 @@ export function buildProgram(): Command {
   }
   const exitOverrideAll = (cmd: Command) => {
     cmd.exitOverride();
-    cmd.configureOutput({ outputError: (text, write) => write(text.replace(/^error:/, 'gatehouse: error:')) });
+    cmd.configureOutput({ outputError });
     cmd.commands.forEach(exitOverrideAll);
   };
   exitOverrideAll(program);

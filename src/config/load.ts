@@ -2,12 +2,18 @@
  * Loads `config.yaml`: YAML → `${VAR}` from the environment → schema check.
  * Every problem is collected and reported together, each with its key path,
  * file and line, so an operator fixes a config in one pass.
+ *
+ * A missing variable stops loading, unless the caller defers it (`deferUnset`):
+ * the CLI does, so `device list` runs without the `DEVICE_JWT_SECRET` only the
+ * server and `device-token create` use. The key then holds a stand-in and is
+ * listed in `config.unset`; `requireSet` stops, with the same key-and-line
+ * message, whatever needs it (`serve` needs every key).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { GatehouseError } from '../errors.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, type Config, type UnsetValue } from './schema.ts';
 
 export interface ConfigProblem {
   path: string;
@@ -16,6 +22,11 @@ export interface ConfigProblem {
 }
 
 type Env = Record<string, string | undefined>;
+
+export interface LoadOptions {
+  /** Load keys whose `${VAR}` is not set with a stand-in, listed in `config.unset`, instead of stopping. */
+  deferUnset?: boolean;
+}
 type KeyPath = (string | number)[];
 
 const variable = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -24,7 +35,7 @@ export function defaultConfigPath(env: Env): string {
   return env.GATEHOUSE_CONFIG ?? './config.yaml';
 }
 
-export function loadConfig(file: string, env: Env = process.env): Config {
+export function loadConfig(file: string, env: Env = process.env, options: LoadOptions = {}): Config {
   const absolute = path.resolve(file);
   let text: string;
   try {
@@ -33,10 +44,10 @@ export function loadConfig(file: string, env: Env = process.env): Config {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new GatehouseError('config.invalid', `cannot read config ${absolute}: ${reason}`);
   }
-  return parseConfig(text, absolute, env);
+  return parseConfig(text, absolute, env, options);
 }
 
-export function parseConfig(text: string, file: string, env: Env = process.env): Config {
+export function parseConfig(text: string, file: string, env: Env = process.env, options: LoadOptions = {}): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const lineOf = (node: Node | null | undefined) =>
@@ -49,16 +60,22 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     message: e.message.split('\n')[0] ?? e.message,
   }));
 
+  const unset: UnsetValue[] = [];
   substituteEnv(doc.contents as Node | null, [], env, (keyPath, node, name) =>
-    problems.push({ path: formatPath(keyPath), line: lineOf(node), message: `environment variable ${name} is not set` }));
+    unset.push({ path: formatPath(keyPath), file, line: lineOf(node), variable: name }));
+  const unsetProblems = unset.map((u): ConfigProblem => ({ path: u.path, line: u.line, message: `environment variable ${u.variable} is not set` }));
+  problems.push(...unsetProblems);
 
   if (doc.errors.length === 0) {
     const result = configSchema.safeParse(doc.toJS() ?? {});
-    if (result.success && problems.length === 0) {
-      return resolvePaths({ ...result.data, baseDir: path.dirname(file) });
+    const fatal = options.deferUnset ? problems.length - unsetProblems.length : problems.length;
+    if (result.success && fatal === 0) {
+      return resolvePaths({ ...result.data, baseDir: path.dirname(file), ...(unset.length > 0 ? { unset } : {}) });
     }
     for (const issue of result.error?.issues ?? []) {
       const keyPath = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      // A key whose variable is missing holds a stand-in: its own problem is that variable, said above.
+      if (unset.some((u) => within(formatPath(keyPath), u.path))) continue;
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const at = [...keyPath, key];
@@ -70,9 +87,36 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     }
   }
 
-  const lines = problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''}  ${p.path}: ${p.message}`);
-  throw new GatehouseError('config.invalid', `invalid config ${file}:\n${lines.join('\n')}`, { problems });
+  throw invalidConfig(file, problems);
 }
+
+/**
+ * Stops a use of the config that needs a key whose `${VAR}` was not set, with
+ * the message loading would have given. `needed` are key paths (a key covers
+ * everything below it); without them every key is needed, as by `serve`.
+ */
+export function requireSet(config: Config, needed?: readonly string[]): void {
+  const missing = (config.unset ?? []).filter((u) => !needed || needed.some((key) => within(u.path, key)));
+  const [first] = missing;
+  if (!first) return;
+  throw invalidConfig(first.file, missing.map((u) => ({ path: u.path, line: u.line, message: `environment variable ${u.variable} is not set` })));
+}
+
+function invalidConfig(file: string, problems: ConfigProblem[]): GatehouseError {
+  const lines = problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''}  ${p.path}: ${p.message}`);
+  return new GatehouseError('config.invalid', `invalid config ${file}:\n${lines.join('\n')}`, { problems });
+}
+
+/** `keyPath` is `key` or lies below it (`clients` covers `clients[0].client_secret`). */
+function within(keyPath: string, key: string): boolean {
+  return keyPath === key || keyPath.startsWith(`${key}.`) || keyPath.startsWith(`${key}[`);
+}
+
+/**
+ * What an unset key holds when loading is deferred: a string long enough for any
+ * secret's length check, saying what it is should it ever be shown.
+ */
+const standIn = (name: string) => `(environment variable ${name} is not set)`;
 
 function substituteEnv(
   node: Node | null,
@@ -89,15 +133,18 @@ function substituteEnv(
     node.items.forEach((item, i) => substituteEnv(item as Node, [...keyPath, i], env, missing));
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/.exec(node.value);
-    const replaced = node.value.replace(variable, (_m, name: string, fallback: string | undefined) => {
+    let unsetName: string | undefined;
+    const substituted = node.value.replace(variable, (_m, name: string, fallback: string | undefined) => {
       // As in the shell, `${VAR:-fallback}` also covers a variable set to the empty string.
       const value = fallback !== undefined && !env[name] ? fallback : env[name];
       if (value === undefined) {
         missing(keyPath, node, name);
+        unsetName ??= name;
         return '';
       }
       return value;
     });
+    const replaced = unsetName === undefined ? substituted : standIn(unsetName);
     // A value that is one variable alone keeps YAML's typing (`port: ${SMTP_PORT}` is a number).
     node.value = whole && /^-?\d+$/.test(replaced) ? Number(replaced) : whole && /^(true|false)$/.test(replaced) ? replaced === 'true' : replaced;
   }

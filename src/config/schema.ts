@@ -189,9 +189,22 @@ export const configSchema = z.strictObject({
   }).default({ level: 'info' }),
 });
 
+/**
+ * A key whose `${VAR}` was not set, in a config loaded with `deferUnset` (config/load.ts):
+ * its value is a stand-in, and `requireSet` stops any use that needs it.
+ */
+export interface UnsetValue {
+  path: string;
+  file: string;
+  line?: number | undefined;
+  variable: string;
+}
+
 export type Config = z.infer<typeof configSchema> & {
   /** Folder that holds the config file; relative paths are resolved against it. */
   readonly baseDir: string;
+  /** Keys left unset (see UnsetValue); absent or empty when every `${VAR}` was set. */
+  readonly unset?: readonly UnsetValue[];
 };
 export type ConnectorConfig = z.infer<typeof connectorSchema>;
 export type ClientConfig = z.infer<typeof clientSchema>;

@@ -59,10 +59,11 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
       metrics.httpRequests.inc({ method: ctx.method, route: String(ctx._matchedRoute ?? ctx.state.route ?? 'other'), status: String(ctx.status) });
     }
   });
-  app.use(errorHandler(views, logger));
+  // Headers outside the error handler: error pages carry them too.
   app.use(securityHeaders());
   // Before anything is served or signed: keys rotated or revoked in the database since the last look.
   if (keyRefresher) app.use(keyRefresher.middleware());
+  app.use(errorHandler(views, logger));
   // Wrong device user codes: 10 per IP per 15 minutes over both issuers together (RFC 8628 §5.1).
   const wrongCodes = new SlidingWindow(10, 15 * 60 * 1000, () => gh.clock.now());
   if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm, wrongCodes)));

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
+import { requireSet } from '../config/load.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
 import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
@@ -31,6 +32,8 @@ async function repairRegistrations(gh: Gatehouse): Promise<void> {
 
 export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {
   const { config, logger } = gh;
+  // SPEC 7: a missing ${VAR} stops start-up, naming the key and its line (the CLI defers them for other commands).
+  requireSet(config);
   await migrateLatest(gh.db);
   await repairRegistrations(gh);
   await gh.keys.ensure();
@@ -90,7 +93,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     server.close();
     throw err;
   }
-  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stdout');
+  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stderr');
   gh.sender.start();
   const cleanup = setInterval(() => {
     deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));

@@ -7,7 +7,7 @@ import type { Db, DbOrTrx } from '../db/knex.ts';
 import { destroyByAccountId } from '../db/repos/oidc-models.ts';
 import {
   deleteLocalAccount, deleteUser, findLocalAccountByEmail, findUser, findUserIdp, findUsersByEmail, insertLocalAccount, insertUser,
-  insertUserIdp, listUserIdps, listUsers, updateUser, type UserIdpRow, type UserRow, type UserStatus,
+  insertUserIdp, listUserIdps, listUsers, updateLocalAccount, updateUser, type UserIdpRow, type UserRow, type UserStatus,
 } from '../db/repos/users.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -127,6 +127,25 @@ export class Users {
       await insertLocalAccount(trx, { id: accountId, email, name: input.name ?? null, password_hash: passwordHash, email_verified_at: now, created_at: now });
       const user = await this.createFromIdentity(trx, { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name }, actor);
       if (within) await within(trx, user);
+      return user;
+    });
+  }
+
+  /**
+   * Sets (or replaces) the password of a user's local account: how an account
+   * made without one (`user create --no-password`) gets one. Sessions stay.
+   */
+  async setPassword(id: string, password: string, actor: string): Promise<UserRow> {
+    checkPasswordStrength(password);
+    const passwordHash = await this.passwords.hash(password);
+    return withTransaction(this.db, async (trx) => {
+      const user = await findUser(trx, id);
+      if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
+      const links = await listUserIdps(trx, id);
+      const local = links.find((link) => link.connector_id === this.localConnectorId);
+      if (!local) throw new GatehouseError('not_found', `user ${id} has no local (e-mail + password) account, only ${links.map((l) => l.connector_id).join(', ') || 'no identity'}`);
+      await updateLocalAccount(trx, local.subject, { password_hash: passwordHash });
+      await this.audit.record(trx, { actor, action: 'user.password_set', subject: id });
       return user;
     });
   }

@@ -175,7 +175,7 @@ describe('gatehouse agent without a reachable issuer', () => {
   it('refuses a --timeout that is not a number of seconds', async () => {
     const result = await agent(['token', '--state', 'device.json', '--timeout', 'soon']);
     expect(result.code).toBe(64);
-    expect(messageLines(result.stderr)[0]).toMatch(/^gatehouse: error: option '--timeout <seconds>' argument 'soon' is invalid\. a whole number of seconds, at least 1$/);
+    expect(messageLines(result.stderr)[0]).toMatch(/^gatehouse: option '--timeout <seconds>' argument 'soon' is invalid\. a whole number of seconds, at least 1$/);
   });
 
   it('refuses plain http to anything but the device itself', async () => {

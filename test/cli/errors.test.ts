@@ -24,10 +24,12 @@ function expectRefusal(result: RunResult, first: RegExp): string[] {
   return lines;
 }
 
-/** A usage error: exactly one line (Commander may add its help hint after it). */
+/** A usage error: exactly one line with the one prefix every error has (Commander may add its help hint after it). */
 function expectUsageError(result: RunResult, problem: RegExp): void {
   const lines = expectRefusal(result, problem);
-  expect(lines[0]).toMatch(/^gatehouse: error: /);
+  expect(result.code).toBe(64);
+  expect(lines[0]).toMatch(/^gatehouse: /);
+  expect(lines[0]).not.toMatch(/^gatehouse: error: /);
   expect(lines.slice(1).filter((l) => l !== helpHint)).toEqual([]);
 }
 
@@ -98,7 +100,7 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
       expect(lines.slice(1)).toEqual([`  ${file}:6  firstauth.mailer.hots: unknown key`]);
     });
 
-    it('stops at a missing ${VAR}, naming the key, the variable and the line', async () => {
+    it('stops serve at a missing ${VAR}, naming the key, the variable and the line', async () => {
       const file = writeBad('missing-var.yaml', [
         'issuer: http://127.0.0.1:3000',
         `database: ${databaseYaml(db)}`,
@@ -107,7 +109,7 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
         '    client_secret: ${GATEHOUSE_TEST_UNSET_SECRET}',
         '',
       ].join('\n'));
-      const result = await run(['--config', file, 'client', 'list'], { GATEHOUSE_TEST_UNSET_SECRET: undefined });
+      const result = await run(['--config', file, 'serve'], { GATEHOUSE_TEST_UNSET_SECRET: undefined });
       expect(result.code).toBe(78);
       const lines = expectRefusal(result, /^gatehouse: invalid config /);
       expect(lines.slice(1)).toEqual([`  ${file}:5  clients[0].client_secret: environment variable GATEHOUSE_TEST_UNSET_SECRET is not set`]);

@@ -237,7 +237,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
       expectRefusal(unknownClient!, 66, /^gatehouse: no client with id nope$/);
       expectRefusal(negative!, 64, /^gatehouse: --max-users must be a whole number.*"-1"/);
       expectRefusal(notANumber!, 64, /^gatehouse: --max-users must be a whole number.*"abc"/);
-      expectRefusal(noClient!, 64, /^gatehouse: error: required option '--client <ids\.\.\.>' not specified$/);
+      expectRefusal(noClient!, 64, /^gatehouse: required option '--client <ids\.\.\.>' not specified$/);
       expectRefusal(yesterday!, 64, /^gatehouse: "yesterday" is not a duration or date/);
       expectRefusal(past!, 64, /^gatehouse: "2020-01-01" lies in the past$/);
 
@@ -296,7 +296,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
         run(['client-token', 'create', '--client', 'nope', '--expires', '7d', '--json']),
         run(['client-token', 'revoke', 'no-such-token', '--json']),
       ]);
-      expectRefusal(noExpiry!, 64, /^gatehouse: error: required option '--expires <duration>' not specified$/);
+      expectRefusal(noExpiry!, 64, /^gatehouse: required option '--expires <duration>' not specified$/);
       expectRefusal(unknownClient!, 66, /^gatehouse: no client with id nope$/);
       expectRefusal(unknownId!, 66, /^gatehouse: no client token with id no-such-token$/);
       expect(await clientTokenIds()).toEqual(before);
@@ -336,7 +336,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
       const before = await userIds();
 
       const revoked = await run(['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', revokedToken.row.id, '--json'], `${password}\n`);
-      expectRefusal(revoked, 65, /^gatehouse: This invitation has been revoked\.$/);
+      expectRefusal(revoked, 77, /^gatehouse: This invitation has been revoked\.$/);
       const unknown = await run(['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', 'no-such-token', '--json'], `${password}\n`);
       expectRefusal(unknown, 66, /^gatehouse: no ACL token with id no-such-token$/);
 
@@ -358,7 +358,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
     });
 
     it('says an expired invitation has expired (SPEC 3 rule 11)', () => {
-      expectRefusal(expiredRefusal, 65, /^gatehouse: This invitation has expired\.$/);
+      expectRefusal(expiredRefusal, 77, /^gatehouse: This invitation has expired\.$/);
     });
   });
 
@@ -399,7 +399,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
 
     it('approving again is refused as already decided', async () => {
       const again = await run(['join-request', 'approve', approvedId, '--json']);
-      expectRefusal(again, 65, /already been decided/);
+      expectRefusal(again, 73, /already been decided/);
       expect(messageLines(again.stderr)[0]).toContain(`approved by ${actor}`);
       // No second invitation was made.
       expect((await gh.aclTokens.list()).filter((t) => t.kind === 'personal')).toHaveLength(1);
@@ -416,7 +416,7 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
         run(['join-request', 'list', '--status', 'bogus', '--json']),
         run(['join-request', 'deny', 'no-such-request', '--json']),
       ]);
-      expectRefusal(bogus!, 64, /^gatehouse: error: option '--status <status>' argument 'bogus' is invalid\. Allowed choices are pending, approved, denied, expired\.$/);
+      expectRefusal(bogus!, 64, /^gatehouse: option '--status <status>' argument 'bogus' is invalid\. Allowed choices are pending, approved, denied, expired\.$/);
       expectRefusal(unknown!, 66, /^gatehouse: no join request with id no-such-request$/);
     });
 

@@ -129,14 +129,37 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
     expect(await gh.users.list()).toHaveLength(1);
   });
 
-  it('creates a user without a password and says it cannot sign in with one yet (human output)', async () => {
-    const result = await run(['user', 'create', '--email', 'b@example.com', '--name', 'Bea']);
-    expect(result.code).toBe(0);
+  it('refuses to make an account nobody can sign in to unless asked with --no-password, saying how to give a password', async () => {
+    const result = await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', 'b@example.com', '--name', 'Bea']);
+    expect(result.code).toBe(64);
+    expect(result.stdout).toBe('');
+    expect(messageLines(result.stderr)).toEqual([expect.stringMatching(/^gatehouse: a password is needed to sign in: give it on standard input with --password-stdin .*--no-password .*`gatehouse user set-password ID --password-stdin`$/)]);
+    expect((await gh.users.list()).find((u) => u.email === 'b@example.com')).toBeUndefined();
+  });
+
+  it('creates a user with --no-password, says it cannot sign in and how to set one; set-password lets it sign in', async () => {
+    const result = await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', 'b@example.com', '--name', 'Bea', '--no-password']);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^email\s+b@example\.com$/m);
     expect(result.stdout).toMatch(/^name\s+Bea$/m);
-    expect(result.stdout).toContain('No password was set');
+    expect(result.stdout).toMatch(/^hasPassword\s+false$/m);
     const created = (await gh.users.list()).find((u) => u.email === 'b@example.com');
     expect(created).toMatchObject({ name: 'Bea', status: 'active' });
+    expect(result.stdout).toContain(`No password: b@example.com cannot sign in until one is set with: echo "$PW" | gatehouse user set-password ${created!.id} --password-stdin`);
+    await expect(localConnector().authenticate('b@example.com', password, '192.0.2.3')).rejects.toMatchObject({ code: 'auth.invalid_credentials' });
+
+    const set = await json<UserJson & { hasPassword: boolean }>(['user', 'set-password', created!.id, '--password-stdin'], `${password}\n`);
+    expect(set).toMatchObject({ id: created!.id, email: 'b@example.com', hasPassword: true });
+    await expect(localConnector().authenticate('b@example.com', password, '192.0.2.3')).resolves.toMatchObject({ connectorId: 'local', email: 'b@example.com' });
+  });
+
+  it('refuses set-password for an unknown user and without --password-stdin', async () => {
+    const unknown = await runInProcess(['--config', ws.configPath, 'user', 'set-password', 'no-such-user', '--password-stdin']);
+    expect(unknown.code).toBe(66);
+    expect(messageLines(unknown.stderr)).toEqual(['gatehouse: no user with id no-such-user']);
+    const noFlag = await runInProcess(['--config', ws.configPath, 'user', 'set-password', userId]);
+    expect(noFlag.code).toBe(64);
+    expect(messageLines(noFlag.stderr)[0]).toMatch(/^gatehouse: required option '--password-stdin' not specified$/);
   });
 
   it('deletes the user; showing it afterwards fails with one clear line and no stack trace', async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig, type ConfigProblem } from '../../src/config/load.ts';
+import { loadConfig, parseConfig, requireSet, type ConfigProblem } from '../../src/config/load.ts';
 import { configSchema, firstAuthMailerSchema, type Config } from '../../src/config/schema.ts';
 import { GatehouseError } from '../../src/errors.ts';
 
@@ -151,6 +151,69 @@ describe('loading config.yaml', () => {
         `  ${file}:6  database.url: environment variable DB_PASSWORD is not set`,
         `  ${file}:9  clients[0].client_secret: environment variable APP_SECRET is not set`,
       ]);
+    });
+
+    describe('deferred for the commands that do not use the key (deferUnset, as the CLI loads)', () => {
+      const devices = [
+        'issuer: http://127.0.0.1:3000',
+        'deviceRegistration:',
+        '  enabled: true',
+        '  jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com }',
+        'clients:',
+        '  - { client_id: app, client_secret: "${APP_SECRET}" }',
+        '',
+      ].join('\n');
+      /** The config error `run` throws, as its message lines after the first. */
+      const refusal = (run: () => void): string[] => {
+        try {
+          run();
+        } catch (err) {
+          expect(err).toMatchObject({ code: 'config.invalid' });
+          const [first, ...rest] = (err as Error).message.split('\n');
+          expect(first).toBe(`invalid config ${file}:`);
+          return rest;
+        }
+        throw new Error('it went on, but it should have stopped');
+      };
+
+      it('loads the rest of the config, listing each unset key with its variable and line', () => {
+        const config = parseConfig(devices, file, {}, { deferUnset: true });
+        expect(config.deviceRegistration.enabled).toBe(true);
+        expect(config.unset).toEqual([
+          { path: 'deviceRegistration.jwt.secret', file, line: 4, variable: 'DEVICE_JWT_SECRET' },
+          { path: 'clients[0].client_secret', file, line: 6, variable: 'APP_SECRET' },
+        ]);
+        // The stand-in says what it is, should it ever be shown; it is never a usable secret from the environment.
+        expect(config.deviceRegistration.jwt?.secret).toBe('(environment variable DEVICE_JWT_SECRET is not set)');
+        expect(parseConfig(devices, file, { DEVICE_JWT_SECRET: 'k'.repeat(32), APP_SECRET: 'a' }, { deferUnset: true }).unset).toBeUndefined();
+      });
+
+      it('lets a use that does not need them go on, and stops one that does, naming the key and its line', () => {
+        const config = parseConfig(devices, file, { APP_SECRET: 'a' }, { deferUnset: true });
+        expect(() => requireSet(config, ['database', 'clients'])).not.toThrow();
+        expect(refusal(() => requireSet(config, ['database', 'deviceRegistration.jwt']))).toEqual([
+          `  ${file}:4  deviceRegistration.jwt.secret: environment variable DEVICE_JWT_SECRET is not set`,
+        ]);
+        // Without keys, every key is needed (serve).
+        const both = parseConfig(devices, file, {}, { deferUnset: true });
+        expect(refusal(() => requireSet(both))).toEqual([
+          `  ${file}:4  deviceRegistration.jwt.secret: environment variable DEVICE_JWT_SECRET is not set`,
+          `  ${file}:6  clients[0].client_secret: environment variable APP_SECRET is not set`,
+        ]);
+      });
+
+      it('still stops at once for other problems, and where no stand-in can fill the key', () => {
+        expect(problemsOf(`${devices}issure: typo\n`, {}).lines).toContain(`  ${file}:7  issure: unknown key`);
+        expect(refusal(() => parseConfig(`${devices}issure: typo\n`, file, {}, { deferUnset: true }))).toEqual([
+          `  ${file}:4  deviceRegistration.jwt.secret: environment variable DEVICE_JWT_SECRET is not set`,
+          `  ${file}:6  clients[0].client_secret: environment variable APP_SECRET is not set`,
+          `  ${file}:7  issure: unknown key`,
+        ]);
+        // A port is a number: without its variable the config cannot be built, so loading stops, naming the variable only.
+        expect(refusal(() => parseConfig('listen:\n  port: ${PORT}\n', file, {}, { deferUnset: true }))).toEqual([
+          `  ${file}:2  listen.port: environment variable PORT is not set`,
+        ]);
+      });
     });
   });
 

@@ -46,6 +46,19 @@ describe('security floor', () => {
     expect(page.headers.get('cache-control')).toBe('no-store');
   });
 
+  it('sends the security headers with error responses too: a CSRF refusal, an unknown path', async () => {
+    const { browser, interaction } = await openLogin();
+    const refused = await browser.request(`${interaction}/login`, { form: { email: 'alan@example.com', password: 'enigma-machine-1940' } });
+    const unknown = await fetch(`${server.url}/no-such-page`, { headers: { accept: 'text/html' } });
+    expect([refused.status, unknown.status]).toEqual([403, 404]);
+    for (const res of [refused, unknown]) {
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
   it('sets cookies HttpOnly and SameSite', async () => {
     const browser = new Browserless();
     const auth = `${server.url}/auth?${new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`;

@@ -19,7 +19,7 @@ export function agentCommands(): Command {
     .requiredOption('--issuer <url>', 'the Gatehouse issuer URL (https; http only on 127.0.0.1, localhost, ::1)')
     .requiredOption('--registration-token <token>', 'registration token (gatehouse registration-token create)')
     .requiredOption('--state <file>', 'where to keep the credentials (written with mode 0600)')
-    .option('--name <name>', 'client name (default: "gatehouse-agent on <hostname>")')
+    .option('--name <name>', 'client name shown in `device list` (default: "gatehouse-agent <random> on <hostname> (<state file name>)")')
     .option('--timeout <seconds>', timeoutHelp, seconds)
     .action(async (opts: { issuer: string; registrationToken: string; state: string; name?: string; timeout?: number }, cmd: Command) => {
       const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));

@@ -38,7 +38,7 @@ export function deviceTokenCommands(): Command {
       out.record({ ...deviceTokenView(made.row, now), token: made.token, registrationUrl: gh.devices.registrationUrl() },
         `The token is shown only now. A device enrolls with: gatehouse agent enroll --url ${gh.devices.registrationUrl()} --token <token> --manufacturer-id <id> --state <file>`);
       if (!gh.config.deviceRegistration.enabled) process.stderr.write('gatehouse: note: deviceRegistration.enabled is false in the config; the server refuses enrollments until it is true\n');
-    }));
+    }, { needs: ['database', 'deviceRegistration.jwt'] }));
 
   dt.command('list')
     .description('list device tokens with how many devices enrolled')

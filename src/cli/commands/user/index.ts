@@ -25,8 +25,8 @@ async function accessView(gh: Gatehouse, userId: string): Promise<Record<string,
   return (await gh.gate.accessList(userId)).map((a) => ({ client: a.client_id, aclTokenId: a.acl_token_id, expires: iso(a.expires_at) }));
 }
 
-async function readPasswordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new GatehouseError('input.invalid', '--password-stdin expects the password on standard input (e.g. echo "$PW" | gatehouse user create ...)');
+async function readPasswordFromStdin(command: string): Promise<string> {
+  if (process.stdin.isTTY) throw new GatehouseError('input.invalid', `--password-stdin expects the password on standard input (e.g. echo "$PW" | gatehouse ${command} ...)`);
   // Read the stream, not /dev/stdin: opening that fails (ENXIO) when stdin is a socket, as under Node's child_process.
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
@@ -44,14 +44,31 @@ export function userCommands(): Command {
     .requiredOption('--email <email>', 'e-mail address (also the login name)')
     .option('--name <name>', 'display name')
     .option('--password-stdin', 'read the password from standard input')
+    .option('--no-password', 'make the account without a password (it cannot sign in until `user set-password`)')
     .option('--acl-token-id <id>', 'give the user this invitation (counts one use) and the access it links')
-    .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean; aclTokenId?: string }) => {
+    .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean; password: boolean; aclTokenId?: string }) => {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new GatehouseError('input.invalid', `"${opts.email}" is not an e-mail address`);
-      const password = opts.passwordStdin ? await readPasswordFromStdin() : undefined;
+      // An account nobody can sign in to is made only when asked for by name (as Keycloak's admin makes one, then sets credentials).
+      if (opts.passwordStdin && !opts.password) throw new GatehouseError('input.invalid', 'give either --password-stdin or --no-password, not both');
+      if (!opts.passwordStdin && opts.password) {
+        throw new GatehouseError('input.invalid', 'a password is needed to sign in: give it on standard input with --password-stdin (echo "$PW" | gatehouse user create --email E --password-stdin), or make the account without one with --no-password and set it later with `gatehouse user set-password ID --password-stdin`');
+      }
+      const password = opts.passwordStdin ? await readPasswordFromStdin('user create') : undefined;
       const tokenId = opts.aclTokenId;
       const created = await gh.users.createLocal({ email: opts.email, name: opts.name, password }, actor,
         tokenId ? (trx, user) => gh.gate.attachToken(trx, user.id, tokenId, actor) : undefined);
-      out.record({ ...userView(created), access: await accessView(gh, created.id) }, password ? undefined : 'No password was set: this user cannot sign in with a password until one is set (use --password-stdin).');
+      out.record({ ...userView(created), hasPassword: password !== undefined, access: await accessView(gh, created.id) },
+        password ? undefined : `No password: ${created.email} cannot sign in until one is set with: echo "$PW" | gatehouse user set-password ${created.id} --password-stdin`);
+    }));
+
+  user.command('set-password')
+    .description('set or replace the password of a user\'s local account (read from standard input)')
+    .argument('<id>', 'user id')
+    .requiredOption('--password-stdin', 'read the password from standard input (never from argv)')
+    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
+      await gh.users.get(id); // an unknown id is refused before anyone types a password
+      const password = await readPasswordFromStdin('user set-password');
+      out.record({ ...userView(await gh.users.setPassword(id, password, actor)), hasPassword: true });
     }));
 
   user.command('list')
