@@ -1,13 +1,16 @@
 /**
  * `gatehouse serve` as a child process, the way it is deployed: on a fresh
- * database it migrates, says where it runs, answers /healthz and /readyz, serves
- * discovery for its issuer, and on SIGTERM shuts down cleanly with exit code 0.
+ * database it migrates, says where it runs and what is on (on stderr: stdout is
+ * JSON log lines only), answers /healthz and /readyz, serves discovery for its
+ * issuer, and on SIGTERM shuts down cleanly with exit code 0.
  * On SQLite and PostgreSQL.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { binPath, childEnv, cliTimeouts, type CliWorkspace, databaseYaml, freePort, messageLines, stackLine, writeWorkspace } from './gatehouse.ts';
+
+const deviceSecret = 'd'.repeat(48);
 
 vi.setConfig(cliTimeouts);
 
@@ -18,6 +21,8 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
   let child: ChildProcessWithoutNullStreams | undefined;
   let stdout = '';
   let stderr = '';
+  /** What stderr held once the server was up: the banner (and oidc-provider's runtime warning). */
+  let banner = '';
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   beforeAll(async () => {
@@ -29,7 +34,12 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
       `database: ${databaseYaml(db)}`,
       'clients:',
       '  - { client_id: app, client_secret: app-secret-0123456789, client_name: App, redirect_uris: [https://app.example.com/cb] }',
-      'log: { level: warn }',
+      'firstauth: { enable: true, mode: manual }',
+      'registration: { enabled: true }',
+      'deviceRegistration: { enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }',
+      'compat: { keycloak: { realm: acme } }',
+      // info: the start-up log lines are there to be checked as JSON.
+      'log: { level: info }',
       '',
     ].join('\n'));
   });
@@ -44,21 +54,34 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
     await db?.drop();
   });
 
-  it('starts, migrates the empty database and says where it runs', async () => {
-    child = spawn(process.execPath, [binPath, '--config', ws.configPath, 'serve'], { cwd: ws.cwd, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  it('starts, migrates the empty database and says on stderr where it runs and what is on', async () => {
+    child = spawn(process.execPath, [binPath, '--config', ws.configPath, 'serve'], { cwd: ws.cwd, env: childEnv({ DEVICE_JWT_SECRET: deviceSecret }), stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end();
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     exited = new Promise((resolve) => child!.on('exit', (code, signal) => resolve({ code, signal })));
 
-    const banner = `Gatehouse is running at ${issuer}`;
     const started = Date.now();
-    while (!stdout.includes(banner)) {
+    while (!/logs: .*\n/.test(stderr)) {
       if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}\nstdout: ${stdout}\nstderr: ${stderr}`);
       if (Date.now() - started > 120_000) throw new Error(`serve did not start within 120 s\nstdout: ${stdout}\nstderr: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(stdout).toContain(`discovery: ${issuer}/.well-known/openid-configuration`);
+    // The banner is one write, so the note after the last row (on a Node.js oidc-provider warns about) came with it.
+    banner = stderr;
+    const lines = messageLines(banner).map((line) => line.replace(/\s+/g, ' ').trim());
+    expect(lines[0]).toMatch(new RegExp(`^Gatehouse \\d+\\.\\d+\\.\\d+\\S* is running at ${issuer}$`));
+    expect(lines).toEqual(expect.arrayContaining([
+      `discovery: ${issuer}/.well-known/openid-configuration`,
+      'gating: manual (firstauth.mode)',
+      `registration: on at ${issuer}/reg (a registration token is required)`,
+      `device enrolment: on at ${issuer}/api/register-device`,
+      `keycloak realm: acme, issuer ${issuer}/realms/acme`,
+      'logs: JSON lines on stdout (log.level info)',
+    ]));
+    const warned = banner.includes('oidc-provider WARNING: Unsupported runtime');
+    expect(lines.some((line) => line.startsWith('note: ') && line.includes('"Unsupported runtime" warning above is expected'))).toBe(warned);
+    expect(stdout).not.toContain('Gatehouse is running');
   });
 
   it('answers /healthz and /readyz with 200', async () => {
@@ -88,7 +111,20 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
     expect(signal).toBeNull();
     expect(code).toBe(0);
     expect(stderr).not.toMatch(stackLine);
-    expect(messageLines(stderr)).toEqual([]);
+    expect(messageLines(stderr.slice(banner.length))).toEqual([]);
     await expect(fetch(`${issuer}/healthz`)).rejects.toThrow();
+  });
+
+  it('wrote nothing but JSON log lines on stdout, from start to shutdown', () => {
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    const records = lines.map((line) => {
+      try {
+        return JSON.parse(line) as { msg?: string };
+      } catch {
+        throw new Error(`not a JSON log line on stdout: ${line}`);
+      }
+    });
+    expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(['gatehouse is listening', 'shutting down']));
   });
 });
