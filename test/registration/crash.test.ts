@@ -100,6 +100,7 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     gh = createGatehouse(config, { logger: createLogger('silent') });
     await migrateLatest(gh.db);
     ({ row: { id: tokenId }, token } = await gh.registrationTokens.create({ count: 10_000, expiresAt: Date.now() + 3_600_000 }, 'test'));
+    later = [0, 1].map(() => createGatehouse(buildConfig(raw, db), { logger: createLogger('silent'), clock: { now: () => Date.now() + reservationBoundMs + 1000 } }));
   });
   afterAll(async () => {
     if (child && child.exitCode === null && child.signalCode === null) await kill();
@@ -154,7 +155,6 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
 
     // Later, past the bound: two instances start at once and repair together. (On SQLite they take turns:
     // better-sqlite3 waits for a lock synchronously, so two connections in one process would block each other.)
-    later = [0, 1].map(() => createGatehouse(buildConfig(raw, db), { logger: createLogger('silent'), clock: { now: () => Date.now() + reservationBoundMs + 1000 } }));
     const repair = (other: Gatehouse) => other.registrar.repairReservations();
     const results = kind === 'postgres' ? await Promise.all(later.map(repair)) : [await repair(later[0]!), await repair(later[1]!)];
     const undone = results.flatMap((r) => r.undone);
@@ -167,5 +167,19 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     const shown = parsed<{ uses: number }>(await runInProcess(['--config', ws.configPath, 'registration-token', 'show', tokenId, '--json']));
     expect(shown.uses).toBe(await realClients());
     expect(await realClients()).toBeGreaterThanOrEqual(acknowledged.length);
+  });
+
+  it('undoes a registration that outlived the bound: the repair gave its use back, so the client stored late does not stay', async () => {
+    const before = await uses();
+    const reservation = await gh.registrar.reserve({ metadata: serviceMetadata(), token, sourceIp: '127.0.0.1', via: 'rfc7591' });
+    expect(await uses()).toBe(before + 1);
+    // The repair runs (an instance whose clock is past the bound) before oidc-provider got to store the client.
+    expect((await later[0]!.registrar.repairReservations()).undone).toEqual([reservation.clientId]);
+    const payload = { client_id: reservation.clientId, client_secret: 'stored-too-late-0123456789', ...serviceMetadata() };
+    await upsertModel(gh.db, { kind: 'Client', id: reservation.clientId, payload: JSON.stringify(payload), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
+    await expect(gh.registrar.settle(reservation, true)).rejects.toMatchObject({ code: 'overloaded' });
+    expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toEqual([]);
+    expect(await uses()).toBe(before);
+    expect(await uses()).toBe(await realClients());
   });
 });
