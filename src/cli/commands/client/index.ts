@@ -35,7 +35,7 @@ export function clientCommands(): Command {
       out.record({ id: record.client_id, state: 'disabled (admin)' });
     }));
   client.command('delete')
-    .description('delete a registered client and its access links')
+    .description('delete a registered client: its access links, grants, tokens and codes go with it')
     .argument('<id>', 'client id')
     .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
       const record = await gh.registrar.delete(id, actor);
