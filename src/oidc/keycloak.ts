@@ -11,6 +11,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Registrar } from '../registration/registrar.ts';
 import type { Metadata } from '../registration/rules.ts';
+import { webOriginsKey } from './web-origins.ts';
 import { answerOAuthError, asRegistrationError, readJsonObject, replayJson, type RegistrationOverrides } from './registration.ts';
 
 const deviceGrant = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -20,12 +21,26 @@ const oidcPath = '/clients-registrations/openid-connect';
 const isTrue = (value: unknown) => value === true || value === 'true';
 const strings = (value: unknown): string[] | undefined => (Array.isArray(value) ? value.map(String) : undefined);
 
-/** Keycloak ClientRepresentation -> RFC 7591 metadata. */
+/**
+ * Keycloak ClientRepresentation -> RFC 7591 metadata, with Keycloak's defaults:
+ * the standard flow (authorization code, refresh) is on unless
+ * `standardFlowEnabled: false`, and a client is confidential (a secret) unless
+ * `publicClient: true`. So `{ "clientId": "myclient" }` is a confidential
+ * standard-flow client, as in Keycloak.
+ *
+ * oidc-provider cannot store the code grant without a redirect URI (it needs
+ * `response_types: ["code"]`, which needs one), and Keycloak's client cannot
+ * complete an authorization without one either. Such a client is stored with
+ * the refresh grant alone and no response types; `toKeycloak` reads "refresh
+ * without any grant that issues refresh tokens" as the standard flow waiting for
+ * its redirect URIs, and the update that adds them turns the code grant on.
+ */
 export function fromKeycloak(rep: Metadata): Metadata {
   const redirectUris = strings(rep.redirectUris) ?? [];
   const attributes = (typeof rep.attributes === 'object' && rep.attributes !== null ? rep.attributes : {}) as Record<string, unknown>;
+  const standardFlow = rep.standardFlowEnabled !== false;
   const grants: string[] = [];
-  if (rep.standardFlowEnabled !== false && redirectUris.length) grants.push('authorization_code', 'refresh_token');
+  if (standardFlow) grants.push(...(redirectUris.length ? ['authorization_code', 'refresh_token'] : ['refresh_token']));
   if (isTrue(rep.serviceAccountsEnabled)) grants.push('client_credentials');
   if (isTrue(attributes['oauth2.device.authorization.grant.enabled'])) grants.push(deviceGrant);
   const metadata: Metadata = {
@@ -34,6 +49,8 @@ export function fromKeycloak(rep: Metadata): Metadata {
     redirect_uris: redirectUris,
     token_endpoint_auth_method: isTrue(rep.publicClient) ? 'none' : 'client_secret_basic',
   };
+  const webOrigins = strings(rep.webOrigins);
+  if (webOrigins) metadata[webOriginsKey] = webOrigins;
   if (typeof rep.name === 'string' && rep.name) metadata.client_name = rep.name;
   if (typeof rep.baseUrl === 'string' && rep.baseUrl) metadata.client_uri = rep.baseUrl;
   else if (typeof rep.rootUrl === 'string' && rep.rootUrl) metadata.client_uri = rep.rootUrl;
@@ -46,16 +63,18 @@ export function fromKeycloak(rep: Metadata): Metadata {
 /** RFC 7591 metadata (as oidc-provider answers it) -> Keycloak ClientRepresentation. */
 export function toKeycloak(metadata: Metadata, enabled: boolean, consentRequired = false): Metadata {
   const grants = strings(metadata.grant_types) ?? [];
+  // See fromKeycloak: refresh alone is the standard flow waiting for redirect URIs.
+  const awaitingRedirects = grants.includes('refresh_token') && !grants.includes(deviceGrant) && !(strings(metadata.redirect_uris) ?? []).length;
   const rep: Metadata = {
     id: metadata.client_id,
     clientId: metadata.client_id,
     enabled,
     clientAuthenticatorType: 'client-secret',
     redirectUris: strings(metadata.redirect_uris) ?? [],
-    webOrigins: [],
+    webOrigins: strings(metadata[webOriginsKey]) ?? [],
     bearerOnly: false,
     consentRequired,
-    standardFlowEnabled: grants.includes('authorization_code'),
+    standardFlowEnabled: grants.includes('authorization_code') || awaitingRedirects,
     implicitFlowEnabled: false,
     directAccessGrantsEnabled: false,
     serviceAccountsEnabled: grants.includes('client_credentials'),

@@ -20,6 +20,7 @@ import type { PrivateJwk } from './keys.ts';
 import { deviceFlowPages } from './device-pages.ts';
 import { installDeviceRequestFixes } from './device-requests.ts';
 import { plainError } from './error-pages.ts';
+import { allowedWebOrigins, validateWebOrigins, webOriginsKey } from './web-origins.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -138,15 +139,21 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
-    // Browser-based clients may call the token endpoint from their redirect URIs' origins.
-    clientBasedCORS: (_ctx, origin, client) =>
-      (client.redirectUris ?? []).some((uri) => {
-        try {
-          return new URL(uri).origin === origin;
-        } catch {
-          return false;
-        }
-      }),
+    // Browser-based clients may call the token, userinfo, introspection and revocation endpoints from their
+    // web origins (./web-origins.ts), with credentials: keycloak-js always sends `credentials: 'include'`, and a
+    // browser drops an answer to such a request without Access-Control-Allow-Credentials. Other origins get neither.
+    clientBasedCORS: (ctx, origin, client) => {
+      const allowed = allowedWebOrigins(client.metadata()).includes(origin);
+      if (allowed) ctx.set('Access-Control-Allow-Credentials', 'true');
+      return allowed;
+    },
+    // Keycloak's `webOrigins`, kept on the client (./web-origins.ts).
+    extraClientMetadata: {
+      properties: [webOriginsKey],
+      validator: (_ctx, key, value) => {
+        if (key === webOriginsKey) validateWebOrigins(value);
+      },
+    },
     ttl: {
       AccessToken: ttl('accessToken'),
       ClientCredentials: ttl('clientCredentials'),

@@ -11,9 +11,34 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { obtainCode } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { fromKeycloak, toKeycloak } from '../../src/oidc/keycloak.ts';
 
 const realmName = 'master';
 const redirectUri = 'http://127.0.0.1:9/cb';
+
+describe('Keycloak client representation defaults', () => {
+  it('makes { clientId } alone a confidential standard-flow client, as Keycloak does', () => {
+    const metadata = fromKeycloak({ clientId: 'myclient' });
+    // The code grant waits for a redirect URI (oidc-provider cannot store it without one); refresh stays.
+    expect(metadata).toMatchObject({ grant_types: ['refresh_token'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' });
+    expect(toKeycloak({ ...metadata, client_id: 'myclient', client_secret: 's' }, true)).toMatchObject({ standardFlowEnabled: true, publicClient: false, secret: 's' });
+  });
+
+  it('turns the code grant on with redirect URIs, and leaves it off only when standardFlowEnabled is false', () => {
+    expect(fromKeycloak({ clientId: 'a', redirectUris: ['https://app.example/cb'] })).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
+    expect(fromKeycloak({ clientId: 'b', standardFlowEnabled: false, serviceAccountsEnabled: true })).toMatchObject({ grant_types: ['client_credentials'], response_types: [] });
+    expect(toKeycloak({ client_id: 'b', grant_types: ['client_credentials'], redirect_uris: [] }, true)).toMatchObject({ standardFlowEnabled: false, serviceAccountsEnabled: true });
+    const device = fromKeycloak({ clientId: 'tv', standardFlowEnabled: false, publicClient: true, attributes: { 'oauth2.device.authorization.grant.enabled': 'true' } });
+    expect(device).toMatchObject({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], token_endpoint_auth_method: 'none' });
+  });
+
+  it('keeps webOrigins as the client metadata web_origins, and gives them back', () => {
+    const metadata = fromKeycloak({ clientId: 'spa', publicClient: true, redirectUris: ['https://app.example/'], webOrigins: ['+', 'https://other.example'] });
+    expect(metadata.web_origins).toEqual(['+', 'https://other.example']);
+    expect(fromKeycloak({ clientId: 'none' }).web_origins).toBeUndefined();
+    expect(toKeycloak({ ...metadata, client_id: 'spa' }, true).webOrigins).toEqual(['+', 'https://other.example']);
+  });
+});
 
 describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
   let db: TestDatabase;
@@ -71,9 +96,14 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     const plain = await keycloakRequest('default', { token: registrationToken, body: { clientId: 'myclient' } });
     expect(plain.status).toBe(201);
     const rep = (await plain.json()) as Record<string, unknown>;
-    expect(rep).toMatchObject({ clientId: 'myclient', id: 'myclient', enabled: true, protocol: 'openid-connect', publicClient: false });
+    expect(rep).toMatchObject({ clientId: 'myclient', id: 'myclient', enabled: true, protocol: 'openid-connect', publicClient: false, standardFlowEnabled: true });
     expect(typeof rep.secret).toBe('string');
     expect(typeof rep.registrationAccessToken).toBe('string');
+    // Keycloak's next step: the client's redirect URIs, in an update of the same representation; the code grant is on.
+    const updated = await keycloakRequest('default/myclient', { method: 'PUT', token: String(rep.registrationAccessToken), body: { ...rep, redirectUris: [redirectUri] } });
+    expect(updated.status, await updated.clone().text()).toBe(200);
+    expect(await updated.json()).toMatchObject({ standardFlowEnabled: true, redirectUris: [redirectUri], publicClient: false });
+    expect((await server.gh.clients.find('myclient'))?.grantTypes).toEqual(['authorization_code', 'refresh_token']);
 
     const service = await keycloakRequest('default', { token: registrationToken, body: { clientId: 'kc-service', name: 'KC service', serviceAccountsEnabled: true } });
     expect(service.status).toBe(201);
