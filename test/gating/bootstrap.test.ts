@@ -1,7 +1,7 @@
 /**
  * The first admin's way in, with the real `gatehouse serve` as a child process
  * (SPEC 3 manual mode + `admins`): the first start on an empty database prints a
- * one-time invitation link; the link opens the invitation page and lets the
+ * one-time invitation link (on stderr, with the banner: stdout is the JSON log, which never holds it); the link opens the invitation page and lets the
  * first admin sign in; later starts print no new link; without `admins` there
  * is none. A first start that never got to listen (port taken) must not burn the
  * link. On SQLite and PostgreSQL.
@@ -44,9 +44,10 @@ async function serve(ws: CliWorkspace, issuer: string): Promise<Serving> {
   const serving: Serving = { child, stdout: () => out, stderr: () => err, exited };
   running.add(serving);
   void exited.then(() => running.delete(serving));
-  const banner = `Gatehouse is running at ${issuer}`;
+  // Gatehouse <version> is running at <issuer>, on stderr.
+  const banner = ` is running at ${issuer}\n`;
   const started = Date.now();
-  while (!out.includes(banner)) {
+  while (!err.includes(banner)) {
     if (child.exitCode !== null || child.signalCode !== null) return serving;
     if (Date.now() - started > 120_000) throw new Error(`serve did not start within 120 s\nstdout: ${out}\nstderr: ${err}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -107,12 +108,13 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
   it('prints a one-time invitation link on the first start, which opens the invitation page and lets the first admin in', async () => {
     const first = await serve(ws, issuer);
     expect(first.child.exitCode).toBeNull();
-    const links = [...first.stdout().matchAll(linkPattern(issuer))];
+    const links = [...first.stderr().matchAll(linkPattern(issuer))];
     expect(links, first.stdout() + first.stderr()).toHaveLength(1);
     const [link, token] = [links[0]![0], links[0]![1]!];
-    // Only on stdout, and only the link (the secret is not in the log).
-    expect(first.stderr()).not.toContain(token);
-    expect(messageLines(first.stderr()).join('\n')).not.toContain('gha_');
+    // Only on stderr for the person who started it, and only the link: the secret is not in the log (stdout).
+    expect(first.stdout()).not.toContain(token);
+    expect(first.stdout()).not.toContain('gha_');
+    expect(messageLines(first.stderr()).filter((line) => line.includes('gha_'))).toEqual([`  ${link}`]);
 
     const [row] = await knex('acl_token').where({ kind: 'bootstrap' }) as { id: string; max_users: number; uses: number }[];
     expect(row).toMatchObject({ max_users: 1, uses: 0 });
@@ -144,9 +146,9 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
   it('prints no new link on the next start: the bootstrap invitation exists', async () => {
     const second = await serve(ws, issuer);
     expect(second.child.exitCode).toBeNull();
-    expect(second.stdout()).toContain(`Gatehouse is running at ${issuer}`);
-    expect(second.stdout()).not.toContain('/invite/');
-    expect(second.stdout()).not.toContain('gha_');
+    expect(second.stderr()).toContain(`is running at ${issuer}`);
+    expect(second.stdout() + second.stderr()).not.toContain('/invite/');
+    expect(second.stdout() + second.stderr()).not.toContain('gha_');
     expect(await knex('acl_token').where({ kind: 'bootstrap' }).count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r!.n))).toBe(1);
     await stop(second);
   });
@@ -171,8 +173,8 @@ describe.each(databaseKinds)('no first-admin link from `gatehouse serve` on %s',
     ws = writeWorkspace(db, configYaml(db, issuer, []));
     const serving = await serve(ws, issuer);
     expect(serving.child.exitCode).toBeNull();
-    expect(serving.stdout()).toContain(`Gatehouse is running at ${issuer}`);
-    expect(serving.stdout()).not.toContain('/invite/');
+    expect(serving.stderr()).toContain(`is running at ${issuer}`);
+    expect(serving.stdout() + serving.stderr()).not.toContain('/invite/');
     await stop(serving);
     knex = createKnex(db.config);
     expect(await knex('acl_token').count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r!.n))).toBe(0);
@@ -205,12 +207,12 @@ describe.each(databaseKinds)('a first start of `gatehouse serve` that cannot lis
     const failed = await serve(ws, issuer);
     const { code } = await failed.exited;
     expect(code).not.toBe(0);
-    expect(failed.stdout()).not.toContain('/invite/');
+    expect(failed.stdout() + failed.stderr()).not.toContain('/invite/');
     await new Promise<void>((resolve) => blocker!.close(() => resolve()));
 
     const serving = await serve(ws, issuer);
     expect(serving.child.exitCode).toBeNull();
-    const links = [...serving.stdout().matchAll(linkPattern(issuer))];
+    const links = [...serving.stderr().matchAll(linkPattern(issuer))];
     expect(links).toHaveLength(1);
     const page = await fetch(links[0]![0]);
     expect(page.status).toBe(200);
