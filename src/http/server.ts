@@ -4,6 +4,7 @@
  * OS-picked port first and derive the issuer from it.
  */
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
@@ -11,10 +12,13 @@ import { requireSet } from '../config/load.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
 import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
+import { keycloakIframes } from '../oidc/keycloak-iframes.ts';
+import { keycloakTokens } from '../oidc/keycloak-tokens.ts';
 import { KeyRefresher } from '../oidc/key-refresh.ts';
 import { createProvider, keycloakRoutes } from '../oidc/provider.ts';
 import { reservationBoundMs } from '../registration/registrar.ts';
 import { createApp, type IssuerSite } from './app.ts';
+import { viewsDir } from './views.ts';
 
 export interface RunningServer {
   url: string;
@@ -67,7 +71,14 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     // Keycloak compatibility: the realm is its own issuer on the same database, keys and accounts.
     const issuer = `${config.issuer}/realms/${config.compat.keycloak.realm}`;
     const realmProvider = observe(createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }));
-    realm = { provider: realmProvider, issuer, cookiePrefix: 'gh.realm', registrationPath: '/clients-registrations/openid-connect', before: [keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired)] };
+    realm = {
+      provider: realmProvider, issuer, cookiePrefix: 'gh.realm', registrationPath: '/clients-registrations/openid-connect',
+      before: [
+        keycloakIframes({ provider: realmProvider, db: gh.db, config, assetsDir: path.join(viewsDir, 'static', 'keycloak'), sessionCookie: 'gh.realm.session' }),
+        keycloakTokens(realmProvider),
+        keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired),
+      ],
+    };
   }
   const app = createApp(gh, provider, realm, keyRefresher);
 

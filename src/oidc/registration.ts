@@ -95,9 +95,13 @@ export async function readJsonObject(ctx: Context): Promise<Metadata> {
  * in place of the consumed request, with a matching Content-Length.
  */
 export function replayJson(ctx: Context, body: Metadata): void {
-  const buffer = Buffer.from(JSON.stringify(body));
+  replayBody(ctx, Buffer.from(JSON.stringify(body)), 'application/json');
+}
+
+/** The same for any body: the bytes, and the Content-Type oidc-provider is to parse them as. */
+export function replayBody(ctx: Context, buffer: Buffer, contentType: string): void {
   ctx.req.headers['content-length'] = String(buffer.length);
-  ctx.req.headers['content-type'] = 'application/json';
+  ctx.req.headers['content-type'] = contentType;
   const stream = Readable.from([buffer], { objectMode: false });
   ctx.req = Object.assign(stream, { headers: ctx.req.headers, method: ctx.req.method, url: ctx.req.url, socket: ctx.req.socket }) as unknown as Context['req'];
 }
