@@ -30,8 +30,8 @@ export interface RunningServer {
 
 /** Settles registrations a crash interrupted (registration/registrar.ts): the counted uses match the clients that exist. */
 async function repairRegistrations(gh: Gatehouse): Promise<void> {
-  const { undone, completed } = await gh.registrar.repairReservations();
-  if (undone.length || completed.length) gh.logger.warn({ undone, completed }, 'repaired registrations interrupted by a crash');
+  const { undone } = await gh.registrar.repairReservations();
+  if (undone.length) gh.logger.warn({ undone }, 'undid registrations interrupted by a crash; their registration token uses were given back');
 }
 
 export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {

@@ -12,13 +12,16 @@
  * transactions, not one. One would have to stay open across oidc-provider's
  * whole registration handler (its validation may fetch a sector_identifier_uri),
  * and on SQLite, which has one connection, every other request would wait for
- * it. Instead the record carries a state, 'reserved' → 'stored', and
- * `repairReservations` (at start-up and every minute, see http/server.ts)
- * settles what a crash left: a reservation older than `reservationBoundMs`
- * whose client exists is marked stored; one without a client is removed and
- * its use given back. Every way out of 'reserved' is a conditional write whose
- * row count decides, under the registration lock, so a use is given back
- * exactly once even when two instances repair at the same moment.
+ * it. Instead the record carries a state, 'reserved' → 'stored', and the
+ * answer (with the client's credentials) leaves only after `settle` marked it
+ * stored. A record still 'reserved' after a crash is therefore a registration
+ * nobody got credentials for, whether or not oidc-provider had stored the
+ * client: `repairReservations` (at start-up and every minute, see
+ * http/server.ts) removes those older than `reservationBoundMs`, with any
+ * client stored for them, and gives their uses back. Every way out of
+ * 'reserved' is a conditional write whose row count decides, under the
+ * registration lock, so a use is given back exactly once even when two
+ * instances repair at the same moment.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -86,10 +89,8 @@ export const reservationBoundMs = 60_000;
 const registrationLock = 7591;
 
 export interface RepairResult {
-  /** Reservations without a client: removed, their uses given back. */
+  /** Interrupted registrations: removed (with a client oidc-provider may have stored), their uses given back. */
   undone: string[];
-  /** Reservations whose client had been stored before the crash: marked stored. */
-  completed: string[];
 }
 
 const clientIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -190,17 +191,14 @@ export class Registrar {
    * instance is left alone.
    */
   async repairReservations(): Promise<RepairResult> {
-    const result: RepairResult = { undone: [], completed: [] };
+    const result: RepairResult = { undone: [] };
     const stale = await listStaleReservations(this.db, this.clock.now() - reservationBoundMs);
     for (const reservation of stale) {
-      const outcome = await withTransaction(this.db, async (trx) => {
+      const undone = await withTransaction(this.db, async (trx) => {
         if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [registrationLock]);
-        if (await this.clients.exists(reservation.client_id, trx)) return (await markReservationStored(trx, reservation.client_id)) ? 'completed' : undefined;
-        return (await this.undoReservation(trx, reservation.client_id, reservation.registration_token_id, 'interrupted')) ? 'undone' : undefined;
+        return this.undoReservation(trx, reservation.client_id, reservation.registration_token_id, 'interrupted');
       });
-      if (outcome) result[outcome].push(reservation.client_id);
-      // Its approval mail was never sent: the crash came before settle.
-      if (outcome === 'completed' && reservation.disabled_reason === 'approval') await this.askApprovers(reservation.client_id);
+      if (undone) result.undone.push(reservation.client_id);
     }
     return result;
   }
@@ -210,7 +208,7 @@ export class Registrar {
     if (!(await deleteReservation(trx, clientId))) return false;
     if (tokenId) await returnRegistrationTokenUse(trx, tokenId);
     await deleteClientTokensOfClient(trx, clientId);
-    // oidc-provider may have stored part of it before failing (the client, not its registration access token).
+    // oidc-provider may have stored the client (and its registration access token) before the failure or crash.
     await destroyModelsOfClient(trx, clientId);
     await this.audit.record(trx, { actor: 'system', action: 'client.registration_undone', subject: clientId, details: { reason } });
     return true;
