@@ -37,6 +37,15 @@ export function hostMatches(host: string, allowed: string): boolean {
 }
 
 function checkRedirectHosts(metadata: Metadata, allowed: string[], rule: string): void {
+  // Web origins (Keycloak `webOrigins`) get CORS with credentials and may frame the realm's session iframe:
+  // the rule that bounds where a client redirects bounds them too (`+` is the redirect URIs, checked below).
+  const webOrigins = Array.isArray(metadata.web_origins) ? metadata.web_origins.map(String).filter((o) => o !== '+') : [];
+  for (const origin of webOrigins) {
+    const host = URL.parse(origin)?.hostname;
+    if (!host || !allowed.some((a) => hostMatches(host, a))) {
+      throw metadataError(`${rule}: web origin ${origin} is not on an allowed host (${allowed.join(', ')})`);
+    }
+  }
   for (const uri of redirectUrisOf(metadata)) {
     let host: string;
     try {

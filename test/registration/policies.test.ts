@@ -46,6 +46,9 @@ describe.each(databaseKinds)('registration policies on %s', (kind) => {
       expect(elsewhere.body.error_description).toBe('policy trustedHosts: redirect URI https://elsewhere.example/cb is not on an allowed host (127.0.0.1)');
       const mixed = await register(server.url, { redirect_uris: ['http://127.0.0.1/cb', 'https://elsewhere.example/cb'] });
       expect(mixed.body.error).toBe('invalid_redirect_uri');
+      const origins = await register(server.url, webMetadata('http://127.0.0.1/cb', { web_origins: ['+', 'https://elsewhere.example'] }));
+      expect(origins.status).toBe(400);
+      expect(origins.body).toMatchObject({ error: 'invalid_client_metadata', error_description: 'policy trustedHosts: web origin https://elsewhere.example is not on an allowed host (127.0.0.1)' });
       expect(await count(server.gh, 'registered_client')).toBe(1);
     });
 
