@@ -8,7 +8,8 @@
  * So the realm wraps each handle in a JWT signed with the realm's keys (like an
  * ID token, verifiable against `protocol/openid-connect/certs`), carrying the
  * handle as `jti`, and unwraps it again wherever the realm is handed a token
- * (Authorization header; `refresh_token`, `token`, `access_token` form fields).
+ * (Authorization header; `refresh_token`, `token`, `access_token` form fields;
+ * `access_token` in the query).
  * oidc-provider still sees only handles, so every rule about tokens holds
  * unchanged. The handle is the secret: whoever has the JWT has the handle, and
  * an envelope made up around a handle gives nothing its holder did not have, so
@@ -68,7 +69,8 @@ export function keycloakTokens(provider: Provider): Middleware {
       ? await provider.RefreshToken.find(handle)
       : (await provider.AccessToken.find(handle)) ?? (await provider.ClientCredentials.find(handle))) as Handle | undefined;
     const client = model?.clientId ? await provider.Client.find(model.clientId) : undefined;
-    if (!model || !client || !model.exp) return undefined;
+    // A client that wants its ID tokens encrypted would get an envelope nobody can read the handle from: it keeps handles.
+    if (!model || !client || !model.exp || client.metadata().id_token_encrypted_response_alg) return undefined;
     // oidc-provider keeps `sid` on tokens only for back-channel logout clients; the session knows it for every client.
     const session = model.sessionUid ? await provider.Session.findByUid(model.sessionUid) : undefined;
     const sid = model.sid ?? session?.authorizations?.[client.clientId]?.sid;
@@ -86,6 +88,9 @@ export function keycloakTokens(provider: Provider): Middleware {
   return async (ctx, next) => {
     const bearer = /^bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
     if (bearer) ctx.req.headers.authorization = `Bearer ${unwrapToken(issuer, bearer)}`;
+    if (typeof ctx.query.access_token === 'string' && unwrapPaths.has(ctx.path)) {
+      ctx.query = { ...ctx.query, access_token: unwrapToken(issuer, ctx.query.access_token) };
+    }
     if (ctx.method === 'POST' && unwrapPaths.has(ctx.path) && ctx.is(formType)) {
       const body = await readBody(ctx);
       if (!body) return answerOAuthError(ctx, 413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);

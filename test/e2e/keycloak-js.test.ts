@@ -133,6 +133,11 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     expect(second.refreshToken).not.toBe(first.refreshToken);
     expect(second.tokenParsed).toMatchObject({ sub: user!.id, sid: first.tokenParsed.sid });
 
+    // The session iframe's answer: unchanged for the sid this browser signed in with, changed for any other.
+    const status = async (sessionState: string) => (await context.request.get(`${realm}/protocol/openid-connect/login-status-iframe.html/status?${new URLSearchParams({ client_id: 'kc-spa', origin: app.url, session_state: sessionState })}`)).text();
+    expect(await status(String(first.tokenParsed.sid))).toBe('unchanged');
+    expect(await status('another-session')).toBe('changed');
+
     // The wrapped access token works at the realm's userinfo, as a Keycloak token does.
     const info = await fetch(`${realm}/protocol/openid-connect/userinfo`, { headers: { Authorization: `Bearer ${second.token}` } });
     expect(info.status).toBe(200);

@@ -175,6 +175,20 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_token', error_description: expect.stringContaining('used up') });
   });
 
+  it('lets only the web origins realm clients registered frame the session iframe', async () => {
+    const page = `${realm}/protocol/openid-connect/login-status-iframe.html`;
+    const ancestors = async () => /frame-ancestors ([^;]*)/.exec((await fetch(page)).headers.get('content-security-policy') ?? '')?.[1];
+    expect(await ancestors()).toBe("'none'");
+    const { token } = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test');
+    const made = await keycloakRequest('default', { token, body: { clientId: 'kc-framed', publicClient: true, redirectUris: ['http://127.0.0.1:7/app'], webOrigins: ['+'] } });
+    expect(made.status).toBe(201);
+    expect(await ancestors()).toBe('http://127.0.0.1:7');
+    expect((await fetch(page)).headers.get('x-frame-options')).toBeNull();
+    const init = (origin: string) => fetch(`${page}/init?${new URLSearchParams({ client_id: 'kc-framed', origin })}`);
+    expect((await init('http://127.0.0.1:7')).status).toBe(204);
+    expect((await init('http://127.0.0.1:6')).status).toBe(403);
+  });
+
   it('signs a person in through the realm: the ID token carries the realm issuer', async () => {
     const made = await keycloakRequest('default', { token: (await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test')).token, body: { clientId: 'kc-login', redirectUris: [redirectUri] } });
     expect(made.status).toBe(201);
