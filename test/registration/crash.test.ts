@@ -169,7 +169,9 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     expect(await countRegisteredClients(gh.db)).toBe(await realClients());
     const shown = parsed<{ uses: number }>(await runInProcess(['--config', ws.configPath, 'registration-token', 'show', tokenId, '--json']));
     expect(shown.uses).toBe(await realClients());
-    expect(await realClients()).toBe(acknowledged.length);
+    // Beyond the acknowledged ones, at most the registrations whose answer the kill cut off after the record said 'stored'.
+    expect(await realClients()).toBeGreaterThanOrEqual(acknowledged.length);
+    expect(await realClients()).toBeLessThanOrEqual(acknowledged.length + kills * parallel);
   });
 
   it('undoes a registration that outlived the bound: the repair gave its use back, so the client stored late does not stay', async () => {
