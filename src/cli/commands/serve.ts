@@ -21,7 +21,7 @@ function runtimeNote(): string | undefined {
 }
 
 /** What runs where, in a few aligned lines: the issuer, gating, registration, device enrolment, the Keycloak realm. */
-export function banner(gh: Gatehouse, running: RunningServer): string {
+function banner(gh: Gatehouse, running: RunningServer): string {
   const { config } = gh;
   const { registration, deviceRegistration } = config;
   const realm = config.compat.keycloak?.realm;
