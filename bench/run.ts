@@ -5,13 +5,16 @@
  * trips, discovery and JWKS, device grant polling over thousands of pending
  * device codes, dynamic client registration with one counted token, device
  * self-enrollment (POST /api/register-device), first logins with an invitation,
- * then an overload burst of login POSTs; RSS of both servers at idle and at peak. Prints a summary table and
- * writes bench/results/latest.json.
+ * then an overload burst of login POSTs; RSS of both servers at idle and at peak; last, Gatehouse alone
+ * under a mixed load on SQLite (50 clients for 90 s: sign-ins, first logins, tokens, refresh,
+ * introspection, registrations, device enrolments; p99 per operation, 5xx and SQLITE_BUSY counted).
+ * Prints a summary table and writes bench/results/latest.json.
  *
  * Exit code: 0 when every workload ran (a missed target is printed as MISSED,
  * 500s in the burst as FAILED), 1 when one failed to run, 2 when the whole run
  * hit its time limit.
  * `--quick` shortens every run, for checking the bench itself (nothing is saved).
+ * `--only=mixed` runs the mixed SQLite workload alone (nothing is saved).
  * `--profile=DIR` writes a V8 CPU profile of the Gatehouse server to DIR
  * (open it in Chrome DevTools) to find which step is slow.
  */
@@ -37,6 +40,7 @@ import { discovery, jwks } from './workloads/metadata.ts';
 import { overload, type OverloadReport } from './workloads/overload.ts';
 import { devicesFrom, registerDevice } from './workloads/register-device.ts';
 import { registration, registrationCount, registrationFrom } from './workloads/registration.ts';
+import { mixedFrom, mixedLoad, mixedSummary } from './workloads/mixed-load.ts';
 import { fullDurations, quickDurations, type TalliedWorkload } from './workloads/types.ts';
 
 const quick = process.argv.includes('--quick');
@@ -57,7 +61,10 @@ const reportIntervalSec = 5;
 const serverCores = 1;
 /** The device workloads run shorter than the others (their rates are steady), so the full run stays well within its time limit. */
 const deviceDurations = quick ? durations : { ...durations, httpSec: 8, httpWarmupSec: 2 };
-const timeLimitMs = 9 * 60 * 1000;
+const onlyMixed = process.argv.includes('--only=mixed');
+/** The mixed SQLite workload: clients, run length, and first-time accounts enough for every first login it may run. */
+const mixedShape = quick ? { concurrency: 20, durationMs: 10_000, accounts: 500 } : { concurrency: 50, durationMs: 90_000, accounts: 3000 };
+const timeLimitMs = 11 * 60 * 1000;
 const resultsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 const started = Date.now();
 const loadAtStart = loadavg().map((l) => round(l, 2));
@@ -129,7 +136,37 @@ function registerDeviceFrom(workloads: WorkloadReport[], workload: TalliedWorklo
   return report;
 }
 
+/** Gatehouse alone (its own process and SQLite file) under the mixed workload; SQLITE_BUSY counted in its log. */
+async function mixedRun(): Promise<NonNullable<BenchReport['mixed']>> {
+  let busyLines = 0;
+  const child = await startChildServer('gatehouse-mixed', 'bench/servers/gatehouse-server.ts', {
+    args: [`--mixed=${mixedShape.accounts}`],
+    onLine: (line) => {
+      if (line.includes('SQLITE_BUSY')) busyLines += 1;
+    },
+  });
+  servers.push(child);
+  try {
+    console.log(`  mixed load: ${mixedShape.concurrency} clients for ${mixedShape.durationMs / 1000} s on ${child.url} (pid ${child.pid}, SQLite) ...`);
+    const report = await mixedLoad(mixedFrom(child.url, child.announced), { ...mixedShape, maxOperations: Number.POSITIVE_INFINITY });
+    await child.stop();
+    return { ...report, busyLines };
+  } catch (err) {
+    await child.stop();
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function mixedText(mixed: NonNullable<BenchReport['mixed']>): string {
+  return 'error' in mixed ? `mixed load: FAILED ${mixed.error}` : mixedSummary(mixed, mixed.busyLines);
+}
+
 async function main(): Promise<number> {
+  if (onlyMixed) {
+    const mixed = await mixedRun();
+    console.log(`\n${mixedText(mixed)}\n\n(--only=mixed: not saved)`);
+    return 'error' in mixed ? 1 : 0;
+  }
   console.log(`Gatehouse bench${quick ? ' (quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}, load average ${loadAtStart.join(' ')}`);
   const baseline = await startChildServer('baseline', 'bench/servers/baseline-server.ts');
   servers.push(baseline);
@@ -218,6 +255,9 @@ async function main(): Promise<number> {
   overloadReport.gatehouse = await runOverload(gatehouse);
   overloadReport.baseline = await runOverload(baseline);
 
+  // Gatehouse alone, last: its own process, so the load of the comparisons above does not weigh on it.
+  const mixedReport = await mixedRun();
+
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpus: availableParallelism(), node: process.version, loadavgAtStart: loadAtStart, loadavgAtEnd: loadavg().map((l) => round(l, 2)) },
@@ -228,6 +268,7 @@ async function main(): Promise<number> {
     registration: registrationReport,
     devicePolling: devicePollingReport,
     registerDevice: registerDeviceReport,
+    mixed: mixedReport,
     rss: {
       gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
       baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },
@@ -239,9 +280,9 @@ async function main(): Promise<number> {
 
   const loginRow = workloads.find((w) => w.name === login(durations).name);
   const firstRow = workloads.find((w) => w.name === firstLoginWorkload.name && !w.error);
-  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
+  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${mixedText(mixedReport)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
   // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
-  return workloads.some((w) => w.error) || overloadReport.error || (raceReport && 'error' in raceReport) || 'error' in registrationReport ? 1 : 0;
+  return workloads.some((w) => w.error) || 'error' in mixedReport || overloadReport.error || (raceReport && 'error' in raceReport) || 'error' in registrationReport ? 1 : 0;
 }
 
 main().then(

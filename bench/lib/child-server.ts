@@ -46,6 +46,8 @@ export interface ChildOptions {
   /** Arguments for the server script itself. */
   args?: string[];
   timeoutMs?: number;
+  /** Every stdout line after the announcement (the server's JSON log lines), e.g. to count SQLITE_BUSY. */
+  onLine?: (line: string) => void;
 }
 
 export async function startChildServer(name: string, script: string, options: ChildOptions = {}): Promise<ChildServer> {
@@ -68,6 +70,7 @@ export async function startChildServer(name: string, script: string, options: Ch
   createInterface({ input: stderr }).on('line', (line) => process.stderr.write(`  [${name}] ${line}\n`));
   // Stdout is read to the end (not only the first line) so the child never blocks on a full pipe.
   const lines = createInterface({ input: stdout });
+  let announcedYet = false;
   try {
     const found = await new Promise<Announced>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: no URL announced within ${timeoutMs} ms`)), timeoutMs);
@@ -76,8 +79,13 @@ export async function startChildServer(name: string, script: string, options: Ch
         reject(new Error(`${name}: exited before announcing its URL (code ${code}, signal ${signal})`));
       });
       lines.on('line', (line) => {
+        if (announcedYet) {
+          options.onLine?.(line);
+          return;
+        }
         const announced = parseAnnouncement(line);
         if (announced) {
+          announcedYet = true;
           clearTimeout(timer);
           resolve(announced);
         }

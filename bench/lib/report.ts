@@ -6,6 +6,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RaceReport } from '../workloads/first-login.ts';
 import type { OverloadReport } from '../workloads/overload.ts';
+import type { MixedReport } from '../workloads/mixed-load.ts';
 import type { RegistrationCount } from '../workloads/registration.ts';
 import { round, type Measurement } from './stats.ts';
 import { fmt, renderTable } from './table.ts';
@@ -49,6 +50,8 @@ export interface BenchReport {
   devicePolling?: DevicePollingReport | { error: string };
   /** POST /api/register-device (Gatehouse) beside the baseline's own /reg: rates and every non-2xx. */
   registerDevice?: RegisterDeviceReport | { error: string };
+  /** Gatehouse alone on SQLite under the mixed workload: per operation, 5xx answers and SQLITE_BUSY lines in its log. */
+  mixed?: (MixedReport & { busyLines: number }) | { error: string };
   rss: { gatehouse: RssReport; baseline: RssReport };
   durationSeconds: number;
 }

@@ -17,6 +17,11 @@
  * HS256 secret, the per-IP limit out of the way) with one device token for any
  * number of devices, announced as `devices`; device codes polled faster than
  * once a second get `slow_down` (security.devicePollInterval).
+ * `--mixed=N` (the mixed SQLite workload, ../workloads/mixed-load.ts): manual
+ * gating, registration and device enrollment on, N first-time accounts, an
+ * invitation, a registration token and a device token (./mixed-seed.ts),
+ * announced as `mixed`; warnings and errors are logged (JSON lines on stdout),
+ * so the driver can count SQLITE_BUSY in them.
  * The config is written to the temporary folder as a file and loaded from it, as
  * `gatehouse serve` does, so the CLI and the server read the same one.
  */
@@ -35,10 +40,12 @@ import {
   registrationTokenCount, rotatingClientCount, webClient,
 } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
+import { mixedLoadConfig, seedMixedLoad } from './mixed-seed.ts';
 
 const firstLogins = Number(process.argv.find((a) => a.startsWith('--first-logins='))?.slice('--first-logins='.length) ?? 0);
 const registration = process.argv.includes('--registration');
 const devices = process.argv.includes('--devices');
+const mixed = Number(process.argv.find((a) => a.startsWith('--mixed='))?.slice('--mixed='.length) ?? 0);
 const dir = await mkdtemp(path.join(process.env.BENCH_DB_DIR ?? os.tmpdir(), 'gatehouse-bench-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -52,7 +59,7 @@ await writeFile(configFile, JSON.stringify({
   clients: clientMetadata(),
   connectors: [{ id: 'local', type: 'local', name: 'Email' }],
   mailer: { outbox: path.join(dir, 'outbox') },
-  log: { level: 'silent' },
+  log: { level: mixed > 0 ? 'warn' : 'silent' },
   ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
   // maxClients is a policy, not what is measured: the timed registrations must never reach it.
   ...(registration ? { registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } } } : {}),
@@ -60,6 +67,7 @@ await writeFile(configFile, JSON.stringify({
     deviceRegistration: { enabled: true, jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer }, rateLimit: deviceRegistrationRateLimit },
     security: { devicePollInterval },
   } : {}),
+  ...(mixed > 0 ? mixedLoadConfig() : {}),
 }, null, 2));
 const config = loadConfig(configFile);
 const gh = createGatehouse(config);
@@ -94,8 +102,10 @@ if (devices) {
   extra = { ...extra, devices: { configFile, token: made.token, tokenId: made.row.id } };
 }
 
+if (mixed > 0) extra = { ...extra, mixed: await seedMixedLoad(gh, running.url, mixed) };
+
 stopOnSignal(async () => {
   await running.stop();
   await rm(dir, { recursive: true, force: true });
 });
-announce(firstLogins > 0 ? 'gatehouse-firstauth' : 'gatehouse', running.url, extra);
+announce(mixed > 0 ? 'gatehouse-mixed' : firstLogins > 0 ? 'gatehouse-firstauth' : 'gatehouse', running.url, extra);

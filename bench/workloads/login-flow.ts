@@ -77,6 +77,11 @@ export function postLogin(at: AtLoginPage) {
 }
 
 export async function loginRoundTrip(issuer: string, times?: StepTimes, as?: LoginAs): Promise<void> {
+  await signIn(issuer, times, as);
+}
+
+/** The round trip, returning the token response (the mixed workload keeps its access and refresh tokens). */
+export async function signIn(issuer: string, times?: StepTimes, as?: LoginAs): Promise<Record<string, unknown>> {
   const at = await openLoginPage(issuer, times, undefined, as);
   const { browser } = at;
   const resume = await timed(times, 'loginPost', async () => expectRedirect('login POST', await postLogin(at), /\/auth\/[^/?]+$/));
@@ -96,7 +101,7 @@ export async function loginRoundTrip(issuer: string, times?: StepTimes, as?: Log
   const code = params.get('code');
   if (!code || params.get('state') !== at.state) throw new Error(`callback without code or with a wrong state: ${callback}`);
 
-  await timed(times, 'token', async () => {
+  return timed(times, 'token', async () => {
     const res = await browser.request('/token', {
       cookies: false,
       headers: { authorization: basicAuth(webClient), accept: 'application/json' },
@@ -107,5 +112,6 @@ export async function loginRoundTrip(issuer: string, times?: StepTimes, as?: Log
     if (typeof json !== 'object' || json === null || !('id_token' in json) || typeof json.id_token !== 'string') {
       throw new Error(`token: no id_token in ${res.body.slice(0, 300)}`);
     }
+    return json as Record<string, unknown>;
   });
 }

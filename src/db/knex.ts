@@ -17,6 +17,7 @@ import BetterSqlite3Client from 'knex/lib/dialects/better-sqlite3/index.js';
 import pg from 'pg';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
+import { GatehouseError } from '../errors.ts';
 import { asDatabaseError } from './unavailable.ts';
 
 export type Db = Knex;
@@ -26,6 +27,19 @@ pg.types.setTypeParser(20, (value: string) => Number.parseInt(value, 10));
 
 /** How long a request waits for a connection (or for a server to accept one) before it is answered 503. */
 const connectTimeoutMs = 5000;
+
+/**
+ * An outage error, told to the log once where it happens (knex logs its own
+ * failed connection attempts): the 503 it becomes may leave through
+ * oidc-provider, which logs nothing for it.
+ */
+export function reported(client: Knex.Client, err: unknown): unknown {
+  const converted = asDatabaseError(err);
+  if (converted !== err && converted instanceof GatehouseError) {
+    client.logger.warn?.(`database unavailable (${String(converted.details?.driverCode)}): ${String(converted.details?.reason)}`);
+  }
+  return converted;
+}
 
 /**
  * A dialect client whose two doors to the driver, taking a connection and
@@ -46,7 +60,7 @@ function reportingOutages(Base: typeof Knex.Client): typeof Knex.Client {
       try {
         return await super.query(connection, obj);
       } catch (err) {
-        throw asDatabaseError(err);
+        throw reported(this, err);
       }
     }
   };

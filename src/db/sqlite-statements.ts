@@ -15,8 +15,7 @@
  */
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Db } from './knex.ts';
-import { asDatabaseError } from './unavailable.ts';
+import { reported, type Db } from './knex.ts';
 
 const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 const readers = new WeakMap<Db, BetterSqlite3.Database | null>();
@@ -41,7 +40,7 @@ export async function runPrepared<T>(db: Db, sql: string, use: (statement: Bette
   try {
     return use(prepared(conn, sql));
   } catch (err) {
-    throw asDatabaseError(err);
+    throw reported(db.client, err);
   } finally {
     await client.releaseConnection(conn);
   }
@@ -64,7 +63,7 @@ export async function readPrepared<T>(db: Db, sql: string, use: (statement: Bett
     const conn = reader(db);
     if (conn) return use(prepared(conn, sql));
   } catch (err) {
-    throw asDatabaseError(err);
+    throw reported(db.client, err);
   }
   return runPrepared(db, sql, use);
 }
