@@ -10,6 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browserless, tokenRequest } from '../helpers/http-login.ts';
+import { keyRefreshIntervalMs } from '../../src/oidc/key-refresh.ts';
 import { startOwnPostgres, type OwnPostgres } from '../helpers/own-postgres.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { postgresServerBinaries } from '../helpers/services.ts';
@@ -34,13 +35,16 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
   let server: TestServer;
   let interactionUrl: string;
   const browser = new Browserless();
+  // Moved past the key refresh interval during the outage, so /jwks is served while the key check fails.
+  let skew = 0;
+  const clock = { now: () => Date.now() + skew };
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     pg = await startOwnPostgres(binaries as string);
-    server = await startTestServer(pg.database, { clients: [web, testClients.service] });
+    server = await startTestServer(pg.database, { clients: [web, testClients.service] }, { clock });
     await server.gh.users.createLocal({ email: 'grace@example.com', password: 'cobol-rules-1959' }, 'test');
     // A sign-in started before the outage: its login page is then asked for while the database is down.
     const auth = new URL(`${server.url}/auth`);
@@ -93,7 +97,8 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
       expect(back.searchParams.get('state')).toBe('st8');
     });
 
-    it('keeps serving discovery and the JWKS from memory', async () => {
+    it('keeps serving discovery and the JWKS from memory, also when the key check falls due', async () => {
+      skew += keyRefreshIntervalMs + 1000;
       expect((await fetch(`${server.url}/.well-known/openid-configuration`)).status).toBe(200);
       const jwks = await fetch(`${server.url}/jwks`);
       expect(jwks.status).toBe(200);
