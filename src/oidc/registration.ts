@@ -42,6 +42,8 @@ const oauthErrorOf: Partial<Record<GatehouseError['code'], string>> = {
   'registration.invalid_redirect_uri': 'invalid_redirect_uri',
   already_exists: 'invalid_client_metadata',
   'input.invalid': 'invalid_request',
+  // RFC 6749's code for "try again later", as oidc-provider's own endpoints answer an outage (./unavailable.ts).
+  'database.unavailable': 'temporarily_unavailable',
 };
 
 export class RegistrationRefused extends Error {
@@ -70,7 +72,7 @@ export function asRegistrationError(err: unknown): RegistrationRefused | undefin
     return new RegistrationRefused(typeof oidc.status === 'number' ? oidc.status : 400, oidc.error, String(oidc.error_description ?? oidc.error));
   }
   if (err instanceof GatehouseError && oauthErrorOf[err.code]) {
-    const status = err.code === 'registration.invalid_token' ? 401 : err.code === 'already_exists' ? 409 : 400;
+    const status = err.code === 'registration.invalid_token' ? 401 : err.code === 'already_exists' ? 409 : err.code === 'database.unavailable' ? 503 : 400;
     return new RegistrationRefused(status, oauthErrorOf[err.code]!, err.message);
   }
   return undefined;

@@ -1,7 +1,7 @@
 /**
  * The database goes away and comes back. On a PostgreSQL server this test
  * starts and stops itself: while it is down, protocol endpoints answer 503
- * `temporarily_unavailable`, Gatehouse's pages a plain 503 page, both with
+ * `temporarily_unavailable` (registration too), Gatehouse's pages a plain 503 page, both with
  * Retry-After; /readyz says 503 and /healthz 200; discovery and JWKS (served
  * from memory) keep working; no background loop crashes the process. Once it
  * is back, everything works again without restarting Gatehouse.
@@ -44,7 +44,7 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     pg = await startOwnPostgres(binaries as string);
-    server = await startTestServer(pg.database, { clients: [web, testClients.service] }, { clock });
+    server = await startTestServer(pg.database, { clients: [web, testClients.service], registration: { enabled: true, initialAccessToken: 'required' } }, { clock });
     await server.gh.users.createLocal({ email: 'grace@example.com', password: 'cobol-rules-1959' }, 'test');
     // A sign-in started before the outage: its login page is then asked for while the database is down.
     const auth = new URL(`${server.url}/auth`);
@@ -75,6 +75,17 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
       const body = (await response.json()) as Record<string, unknown>;
       expect(body.error).toBe('temporarily_unavailable');
       expect(String(body.error_description)).toMatch(/cannot reach its database/);
+    });
+
+    it('answers dynamic client registration (Gatehouse checks the token in front) with 503 temporarily_unavailable JSON', async () => {
+      const response = await fetch(`${server.url}/reg`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer some-registration-token', 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(((await response.json()) as Record<string, unknown>).error).toBe('temporarily_unavailable');
     });
 
     it('answers the login page with a plain 503 page and Retry-After', async () => {
