@@ -29,9 +29,8 @@ pg.types.setTypeParser(20, (value: string) => Number.parseInt(value, 10));
 const connectTimeoutMs = 5000;
 
 /**
- * An outage error, told to the log once where it happens (knex logs its own
- * failed connection attempts): the 503 it becomes may leave through
- * oidc-provider, which logs nothing for it.
+ * An outage error, told to the log once where it happens: the 503 it becomes
+ * may leave through oidc-provider, which logs nothing for it.
  */
 export function reported(client: Knex.Client, err: unknown): unknown {
   const converted = asDatabaseError(err);
@@ -52,7 +51,7 @@ function reportingOutages(Base: typeof Knex.Client): typeof Knex.Client {
       try {
         return await super.acquireConnection();
       } catch (err) {
-        throw asDatabaseError(err);
+        throw reported(this, err);
       }
     }
 
@@ -72,9 +71,10 @@ const PgClient = reportingOutages(PostgresClient);
 /** knex's own warnings (a failed connection attempt, a dropped connection) as log records, not console lines. */
 function knexLog(logger: Logger | undefined): Knex.Config['log'] {
   if (!logger) return undefined;
-  const line = (message: unknown) => String(message).split('\n')[0];
+  const line = (message: unknown) => String(message).split('\n')[0] ?? '';
   return {
-    warn: (message: unknown) => logger.warn({ source: 'knex' }, line(message)),
+    // A failed connection attempt is told once, by `reported` below, with the driver's code.
+    warn: (message: unknown) => (line(message).startsWith('Acquire connection error') ? logger.debug({ source: 'knex' }, line(message)) : logger.warn({ source: 'knex' }, line(message))),
     error: (message: unknown) => logger.error({ source: 'knex' }, line(message)),
     deprecate: (method: unknown, alternative: unknown) => logger.warn({ source: 'knex' }, `${String(method)} is deprecated, use ${String(alternative)}`),
     debug: () => undefined,
