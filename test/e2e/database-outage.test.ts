@@ -108,6 +108,18 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
       expect(back.searchParams.get('state')).toBe('st8');
     });
 
+    it('answers an authorization request for a client kept in the database with a plain 503 page (oidc-provider\'s error page)', async () => {
+      const auth = new URL(`${server.url}/auth`);
+      auth.search = new URLSearchParams({ client_id: 'a-registered-client', response_type: 'code', redirect_uri: redirectUri, scope: 'openid' }).toString();
+      const response = await new Browserless().request(auth.href);
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await response.text();
+      expect(html).toContain('temporarily_unavailable');
+      expect(html).not.toMatch(/oops|server_error/i);
+    });
+
     it('keeps serving discovery and the JWKS from memory, also when the key check falls due', async () => {
       skew += keyRefreshIntervalMs + 1000;
       expect((await fetch(`${server.url}/.well-known/openid-configuration`)).status).toBe(200);
