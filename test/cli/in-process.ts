@@ -2,13 +2,11 @@
  * The CLI in this process (`runCli`), its output captured: what the child
  * process would print and exit with, without the ~2 s of CPU a spawn costs on
  * the CI machine. The main cases of each suite still run the real binary
- * (./gatehouse.ts); variations use this. Plus the two shapes of an answer:
- * a successful `--json` run, and a one-line refusal.
+ * (./gatehouse.ts); variations use this.
  */
 import { Readable } from 'node:stream';
-import { expect } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
-import { helpHint, messageLines, stackLine, type RunResult } from './gatehouse.ts';
+import type { RunResult } from './gatehouse.ts';
 
 /** Captures swap the process's own stdout/stderr, so runs take turns (parallel callers queue). */
 let turn: Promise<unknown> = Promise.resolve();
@@ -42,19 +40,5 @@ async function runCaptured(argv: string[], input?: string): Promise<RunResult> {
   }
 }
 
-/** A successful `--json` run: exit 0, nothing on stderr, stdout parsed. */
-export function parsed<T>(result: RunResult): T {
-  expect(messageLines(result.stderr), result.stderr).toEqual([]);
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
-
-/** A refusal: non-zero exit, nothing on stdout, one line on stderr, no stack trace. */
-export function expectRefusal(result: RunResult, exitCode: number, line: RegExp): void {
-  expect(result.stderr).not.toMatch(stackLine);
-  expect(result.code, result.stderr).toBe(exitCode);
-  expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr).filter((l) => l !== helpHint);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(line);
-}
+/** The answer shapes live in one place; re-exported for the suites that import them from here. */
+export { expectRefusal, expectSuccess, parsed } from '../helpers/cli-answers.ts';

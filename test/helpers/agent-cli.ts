@@ -1,32 +1,17 @@
 /**
- * For the `gatehouse agent` suites: what a refusal and a success look like on
- * a device (one line on stderr, an exit code), leftover temp files, and a
+ * For the `gatehouse agent` suites: leftover temp files, and a
  * child process whose stdout can be read while it still runs (`agent login`
  * prints the user code, then waits for a person).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { expect } from 'vitest';
-import { binPath, childEnv, messageLines, type RunResult, stackLine } from '../cli/gatehouse.ts';
+import { binPath, childEnv, type RunResult } from '../cli/gatehouse.ts';
 
 /** Files in `dir` that a write left behind (`.NAME.xxxx.tmp`). */
 export const tempFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
-/** A refusal: the exit code, nothing on stdout (unless allowed), no stack trace, exactly one line from Gatehouse matching `line`. */
-export function expectRefusal(result: RunResult, exitCode: number, line: RegExp, options: { stdout?: boolean } = {}): void {
-  expect(result.stderr).not.toMatch(stackLine);
-  if (!options.stdout) expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(line);
-  expect(result.code).toBe(exitCode);
-}
-
-/** A success: exit 0, nothing from Gatehouse on stderr. */
-export function expectSuccess(result: RunResult): void {
-  expect(messageLines(result.stderr)).toEqual([]);
-  expect(result.code).toBe(0);
-}
+/** The answer shapes live in one place; re-exported for the agent suites that import them from here. */
+export { expectRefusal, expectSuccess } from './cli-answers.ts';
 
 /** `s` with regular-expression characters escaped, to build a RegExp around a URL or path. */
 export const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
