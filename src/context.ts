@@ -24,7 +24,7 @@ import { AclTokens } from './gating/acl-tokens.ts';
 import { Gate, gateMode } from './gating/access.ts';
 import { JoinRequests } from './gating/join-requests.ts';
 import { ClientDirectory } from './registration/clients.ts';
-import { DeviceEnrollment } from './registration/device-enrollment.ts';
+import { DeviceEnrollment } from './devices/enrollment.ts';
 import { Registrar } from './registration/registrar.ts';
 import { RegistrationTokens } from './registration/tokens.ts';
 

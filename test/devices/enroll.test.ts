@@ -10,7 +10,7 @@ import { generateKeyPair, UnsecuredJWT, decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.ts';
-import { DeviceEnrollment } from '../../src/registration/device-enrollment.ts';
+import { DeviceEnrollment } from '../../src/devices/enrollment.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { auditOf, craftToken, deviceConfig, deviceJwtIssuer, enroll, newManufacturerId } from '../helpers/devices.ts';

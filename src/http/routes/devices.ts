@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import { GatehouseError } from '../../errors.ts';
 import { readJsonObjectBody } from '../../lib/json-body.ts';
 import { SlidingWindow } from '../../lib/throttle.ts';
-import { manufacturerIdPattern, type DeviceEnrollment } from '../../registration/device-enrollment.ts';
+import { manufacturerIdPattern, type DeviceEnrollment } from '../../devices/enrollment.ts';
 
 const bodyLimit = 16 * 1024;
 
