@@ -1,5 +1,6 @@
 /**
- * The knex factory and the dialect quirks, in one place.
+ * The knex factory: each database's connection settings. Every other
+ * difference between the two is decided in ./flavor.ts.
  * SQLite: one connection (knex with a better-sqlite3 pool above one is known to
  * break), WAL, a busy timeout for other processes (the CLI) and foreign keys on.
  * PostgreSQL: BIGINT columns come back as numbers (our timestamps are epoch ms);
@@ -112,14 +113,4 @@ export function createKnex(database: Config['database'], logger?: Logger): Db {
     acquireConnectionTimeout: connectTimeoutMs,
     pool: { min: database.pool?.min ?? 0, max: database.pool?.max ?? 10 },
   });
-}
-
-export function isSqlite(db: DbOrTrx): boolean {
-  return db.client.driverName === 'better-sqlite3';
-}
-
-/** Unique-constraint violation on either database. */
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

@@ -16,6 +16,7 @@ import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/us
 import {
   deletePendingIdentity, findApprovedUnredeemed, findPendingIdentity, markJoinRequestRedeemed, upsertPendingIdentity,
 } from '../db/repos/join-requests.ts';
+import { lockForStartup } from '../db/flavor.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
@@ -43,15 +44,6 @@ export function gateMode(firstauth: Config['firstauth']): GateMode {
  */
 async function systemGlobalToken(trx: DbOrTrx): Promise<AclTokenRow | undefined> {
   return (await findAclTokensByKind(trx, 'global')).find((t) => t.created_by === 'system');
-}
-
-/**
- * Serializes the start-up work of several instances on one database (a row lock
- * held until commit; SQLite's withTransaction takes it already): two instances
- * starting at once would otherwise both see "no token yet" and both make one.
- */
-async function startupLock(trx: DbOrTrx): Promise<void> {
-  await trx('write_lock').where({ id: 1 }).update({ id: 1 });
 }
 
 export class Gate {
@@ -209,7 +201,8 @@ export class Gate {
    */
   async ensureGlobalToken(clientIds: string[]): Promise<void> {
     await withTransaction(this.db, async (trx) => {
-      await startupLock(trx);
+      // Two instances starting at once would otherwise both see "no token yet" and both make one.
+      await lockForStartup(trx);
       let global = await systemGlobalToken(trx);
       if (!global) {
         global = (await this.aclTokens.create({ maxUsers: 0, clients: [], kind: 'global', description: 'auto mode: every static client' }, 'system', trx)).row;
@@ -240,7 +233,7 @@ export class Gate {
   async bootstrapInvitation(admins: string[], clientIds: string[]): Promise<string | undefined> {
     if (this.mode !== 'manual' || admins.length === 0 || clientIds.length === 0) return undefined;
     return withTransaction(this.db, async (trx) => {
-      await startupLock(trx);
+      await lockForStartup(trx);
       if ((await countUsers(trx)) > 0 || (await findAclTokensByKind(trx, 'bootstrap')).length > 0) return undefined;
       const made = await this.aclTokens.create({ maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` }, 'system', trx);
       return made.token;

@@ -27,7 +27,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
-import { isSqlite, type Db, type DbOrTrx } from '../db/knex.ts';
+import { lockForCounting } from '../db/flavor.ts';
+import type { Db, DbOrTrx } from '../db/knex.ts';
 import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
 import { destroyModel, destroyModelsOfClient } from '../db/repos/oidc-models.ts';
 import {
@@ -85,9 +86,6 @@ export interface RegistrarOptions {
  */
 export const reservationBoundMs = 60_000;
 
-/** The advisory lock (PostgreSQL) under which registrations and their repair take turns; SQLite's write lock does the same. */
-const registrationLock = 7591;
-
 export interface RepairResult {
   /** Interrupted registrations: removed (with a client oidc-provider may have stored), their uses given back. */
   undone: string[];
@@ -142,8 +140,8 @@ export class Registrar {
     const held: RegisteredClientRow['disabled_reason'] = presented?.approval ? 'approval' : policies.clientDisabled ? 'policy' : null;
 
     await withTransaction(this.db, async (trx) => {
-      // PostgreSQL: registrations take turns, so maxClients holds exactly (SQLite's write lock already does this).
-      if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [registrationLock]);
+      // Registrations take turns, so maxClients holds exactly.
+      await lockForCounting(trx, 'registration');
       const now = this.clock.now();
       if (presented && !(await takeRegistrationTokenUse(trx, presented.id, now))) {
         const fresh = await findRegistrationToken(trx, presented.id);
@@ -195,7 +193,8 @@ export class Registrar {
     const stale = await listStaleReservations(this.db, this.clock.now() - reservationBoundMs);
     for (const reservation of stale) {
       const undone = await withTransaction(this.db, async (trx) => {
-        if (!isSqlite(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [registrationLock]);
+        // The repair takes its turn with registrations: a use given back is counted once.
+        await lockForCounting(trx, 'registration');
         return this.undoReservation(trx, reservation.client_id, reservation.registration_token_id, 'interrupted');
       });
       if (undone) result.undone.push(reservation.client_id);

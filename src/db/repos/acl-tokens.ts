@@ -3,6 +3,7 @@
  * Uses move only through `incrementAclTokenUses`, a conditional UPDATE whose row
  * count says whether a use was left.
  */
+import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export interface AclTokenRow {
@@ -29,7 +30,7 @@ export interface ClientTokenRow {
 }
 
 export async function insertAclToken(db: DbOrTrx, row: AclTokenRow): Promise<void> {
-  await db('acl_token').insert(row);
+  await insertUnique(db('acl_token').insert(row), `ACL token ${row.id}`);
 }
 
 export async function findAclToken(db: DbOrTrx, id: string): Promise<AclTokenRow | undefined> {
@@ -64,7 +65,7 @@ export async function revokeAclToken(db: DbOrTrx, id: string, now: number): Prom
 }
 
 export async function insertClientToken(db: DbOrTrx, row: ClientTokenRow): Promise<void> {
-  await db('client_token').insert(row);
+  await insertUnique(db('client_token').insert(row), `client token ${row.id}`);
 }
 
 export async function findClientToken(db: DbOrTrx, id: string): Promise<ClientTokenRow | undefined> {

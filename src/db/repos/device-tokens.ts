@@ -2,6 +2,7 @@
  * Device tokens: one row per signed registration JWT (keyed by its jti).
  * Uses move only through `takeDeviceTokenUse`, a conditional UPDATE.
  */
+import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export interface DeviceTokenRow {
@@ -17,7 +18,7 @@ export interface DeviceTokenRow {
 }
 
 export async function insertDeviceToken(db: DbOrTrx, row: DeviceTokenRow): Promise<void> {
-  await db('device_token').insert(row);
+  await insertUnique(db('device_token').insert(row), `device token ${row.id}`);
 }
 
 export async function findDeviceToken(db: DbOrTrx, id: string): Promise<DeviceTokenRow | undefined> {

@@ -1,4 +1,5 @@
 /** Join requests, their single-use approval links, and identities waiting at the gate. */
+import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export type JoinRequestStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -41,7 +42,7 @@ export interface PendingIdentityRow {
 }
 
 export async function insertJoinRequest(db: DbOrTrx, row: JoinRequestRow): Promise<void> {
-  await db('join_request').insert(row);
+  await insertUnique(db('join_request').insert(row), `join request ${row.id}`);
 }
 
 export async function findJoinRequest(db: DbOrTrx, id: string): Promise<JoinRequestRow | undefined> {
@@ -72,7 +73,7 @@ export async function findPendingJoinRequest(db: DbOrTrx, connectorId: string, s
 }
 
 export async function insertApprovalLink(db: DbOrTrx, row: ApprovalLinkRow): Promise<void> {
-  await db('approval_link').insert(row);
+  await insertUnique(db('approval_link').insert(row), 'approval link');
 }
 
 export async function findApprovalLink(db: DbOrTrx, tokenHash: string): Promise<ApprovalLinkRow | undefined> {

@@ -1,5 +1,6 @@
 /** Signing keys and cookie keys, made on first start and kept in the database. */
-import { isSqlite, type DbOrTrx } from '../knex.ts';
+import { insertUnique, lockRows } from '../flavor.ts';
+import type { DbOrTrx } from '../knex.ts';
 
 export interface SigningKeyRow {
   kid: string;
@@ -21,10 +22,10 @@ export async function listSigningKeyStates(db: DbOrTrx): Promise<Omit<SigningKey
 /**
  * Locks the signing keys of one algorithm until the transaction ends, so two
  * revocations at once cannot both see "another active key remains" and leave
- * none. SQLite transactions already hold the write lock (../transaction.ts).
+ * none.
  */
 export async function lockSigningKeys(db: DbOrTrx, alg: string): Promise<void> {
-  if (!isSqlite(db)) await db('signing_key').where({ alg }).select('kid').forUpdate();
+  await lockRows(db, db('signing_key').where({ alg }).select('kid'));
 }
 
 export async function deleteSigningKey(db: DbOrTrx, kid: string): Promise<number> {
@@ -32,7 +33,7 @@ export async function deleteSigningKey(db: DbOrTrx, kid: string): Promise<number
 }
 
 export async function insertSigningKey(db: DbOrTrx, row: SigningKeyRow): Promise<void> {
-  await db('signing_key').insert(row);
+  await insertUnique(db('signing_key').insert(row), `signing key ${row.kid}`);
 }
 
 export async function retireSigningKeys(db: DbOrTrx, alg: string, at: number): Promise<void> {

@@ -3,11 +3,9 @@
  * conditional UPDATE whose row count says who won, so two requests racing with
  * one authorization code or refresh token cannot both succeed.
  */
-import { isSqlite, type Db, type DbOrTrx } from '../knex.ts';
+import { jsonText, usesFastPath as fast } from '../flavor.ts';
+import type { Db, DbOrTrx } from '../knex.ts';
 import { readPrepared, runPrepared } from '../sqlite-statements.ts';
-
-/** SQLite outside a transaction: the prepared-statement fast path (see ../sqlite-statements.ts). */
-const fast = (db: DbOrTrx): boolean => isSqlite(db) && !(db as { isTransaction?: boolean }).isTransaction;
 
 export interface OidcModelRow {
   kind: string;
@@ -89,7 +87,7 @@ const clientBoundKinds = ['Grant', 'ClientCredentials', 'RegistrationAccessToken
  * finds nothing of the old one.
  */
 export async function destroyModelsOfClient(db: DbOrTrx, clientId: string): Promise<number> {
-  const clientOf = isSqlite(db) ? "json_extract(payload, '$.clientId')" : "(payload::json ->> 'clientId')";
+  const clientOf = jsonText(db, 'payload', 'clientId');
   const grants = db('oidc_model').select('id').where({ kind: 'Grant' }).andWhereRaw(`${clientOf} = ?`, [clientId]);
   let removed = await db('oidc_model').whereIn('grant_id', grants).delete();
   removed += await db('oidc_model').whereIn('kind', clientBoundKinds).andWhereRaw(`${clientOf} = ?`, [clientId]).delete();

@@ -3,6 +3,7 @@
  * approval links. Uses move only through `takeRegistrationTokenUse`, a
  * conditional UPDATE whose row count says whether a use was left.
  */
+import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export interface RegistrationTokenRow {
@@ -50,7 +51,7 @@ export interface ClientApprovalLinkRow {
 }
 
 export async function insertRegistrationToken(db: DbOrTrx, row: RegistrationTokenRow): Promise<void> {
-  await db('registration_token').insert(row);
+  await insertUnique(db('registration_token').insert(row), `registration token ${row.id}`);
 }
 
 export async function findRegistrationToken(db: DbOrTrx, id: string): Promise<RegistrationTokenRow | undefined> {
@@ -86,7 +87,7 @@ export async function revokeRegistrationToken(db: DbOrTrx, id: string, now: numb
 }
 
 export async function insertRegisteredClient(db: DbOrTrx, row: RegisteredClientRow): Promise<void> {
-  await db('registered_client').insert(row);
+  await insertUnique(db('registered_client').insert(row), row.manufacturer_id ? `client ${row.client_id} or a device with manufacturer id ${row.manufacturer_id}` : `client ${row.client_id}`);
 }
 
 export async function findRegisteredClient(db: DbOrTrx, clientId: string): Promise<RegisteredClientRow | undefined> {
@@ -135,7 +136,7 @@ export async function deleteRegisteredClient(db: DbOrTrx, clientId: string): Pro
 }
 
 export async function insertClientApprovalLink(db: DbOrTrx, row: ClientApprovalLinkRow): Promise<void> {
-  await db('client_approval_link').insert(row);
+  await insertUnique(db('client_approval_link').insert(row), 'approval link');
 }
 
 export async function findClientApprovalLink(db: DbOrTrx, tokenHash: string): Promise<ClientApprovalLinkRow | undefined> {

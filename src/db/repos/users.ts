@@ -1,6 +1,6 @@
 /** `user`, `user_idp`, local accounts and e-mail verifications. Plain rows, no policy. */
-import { GatehouseError } from '../../errors.ts';
-import { isUniqueViolation, type DbOrTrx } from '../knex.ts';
+import { insertUnique } from '../flavor.ts';
+import type { DbOrTrx } from '../knex.ts';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -35,17 +35,8 @@ function toUser(row: (Omit<UserRow, 'email_verified'> & { email_verified: boolea
   return row && { ...row, email_verified: Boolean(row.email_verified) };
 }
 
-async function insertOrConflict(work: Promise<unknown>, what: string): Promise<void> {
-  try {
-    await work;
-  } catch (err) {
-    if (isUniqueViolation(err)) throw new GatehouseError('already_exists', `${what} already exists`);
-    throw err;
-  }
-}
-
 export async function insertUser(db: DbOrTrx, row: UserRow): Promise<void> {
-  await insertOrConflict(db('user').insert(row), 'user');
+  await insertUnique(db('user').insert(row), 'user');
 }
 
 export async function findUser(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
@@ -76,7 +67,7 @@ export async function deleteUser(db: DbOrTrx, id: string): Promise<boolean> {
 }
 
 export async function insertUserIdp(db: DbOrTrx, row: UserIdpRow): Promise<void> {
-  await insertOrConflict(db('user_idp').insert(row), `identity ${row.connector_id}/${row.subject}`);
+  await insertUnique(db('user_idp').insert(row), `identity ${row.connector_id}/${row.subject}`);
 }
 
 export async function findUserIdp(db: DbOrTrx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
@@ -88,7 +79,7 @@ export async function listUserIdps(db: DbOrTrx, userId: string): Promise<UserIdp
 }
 
 export async function insertLocalAccount(db: DbOrTrx, row: LocalAccountRow): Promise<void> {
-  await insertOrConflict(db('local_account').insert(row), `an account for ${row.email}`);
+  await insertUnique(db('local_account').insert(row), `an account for ${row.email}`);
 }
 
 export async function findLocalAccountByEmail(db: DbOrTrx, email: string): Promise<LocalAccountRow | undefined> {
@@ -108,7 +99,7 @@ export async function deleteLocalAccount(db: DbOrTrx, id: string): Promise<void>
 }
 
 export async function insertEmailVerification(db: DbOrTrx, row: { token_hash: string; local_account_id: string; expires_at: number }): Promise<void> {
-  await db('email_verification').insert({ ...row, used_at: null });
+  await insertUnique(db('email_verification').insert({ ...row, used_at: null }), 'verification link');
 }
 
 /** The account an unused, unexpired verification link is for (reading only: the link stays usable). */

@@ -3,6 +3,7 @@
  * (readiness: database reachable and migrations applied, else 503), `/metrics`.
  */
 import Router from '@koa/router';
+import { probe } from '../../db/flavor.ts';
 import type { Db } from '../../db/knex.ts';
 import { pendingMigrations } from '../../db/migrate.ts';
 import { isGatehouseError } from '../../errors.ts';
@@ -15,7 +16,7 @@ export function healthRoutes(db: Db, metrics: Metrics): Router {
   });
   router.get('/readyz', async (ctx) => {
     try {
-      await db.raw('select 1');
+      await probe(db);
       const pending = await pendingMigrations(db);
       ctx.status = pending.length === 0 ? 200 : 503;
       ctx.body = pending.length === 0 ? { status: 'ready' } : { status: 'migrations pending', pending };
