@@ -202,8 +202,8 @@ export class DeviceEnrollment {
         await this.audit.record(trx, { actor, action: 'device.enrolled', subject: clientId, details: { manufacturerId: input.manufacturerId, deviceToken: row.id } });
       });
     } catch (err) {
-      // Two enrollments of one manufacturer id at once: the unique index lets one in.
-      if (!(err instanceof GatehouseError) && (await findRegisteredClientByManufacturerId(this.db, input.manufacturerId))) {
+      // Two enrollments of one manufacturer id at once: the unique index lets one in (the other's insert is `already_exists`).
+      if ((!(err instanceof GatehouseError) || err.code === 'already_exists') && (await findRegisteredClientByManufacturerId(this.db, input.manufacturerId))) {
         throw new GatehouseError('device.duplicate', `a device with manufacturer id ${input.manufacturerId} is already enrolled`);
       }
       throw err;
