@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Config } from './config/schema.ts';
 import { Audit } from './audit/audit.ts';
 import { createKnex, type Db } from './db/knex.ts';
-import { closeReader } from './db/sqlite-statements.ts';
+import { closeDatabase } from './db/flavor.ts';
 import { LocalConnector } from './identity/connectors/local.ts';
 import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
@@ -115,8 +115,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     close() {
       closing ??= (async () => {
         await sender.stop();
-        closeReader(db);
-        await db.destroy();
+        await closeDatabase(db);
       })();
       return closing;
     },

@@ -13,7 +13,8 @@
  */
 import type { Knex } from 'knex';
 import { GatehouseError } from '../errors.ts';
-import type { DbOrTrx } from './knex.ts';
+import type { Db, DbOrTrx } from './knex.ts';
+import { closeReader } from './sqlite-statements.ts';
 
 export { asDatabaseError, isDatabaseUnavailable } from './unavailable.ts';
 
@@ -99,4 +100,10 @@ export async function insertUnique<T>(work: PromiseLike<T>, what: string): Promi
  */
 export function usesFastPath(db: DbOrTrx): boolean {
   return isSqlite(db) && !(db as { isTransaction?: boolean }).isTransaction;
+}
+
+/** Closes a database: the fast path's read-only connection (SQLite), then knex's pool. */
+export async function closeDatabase(db: Db): Promise<void> {
+  closeReader(db);
+  await db.destroy();
 }
