@@ -1,17 +1,14 @@
 /**
  * Devices that enroll themselves with a signed registration JWT (SPEC 6.2,
- * Losant-style): identical firmware carries one JWT (HS256 with
- * `deviceRegistration.jwt.secret`); each device presents it with its own
- * manufacturer id and gets its own client_credentials client. The JWT is
- * checked (signature, algorithm, issuer, expiry, `iat` not in the future), its
- * jti must name a live device token, its `--max-devices` count is taken by a
- * conditional UPDATE in the same transaction that stores the client, and a
- * manufacturer id enrolls once (a unique index decides races). Every outcome
- * is audited. Depends on db, audit, lib.
+ * Losant-style): identical firmware carries one JWT (see tokens.ts); each
+ * device presents it with its own manufacturer id and gets its own
+ * client_credentials client. The jti must name a live device token, the id
+ * must be on the allow-list (allow-list.ts), the token's `--max-devices` count
+ * is taken by a conditional UPDATE in the same transaction that stores the
+ * client, and a manufacturer id enrolls once (a unique index decides races).
+ * Every outcome is audited. Depends on db, audit, lib.
  */
-import { createSecretKey, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import { createSecretKey } from 'node:crypto';
 import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
@@ -24,6 +21,8 @@ import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { newId, randomSecret } from '../lib/secrets.ts';
+import { ManufacturerAllowList } from './allow-list.ts';
+import { refuseDeviceToken as refuse, signDeviceToken, verifyDeviceToken, type DeviceTokenSigning } from './tokens.ts';
 
 export interface NewDeviceToken {
   expiresAt: number;
@@ -41,45 +40,22 @@ export interface EnrolledDevice {
   tokenEndpoint: string;
 }
 
-export const manufacturerIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-/** A device clock may run a little ahead; beyond this an `iat` in the future is refused. */
-const clockToleranceSec = 30;
-
-const refuse = (why: string) => new GatehouseError('device.invalid_token', why);
-
-function explain(err: unknown, issuer: string, token: string): GatehouseError {
-  if (err instanceof joseErrors.JWTExpired) return refuse('the device token has expired');
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return refuse('the device token signature is not valid');
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
-    let alg = 'an unknown algorithm';
-    try {
-      alg = String(decodeProtectedHeader(token).alg);
-    } catch {
-      // keep the generic words
-    }
-    return refuse(alg === 'none' ? 'the device token is not signed (alg none); it must be signed with HS256' : `the device token is signed with ${alg}; it must be signed with HS256`);
-  }
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'iss') return refuse(`the device token was not issued for this server (expected issuer ${issuer})`);
-    return refuse(`the device token's "${err.claim}" claim is missing or not valid`);
-  }
-  return refuse('the device token is not a valid signed JWT');
-}
-
 export class DeviceEnrollment {
-  private allowList?: { stamp: string; ids: Set<string> };
+  private readonly allowList: ManufacturerAllowList;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: Audit,
     private readonly options: { deviceRegistration: Config['deviceRegistration']; issuer: string; clients: Config['clients'] },
-  ) {}
+  ) {
+    this.allowList = new ManufacturerAllowList(options.deviceRegistration.allowedManufacturerIds);
+  }
 
-  private signing?: { secret: KeyObject; issuer: string };
+  private signing?: DeviceTokenSigning;
 
   /** The HMAC key, made once (importing it on every request cost ~12% of an enrollment). */
-  private jwtConfig(): { secret: KeyObject; issuer: string } {
+  private jwtConfig(): DeviceTokenSigning {
     const jwt = this.options.deviceRegistration.jwt;
     if (!jwt) throw new GatehouseError('config.invalid', 'deviceRegistration.jwt { secret, issuer } is not configured');
     this.signing ??= { secret: createSecretKey(Buffer.from(jwt.secret, 'utf8')), issuer: jwt.issuer };
@@ -91,7 +67,7 @@ export class DeviceEnrollment {
   }
 
   async createToken(input: NewDeviceToken, actor: string): Promise<{ row: DeviceTokenRow; token: string }> {
-    const { secret, issuer } = this.jwtConfig();
+    const signing = this.jwtConfig();
     const now = this.clock.now();
     if (!Number.isInteger(input.maxDevices) || input.maxDevices < 0 || input.maxDevices > 2_147_483_647) throw new GatehouseError('input.invalid', '--max-devices must be 0 (no limit) or a positive whole number up to 2147483647');
     if ((input.description?.length ?? 0) > 500) throw new GatehouseError('input.invalid', '--description must be at most 500 characters');
@@ -103,13 +79,7 @@ export class DeviceEnrollment {
       id: newId(), description: input.description ?? null, max_devices: input.maxDevices, uses: 0, client_template: input.clientTemplate ?? null,
       expires_at: input.expiresAt, revoked_at: null, created_by: actor, created_at: now,
     };
-    const token = await new SignJWT({ registration_url: this.registrationUrl(), ...(row.max_devices ? { max_devices: row.max_devices } : {}) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuer(issuer)
-      .setJti(row.id)
-      .setIssuedAt(Math.floor(now / 1000))
-      .setExpirationTime(Math.floor(row.expires_at / 1000))
-      .sign(secret);
+    const token = await signDeviceToken(row, signing, this.registrationUrl(), now);
     await withTransaction(this.db, async (trx) => {
       await insertDeviceToken(trx, row);
       await this.audit.record(trx, { actor, action: 'device_token.created', subject: row.id, details: { maxDevices: row.max_devices, expiresAt: row.expires_at, clientTemplate: row.client_template } });
@@ -156,22 +126,11 @@ export class DeviceEnrollment {
   }
 
   private async tryEnroll(input: { token: string; manufacturerId: string }, actor: string): Promise<EnrolledDevice> {
-    const { secret, issuer } = this.jwtConfig();
-    let claims: { jti?: string; iat?: number };
-    try {
-      ({ payload: claims } = await jwtVerify(input.token, secret, {
-        issuer, algorithms: ['HS256'], requiredClaims: ['exp', 'jti', 'iss'],
-        currentDate: new Date(this.clock.now()),
-      }));
-    } catch (err) {
-      throw explain(err, issuer, input.token);
-    }
-    const nowSec = Math.floor(this.clock.now() / 1000);
-    if (typeof claims.iat === 'number' && claims.iat > nowSec + clockToleranceSec) throw refuse('the device token was issued in the future (check the device clock)');
-    const row = await findDeviceToken(this.db, String(claims.jti));
+    const jti = await verifyDeviceToken(input.token, this.jwtConfig(), this.clock.now());
+    const row = await findDeviceToken(this.db, jti);
     if (!row) throw refuse('the device token is not known here');
     if (row.revoked_at !== null) throw refuse('the device token has been revoked');
-    if (!(await this.allowed(input.manufacturerId))) throw new GatehouseError('device.not_allowed', `manufacturer id ${input.manufacturerId} is not on the allow-list`);
+    if (!(await this.allowList.allows(input.manufacturerId))) throw new GatehouseError('device.not_allowed', `manufacturer id ${input.manufacturerId} is not on the allow-list`);
     const earlier = await findRegisteredClientByManufacturerId(this.db, input.manufacturerId);
     if (earlier?.disabled_reason === 'revoked') {
       throw new GatehouseError('device.not_allowed', `the device with manufacturer id ${input.manufacturerId} was revoked and cannot enroll again`);
@@ -211,32 +170,8 @@ export class DeviceEnrollment {
     return { deviceId: clientId, accessKey: clientId, accessSecret: clientSecret, clientId, clientSecret, tokenEndpoint: `${this.options.issuer}/token` };
   }
 
-  /** The allow-list file (one id per line, # comments), re-read when it changes. */
-  private async allowed(manufacturerId: string): Promise<boolean> {
-    const file = this.options.deviceRegistration.allowedManufacturerIds;
-    if (!file) return true;
-    try {
-      const { mtimeMs, size, ino } = await stat(file);
-      const stamp = `${mtimeMs}:${size}:${ino}`;
-      if (this.allowList?.stamp !== stamp) {
-        const ids = (await readFile(file, 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
-        this.allowList = { stamp, ids: new Set(ids) };
-      }
-    } catch {
-      // Checked at start-up; if it went away since, the last list read stands, and without one nobody is allowed.
-      if (!this.allowList) throw new GatehouseError('device.not_allowed', 'the manufacturer id allow-list cannot be read; ask the operator');
-    }
-    return this.allowList.ids.has(manufacturerId);
-  }
-
   /** Start-up check: a configured allow-list file must be readable. */
-  async checkAllowList(): Promise<void> {
-    const file = this.options.deviceRegistration.allowedManufacturerIds;
-    if (!file) return;
-    try {
-      await readFile(file, 'utf8');
-    } catch (err) {
-      throw new GatehouseError('config.invalid', `deviceRegistration.allowedManufacturerIds: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+  checkAllowList(): Promise<void> {
+    return this.allowList.check();
   }
 }

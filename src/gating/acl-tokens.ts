@@ -141,13 +141,33 @@ export class AclTokens {
     const row = token.length <= 200 ? await findAclTokenByHash(db, sha256(token.trim())) : undefined;
     const now = this.clock.now();
     if (!row) throw new GatehouseError('acl_token.not_found', 'This invitation was not found. Check that you copied the whole link or code.');
-    if (row.revoked_at !== null) throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
-    if (row.expires_at !== null && row.expires_at <= now) throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
-    if (row.max_users > 0 && row.uses >= row.max_users) throw new GatehouseError('acl_token.exhausted', 'This invitation has been used by the maximum number of people.');
+    const state = aclTokenState(row, now);
+    if (state === 'revoked') throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
+    if (state === 'expired') throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
+    if (state === 'used up') throw new GatehouseError('acl_token.exhausted', 'This invitation has been used by the maximum number of people.');
     if (client) {
-      const live = (await clientTokensOfAclToken(db, row.id)).filter((c) => c.client_id === client.id && c.revoked_at === null && (c.expires_at === null || c.expires_at > now));
+      const live = (await clientTokensOfAclToken(db, row.id)).filter((c) => c.client_id === client.id && clientTokenState(c, now) === 'active');
       if (live.length === 0) throw new GatehouseError('acl_token.wrong_client', `This invitation does not give access to ${client.name}.`);
     }
     return row;
   }
+}
+
+/**
+ * What an invitation can still do, in the words `acl-token list|show` prints.
+ * A revoked token reads as revoked even after it expired; `max_users` 0 means
+ * no limit. The redemption itself still counts by a conditional UPDATE.
+ */
+export function aclTokenState(row: Pick<AclTokenRow, 'revoked_at' | 'expires_at' | 'max_users' | 'uses'>, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
+  if (row.revoked_at !== null) return 'revoked';
+  if (row.expires_at !== null && row.expires_at <= now) return 'expired';
+  if (row.max_users > 0 && row.uses >= row.max_users) return 'used up';
+  return 'active';
+}
+
+/** A client token opens its client while it is neither revoked nor expired (no expiry = for good). */
+export function clientTokenState(row: Pick<ClientTokenRow, 'revoked_at' | 'expires_at'>, now: number): 'active' | 'revoked' | 'expired' {
+  if (row.revoked_at !== null) return 'revoked';
+  if (row.expires_at !== null && row.expires_at <= now) return 'expired';
+  return 'active';
 }

@@ -20,6 +20,7 @@ import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { Clock } from '../lib/clock.ts';
+import { isEmail } from '../lib/email.ts';
 import { newId, randomSecret, sha256 } from '../lib/secrets.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientDirectory } from '../registration/clients.ts';
@@ -57,8 +58,6 @@ interface DecisionClient {
   exists: boolean;
 }
 
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
 export class JoinRequests {
   constructor(
     private readonly db: Db,
@@ -82,7 +81,7 @@ export class JoinRequests {
     const email = input.email.trim().toLowerCase();
     const name = input.name.trim();
     const message = input.message.trim();
-    if (!emailPattern.test(email) || email.length > 320) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address so we can tell you the answer.');
+    if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address so we can tell you the answer.');
     if (!name || name.length > 200) throw new GatehouseError('input.invalid', 'Enter your name (200 characters at most).');
     if (message.length > 2000) throw new GatehouseError('input.invalid', 'The message is too long (2000 characters at most).');
     const clientName = await this.clients.displayName(input.clientId);

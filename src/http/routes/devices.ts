@@ -8,8 +8,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { GatehouseError } from '../../errors.ts';
 import { readJsonObjectBody } from '../../lib/json-body.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
-import { manufacturerIdPattern, type DeviceEnrollment } from '../../devices/enrollment.ts';
+import type { SlidingWindow } from '../../lib/throttle.ts';
+import { manufacturerIdPattern } from '../../devices/allow-list.ts';
+import type { DeviceEnrollment } from '../../devices/enrollment.ts';
 
 const bodyLimit = 16 * 1024;
 
@@ -32,15 +33,15 @@ async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: 
 /**
  * Every outcome is audited: enrollments and token/id refusals by DeviceEnrollment,
  * malformed requests here (they count against the per-IP limit first, so they
- * cannot flood the log), and the first rate-limited request per address and window.
+ * cannot flood the log), and the first rate-limited request per address and window
+ * (`firstRefusals`). Both windows come from middleware/rate-limit.ts.
  */
-export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow, windowMs: number): Router {
+export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow, firstRefusals: SlidingWindow): Router {
   const router = new Router();
-  const limitAudited = new SlidingWindow(1, windowMs);
   router.post('/api/register-device', async (ctx: Context) => {
     if (!perIp.hit(ctx.ip)) {
       const err = new GatehouseError('rate_limited', 'too many enrollment attempts from this address; wait a few minutes and try again');
-      if (limitAudited.hit(ctx.ip)) await devices.recordRefusal(ctx.ip, err);
+      if (firstRefusals.hit(ctx.ip)) await devices.recordRefusal(ctx.ip, err);
       throw err;
     }
     let body: { token: string; manufacturerId: string };

@@ -12,6 +12,7 @@ import {
 import { withTransaction } from '../../db/transaction.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
+import { isEmail } from '../../lib/email.ts';
 import { newId, randomSecret, sha256 } from '../../lib/secrets.ts';
 import type { MailOutbox } from '../../mail/outbox.ts';
 import type { Identity } from '../identity.ts';
@@ -29,7 +30,6 @@ export interface LocalConnectorOptions {
 }
 
 const verificationTtlMs = 24 * 3600 * 1000;
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * A link carries a mark of the password chosen in the same sign-up. A later
@@ -97,7 +97,7 @@ export class LocalConnector {
     if (!this.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
     const email = input.email.trim().toLowerCase();
     const name = input.name.trim();
-    if (!emailPattern.test(email) || email.length > 320) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.');
+    if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.');
     if (!name || name.length > 200) throw new GatehouseError('input.invalid', 'Enter your name (200 characters at most).');
     checkPasswordStrength(input.password);
     const passwordHash = await this.passwords.hash(input.password);

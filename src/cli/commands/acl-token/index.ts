@@ -3,21 +3,19 @@ import { Command } from 'commander';
 import { parseExpiry } from '../../../config/duration.ts';
 import type { AclTokenRow, ClientTokenRow } from '../../../db/repos/acl-tokens.ts';
 import { GatehouseError } from '../../../errors.ts';
+import { aclTokenState, clientTokenState } from '../../../gating/acl-tokens.ts';
 import { withGatehouse } from '../../index.ts';
 import { iso } from '../../output.ts';
 
 export function aclTokenView(row: AclTokenRow, now: number): Record<string, unknown> {
-  const state = row.revoked_at !== null ? 'revoked' : row.expires_at !== null && row.expires_at <= now ? 'expired'
-    : row.max_users > 0 && row.uses >= row.max_users ? 'used up' : 'active';
   return {
-    id: row.id, description: row.description, kind: row.kind, maxUsers: row.max_users, uses: row.uses, state,
+    id: row.id, description: row.description, kind: row.kind, maxUsers: row.max_users, uses: row.uses, state: aclTokenState(row, now),
     expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at), createdBy: row.created_by,
   };
 }
 
 export function clientTokenView(row: ClientTokenRow, now: number): Record<string, unknown> {
-  const state = row.revoked_at !== null ? 'revoked' : row.expires_at !== null && row.expires_at <= now ? 'expired' : 'active';
-  return { id: row.id, client: row.client_id, state, expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at) };
+  return { id: row.id, client: row.client_id, state: clientTokenState(row, now), expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at) };
 }
 
 function wholeNumber(value: string): number {

@@ -2,14 +2,14 @@
 import { Command } from 'commander';
 import { parseExpiry } from '../../../config/duration.ts';
 import type { DeviceTokenRow } from '../../../db/repos/device-tokens.ts';
+import { deviceTokenState } from '../../../devices/tokens.ts';
 import { GatehouseError } from '../../../errors.ts';
 import { withGatehouse } from '../../index.ts';
 import { iso } from '../../output.ts';
 
 export function deviceTokenView(row: DeviceTokenRow, now: number): Record<string, unknown> {
-  const state = row.revoked_at !== null ? 'revoked' : row.expires_at <= now ? 'expired' : row.max_devices > 0 && row.uses >= row.max_devices ? 'used up' : 'active';
   return {
-    id: row.id, description: row.description, maxDevices: row.max_devices, devices: row.uses, state, clientTemplate: row.client_template,
+    id: row.id, description: row.description, maxDevices: row.max_devices, devices: row.uses, state: deviceTokenState(row, now), clientTemplate: row.client_template,
     expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at), createdBy: row.created_by,
   };
 }

@@ -1,6 +1,7 @@
 /** `gatehouse user …`: people and their identities. */
 import { Command } from 'commander';
 import { GatehouseError } from '../../../errors.ts';
+import { isEmail } from '../../../lib/email.ts';
 import type { UserRow } from '../../../db/repos/users.ts';
 import { withGatehouse } from '../../index.ts';
 import { iso } from '../../output.ts';
@@ -47,7 +48,7 @@ export function userCommands(): Command {
     .option('--no-password', 'make the account without a password (it cannot sign in until `user set-password`)')
     .option('--acl-token-id <id>', 'give the user this invitation (counts one use) and the access it links')
     .action(withGatehouse(async ({ gh, out, actor }, opts: { email: string; name?: string; passwordStdin?: boolean; password: boolean; aclTokenId?: string }) => {
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new GatehouseError('input.invalid', `"${opts.email}" is not an e-mail address`);
+      if (!isEmail(opts.email)) throw new GatehouseError('input.invalid', `"${opts.email}" is not an e-mail address`);
       // An account nobody can sign in to is made only when asked for by name (as Keycloak's admin makes one, then sets credentials).
       if (opts.passwordStdin && !opts.password) throw new GatehouseError('input.invalid', 'give either --password-stdin or --no-password, not both');
       if (!opts.passwordStdin && opts.password) {
