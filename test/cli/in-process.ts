@@ -13,14 +13,24 @@ let turn: Promise<unknown> = Promise.resolve();
 
 /** `input`, when given, is what the command reads on standard input (e.g. `--password-stdin`). */
 export function runInProcess(argv: string[], input?: string): Promise<RunResult> {
-  const run = turn.then(() => runCaptured(argv, input));
-  turn = run.catch(() => undefined);
-  return run;
+  return startInProcess(argv, input).result;
 }
 
-async function runCaptured(argv: string[], input?: string): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
+/** A run whose output can be read while it goes on (`serve` runs until SIGTERM); other runs queue behind it. */
+export interface InProcessRun {
+  stdout: string;
+  stderr: string;
+  result: Promise<RunResult>;
+}
+
+export function startInProcess(argv: string[], input?: string): InProcessRun {
+  const live: Omit<InProcessRun, 'result'> = { stdout: '', stderr: '' };
+  const result = turn.then(() => runCaptured(argv, input, live));
+  turn = result.catch(() => undefined);
+  return Object.assign(live, { result });
+}
+
+async function runCaptured(argv: string[], input: string | undefined, live: { stdout: string; stderr: string }): Promise<RunResult> {
   const { write: outWrite } = process.stdout;
   const { write: errWrite } = process.stderr;
   const stdin = Object.getOwnPropertyDescriptor(process, 'stdin');
@@ -28,11 +38,11 @@ async function runCaptured(argv: string[], input?: string): Promise<RunResult> {
     const fed = Readable.from([input]);
     Object.defineProperty(process, 'stdin', { configurable: true, get: () => fed });
   }
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((live.stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((live.stderr += String(chunk)), true)) as typeof process.stderr.write;
   try {
     const code = await runCli(['node', 'gatehouse', ...argv]);
-    return { code, signal: null, stdout, stderr };
+    return { code, signal: null, stdout: live.stdout, stderr: live.stderr };
   } finally {
     process.stdout.write = outWrite;
     process.stderr.write = errWrite;
