@@ -17,6 +17,12 @@ const duration = z.string().refine((value) => {
 
 const email = z.email('must be an e-mail address');
 
+/** One per-IP limit: at most `max` attempts within a sliding `window`. */
+const rateLimit = (max: number, window: string) => z.strictObject({
+  max: z.number().int().min(1).default(max),
+  window: duration.default(window),
+}).default({ max, window });
+
 const smtp = {
   /** SMTP server host; without one, mails are written as .eml files to `outbox`. */
   host: z.string().min(1).optional(),
@@ -159,7 +165,7 @@ export const configSchema = z.strictObject({
     }).optional(),
     /** A file with one allowed manufacturer id per line (relative to the config file); absent = any id. */
     allowedManufacturerIds: z.string().optional(),
-    /** Enrollment attempts per IP within 15 minutes. */
+    /** Enrollment attempts per IP within `security.rateLimits.deviceRegistration.window` (15m), unless that sets its own `max`. */
     rateLimit: z.number().int().min(1).default(60),
   }).default({ enabled: false, rateLimit: 60 })
     .refine((value) => !value.enabled || value.jwt !== undefined, 'enabled: true needs jwt: { secret, issuer }'),
@@ -170,7 +176,7 @@ export const configSchema = z.strictObject({
       realm: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, ., - and _'),
     }).optional(),
   }).default({}),
-  /** Brute-force protection for password logins. */
+  /** Brute-force and overload protection. */
   security: z.strictObject({
     /**
      * Failed logins per account and IP (and per IP x 4) within `loginWindow` before
@@ -183,7 +189,34 @@ export const configSchema = z.strictObject({
     passwordHashQueue: z.number().int().min(0).default(64),
     /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
     devicePollInterval: duration.default('5s'),
-  }).default({ maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64, devicePollInterval: '5s' }),
+    /**
+     * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
+     * attempts within the sliding `window` the answer is 429 until the oldest leaves it. Counted in
+     * memory, per instance. Password sign-in has its own throttle (`maxLoginFailures`, `loginWindow`).
+     */
+    rateLimits: z.strictObject({
+      /** Wrong device user codes at the code page, per IP over both issuers together (RFC 8628 §5.1). */
+      deviceCodes: rateLimit(10, '15m'),
+      /** Invitation codes and join requests entered on the gate pages of a sign-in, together. */
+      gate: rateLimit(30, '15m'),
+      /** Self sign-ups (`connectors[].signup`). */
+      signup: rateLimit(10, '15m'),
+      /** Enrollments at POST /api/register-device; `max` defaults to `deviceRegistration.rateLimit` (60). */
+      deviceRegistration: z.strictObject({
+        max: z.number().int().min(1).optional(),
+        window: duration.default('15m'),
+      }).default({ window: '15m' }),
+    }).default({
+      deviceCodes: { max: 10, window: '15m' }, gate: { max: 30, window: '15m' }, signup: { max: 10, window: '15m' },
+      deviceRegistration: { window: '15m' },
+    }),
+  }).default({
+    maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64, devicePollInterval: '5s',
+    rateLimits: {
+      deviceCodes: { max: 10, window: '15m' }, gate: { max: 30, window: '15m' }, signup: { max: 10, window: '15m' },
+      deviceRegistration: { window: '15m' },
+    },
+  }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),

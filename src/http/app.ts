@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bodyParser } from '@koa/bodyparser';
 import Koa, { type Context, type Middleware } from 'koa';
-import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
@@ -20,14 +19,15 @@ import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/headers.ts';
+import { ownRoutes } from './middleware/own-routes.ts';
+import { RateLimits, wrongDeviceCodes } from './middleware/rate-limit.ts';
 import { staticDocuments } from './middleware/static-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
 import { gatingRoutes } from './routes/gating.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { viewsDir } from './views.ts';
-import { GatehouseError } from '../errors.ts';
-import { SlidingWindow } from '../lib/throttle.ts';
+import type { SlidingWindow } from '../lib/throttle.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 
 export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, status?: number) => void;
@@ -64,10 +64,12 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
   // Before anything is served or signed: keys rotated or revoked in the database since the last look.
   if (keyRefresher) app.use(keyRefresher.middleware());
   app.use(errorHandler(views, logger));
-  // Wrong device user codes: 10 per IP per 15 minutes over both issuers together (RFC 8628 §5.1).
-  const wrongCodes = new SlidingWindow(10, 15 * 60 * 1000, () => gh.clock.now());
-  if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm, wrongCodes)));
-  app.use(base ? mount(base, issuerApp(gh, { provider: main, issuer: config.issuer }, wrongCodes)) : mount(issuerApp(gh, { provider: main, issuer: config.issuer }, wrongCodes)));
+  const limits = new RateLimits(config, gh.clock);
+  // Wrong device user codes are counted over both issuers together (RFC 8628 §5.1).
+  const wrongCodes = limits.window('deviceCodes');
+  if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm, limits, wrongCodes)));
+  const own = issuerApp(gh, { provider: main, issuer: config.issuer }, limits, wrongCodes);
+  app.use(base ? mount(base, own) : mount(own));
   app.on('error', (err: unknown) => logger.debug({ err }, 'koa error event'));
   return app;
 }
@@ -77,7 +79,7 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
  * the registration guard, then oidc-provider. Pages link and post below the
  * same path (`base`), so a sign-in started at the realm stays at the realm.
  */
-function issuerApp(gh: Gatehouse, site: IssuerSite, wrongCodesPerIp: SlidingWindow): Koa {
+function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCodesPerIp: SlidingWindow): Koa {
   const { config, views, metrics } = gh;
   const { provider, issuer } = site;
   const base = new URL(issuer).pathname.replace(/\/$/, '');
@@ -99,15 +101,15 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, wrongCodesPerIp: SlidingWind
     interactionRoutes({
       provider, connectors: gh.connectors, users: gh.users, gate: gh.gate, joinRequests: gh.joinRequests, clients: gh.clients,
       metrics, issuer, secureCookies: secure, page,
-      gateLimiter: new SlidingWindow(30, 15 * 60 * 1000),
+      gateLimiter: limits.window('gate'),
       interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
     }, form),
-    signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form),
+    signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form, limits.window('signup')),
     gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, registrar: gh.registrar, page, secure, cookiePath: base || '/' }, form),
   ];
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
   if (config.deviceRegistration.enabled && issuer === config.issuer) {
-    routers.push(deviceRoutes(gh.devices, new SlidingWindow(config.deviceRegistration.rateLimit, 15 * 60 * 1000), 15 * 60 * 1000));
+    routers.push(deviceRoutes(gh.devices, limits.window('deviceRegistration'), limits.firstRefusals('deviceRegistration')));
   }
   ours.use(async (ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {
@@ -118,23 +120,10 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, wrongCodesPerIp: SlidingWind
     }
     await next();
   });
-  // Gatehouse's own routes live under a few prefixes; protocol requests skip the route matching.
-  const ownRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()] as unknown as Middleware[]));
-  const ownPaths = /^\/(interaction|connectors|signup|verify-email|invite|approval|api|healthz|readyz|metrics)(\/|$)/;
-  ours.use((ctx, next) => (ownPaths.test(ctx.path) ? ownRoutes(ctx, next) : next()));
-  // User codes are short (8 of 20 letters): RFC 8628 §5.1 asks to limit guesses. Wrong codes are counted
-  // per IP only (`wrongCodesPerIp`, shared by both issuers), however many browser sessions the IP opens;
-  // over the limit the code page answers 429 until the window has passed. Form problems (403) and
-  // confirmations (200) do not count.
+  // Paths the routers define go to them; everything else on to oidc-provider, without route matching.
+  ours.use(ownRoutes(routers));
   const codeVerification = new URL(provider.urlFor('code_verification')).pathname.slice(base.length) || '/device';
-  ours.use(async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== codeVerification) return next();
-    if (!wrongCodesPerIp.allows(ctx.ip)) {
-      throw new GatehouseError('rate_limited', 'Too many wrong codes. Wait a few minutes, check the code on your device, and try again.');
-    }
-    await next();
-    if (ctx.status === 400) wrongCodesPerIp.hit(ctx.ip);
-  });
+  ours.use(wrongDeviceCodes(wrongCodesPerIp, codeVerification));
   ours.use(staticDocuments(() => publishedKeys(provider)));
   const pace = new PollingPace(gh.clock, parseDurationSeconds(config.security.devicePollInterval));
   pace.install(provider);

@@ -8,15 +8,15 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { LocalConnector } from '../../identity/connectors/local.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
+import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Page } from '../app.ts';
 
 const safeReturn = (value: unknown, base: string): string | undefined =>
   typeof value === 'string' && value.startsWith(`${base}/interaction/`) && !value.includes('//', 1) ? value : undefined;
 
-export function signupRoutes(local: LocalConnector | undefined, base: string, page: Page, form: Middleware[]): Router {
+/** `perIp` counts sign-ups (`security.rateLimits.signup`, see middleware/rate-limit.ts). */
+export function signupRoutes(local: LocalConnector | undefined, base: string, page: Page, form: Middleware[], perIp: SlidingWindow): Router {
   const router = new Router();
-  const perIp = new SlidingWindow(10, 15 * 60 * 1000);
   const open = () => {
     if (!local?.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
     return local;
