@@ -7,8 +7,10 @@
  * queue. Bad flags: a clear line on stderr, a non-zero exit, no stack trace and
  * nothing written. On SQLite and PostgreSQL.
  *
- * What the CLI did is checked through a Gatehouse opened on the same config in
- * this process (no extra spawns); join requests are filed through it too.
+ * The CLI runs in this process (test/cli/in-process.ts); one refusal runs the
+ * real program as a child process, for the process boundary. What the CLI did
+ * is checked through a Gatehouse opened on the same config in this process;
+ * join requests are filed through it too.
  */
 import { userInfo } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -18,8 +20,9 @@ import { migrateLatest } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { sha256 } from '../../src/lib/secrets.ts';
 import { runInProcess } from './in-process.ts';
+import { expectRefusal, parsed } from '../helpers/cli-answers.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
 
 vi.setConfig(cliTimeouts);
 
@@ -95,24 +98,6 @@ interface MailRow {
   text: string;
 }
 
-/** A refusal: non-zero exit, nothing on stdout, no stack trace; returns Gatehouse's own stderr lines. */
-function expectRefusal(result: RunResult, exitCode: number, first: RegExp): string[] {
-  expect(result.stderr).not.toMatch(stackLine);
-  expect(result.code).toBe(exitCode);
-  expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr).filter((l) => l !== helpHint);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(first);
-  return lines;
-}
-
-/** A successful `--json` run: exit 0, nothing on stderr, stdout parsed. */
-function parsed<T>(result: RunResult): T {
-  expect(messageLines(result.stderr)).toEqual([]);
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
-
 /** An ISO time `offset` ms after some moment in [from, to] (the span of the run that computed it). */
 function expectAbout(iso: string | null | undefined, from: number, to: number, offset: number): void {
   expect(iso).toEqual(expect.any(String));
@@ -127,13 +112,11 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
   /** The same config and database, opened in this process. */
   let gh: Gatehouse;
   /**
-   * The real program as a child process on SQLite (and whenever stdin is fed); on
-   * PostgreSQL the same CLI in this process: the process boundary (exit codes,
-   * stdout/stderr) is covered once, the storage on both, and the suite stays fast.
+   * The CLI in this process (a spawn costs ~2 s of CPU), stdin fed from `input`.
+   * The process boundary (exit code, stdout and stderr apart, no stack trace) is
+   * covered by the one real child process: the expired invitation on SQLite.
    */
-  const run = (args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
-    ? runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
-    : runInProcess(['--config', ws.configPath, ...args]));
+  const run = (args: string[], input?: string) => runInProcess(['--config', ws.configPath, ...args], input);
   /** Runs with `--json`, noting when it started and ended (for expiry checks). */
   const timed = async (args: string[], input?: string) => {
     const from = Date.now();
@@ -349,7 +332,9 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
     it('refuses an expired invitation and creates no user', async () => {
       const expired = await gh.aclTokens.create({ maxUsers: 2, clients: ['app'], expiresAt: Date.now() - 60_000 }, 'test');
       const before = await userIds();
-      expiredRefusal = await run(['user', 'create', '--email', 'x@example.com', '--password-stdin', '--acl-token-id', expired.row.id, '--json'], `${password}\n`);
+      const args = ['--config', ws.configPath, 'user', 'create', '--email', 'x@example.com', '--password-stdin', '--acl-token-id', expired.row.id, '--json'];
+      // The real program, once per file: its exit code, its stdout and stderr apart, no stack trace.
+      expiredRefusal = kind === 'sqlite' ? await runGatehouse(args, { cwd: ws.cwd, input: `${password}\n` }) : await runInProcess(args, `${password}\n`);
       expect(expiredRefusal.code).not.toBe(0);
       expect(expiredRefusal.stdout).toBe('');
       expect(expiredRefusal.stderr).not.toMatch(stackLine);

@@ -1,5 +1,6 @@
 /**
- * `gatehouse user …` run as a child process against a real database: create
+ * `gatehouse user …` against a real database, in this process (test/cli/in-process.ts)
+ * but for one real child process, the first create, for the process boundary: create
  * (password on stdin), list, show, disable, enable, delete, and the refusals an
  * admin meets (duplicate e-mail, bad address, unknown id): one clear line on
  * stderr, a non-zero exit, never a stack trace. On SQLite and PostgreSQL.
@@ -10,7 +11,7 @@ import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { parsed, runInProcess } from './in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, runJson, stackLine, writeWorkspace } from './gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, stackLine, writeWorkspace } from './gatehouse.ts';
 
 vi.setConfig(cliTimeouts);
 
@@ -32,16 +33,12 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
   let gh: Gatehouse;
   let userId: string;
   /**
-   * The real program as a child process on SQLite (and whenever stdin is fed); on
-   * PostgreSQL the same CLI in this process: the process boundary (exit codes,
-   * stdout/stderr) is covered once, the storage on both, and the suite stays fast.
+   * The CLI in this process (a spawn costs ~2 s of CPU), stdin fed from `input`.
+   * The process boundary (a real stdin pipe, exit code, stdout and stderr apart)
+   * is covered by the one real child process: the first create, on SQLite.
    */
-  const run = (args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
-    ? runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
-    : runInProcess(['--config', ws.configPath, ...args]));
-  const json = <T>(args: string[], input?: string) => (kind === 'sqlite' || input !== undefined
-    ? runJson<T>(['--config', ws.configPath, ...args], { cwd: ws.cwd, input })
-    : runInProcess(['--config', ws.configPath, ...args, '--json']).then((r) => parsed<T>(r)));
+  const run = (args: string[], input?: string) => runInProcess(['--config', ws.configPath, ...args], input);
+  const json = <T>(args: string[], input?: string) => run([...args, '--json'], input).then((r) => parsed<T>(r));
   const localConnector = () => {
     const found = gh.connectors.find((c) => c.type === 'local');
     if (found?.type !== 'local') throw new Error('no local connector');
@@ -68,7 +65,9 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
   });
 
   it('creates a user with the password read from stdin and prints one JSON object with its id', async () => {
-    const result = await run(['user', 'create', '--email', 'a@example.com', '--password-stdin', '--json'], `${password}\n`);
+    const args = ['--config', ws.configPath, 'user', 'create', '--email', 'a@example.com', '--password-stdin', '--json'];
+    // The real program, once per file: the password through a real pipe, the answer on stdout, exit 0.
+    const result = kind === 'sqlite' ? await runGatehouse(args, { cwd: ws.cwd, input: `${password}\n` }) : await runInProcess(args, `${password}\n`);
     expect(messageLines(result.stderr)).toEqual([]);
     expect(result.code).toBe(0);
     const created = JSON.parse(result.stdout) as UserJson;
