@@ -3,9 +3,11 @@
  * PostgreSQL: exactly max_users first logins win a token under concurrency;
  * access is checked at every authorization and refresh, so revoking an
  * invitation locks its users out; a token for one client opens no other.
+ * Lifetimes are crossed by moving the injected clock, never by waiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
+import type { Clock } from '../../src/lib/clock.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, obtainCode, pkcePair, tokenRequest } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -18,6 +20,9 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
   let db: TestDatabase;
   let server: TestServer;
   let n = 0;
+  /** Moves Gatehouse's clock (client token expiry) without waiting; only ever forward. */
+  let skew = 0;
+  const clock: Clock = { now: () => Date.now() + skew };
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
@@ -25,7 +30,7 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
       clients: [web, other],
       firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
       security: { maxLoginFailures: 100, loginWindow: '15m', passwordHashQueue: 200 },
-    });
+    }, { clock });
   });
   afterAll(async () => {
     await server?.stop();
@@ -106,10 +111,12 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
 
   it('locks users out when the client token behind their invitation expires', async () => {
     const [who] = await newcomers(1);
-    const { token } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'], clientExpiresAt: Date.now() + 1500 }, 'test');
+    // A minute is far longer than the login takes, however busy the machine; then the clock moves past it.
+    const { token } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'], clientExpiresAt: clock.now() + 60_000 }, 'test');
     const { code, verifier } = await obtainCode(server.url, { clientId: 'web', redirectUri, email: who!.email, password: who!.password, extra: { acl_token: token } });
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
-    await new Promise((r) => setTimeout(r, 1600));
+    expect(tokens.refresh_token).toBeTruthy();
+    skew += 61_000;
     const refused = await tokenRequest(server.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token) });
     expect(refused.body.error).toBe('invalid_grant');
   });

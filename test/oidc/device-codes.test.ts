@@ -5,7 +5,7 @@
  * `interval` gets `slow_down`, a cancelled sign-in `access_denied`, an expired
  * code `expired_token`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -18,7 +18,10 @@ describe('device codes', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, { clients: [testClients.tv], ttl: { deviceCode: '3s' } });
+    server = await startTestServer(db, { clients: [testClients.tv], ttl: { deviceCode: '10m' } });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
   });
   afterAll(async () => {
     await server?.stop();
@@ -63,8 +66,11 @@ describe('device codes', () => {
 
   it('answers expired_token once the code has expired', async () => {
     const device = await startDevice();
-    expect(device.expires_in).toBe(3);
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    expect(device.expires_in).toBe(600);
+    // oidc-provider owns this lifetime and checks it against Date.now() (its epochTime()), not
+    // Gatehouse's clock: only Date is faked, timers and I/O stay real, and Date is moved past it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 601_000);
     const res = await poll(device.device_code);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('expired_token');
