@@ -21,7 +21,7 @@ import { MailSender, type SenderOptions } from './mail/sender.ts';
 import { Metrics } from './metrics.ts';
 import { Keys, longestSignedLifetimeMs } from './oidc/keys.ts';
 import { AclTokens } from './gating/acl-tokens.ts';
-import { Gate, gateMode } from './gating/access.ts';
+import { Gate, gateMode, type GateMetrics } from './gating/access.ts';
 import { JoinRequests } from './gating/join-requests.ts';
 import { ClientDirectory } from './registration/clients.ts';
 import { DeviceEnrollment } from './devices/enrollment.ts';
@@ -91,7 +91,8 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   let closing: Promise<void> | undefined;
   const clients = new ClientDirectory(config, db);
   const aclTokens = new AclTokens(db, clock, audit, (id, trx) => clients.exists(id, trx));
-  const gate = new Gate(gateMode(config.firstauth), db, clock, audit, metrics, users, aclTokens);
+  const gateMetrics: GateMetrics = { gateDecided: (result, reason) => metrics.gateDecisions.inc({ result, reason }) };
+  const gate = new Gate(gateMode(config.firstauth), db, clock, audit, gateMetrics, users, aclTokens);
   const joinRequests = new JoinRequests(db, clock, audit, outbox, aclTokens, clients, {
     issuer: config.issuer,
     brand: config.branding.name,

@@ -1,7 +1,10 @@
 /**
  * Prometheus metrics (prom-client), one registry per running context so tests
- * can run several servers in one process. Any layer may count; only
- * http/routes/metrics.ts exposes them.
+ * can run several servers in one process. Built by the composition root
+ * (context.ts): http/ and oidc/ count on it directly; domain code never imports
+ * it but declares the interface it counts through (gating/access.ts
+ * `GateMetrics`), which context.ts fills from these counters.
+ * http/routes/health.ts exposes them at /metrics.
  */
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 

@@ -22,10 +22,17 @@ import { GatehouseError, isGatehouseError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { Metrics } from '../metrics.ts';
-import type { AclTokens } from './acl-tokens.ts';
+import { aclTokenState, clientTokenState, type AclTokens } from './acl-tokens.ts';
 
 export type GateMode = 'open' | 'auto' | 'manual';
+
+/**
+ * What the gate counts. The composition root fills it (with prom-client's
+ * counters, src/metrics.ts); the domain names the event, not the library.
+ */
+export interface GateMetrics {
+  gateDecided(result: 'allowed' | 'refused', reason: string): void;
+}
 
 export interface GateClient {
   id: string;
@@ -52,7 +59,7 @@ export class Gate {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: Audit,
-    private readonly metrics: Metrics,
+    private readonly metrics: GateMetrics,
     private readonly users: Users,
     private readonly aclTokens: AclTokens,
   ) {}
@@ -76,7 +83,7 @@ export class Gate {
     if (!global || global.revoked_at !== null || held.some((a) => a.acl_token_id === global.id)) return held;
     const reached = new Set(held.map((a) => a.client_id));
     const more = (await clientTokensOfAclToken(this.db, global.id))
-      .filter((c) => c.revoked_at === null && (c.expires_at === null || c.expires_at > now) && !reached.has(c.client_id))
+      .filter((c) => clientTokenState(c, now) === 'active' && !reached.has(c.client_id))
       .map((c) => ({ client_id: c.client_id, acl_token_id: global.id, expires_at: c.expires_at }));
     return [...held, ...more].sort((a, b) => a.client_id.localeCompare(b.client_id));
   }
@@ -96,7 +103,7 @@ export class Gate {
       const global = await systemGlobalToken(trx);
       if (!global || global.revoked_at !== null) return false;
       const opens = (await clientTokensOfAclToken(trx, global.id))
-        .some((c) => c.client_id === clientId && c.revoked_at === null && (c.expires_at === null || c.expires_at > now));
+        .some((c) => c.client_id === clientId && clientTokenState(c, now) === 'active');
       const user = await findUser(trx, userId);
       if (!opens || user?.status !== 'active') return false;
       if (!(await linkUserToAclTokenOnce(trx, userId, global.id, now))) return false;
@@ -167,8 +174,10 @@ export class Gate {
   async attachToken(trx: DbOrTrx, userId: string, aclTokenId: string, actor: string): Promise<void> {
     const token = await findAclToken(trx, aclTokenId);
     if (!token) throw new GatehouseError('not_found', `no ACL token with id ${aclTokenId}`);
-    if (token.revoked_at !== null) throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
-    if (token.expires_at !== null && token.expires_at <= this.clock.now()) throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
+    // Used up is left to redeem's conditional UPDATE, which also catches a racer.
+    const state = aclTokenState(token, this.clock.now());
+    if (state === 'revoked') throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
+    if (state === 'expired') throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
     await this.redeem(trx, token, userId, { id: '*', name: 'any' }, actor);
   }
 
@@ -272,7 +281,7 @@ export class Gate {
   }
 
   private decided(result: 'allowed' | 'refused', reason: string): void {
-    this.metrics.gateDecisions.inc({ result, reason });
+    this.metrics.gateDecided(result, reason);
   }
 
   private async refused(err: GatehouseError, actor: string, client: GateClient): Promise<void> {
