@@ -96,6 +96,21 @@ export class MailSender {
       });
   }
 
+  /**
+   * Resolves once no pass is under way and no mail is due: what tests wait on
+   * (instead of sleeping) before they check that nothing more was sent. Mail
+   * waiting for a later retry is not due. A stopped sender is drained once its
+   * last pass has ended.
+   */
+  async drained(): Promise<void> {
+    for (;;) {
+      while (this.running) await this.running;
+      if (this.stopped) return;
+      if ((await listDueMail(this.db, this.clock.now(), 1)).length === 0 && !this.running) return;
+      this.kick();
+    }
+  }
+
   /** One pass over the due mail; returns how many were sent. */
   async sendDue(): Promise<number> {
     let sent = 0;

@@ -28,8 +28,6 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | f
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Decodes quoted-printable soft breaks and escapes, as the SMTP helper does. */
 const decodeQp = (raw: string) =>
   raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
@@ -139,6 +137,17 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
     expect(row.attempts).toBe(0);
   });
 
+  it('reports the outbox drained only once every due mail has been delivered and marked sent', async () => {
+    const server = await start();
+    const addresses = [to('drain1'), to('drain2'), to('drain3')];
+    for (const address of addresses) await server.gh.outbox.enqueue(server.gh.db, verifyMail(address, `${server.url}/verify-email/drain`));
+    // Asked at once, before the enqueue's own wake-up: drained() has the due mail sent itself.
+    await server.gh.sender.drained();
+    expect(addresses.map((address) => mailsTo(address).length)).toEqual([1, 1, 1]);
+    const rows = (await listMail(server.gh.db)).filter((r) => addresses.includes(r.to));
+    expect(rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+  });
+
   it('keeps a mail pending while SMTP is down and delivers it once SMTP is back on the same port', async () => {
     const server = await start();
     const port = smtp.port;
@@ -162,7 +171,8 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
     });
     expect(row!.attempts).toBeGreaterThanOrEqual(2);
     expect(row!.last_error).toBeNull();
-    await sleep(600);
+    // Nothing is left to send: a second delivery would have happened by now.
+    await server.gh.sender.drained();
     expect(mailsTo(address)).toHaveLength(1);
   });
 
@@ -198,15 +208,15 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
     await stop(first);
 
     await smtpStart();
-    // Nothing was sent by the instance that went away.
-    await sleep(300);
+    // Nothing was sent by the instance that went away: its stop() waited for its last pass, and a stopped sender sends nothing.
+    await first.gh.sender.drained();
     expect(mailsTo(address)).toHaveLength(0);
 
     const second = await start();
     await smtp.waitFor((m) => m.to.includes(address));
     const row = await waitUntil('the row to be marked sent', async () => (await rowsTo(second.gh, address)).find((r) => r.status === 'sent'));
     expect(row.id).toBe(id);
-    await sleep(600);
+    await second.gh.sender.drained();
     expect(mailsTo(address)).toHaveLength(1);
   });
 
@@ -276,7 +286,8 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
     await Promise.all([a.gh.sender.sendDue(), b.gh.sender.sendDue(), a.gh.sender.sendDue(), b.gh.sender.sendDue()]);
 
     await waitUntil('20 mails', async () => batch.every((address) => mailsTo(address).length > 0));
-    await sleep(1000);
+    // Both senders have nothing left to send and no pass under way: a duplicate would have arrived by now.
+    await Promise.all([a.gh.sender.drained(), b.gh.sender.drained()]);
     const counts = batch.map((address) => mailsTo(address).length);
     expect(counts).toEqual(batch.map(() => 1));
     const rows = (await listMail(a.gh.db)).filter((r) => batch.includes(r.to));
