@@ -8,7 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { defaultConfigPath, loadConfig, requireSet } from '../config/load.ts';
 import { createGatehouse, type Gatehouse } from '../context.ts';
 import { migrateLatest } from '../db/migrate.ts';
-import { asDatabaseError } from '../db/unavailable.ts';
+import { asDatabaseError } from '../db/flavor.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import { clientCommands } from './commands/client/index.ts';
 import { keysCommands } from './commands/keys/index.ts';
