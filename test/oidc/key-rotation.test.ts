@@ -26,7 +26,7 @@ interface KeyJson { kid: string; alg: string; state: string }
 describe.each(databaseKinds)('live signing keys on %s', (kind) => {
   let db: TestDatabase;
   let ws: CliWorkspace;
-  let servers: TestServer[] = [];
+  const servers: TestServer[] = [];
   // Frozen, so a server looks at the database only when the test moves time on.
   const start = Date.now();
   let skew = 0;
