@@ -4,6 +4,7 @@
  * 503 with Retry-After, exit code 69) instead of a driver's error, so none of
  * them needs to know pg's SQLSTATEs, Node's socket codes or SQLite's result
  * codes. Anything not listed here is a bug or bad data and stays as it is.
+ * Part of the database flavour: ./flavor.ts re-exports it.
  */
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 
