@@ -1,16 +1,19 @@
 /**
- * The device side, `gatehouse agent register|token` (SPEC 6.1), run as a child
- * process in a folder without config.yaml, the way a device runs it: it
+ * The device side, `gatehouse agent register|token` (SPEC 6.1), run in a folder
+ * without config.yaml, the way a device runs it: it
  * registers itself once with a counted registration token, keeps its
  * credentials in a 0600 state file, re-uses that file on every later start and
  * prints access tokens from it. Failures are one line on stderr and a non-zero
  * exit: an issuer that cannot be reached, a refusing issuer (used-up, expired
  * or unknown registration token, revoked device), a damaged state file.
  *
- * The state file's reading and writing are also checked in this process. The
- * server runs in this process on SQLite (the registration count's storage and
- * race tests are in the registration suites); admin commands run against the
- * same database through config.yaml.
+ * One case runs the real program as a child process (exit code, stdout and
+ * stderr apart, no stack trace); the others run the same `runCli` in this
+ * process (test/cli/in-process.ts), because every spawn costs 1-2 s of CPU.
+ * The state file's reading and writing are also checked directly. The server
+ * runs in this process on SQLite (the registration count's storage and race
+ * tests are in the registration suites); admin commands run against the same
+ * database through config.yaml.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -20,11 +23,13 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { prepareStateFile, readState, type RegistrationState } from '../../src/agent/state.ts';
 import { isGatehouseError } from '../../src/errors.ts';
+import type { Clock } from '../../src/lib/clock.ts';
+import { literal, tempFiles } from '../helpers/agent-cli.ts';
+import { expectRefusal, expectSuccess, parsed } from '../helpers/cli-answers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
-import {
-  cliTimeouts, type CliWorkspace, databaseYaml, freePort, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace,
-} from './gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, freePort, messageLines, runGatehouse, writeWorkspace } from './gatehouse.ts';
+import { runInProcess } from './in-process.ts';
 
 vi.setConfig(cliTimeouts);
 
@@ -47,25 +52,6 @@ function sampleState(overrides: Partial<Record<keyof RegistrationState, unknown>
 function writeState(file: string, value: unknown, mode = 0o600): void {
   writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value, null, 2), { mode });
   chmodSync(file, mode);
-}
-
-/** Files in `dir` that a write left behind (`.NAME.xxxx.tmp`). */
-const tempFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
-
-/** A refusal: the exit code, nothing on stdout, no stack trace, exactly one line from Gatehouse matching `line`. */
-function expectRefusal(result: RunResult, exitCode: number, line: RegExp): void {
-  expect(result.stderr).not.toMatch(stackLine);
-  expect(result.stdout).toBe('');
-  const lines = messageLines(result.stderr);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(line);
-  expect(result.code).toBe(exitCode);
-}
-
-/** A success: exit 0, nothing from Gatehouse on stderr. */
-function expectSuccess(result: RunResult): void {
-  expect(messageLines(result.stderr)).toEqual([]);
-  expect(result.code).toBe(0);
 }
 
 describe('the agent state file', () => {
@@ -141,7 +127,7 @@ describe('the agent state file', () => {
 describe('gatehouse agent without a reachable issuer', () => {
   /** The device: an empty folder, no config.yaml anywhere. */
   let cwd: string;
-  const agent = (args: string[]) => runGatehouse(['agent', ...args], { cwd });
+  const agent = (args: string[]) => runInProcess(['agent', ...args], { cwd });
 
   beforeAll(() => {
     cwd = mkdtempSync(path.join(tmpdir(), 'gatehouse-agent-'));
@@ -150,8 +136,9 @@ describe('gatehouse agent without a reachable issuer', () => {
 
   it('says it cannot reach an issuer nobody listens on, and writes no state file', async () => {
     const issuer = `http://127.0.0.1:${await freePort()}`;
-    const result = await agent(['register', '--issuer', issuer, '--registration-token', 'ghr_anything', '--state', 'device.json']);
-    expectRefusal(result, 69, new RegExp(`^gatehouse: cannot reach the issuer at ${issuer.replace(/\./g, '\\.')}: connect ECONNREFUSED`));
+    // The real program, once for the suite: the exit code a shell sees, stdout and stderr apart, no stack trace.
+    const result = await runGatehouse(['agent', 'register', '--issuer', issuer, '--registration-token', 'ghr_anything', '--state', 'device.json'], { cwd });
+    expectRefusal(result, 69, new RegExp(`^gatehouse: cannot reach the issuer at ${literal(issuer)}: connect ECONNREFUSED`));
     expect(readdirSync(cwd)).toEqual([]);
   });
 
@@ -163,7 +150,7 @@ describe('gatehouse agent without a reachable issuer', () => {
     try {
       const started = Date.now();
       const result = await agent(['register', '--issuer', issuer, '--registration-token', 'ghr_anything', '--state', 'device.json', '--timeout', '1']);
-      expectRefusal(result, 69, new RegExp(`^gatehouse: cannot reach the issuer at ${issuer.replace(/\./g, '\\.')}: no answer within 1 s$`));
+      expectRefusal(result, 69, new RegExp(`^gatehouse: cannot reach the issuer at ${literal(issuer)}: no answer within 1 s$`));
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(readdirSync(cwd)).toEqual([]);
     } finally {
@@ -264,13 +251,12 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
   let ws: CliWorkspace;
   /** The devices' folder: state files only, no config. */
   let devices: string;
-  const admin = (args: string[]) => runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd });
-  const adminJson = async <T>(args: string[]): Promise<T> => {
-    const result = await admin([...args, '--json']);
-    if (result.code !== 0) throw new Error(`gatehouse ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
-    return JSON.parse(result.stdout) as T;
-  };
-  const agent = (args: string[]) => runGatehouse(['agent', ...args], { cwd: devices });
+  /** Moves the server's clock (registration token expiry) without waiting. */
+  let skew = 0;
+  const clock: Clock = { now: () => Date.now() + skew };
+  const admin = (args: string[]) => runInProcess(['--config', ws.configPath, ...args], { cwd: ws.cwd });
+  const adminJson = async <T>(args: string[]): Promise<T> => parsed<T>(await admin([...args, '--json']));
+  const agent = (args: string[]) => runInProcess(['agent', ...args], { cwd: devices });
   const register = (token: string, state: string, extra: string[] = []) =>
     agent(['register', '--issuer', server.url, '--registration-token', token, '--state', state, ...extra]);
   const stateOf = (file: string) => JSON.parse(readFileSync(path.join(devices, file), 'utf8')) as RegistrationState;
@@ -287,7 +273,7 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
     const registration = { enabled: true, initialAccessToken: 'required' };
-    server = await startTestServer(db, { registration, clients: [testClients.service] });
+    server = await startTestServer(db, { registration, clients: [testClients.service] }, { clock });
     ws = writeWorkspace(db, [
       `issuer: ${server.url}`,
       `database: ${databaseYaml(db)}`,
@@ -308,6 +294,7 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
 
   it('registers three devices with a token for three, each as its own client; the fourth is refused and gets no state file', async () => {
     threeUses = await adminJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '3', '--expires', '7d']);
+    // In-process runs take turns, so these three register one after the other (races on the count: test/registration).
     const results = await Promise.all(['device-1.json', 'device-2.json', 'device-3.json'].map((file, i) => register(threeUses.token, file, ['--name', `sensor ${i + 1}`])));
     for (const result of results) {
       expectSuccess(result);
@@ -406,7 +393,7 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
 
   it('says an expired registration token has expired, and writes no state file', async () => {
     const shortLived = await adminJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '5', '--expires', '2s']);
-    await new Promise((r) => setTimeout(r, 2_500));
+    skew += 2_500;
     const result = await register(shortLived.token, 'late.json');
     expectRefusal(result, 77, /^gatehouse: the issuer refused the registration: .*expired.* \(invalid_token\)$/);
     expect(existsSync(path.join(devices, 'late.json'))).toBe(false);
@@ -421,7 +408,7 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
   it('names the issuer the discovery document gives when the URL is spelled differently', async () => {
     const other = server.url.replace('127.0.0.1', 'localhost');
     const result = await agent(['register', '--issuer', other, '--registration-token', threeUses.token, '--state', 'spelled.json']);
-    expectRefusal(result, 77, new RegExp(`^gatehouse: discovery failed: the discovery document at ${other.replace(/\./g, '\\.')} names the issuer ${server.url.replace(/\./g, '\\.')}; use exactly that URL$`));
+    expectRefusal(result, 77, new RegExp(`^gatehouse: discovery failed: the discovery document at ${literal(other)} names the issuer ${literal(server.url)}; use exactly that URL$`));
   });
 
   it('says so when the issuer does not offer dynamic registration', async () => {
