@@ -1,12 +1,17 @@
 /**
- * The first admin's way in, with the real `gatehouse serve` as a child process
- * (SPEC 3 manual mode + `admins`): the first start on an empty database prints a
- * one-time invitation link (on stderr, with the banner: stdout is the JSON log, which never holds it); the link opens the invitation page and lets the
- * first admin sign in; later starts print no new link; without `admins` there
- * is none. A first start that never got to listen (port taken) must not burn the
- * link. On SQLite and PostgreSQL.
+ * The first admin's way in, from `gatehouse serve` (SPEC 3 manual mode +
+ * `admins`): the first start on an empty database prints a one-time invitation
+ * link (on stderr, with the banner: stdout is the JSON log, which never holds
+ * it); the link opens the invitation page and lets the first admin sign in;
+ * later starts print no new link; without `admins` there is none. A first start
+ * that never got to listen (port taken) must not burn the link. On SQLite and
+ * PostgreSQL.
+ *
+ * One start is the real program as a child process (the first start on SQLite:
+ * the link on stderr and not in the log on stdout, exit 0 on SIGTERM); the
+ * others run the same `serve` command in this process (a spawn costs ~2 s of CPU).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKnex, type Db } from '../../src/db/knex.ts';
@@ -16,6 +21,7 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers
 import { Browserless, obtainCode, tokenRequest } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { binPath, childEnv, cliTimeouts, databaseYaml, freePort, messageLines, stackLine, writeWorkspace, type CliWorkspace } from '../cli/gatehouse.ts';
+import { startInProcess } from '../cli/in-process.ts';
 
 vi.setConfig(cliTimeouts);
 
@@ -23,42 +29,94 @@ const redirectUri = 'https://app.example.com/cb';
 const appSecret = 'app-secret-0123456789';
 const linkPattern = (issuer: string) => new RegExp(`${issuer.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/invite/(gha_[A-Za-z0-9_-]{43})(?=\\s)`, 'g');
 
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `gatehouse serve`, as a child process or in this process. */
 interface Serving {
-  child: ChildProcessWithoutNullStreams;
+  /** null while it runs. */
+  exitCode(): number | null;
   stdout(): string;
   stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
+  /** What SIGTERM does (ends it cleanly). */
+  terminate(): void;
+  /** Only after a failed test: ends it at once. */
+  kill(): void;
 }
 
 const running = new Set<Serving>();
 
-/** `gatehouse --config <path> serve`; resolves once the banner is printed, or when the process exits before that. */
-async function serve(ws: CliWorkspace, issuer: string): Promise<Serving> {
+/** Until `done()` or the process has exited; a start that takes over 120 s fails the test. */
+async function waitFor(serving: Serving, done: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const started = Date.now();
+  while (!done() && serving.exitCode() === null) {
+    if (Date.now() - started > timeoutMs) throw new Error(`serve did not start within ${timeoutMs / 1000} s\nstdout: ${serving.stdout()}\nstderr: ${serving.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Gatehouse <version> is running at <issuer>, on stderr. */
+const bannerOf = (issuer: string) => ` is running at ${issuer}\n`;
+
+/** The real `gatehouse --config <path> serve` as a child process; resolves once the banner and the link are printed, or when it exits before. */
+async function serveChild(ws: CliWorkspace, issuer: string): Promise<Serving> {
   const child = spawn(process.execPath, [binPath, '--config', ws.configPath, 'serve'], { cwd: ws.cwd, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end();
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const serving: Serving = { child, stdout: () => out, stderr: () => err, exited };
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const serving: Serving = {
+    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    terminate: () => child.kill('SIGTERM'),
+    kill: () => child.kill('SIGKILL'),
+  };
   running.add(serving);
   void exited.then(() => running.delete(serving));
-  // Gatehouse <version> is running at <issuer>, on stderr.
-  const banner = ` is running at ${issuer}\n`;
-  const started = Date.now();
-  while (!err.includes(banner)) {
-    if (child.exitCode !== null || child.signalCode !== null) return serving;
-    if (Date.now() - started > 120_000) throw new Error(`serve did not start within 120 s\nstdout: ${out}\nstderr: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  // The link is written right after the banner (same tick), but may arrive in a later chunk.
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(serving, () => err.includes(bannerOf(issuer)));
+  // Used for a first start only: the link is written right after the banner (same tick), but may arrive in a later chunk.
+  await waitFor(serving, () => linkPattern(issuer).test(err), 10_000).catch(() => undefined);
+  return serving;
+}
+
+/**
+ * The same `serve` command in this process (test/cli/in-process.ts captures its
+ * stdout and stderr; the JSON log goes to file descriptor 1 directly, so only
+ * the child process shows what the log holds). It waits for SIGINT/SIGTERM:
+ * `terminate` calls the handlers it added, as the signal would, without
+ * signalling this process.
+ */
+async function serveInProcess(ws: CliWorkspace, issuer: string): Promise<Serving> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const run = startInProcess(['--config', ws.configPath, 'serve']);
+  let code: number | null = null;
+  const exited = run.result.then((result) => ((code = result.code), { code: result.code, signal: null }));
+  const terminate = () => {
+    for (const signal of signals) {
+      for (const listener of process.listeners(signal).filter((l) => !before.get(signal)!.has(l))) {
+        process.removeListener(signal, listener);
+        if (signal === 'SIGTERM') (listener as (s: NodeJS.Signals) => void)(signal);
+      }
+    }
+  };
+  const serving: Serving = { exitCode: () => code, stdout: () => run.stdout, stderr: () => run.stderr, exited, terminate, kill: terminate };
+  running.add(serving);
+  void exited.then(() => running.delete(serving));
+  // The banner and the link are written in one synchronous step: once the banner is there, so is any link.
+  await waitFor(serving, () => run.stderr.includes(bannerOf(issuer)));
   return serving;
 }
 
 async function stop(serving: Serving): Promise<void> {
-  serving.child.kill('SIGTERM');
+  serving.terminate();
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve did not exit within 60 s of SIGTERM\nstderr: ${serving.stderr()}`)), 60_000).unref());
   const { code, signal } = await Promise.race([serving.exited, timeout]);
   expect(signal).toBeNull();
@@ -82,7 +140,7 @@ function configYaml(db: TestDatabase, issuer: string, extra: string[]): string {
 afterEach(async () => {
   // Only when a test failed half-way: leave no server behind.
   for (const s of running) {
-    s.child.kill('SIGKILL');
+    s.kill();
     await s.exited;
   }
 });
@@ -106,8 +164,9 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
   });
 
   it('prints a one-time invitation link on the first start, which opens the invitation page and lets the first admin in', async () => {
-    const first = await serve(ws, issuer);
-    expect(first.child.exitCode).toBeNull();
+    // The one real child process of this file.
+    const first = kind === 'sqlite' ? await serveChild(ws, issuer) : await serveInProcess(ws, issuer);
+    expect(first.exitCode()).toBeNull();
     const links = [...first.stderr().matchAll(linkPattern(issuer))];
     expect(links, first.stdout() + first.stderr()).toHaveLength(1);
     const [link, token] = [links[0]![0], links[0]![1]!];
@@ -144,8 +203,8 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
   });
 
   it('prints no new link on the next start: the bootstrap invitation exists', async () => {
-    const second = await serve(ws, issuer);
-    expect(second.child.exitCode).toBeNull();
+    const second = await serveInProcess(ws, issuer);
+    expect(second.exitCode()).toBeNull();
     expect(second.stderr()).toContain(`is running at ${issuer}`);
     expect(second.stdout() + second.stderr()).not.toContain('/invite/');
     expect(second.stdout() + second.stderr()).not.toContain('gha_');
@@ -171,8 +230,8 @@ describe.each(databaseKinds)('no first-admin link from `gatehouse serve` on %s',
   it('prints no link and makes no invitation when no admins are configured', async () => {
     const issuer = `http://127.0.0.1:${await freePort()}`;
     ws = writeWorkspace(db, configYaml(db, issuer, []));
-    const serving = await serve(ws, issuer);
-    expect(serving.child.exitCode).toBeNull();
+    const serving = await serveInProcess(ws, issuer);
+    expect(serving.exitCode()).toBeNull();
     expect(serving.stderr()).toContain(`is running at ${issuer}`);
     expect(serving.stdout() + serving.stderr()).not.toContain('/invite/');
     await stop(serving);
@@ -204,14 +263,14 @@ describe.each(databaseKinds)('a first start of `gatehouse serve` that cannot lis
       blocker!.once('error', reject);
       blocker!.listen(port, '127.0.0.1', () => resolve());
     });
-    const failed = await serve(ws, issuer);
+    const failed = await serveInProcess(ws, issuer);
     const { code } = await failed.exited;
     expect(code).not.toBe(0);
     expect(failed.stdout() + failed.stderr()).not.toContain('/invite/');
     await new Promise<void>((resolve) => blocker!.close(() => resolve()));
 
-    const serving = await serve(ws, issuer);
-    expect(serving.child.exitCode).toBeNull();
+    const serving = await serveInProcess(ws, issuer);
+    expect(serving.exitCode()).toBeNull();
     const links = [...serving.stderr().matchAll(linkPattern(issuer))];
     expect(links).toHaveLength(1);
     const page = await fetch(links[0]![0]);
