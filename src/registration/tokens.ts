@@ -85,9 +85,10 @@ export class RegistrationTokens {
     const row = token.length <= 200 ? await findRegistrationTokenByHash(db, sha256(token)) : undefined;
     const refuse = (why: string) => new GatehouseError('registration.invalid_token', why);
     if (!row) throw refuse('registration token not found');
-    if (row.revoked_at !== null) throw refuse('this registration token has been revoked');
-    if (row.expires_at !== null && row.expires_at <= this.clock.now()) throw refuse(`this registration token expired at ${new Date(row.expires_at).toISOString()}`);
-    if (row.uses >= row.max_clients) throw refuse(usedUp(row));
+    const state = tokenState(row, this.clock.now());
+    if (state === 'revoked') throw refuse('this registration token has been revoked');
+    if (state === 'expired') throw refuse(`this registration token expired at ${new Date(row.expires_at ?? 0).toISOString()}`); // expired implies an expiry
+    if (state === 'used up') throw refuse(usedUp(row));
     return { ...row, parsedTemplate: parseTemplate(row.template) };
   }
 }
@@ -95,7 +96,8 @@ export class RegistrationTokens {
 export const usedUp = (row: Pick<RegistrationTokenRow, 'max_clients'>) =>
   `this registration token has been used up (${row.max_clients} of ${row.max_clients} clients registered)`;
 
-export function tokenState(row: RegistrationTokenRow, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
+/** What a registration token can still do: `registration-token list|show` prints it and `check` refuses by it. */
+export function tokenState(row: Pick<RegistrationTokenRow, 'revoked_at' | 'expires_at' | 'uses' | 'max_clients'>, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
   if (row.revoked_at !== null) return 'revoked';
   if (row.expires_at !== null && row.expires_at <= now) return 'expired';
   if (row.uses >= row.max_clients) return 'used up';
