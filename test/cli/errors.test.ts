@@ -4,20 +4,28 @@
  * (for config: the key and the file line), never a stack trace. Also where the
  * config comes from: --config, then GATEHOUSE_CONFIG, then ./config.yaml.
  * On SQLite and PostgreSQL.
+ *
+ * One case runs the real program as a child process (on the first database
+ * kind: the exit code a shell sees, stdout and stderr apart, no stack trace);
+ * the others run the same `runCli` in this process with the same working
+ * directory and environment (test/cli/in-process.ts), because every spawn
+ * costs 1-2 s of CPU.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { literal } from '../helpers/agent-cli.ts';
+import { expectRefusal } from '../helpers/cli-answers.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { cliTimeouts, type CliWorkspace, databaseYaml, helpHint, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
+import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
+import { runInProcess } from './in-process.ts';
 
 vi.setConfig(cliTimeouts);
 
-/** A refusal: non-zero exit, nothing on stdout, no stack, the first line matching `first`; returns the lines. */
-function expectRefusal(result: RunResult, first: RegExp): string[] {
-  expect(result.code).not.toBe(0);
-  expect(result.code).not.toBeNull();
+/** A bad config: exit 78, nothing on stdout, no stack, the first line matching `first` (the problems follow, one a line); returns the lines. */
+function expectConfigRefusal(result: RunResult, first: RegExp): string[] {
   expect(result.stderr).not.toMatch(stackLine);
+  expect(result.code, result.stderr).toBe(78);
   expect(result.stdout).toBe('');
   const lines = messageLines(result.stderr);
   expect(lines[0]).toMatch(first);
@@ -26,17 +34,21 @@ function expectRefusal(result: RunResult, first: RegExp): string[] {
 
 /** A usage error: exactly one line with the one prefix every error has (Commander may add its help hint after it). */
 function expectUsageError(result: RunResult, problem: RegExp): void {
-  const lines = expectRefusal(result, problem);
-  expect(result.code).toBe(64);
-  expect(lines[0]).toMatch(/^gatehouse: /);
-  expect(lines[0]).not.toMatch(/^gatehouse: error: /);
-  expect(lines.slice(1).filter((l) => l !== helpHint)).toEqual([]);
+  const [line] = expectRefusal(result, 64, problem);
+  expect(line).toMatch(/^gatehouse: /);
+  expect(line).not.toMatch(/^gatehouse: error: /);
 }
+
+/** Exactly this line, as a RegExp for expectRefusal. */
+const exactly = (line: string) => new RegExp(`^${literal(line)}$`);
 
 describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) => {
   let db: TestDatabase;
   let ws: CliWorkspace;
-  const run = (args: string[], env?: Record<string, string | undefined>, cwd?: string) => runGatehouse(args, { cwd: cwd ?? ws.cwd, env });
+  /** The CLI in this process, in the workspace's empty working directory. */
+  const run = (args: string[], env?: Record<string, string | undefined>) => runInProcess(args, { cwd: ws.cwd, env });
+  /** The real program, for the one case per file that checks the process boundary. */
+  const spawnOnce = kind === databaseKinds[0];
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
@@ -50,7 +62,8 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
 
   describe('bad flags', () => {
     it('refuses an unknown option', async () => {
-      expectUsageError(await run(['--config', ws.configPath, 'user', 'list', '--bogus']), /unknown option '--bogus'/);
+      const args = ['--config', ws.configPath, 'user', 'list', '--bogus'];
+      expectUsageError(spawnOnce ? await runGatehouse(args, { cwd: ws.cwd }) : await run(args), /unknown option '--bogus'/);
     });
 
     it('refuses a missing required option', async () => {
@@ -95,8 +108,7 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
         '',
       ].join('\n'));
       const result = await run(['--config', file, 'user', 'list']);
-      expect(result.code).toBe(78);
-      const lines = expectRefusal(result, new RegExp(`^gatehouse: invalid config ${file}:$`));
+      const lines = expectConfigRefusal(result, new RegExp(`^gatehouse: invalid config ${literal(file)}:$`));
       expect(lines.slice(1)).toEqual([`  ${file}:6  firstauth.mailer.hots: unknown key`]);
     });
 
@@ -110,30 +122,26 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
         '',
       ].join('\n'));
       const result = await run(['--config', file, 'serve'], { GATEHOUSE_TEST_UNSET_SECRET: undefined });
-      expect(result.code).toBe(78);
-      const lines = expectRefusal(result, /^gatehouse: invalid config /);
+      const lines = expectConfigRefusal(result, /^gatehouse: invalid config /);
       expect(lines.slice(1)).toEqual([`  ${file}:5  clients[0].client_secret: environment variable GATEHOUSE_TEST_UNSET_SECRET is not set`]);
     });
 
     it('reports a YAML syntax error with its line', async () => {
       const file = writeBad('syntax.yaml', 'issuer: http://127.0.0.1:3000\nclients: [\n  - client_id: a\n');
       const result = await run(['--config', file, 'user', 'list']);
-      expect(result.code).toBe(78);
-      const lines = expectRefusal(result, /^gatehouse: invalid config /);
+      const lines = expectConfigRefusal(result, /^gatehouse: invalid config /);
       expect(lines.length).toBeGreaterThan(1);
       for (const line of lines.slice(1)) expect(line).toMatch(new RegExp(`^  ${file}:\\d+  \\(yaml\\): \\S`));
     });
 
     it('says clearly that the config file does not exist', async () => {
       const result = await run(['--config', 'missing.yaml', 'user', 'list']);
-      expect(result.code).toBe(78);
-      expect(expectRefusal(result, /./)).toEqual([`gatehouse: cannot read config ${path.join(ws.cwd, 'missing.yaml')}: file not found`]);
+      expectRefusal(result, 78, exactly(`gatehouse: cannot read config ${path.join(ws.cwd, 'missing.yaml')}: file not found`));
     });
 
     it('looks for ./config.yaml when neither --config nor GATEHOUSE_CONFIG is given', async () => {
       const result = await run(['user', 'list']);
-      expect(result.code).toBe(78);
-      expect(expectRefusal(result, /./)).toEqual([`gatehouse: cannot read config ${path.join(ws.cwd, 'config.yaml')}: file not found`]);
+      expectRefusal(result, 78, exactly(`gatehouse: cannot read config ${path.join(ws.cwd, 'config.yaml')}: file not found`));
     });
   });
 
