@@ -4,7 +4,7 @@
  * same schema users write (`raw` is what would be in config.yaml).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from '../../src/context.ts';
@@ -18,6 +18,13 @@ export interface TestServer {
   gh: Gatehouse;
   config: Config;
   stop(): Promise<void>;
+  /**
+   * Stops the server so that another can start on its port (its issuer): each
+   * open connection is ended from the server's side first, and awaited until
+   * the client has closed it too (at most 5 s), so the next request never goes
+   * out on a keep-alive socket of the old server. Only between requests.
+   */
+  stopForRestart(): Promise<void>;
 }
 
 export const testClients = {
@@ -38,6 +45,11 @@ export async function startTestServer(db: TestDatabase, raw: Record<string, unkn
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   const config = buildConfig({ issuer: `http://127.0.0.1:${port}`, ...raw }, db);
   const gh = createGatehouse(config, {
     logger: createLogger(process.env.GATEHOUSE_TEST_LOG ?? 'silent'),
@@ -45,5 +57,14 @@ export async function startTestServer(db: TestDatabase, raw: Record<string, unkn
     ...options,
   });
   const running = await startServer(gh, server);
-  return { url: running.url, port, gh, config, stop: running.stop };
+  const stopForRestart = async () => {
+    const closed = [...sockets].map((socket) => new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end();
+    }));
+    const bound = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    await Promise.race([Promise.all(closed), bound]);
+    await running.stop();
+  };
+  return { url: running.url, port, gh, config, stop: running.stop, stopForRestart };
 }

@@ -43,8 +43,8 @@ describe.each(databaseKinds)('signing keys on %s', (kind) => {
 
     const made = await server.gh.keys.rotate();
     const { port } = server;
-    await server.stop();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The client's keep-alive sockets to the old server are closed before the port is reused.
+    await server.stopForRestart();
     server = await startTestServer(db, { clients: [web] }, { port });
 
     const newRs = made.find((k) => k.alg === 'RS256')!.kid;

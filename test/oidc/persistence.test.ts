@@ -31,9 +31,8 @@ describe.each(databaseKinds)('restart survival on %s', (kind) => {
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
     const jwksBefore = await (await fetch(`${server.url}/jwks`)).json();
     const { port } = server;
-    await server.stop();
-    // Let the client's keep-alive pool notice the closed sockets before reusing the port.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The client's keep-alive sockets to the old server are closed before the port is reused.
+    await server.stopForRestart();
 
     server = await startTestServer(db, raw, { port });
     expect(await (await fetch(`${server.url}/jwks`)).json()).toEqual(jwksBefore);
