@@ -8,9 +8,10 @@
  * (client_credentials clients with their registration token) and `device
  * revoke` (the device's tokens stop working).
  *
- * Each command's main case runs the real program as a child process (`gatehouse`);
- * the variations run the same `runCli` in this process, because every spawn
- * costs 1-2 s of CPU.
+ * One case runs the real program as a child process (on the first database
+ * kind: the exit code a shell sees, stdout and stderr apart, no stack trace);
+ * the others run the same `runCli` in this process (test/cli/in-process.ts),
+ * because every spawn costs 1-2 s of CPU.
  */
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -64,12 +65,11 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
   let server: TestServer;
   let ws: CliWorkspace;
   let introspector: client.Configuration;
-  /** The real program, as a child process. */
-  const run = (args: string[]) => runGatehouse(['--config', ws.configPath, ...args], { cwd: ws.cwd });
-  const json = <T>(args: string[]) => run([...args, '--json']).then((r) => parsed<T>(r));
-  /** The same CLI in this process. */
-  const cli = (args: string[]) => runInProcess(['--config', ws.configPath, ...args]);
+  /** The CLI in this process, in the workspace's empty working directory. */
+  const cli = (args: string[]) => runInProcess(['--config', ws.configPath, ...args], { cwd: ws.cwd });
   const cliJson = <T>(args: string[]) => cli([...args, '--json']).then((r) => parsed<T>(r));
+  /** The real program, for the one case per file that checks the process boundary. */
+  const spawnOnce = kind === databaseKinds[0];
   const active = async (accessToken: string) => (await client.tokenIntrospection(introspector, accessToken)).active;
 
   // State carried from test to test (they run in order).
@@ -101,7 +101,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
 
   it('registration-token create prints the token once with its count and expiry, and it registers clients', async () => {
     const from = Date.now();
-    plain = await json<RegistrationTokenJson>(['registration-token', 'create', '--count', '3', '--expires', '7d']);
+    plain = await cliJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '3', '--expires', '7d']);
     const to = Date.now();
     expect(plain).toMatchObject({ count: 3, uses: 0, usesLeft: 3, state: 'active', approval: false, grantTypes: null, redirectHosts: null, scope: null, revoked: null, registrationEndpoint: `${server.url}/reg` });
     expect(plain.token).toMatch(/^ghr_[A-Za-z0-9_-]{40,}$/);
@@ -134,14 +134,14 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
   });
 
   it('registration-token list shows uses without any token or hash, and revoke stops the token at the endpoint', async () => {
-    const result = await run(['registration-token', 'list', '--json']);
+    const result = await cli(['registration-token', 'list', '--json']);
     const list = parsed<RegistrationTokenJson[]>(result);
     expect(list.find((t) => t.id === plain.id)).toMatchObject({ count: 3, uses: 2, usesLeft: 1, state: 'active' });
     expect(result.stdout).not.toContain('ghr_');
     expect(result.stdout).not.toContain(sha256(plain.token!));
     expect(result.stdout).not.toMatch(/token_?hash/i);
 
-    const revoked = await json<RegistrationTokenJson>(['registration-token', 'revoke', plain.id]);
+    const revoked = await cliJson<RegistrationTokenJson>(['registration-token', 'revoke', plain.id]);
     expect(revoked).toMatchObject({ id: plain.id, state: 'revoked', revoked: expect.any(String) });
     expect(revoked.token).toBeUndefined();
     const refused = await register(server.url, serviceMetadata(), plain.token);
@@ -151,7 +151,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
   });
 
   it('client list includes registered clients beside the static ones', async () => {
-    const list = await json<ClientJson[]>(['client', 'list']);
+    const list = await cliJson<ClientJson[]>(['client', 'list']);
     const byId = new Map(list.map((c) => [c.id, c]));
     expect(byId.get('web')?.source).toBe('static');
     expect(byId.get(app.client_id)).toMatchObject({ source: 'registered', name: 'CLI App', grantTypes: ['authorization_code'] });
@@ -160,7 +160,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
 
   it('client disable, enable and delete work on a registered client', async () => {
     expect((await clientCredentials(server.url, device.client_id, device.client_secret)).status).toBe(200);
-    expect(await json<Record<string, unknown>>(['client', 'disable', device.client_id])).toEqual({ id: device.client_id, state: 'disabled (admin)' });
+    expect(await cliJson<Record<string, unknown>>(['client', 'disable', device.client_id])).toEqual({ id: device.client_id, state: 'disabled (admin)' });
     expect((await clientCredentials(server.url, device.client_id, device.client_secret)).body.error).toBe('invalid_client');
     expect((await server.gh.registrar.findRecord(device.client_id))?.disabled_reason).toBe('admin');
     expect(await cliJson<Record<string, unknown>>(['client', 'enable', device.client_id])).toEqual({ id: device.client_id, state: 'enabled' });
@@ -175,7 +175,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
 
   it('client disable, enable and delete refuse a static client and an unknown id with one line and a non-zero exit', async () => {
     // Through the real program once, then every verb in this process.
-    expectRefusal(await run(['client', 'disable', 'service']), 64, /^gatehouse: service is a static client: change it in config\.yaml$/);
+    if (spawnOnce) expectRefusal(await runGatehouse(['--config', ws.configPath, 'client', 'disable', 'service'], { cwd: ws.cwd }), 64, /^gatehouse: service is a static client: change it in config\.yaml$/);
     for (const verb of ['disable', 'enable', 'delete']) {
       expectRefusal(await cli(['client', verb, 'service']), 64, /^gatehouse: service is a static client: change it in config\.yaml$/);
       expectRefusal(await cli(['client', verb, 'nobody-has-this-id']), 66, /^gatehouse: no client with id nobody-has-this-id$/);
@@ -201,7 +201,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
     expect(await active(deviceAccessToken)).toBe(true);
 
     expectRefusal(await cli(['device', 'revoke', app.client_id]), 66, new RegExp(`no device with id ${app.client_id}`));
-    const revoked = await json<DeviceJson>(['device', 'revoke', device.client_id]);
+    const revoked = await cliJson<DeviceJson>(['device', 'revoke', device.client_id]);
     expect(revoked).toMatchObject({ id: device.client_id, state: 'revoked', registrationTokenId: plain.id });
     expect((await clientCredentials(server.url, device.client_id, device.client_secret)).body.error).toBe('invalid_client');
     expect(await cliJson<DeviceJson[]>(['device', 'list'])).toEqual([]);
