@@ -9,12 +9,13 @@
  * winner saves afterwards point at a grant that no longer exists, and
  * oidc-provider refuses those at introspection, userinfo and refresh.
  */
-import { Provider, errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../db/knex.ts';
 import {
   consumeModel, destroyByGrantId, destroyModel, findClientModel, findModel, findModelBy, upsertModel, type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
 import type { Clock } from '../lib/clock.ts';
+import { currentRoute } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
 
 const keepWhenExpired = new Set(['DeviceCode']);
@@ -46,7 +47,7 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
       if (this.name === 'Client') {
         const row = await guarded(() => findClientModel(db, id));
         // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
-        if (row?.disabled_at != null && !managementRoutes.has(String(Provider.ctx?.oidc?.route))) return undefined;
+        if (row?.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
         return this.load(row);
       }
       return this.load(await guarded(() => findModel(db, this.name, id)));

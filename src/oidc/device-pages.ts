@@ -10,15 +10,12 @@
  */
 import type { Configuration, KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { plainError } from './error-pages.ts';
+import { formParts, normalizeUserCode, reopenDeviceCode } from './internals.ts';
 import type { RenderPage } from './provider.ts';
 
 type DeviceFlow = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
 type DeviceCode = InstanceType<Provider['DeviceCode']>;
 
-const formField = (form: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(form)?.[1] ?? '';
-const formAction = (form: string) => /action="([^"]*)"/.exec(form)?.[1] ?? '';
-/** oidc-provider's normalisation of a typed code (lib/helpers/user_codes.js): upper case, no separators. */
-const normalize = (typed: string) => typed.toUpperCase().replace(/\W/g, '');
 /** The code as the device shows it (mask `****-****`). */
 const denormalize = (code: string) => (code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code);
 
@@ -54,7 +51,7 @@ function denialOf(err: Error): Denial {
 
 async function codeOf(ctx: KoaContextWithOIDC, userCode: unknown): Promise<DeviceCode | undefined> {
   const { DeviceCode } = ctx.oidc.provider;
-  if (typeof userCode === 'string' && userCode) return DeviceCode.findByUserCode(normalize(userCode), { ignoreExpiration: true });
+  if (typeof userCode === 'string' && userCode) return DeviceCode.findByUserCode(normalizeUserCode(userCode), { ignoreExpiration: true });
   if (ctx.oidc.entities.DeviceCode) return ctx.oidc.entities.DeviceCode;
   const jti = ctx.oidc.entities.Interaction?.deviceCode;
   return jti ? DeviceCode.find(jti, { ignoreExpiration: true }) : undefined;
@@ -62,12 +59,12 @@ async function codeOf(ctx: KoaContextWithOIDC, userCode: unknown): Promise<Devic
 
 export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'> {
   const input = (ctx: KoaContextWithOIDC, form: string, status: number, vars: { error?: string; notice?: string; typed?: string; code?: string }) =>
-    render(ctx, 'device-input', { action: formAction(form), xsrf: formField(form, 'xsrf'), ...vars }, status);
+    render(ctx, 'device-input', { ...formParts(form), ...vars }, status);
 
   const confirm = async (ctx: KoaContextWithOIDC, form: string, code: DeviceCode, notice?: string) => {
     const client = code.clientId ? await ctx.oidc.provider.Client.find(code.clientId) : undefined;
     render(ctx, 'device-confirm', {
-      action: formAction(form), xsrf: formField(form, 'xsrf'), userCode: denormalize(code.userCode),
+      ...formParts(form), userCode: denormalize(code.userCode),
       clientName: client?.clientName ?? client?.clientId ?? code.clientId, deviceInfo: code.deviceInfo, notice,
     });
   };
@@ -88,8 +85,7 @@ export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeI
     // Confirmed, sign-in not finished (the person left the sign-in page). The code goes back to
     // "typed, not confirmed" so that confirming again starts a new sign-in. The first one, if its
     // page is still open, may still finish: whichever finishes first connects the device, once.
-    code.inFlight = undefined;
-    await code.save();
+    await reopenDeviceCode(code);
     return confirm(ctx, form, code, 'You already confirmed this code, but the sign-in was not finished. Continue to finish signing in.');
   };
 
@@ -133,7 +129,7 @@ export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeI
     },
     userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
       render(ctx, 'device-confirm', {
-        action: formAction(form), xsrf: formField(form, 'xsrf'), userCode,
+        ...formParts(form), userCode,
         clientName: client.clientName ?? client.clientId, deviceInfo,
       });
     },

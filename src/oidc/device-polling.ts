@@ -8,7 +8,7 @@
  */
 import type { Middleware } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
-import { grantHandlers } from './internals.ts';
+import { wrapGrantHandler } from './internals.ts';
 import type { Clock } from '../lib/clock.ts';
 
 export const defaultIntervalSec = 5;
@@ -41,10 +41,7 @@ export class PollingPace {
 
   /** oidc-provider's device_code grant handler, with the pace check in front. */
   install(provider: Provider): void {
-    const handlers = grantHandlers(provider);
-    const original = handlers.get(deviceCodeGrantType);
-    if (!original) throw new Error('oidc-provider has no device_code grant handler (is deviceFlow enabled?)');
-    handlers.set(deviceCodeGrantType, async (ctx: KoaContextWithOIDC) => {
+    wrapGrantHandler(provider, deviceCodeGrantType, (original) => async (ctx: KoaContextWithOIDC) => {
       const deviceCode = String(ctx.oidc.params?.device_code ?? '');
       this.check(deviceCode);
       await original(ctx);

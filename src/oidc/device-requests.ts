@@ -11,8 +11,9 @@
  *   again from the device; oidc-provider would fail with a 500 while rendering
  *   its own error (it tries to persist a session that was never stored).
  */
-import { Readable } from 'node:stream';
 import type { Client, KoaContextWithOIDC, Provider } from 'oidc-provider';
+import { readBody } from '../lib/json-body.ts';
+import { replaceRequestBody } from './internals.ts';
 import type { RenderPage } from './provider.ts';
 
 /** oidc-provider's own limit for form bodies; a larger body is left for it to refuse. */
@@ -45,30 +46,9 @@ function clientIdOf(ctx: KoaContextWithOIDC, form: URLSearchParams): string | un
   }
 }
 
-/** Reads the body up to `formLimit`; `complete` is false when there is more (then the read part and the rest are replayed). */
-async function readForm(ctx: KoaContextWithOIDC): Promise<{ chunks: Buffer[]; complete: boolean }> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > formLimit) return { chunks, complete: false };
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    chunks.push(buffer);
-    received += buffer.length;
-    if (received > formLimit) return { chunks, complete: false };
-  }
-  return { chunks, complete: true };
-}
-
-/** Hands oidc-provider a request stream with `chunks` first, then whatever is left of the original. */
-function replay(ctx: KoaContextWithOIDC, chunks: Buffer[], rest: boolean): void {
-  const original = ctx.req;
-  async function* body() {
-    yield* chunks;
-    if (rest) for await (const chunk of original.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
-  }
-  const stream = Readable.from(body(), { objectMode: false });
-  ctx.req = Object.assign(stream, { headers: original.headers, method: original.method, url: original.url, socket: original.socket }) as unknown as KoaContextWithOIDC['req'];
+/** Reads the body up to `formLimit`, leaving the rest readable; `complete` is false when there is more (then the read part and the rest are replayed). */
+function readForm(ctx: KoaContextWithOIDC): Promise<{ chunks: Buffer[]; complete: boolean }> {
+  return readBody(ctx.req.iterator({ destroyOnReturn: false }), formLimit, Number(ctx.get('content-length') || 0));
 }
 
 export function installDeviceRequestFixes(provider: Provider, paths: { base: string; deviceAuthorization: string; codeVerification: string }, render: RenderPage): void {
@@ -99,15 +79,13 @@ export function installDeviceRequestFixes(provider: Provider, paths: { base: str
 
 async function applyDefaultScope(provider: Provider, ctx: KoaContextWithOIDC): Promise<void> {
   const { chunks, complete } = await readForm(ctx);
-  if (!complete) return replay(ctx, chunks, true);
+  if (!complete) return replaceRequestBody(ctx, chunks, { rest: true });
   const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-  if (form.get('scope')?.trim()) return replay(ctx, chunks, false);
+  if (form.get('scope')?.trim()) return replaceRequestBody(ctx, chunks);
   const clientId = clientIdOf(ctx, form);
   const client = clientId ? await provider.Client.find(clientId).catch(() => undefined) : undefined;
   const scope = defaultDeviceScope(client);
-  if (!scope) return replay(ctx, chunks, false);
+  if (!scope) return replaceRequestBody(ctx, chunks);
   form.set('scope', scope);
-  const body = Buffer.from(form.toString());
-  ctx.req.headers['content-length'] = String(body.length);
-  return replay(ctx, [body], false);
+  return replaceRequestBody(ctx, [Buffer.from(form.toString())]);
 }

@@ -1,41 +1,60 @@
 /**
- * The two places Gatehouse reaches into oidc-provider's per-provider state
- * (no public API covers them), kept together so an upgrade checks one file:
- * - the grant handler map, to put the RFC 8628 pace check in front of the
- *   device_code grant (./device-polling.ts);
- * - the cache of built registered clients, 100 entries in oidc-provider, which a
- *   fleet of devices polling the token endpoint churns through (each miss
- *   rebuilds and re-validates the client);
- * - the keystore, which oidc-provider builds once from `jwks` at construction,
- *   so a key rotated or revoked in the database reaches a running server
- *   (./key-refresh.ts).
+ * Every place Gatehouse reaches past oidc-provider's public API, in one file so
+ * that an upgrade checks one file (and test/oidc/internals.test.ts, which runs
+ * each reach against the installed oidc-provider and names its version).
+ * Each reach was read from oidc-provider 9.13.3; the file it depends on is named
+ * beside it. Nothing else in src/ deep-imports oidc-provider, touches its
+ * per-provider state, or relies on the shape of what it generates.
  */
-import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
+import { Readable } from 'node:stream';
+import { Provider, type Client, type KoaContextWithOIDC } from 'oidc-provider';
 import initializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
+import { normalize } from 'oidc-provider/lib/helpers/user_codes.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import { GatehouseError } from '../errors.ts';
+
+// ---- per-provider state (lib/helpers/weak_cache.js, set up in lib/provider.js) --------------------
 
 export type GrantHandler = (ctx: KoaContextWithOIDC) => Promise<void>;
 
-export function grantHandlers(provider: Provider): Map<string, GrantHandler> {
-  return instance(provider).grantTypeHandlers;
+/**
+ * Puts `wrap(original)` in place of the handler oidc-provider runs for
+ * `grantType` at the token endpoint (the map `grantTypeHandlers`, filled by
+ * `registerGrantType` in lib/provider.js): the RFC 8628 pace check in front of
+ * the device_code grant (./device-polling.ts). No public API wraps a built-in grant.
+ */
+export function wrapGrantHandler(provider: Provider, grantType: string, wrap: (original: GrantHandler) => GrantHandler): void {
+  const handlers = instance(provider).grantTypeHandlers;
+  const original = handlers.get(grantType);
+  if (!original) throw new GatehouseError('config.invalid', `oidc-provider has no ${grantType} grant handler (is its feature enabled?)`);
+  handlers.set(grantType, wrap(original));
 }
 
-/** Built registered clients are cached by a hash of their metadata, so a changed client is never served stale. */
+/**
+ * Built registered clients, cached by a hash of their metadata (`dynamicClients`,
+ * read by `Client.find` in lib/models/client.js), so a changed client is never
+ * served stale. oidc-provider keeps 100; a fleet of devices polling the token
+ * endpoint churns through that (each miss rebuilds and re-validates the client).
+ */
 export function enlargeClientCache(provider: Provider, maxSize: number): void {
   instance(provider).dynamicClients = new LRU({ maxSize });
 }
 
+/** The cache `enlargeClientCache` set, for the upgrade test to fill. */
+export function builtClientCache(provider: Provider): { get(key: string): unknown; set(key: string, value: unknown): unknown } {
+  return instance(provider).dynamicClients as { get(key: string): unknown; set(key: string, value: unknown): unknown };
+}
+
 /**
  * Swaps the provider's signing keys for `jwks`, through the same function its
- * constructor uses (lib/helpers/initialize_keystore.js in oidc-provider 9): it
- * checks every key, then replaces `keystore` (what id tokens and JWT responses
- * are signed with: the first key of the wanted alg) and `jwks` (what `/jwks`
- * answers) in one synchronous step, so no request sees half of each. It only
- * ever adds algorithms to the advertised `*_signing_alg_values_supported`; ours
- * stay RS256 and ES256 because the last active key of an algorithm cannot be
- * revoked (./keys.ts). Re-check on every oidc-provider upgrade: the file, its
- * `this` (the provider) and the two fields it sets.
+ * constructor uses (lib/helpers/initialize_keystore.js): it checks every key,
+ * then replaces `keystore` (what id tokens and JWT responses are signed with:
+ * the first key of the wanted alg) and `jwks` (what `/jwks` answers) in one
+ * synchronous step, so no request sees half of each. It only ever adds
+ * algorithms to the advertised `*_signing_alg_values_supported`; ours stay RS256
+ * and ES256 because the last active key of an algorithm cannot be revoked
+ * (./keys.ts). Used by ./key-refresh.ts.
  */
 export function replaceKeystore(provider: Provider, jwks: { keys: Record<string, unknown>[] }): void {
   initializeKeystore.call(provider, jwks);
@@ -44,4 +63,108 @@ export function replaceKeystore(provider: Provider, jwks: { keys: Record<string,
 /** The JWKS the provider publishes now: a new object after every `replaceKeystore`, so it doubles as a version. */
 export function publishedJwks(provider: Provider): object {
   return instance(provider).jwks;
+}
+
+// ---- models (lib/models/*.js) ---------------------------------------------------------------------
+
+interface ClientStatics {
+  needsSecret(metadata: Record<string, unknown>): boolean;
+  validate(metadata: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * Checks client metadata as oidc-provider will when it stores the client
+ * (`Client.needsSecret` and `Client.validate`, lib/models/client.js; neither is
+ * in its types), with placeholders for what it adds itself (the id, a secret).
+ * Throws oidc-provider's own `InvalidClientMetadata` / `InvalidRedirectUri`.
+ */
+export async function checkClientMetadata(provider: Provider, metadata: Record<string, unknown>): Promise<void> {
+  const statics = provider.Client as unknown as ClientStatics;
+  const probe: Record<string, unknown> = { ...metadata, client_id: 'validation-probe' };
+  if (statics.needsSecret(probe)) probe.client_secret = 'validation-probe-secret-validation-probe-secret';
+  await statics.validate(probe);
+}
+
+/**
+ * A new registration access token (lib/models/registration_access_token.js):
+ * its constructor is not in oidc-provider's types, which expect only the
+ * registration endpoint to make one.
+ */
+export async function issueRegistrationAccessToken(provider: Provider, init: { clientId: string; policies?: string[] }): Promise<string> {
+  const Rat = provider.RegistrationAccessToken as unknown as new (init: { clientId: string; policies?: string[] }) => { save(): Promise<string> };
+  return new Rat(init).save();
+}
+
+type DeviceCode = InstanceType<Provider['DeviceCode']>;
+
+/**
+ * Puts a confirmed device code whose sign-in was left unfinished back to "typed,
+ * not confirmed": lib/actions/code_verification.js refuses a code with
+ * `inFlight` set and sets it when the person confirms (it is in the model's
+ * payload, lib/models/device_code.js, but not in its types).
+ */
+export async function reopenDeviceCode(code: DeviceCode): Promise<void> {
+  (code as DeviceCode & { inFlight?: boolean }).inFlight = undefined;
+  await code.save();
+}
+
+/** A typed user code as oidc-provider looks it up (lib/helpers/user_codes.js `normalize`): upper case, no separators. */
+export function normalizeUserCode(typed: string): string {
+  return normalize(typed);
+}
+
+/**
+ * Signs `claims` as oidc-provider signs an ID token for `client` (its `IdToken`
+ * model, lib/models/id_token.js: the client's alg, the provider's keystore,
+ * `iss`, `aud`, `iat`, `exp` added): the Keycloak realm's token envelopes
+ * (./keycloak-tokens.ts). `use: 'idtoken'` picks the id token signing settings.
+ */
+export async function signLikeIdToken(provider: Provider, client: Client, claims: Record<string, unknown> & { sub: string }, expiresAt: number): Promise<string> {
+  const token = new provider.IdToken({ sub: claims.sub }, { client });
+  for (const [name, value] of Object.entries(claims)) token.set(name, value);
+  return token.issue({ use: 'idtoken', expiresAt } as Parameters<typeof token.issue>[0]);
+}
+
+/**
+ * The route name of the request oidc-provider is handling now (`Provider.ctx`,
+ * its AsyncLocalStorage, lib/helpers/als.js; `ctx.oidc.route` is set by its
+ * router): the adapter tells RFC 7592 management (`client`, `client_update`,
+ * `client_delete`) from every other use of a client.
+ */
+export function currentRoute(): string | undefined {
+  const route = (Provider.ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
+  return route === undefined ? undefined : String(route);
+}
+
+// ---- requests and generated HTML ------------------------------------------------------------------
+
+/**
+ * Hands oidc-provider a request body we have read (and maybe changed): it reads
+ * the body from `ctx.req` itself (raw-body in lib/shared/selective_body.js), so
+ * the consumed request is swapped for a fresh stream, `chunks` first and then,
+ * with `rest`, whatever is left of the original. Content-Length matches unless
+ * the rest follows; `contentType`, when given, is what it is to parse them as.
+ */
+export function replaceRequestBody(ctx: { req: KoaContextWithOIDC['req'] }, chunks: Buffer[], options: { rest?: boolean; contentType?: string } = {}): void {
+  const original = ctx.req;
+  if (!options.rest) original.headers['content-length'] = String(chunks.reduce((size, chunk) => size + chunk.length, 0));
+  if (options.contentType) original.headers['content-type'] = options.contentType;
+  async function* body() {
+    yield* chunks;
+    if (options.rest) for await (const chunk of original.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+  }
+  const stream = Readable.from(body(), { objectMode: false });
+  ctx.req = Object.assign(stream, { headers: original.headers, method: original.method, url: original.url, socket: original.socket }) as unknown as KoaContextWithOIDC['req'];
+}
+
+/**
+ * The action and `xsrf` of a form oidc-provider generates and hands to a page
+ * source (lib/helpers/user_code_form.js for the device flow, the logout form in
+ * lib/actions/end_session.js): our pages render their own form around them.
+ */
+export function formParts(form: string): { action: string; xsrf: string } {
+  return {
+    action: /action="([^"]*)"/.exec(form)?.[1] ?? '',
+    xsrf: /name="xsrf" value="([^"]*)"/.exec(form)?.[1] ?? '',
+  };
 }

@@ -15,10 +15,12 @@
  * an envelope made up around a handle gives nothing its holder did not have, so
  * unwrapping reads the JWT without verifying it.
  */
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { keycloakRoutes } from './provider.ts';
-import { answerOAuthError, replayBody } from './registration.ts';
+import { readBody } from '../lib/json-body.ts';
+import { replaceRequestBody, signLikeIdToken } from './internals.ts';
+import { answerOAuthError } from './registration.ts';
 
 /** oidc-provider's own limit for form bodies. */
 const bodyLimit = 56 * 1024;
@@ -48,17 +50,6 @@ export function unwrapToken(issuer: string, value: string): string {
   return value;
 }
 
-async function readBody(ctx: Context): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > bodyLimit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 export function keycloakTokens(provider: Provider): Middleware {
   const issuer = provider.issuer;
   const tokenPath = String(keycloakRoutes!.token);
@@ -75,14 +66,9 @@ export function keycloakTokens(provider: Provider): Middleware {
     const session = model.sessionUid ? await provider.Session.findByUid(model.sessionUid) : undefined;
     const sid = model.sid ?? session?.authorizations?.[client.clientId]?.sid;
     const sub = model.accountId ?? client.clientId;
-    const token = new provider.IdToken({ sub }, { client });
-    token.set('sub', sub);
-    token.set('typ', typ);
-    token.set('jti', handle);
-    token.set('azp', client.clientId);
-    if (sid) token.set('sid', sid);
-    if (model.scope) token.set('scope', model.scope);
-    return token.issue({ use: 'idtoken', expiresAt: model.exp });
+    return signLikeIdToken(provider, client, {
+      sub, typ, jti: handle, azp: client.clientId, ...(sid ? { sid } : {}), ...(model.scope ? { scope: model.scope } : {}),
+    }, model.exp);
   }
 
   return async (ctx, next) => {
@@ -92,15 +78,15 @@ export function keycloakTokens(provider: Provider): Middleware {
       ctx.query = { ...ctx.query, access_token: unwrapToken(issuer, ctx.query.access_token) };
     }
     if (ctx.method === 'POST' && unwrapPaths.has(ctx.path) && ctx.is(formType)) {
-      const body = await readBody(ctx);
-      if (!body) return answerOAuthError(ctx, 413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
-      const form = new URLSearchParams(body.toString('utf8'));
+      const body = await readBody(ctx.req, bodyLimit);
+      if (!body.complete) return answerOAuthError(ctx, 413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
+      const form = new URLSearchParams(Buffer.concat(body.chunks).toString('utf8'));
       for (const field of tokenFields) {
         // A repeated field is left for oidc-provider to refuse as it is.
         const values = form.getAll(field);
         if (values.length === 1) form.set(field, unwrapToken(issuer, values[0]!));
       }
-      replayBody(ctx, Buffer.from(form.toString()), formType);
+      replaceRequestBody(ctx, [Buffer.from(form.toString())], { contentType: formType });
     }
     await next();
     if (ctx.path !== tokenPath || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;

@@ -13,7 +13,7 @@ import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
 import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
-import { enlargeClientCache } from './internals.ts';
+import { enlargeClientCache, formParts } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
 import { adapterFactory } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
@@ -58,8 +58,8 @@ export function staticClients(config: Config): ClientMetadata[] {
   return config.clients.map(({ approvers: _approvers, ...metadata }) => metadata as ClientMetadata);
 }
 
-const formField = (form: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(form)?.[1] ?? '';
-const formAction = (form: string) => /action="([^"]*)"/.exec(form)?.[1] ?? '';
+/** How many built registered clients a provider keeps (oidc-provider keeps 100; ./internals.ts). */
+export const builtClientCacheSize = 5000;
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, render } = deps;
@@ -114,7 +114,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
-          render(ctx, 'logout', { action: formAction(form), xsrf: formField(form, 'xsrf') });
+          render(ctx, 'logout', formParts(form));
         },
         postLogoutSuccessSource: async (ctx) => {
           render(ctx, 'logged-out', { clientName: ctx.oidc.client?.clientName });
@@ -175,7 +175,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     codeVerification: deps.routes?.code_verification ?? '/device',
   }, render);
   // Devices and registered apps: keep more built clients than oidc-provider's 100.
-  enlargeClientCache(provider, 5000);
+  enlargeClientCache(provider, builtClientCacheSize);
   provider.proxy = config.trustProxy;
   return provider;
 }

@@ -16,3 +16,6 @@ declare module 'oidc-provider/lib/helpers/lru.js' {
     constructor(options: { maxSize: number });
   }
 }
+declare module 'oidc-provider/lib/helpers/user_codes.js' {
+  export function normalize(input: string): string;
+}
