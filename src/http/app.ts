@@ -17,7 +17,7 @@ import { PollingPace } from '../oidc/device-polling.ts';
 import { publishedKeys, type KeyRefresher } from '../oidc/key-refresh.ts';
 import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
-import { errorHandler } from './middleware/errors.ts';
+import { errorHandler, httpStatus } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/headers.ts';
 import { ownRoutes } from './middleware/own-routes.ts';
 import { RateLimits, wrongDeviceCodes } from './middleware/rate-limit.ts';
@@ -100,7 +100,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
     healthRoutes(gh.db, metrics),
     interactionRoutes({
       provider, connectors: gh.connectors, users: gh.users, gate: gh.gate, joinRequests: gh.joinRequests, clients: gh.clients,
-      metrics, issuer, secureCookies: secure, page,
+      metrics, issuer, secureCookies: secure, page, statuses: httpStatus,
       gateLimiter: limits.window('gate'),
       interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
     }, form),
@@ -129,7 +129,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   pace.install(provider);
   ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));
   for (const middleware of site.before ?? []) ours.use(middleware);
-  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg' }));
+  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg', statuses: httpStatus }));
   ours.use(mount(provider));
   return ours;
 }

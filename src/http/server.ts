@@ -18,6 +18,7 @@ import { KeyRefresher } from '../oidc/key-refresh.ts';
 import { createProvider, keycloakRoutes } from '../oidc/provider.ts';
 import { reservationBoundMs } from '../registration/registrar.ts';
 import { createApp, type IssuerSite } from './app.ts';
+import { httpStatus } from './middleware/errors.ts';
 import { viewsDir } from './views.ts';
 
 export interface RunningServer {
@@ -76,7 +77,7 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
       before: [
         keycloakIframes({ provider: realmProvider, db: gh.db, config, assetsDir: path.join(viewsDir, 'static', 'keycloak'), sessionCookie: 'gh.realm.session' }),
         keycloakTokens(realmProvider),
-        keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired),
+        keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired, httpStatus),
       ],
     };
   }

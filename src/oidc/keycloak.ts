@@ -12,6 +12,7 @@ import type { Context, Middleware } from 'koa';
 import type { Registrar } from '../registration/registrar.ts';
 import type { Metadata } from '../registration/rules.ts';
 import { webOriginsKey } from './web-origins.ts';
+import type { StatusTable } from './oauth-errors.ts';
 import { answerOAuthError, asRegistrationError, readJsonObject, replayJson, type RegistrationOverrides } from './registration.ts';
 
 const deviceGrant = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -98,7 +99,7 @@ export function toKeycloak(metadata: Metadata, enabled: boolean, consentRequired
  * realm's OIDC registration endpoint (where the registration guard and
  * oidc-provider handle it) and the answer back.
  */
-export function keycloakClientRepresentation(registrar: Registrar, consentRequired: boolean): Middleware {
+export function keycloakClientRepresentation(registrar: Registrar, consentRequired: boolean, statuses: StatusTable): Middleware {
   return async (ctx: Context, next) => {
     if (ctx.path !== defaultPath && !ctx.path.startsWith(`${defaultPath}/`)) return next();
     const clientId = ctx.path.length > defaultPath.length + 1 ? decodeURIComponent(ctx.path.slice(defaultPath.length + 1)) : undefined;
@@ -118,7 +119,7 @@ export function keycloakClientRepresentation(registrar: Registrar, consentRequir
         ctx.body = toKeycloak(body, !record?.disabled_reason, consentRequired);
       }
     } catch (err) {
-      const refused = asRegistrationError(err);
+      const refused = asRegistrationError(err, statuses);
       if (!refused) throw err;
       answerOAuthError(ctx, refused.status, refused.error, refused.description);
     }

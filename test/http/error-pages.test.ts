@@ -6,10 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { Browserless } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
 const realmName = 'demo';
-const web = { ...testClients.web, redirect_uris: ['http://127.0.0.1:9/cb'] };
+const redirectUri = 'http://127.0.0.1:9/cb';
+const web = { ...testClients.web, redirect_uris: [redirectUri] };
 const html = { accept: 'text/html,application/xhtml+xml' };
 
 describe('error pages', () => {
@@ -85,5 +87,30 @@ describe('error pages', () => {
     expect(token.status).toBe(401);
     expect(token.headers.get('content-type')).toContain('application/json');
     expect(await token.json()).toMatchObject({ error: 'invalid_client', error_description: 'client authentication failed' });
+  });
+
+  it('names a request body the parser refused input.invalid, with the status the parser gave it', async () => {
+    const res = await fetch(`${server.url}/interaction/some-uid/login`, {
+      method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `email=${'a'.repeat(70 * 1024)}`,
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'input.invalid' });
+  });
+
+  it('says a sign-in has expired only when it has: a missing one is 400, an unreadable stored one is our 500', async () => {
+    const browser = new Browserless();
+    const started = await browser.follow(authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }), server.url);
+    expect(started.response.status).toBe(200);
+    const elsewhere = await fetch(started.url, { headers: html });
+    expect(elsewhere.status).toBe(400);
+    expect(await elsewhere.text()).toContain('opened in another browser');
+    // A stored interaction that cannot be read is a fault on our side, not a reason to send the person back to the start.
+    await server.gh.db('oidc_model').where({ kind: 'Interaction' }).update({ payload: '{not json' });
+    const broken = await browser.request(started.url);
+    expect(broken.status).toBe(500);
+    const body = await broken.text();
+    expect(body).toContain('Something went wrong on our side');
+    expect(body).not.toContain('has expired');
   });
 });

@@ -68,7 +68,8 @@ export function errorHandler(views: Views, logger: Logger) {
       const cause = (thrown as { cause?: unknown } | undefined)?.cause;
       const err = !(thrown instanceof GatehouseError) && cause instanceof GatehouseError ? cause : thrown;
       let status: number;
-      let code: string;
+      // `server_error` is no GatehouseError: it stands for anything that is not ours, whose details stay in the log.
+      let code: GatehouseErrorCode | 'server_error';
       let message: string;
       if (err instanceof GatehouseError) {
         status = httpStatus[err.code];
@@ -77,8 +78,9 @@ export function errorHandler(views: Views, logger: Logger) {
         // Ours, but the server's side (database down, overloaded): operators want to see it.
         if (status >= 500) logger.warn({ path: ctx.path, code, details: err.details }, err.message);
       } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { expose?: boolean }).expose) {
+        // A request Koa or a body parser refused (malformed, too large): bad input, with the status it was given.
         status = (err as { status: number }).status;
-        code = 'request.invalid';
+        code = 'input.invalid';
         message = (err as Error).message;
       } else {
         logger.error({ err, path: ctx.path }, 'unhandled error');

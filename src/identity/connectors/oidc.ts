@@ -61,7 +61,7 @@ export class OidcConnector {
         idTokenExpected: true,
       }, { redirect_uri: redirectUri });
       const claims = tokens.claims();
-      if (!claims) throw new Error('no ID token');
+      if (!claims) throw new GatehouseError('auth.upstream_failed', `Signing in with ${this.name} failed: it sent no ID token.`);
       let email = typeof claims.email === 'string' ? claims.email : undefined;
       let name = typeof claims.name === 'string' ? claims.name : undefined;
       let verified = claims.email_verified === true;
@@ -73,6 +73,7 @@ export class OidcConnector {
       }
       return { connectorId: this.id, subject: claims.sub, email, emailVerified: verified, name };
     } catch (err) {
+      if (err instanceof GatehouseError) throw err;
       // openid-client's own message is generic ("invalid response encountered"); the check
       // that failed (state, issuer, nonce...) is in `cause`, and nothing else records it.
       const reason = err instanceof Error ? err.message : String(err);

@@ -4,7 +4,7 @@
  * clear page when it has expired or never existed.
  */
 import type { Context } from 'koa';
-import type { Provider } from 'oidc-provider';
+import { errors, type Provider } from 'oidc-provider';
 import { GatehouseError } from '../../errors.ts';
 import type { LocalConnector } from '../../identity/connectors/local.ts';
 import type { Connector } from '../../identity/connectors/oidc.ts';
@@ -14,6 +14,7 @@ import type { JoinRequests } from '../../gating/join-requests.ts';
 import type { ClientDirectory } from '../../registration/clients.ts';
 import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Metrics } from '../../metrics.ts';
+import type { StatusTable } from '../oauth-errors.ts';
 import { outageIn } from '../unavailable.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -30,21 +31,31 @@ export interface InteractionDeps {
   gateLimiter: SlidingWindow;
   interactionTtlMs: number;
   issuer: string;
+  /** The HTTP status of each error code (http/middleware/errors.ts), for pages that show an error in place. */
+  statuses: StatusTable;
   secureCookies: boolean;
   page(ctx: Context, name: string, vars: Record<string, unknown>, status?: number): void;
 }
 
+const expired = () => new GatehouseError('input.invalid', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+
+/**
+ * The interaction of this request. Only a missing interaction (no cookie, or
+ * none stored under it: oidc-provider's `SessionNotFound`) or one of another
+ * sign-in is "expired"; anything else (the database being down, a bug) is
+ * thrown as it is, never a reason to send the person back to the start.
+ */
 export async function loadInteraction(deps: InteractionDeps, ctx: Context): Promise<Interaction> {
+  let details: Interaction;
   try {
-    const details = await deps.provider.interactionDetails(ctx.req, ctx.res);
-    if (ctx.params.uid && details.uid !== ctx.params.uid) throw new Error('uid mismatch');
-    return details;
+    details = await deps.provider.interactionDetails(ctx.req, ctx.res);
   } catch (err) {
-    // The database being down is no reason to send the person back to the start.
-    const outage = outageIn(err);
-    if (outage) throw outage;
-    throw new GatehouseError('input.invalid', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+    if (err instanceof errors.SessionNotFound) throw expired();
+    // An outage comes back as oidc-provider's `temporarily_unavailable` with our `database.unavailable` as cause.
+    throw outageIn(err) ?? err;
   }
+  if (ctx.params.uid && details.uid !== ctx.params.uid) throw expired();
+  return details;
 }
 
 export function localConnectors(deps: InteractionDeps): LocalConnector[] {
@@ -67,12 +78,4 @@ export function presentedToken(ctx: Context, details: Interaction): string | und
 export async function gateClient(deps: InteractionDeps, details: Interaction): Promise<{ id: string; name: string }> {
   const id = String(details.params.client_id);
   return { id, name: await deps.clients.displayName(id) };
-}
-
-/** The status of a gate page showing why a token was not accepted. */
-export function gateStatus(code: string): number {
-  if (code === 'acl_token.not_found') return 404;
-  if (code === 'acl_token.exhausted') return 409;
-  if (code === 'acl_token.expired' || code === 'acl_token.revoked') return 410;
-  return 403;
 }

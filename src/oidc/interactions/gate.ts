@@ -7,7 +7,7 @@
 import type { Context } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
-import { gateClient, gateStatus, inviteCookie, loadInteraction, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
+import { gateClient, inviteCookie, loadInteraction, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 
 export async function showGate(
   deps: InteractionDeps, ctx: Context, details: Interaction,
@@ -74,7 +74,7 @@ export async function postToken(deps: InteractionDeps, ctx: Context): Promise<vo
     ctx.respond = false;
   } catch (err) {
     if (!isGatehouseError(err) || !err.code.startsWith('acl_token.')) throw err;
-    await showGate(deps, ctx, details, { identity, error: err.message, status: gateStatus(err.code) });
+    await showGate(deps, ctx, details, { identity, error: err.message, status: deps.statuses[err.code] });
   }
 }
 

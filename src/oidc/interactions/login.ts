@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
-import { clientName, gateClient, gateStatus, inviteCookie, loadInteraction, localConnectors, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
+import { clientName, gateClient, inviteCookie, loadInteraction, localConnectors, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 import { showGate } from './gate.ts';
 
 export async function showLogin(deps: InteractionDeps, ctx: Context, details: Interaction, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
@@ -37,9 +37,10 @@ export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<vo
     const identity = await local.authenticate(email, password, ctx.ip);
     await finishLogin(deps, ctx, details, identity, ['pwd']);
   } catch (err) {
-    if (!isGatehouseError(err) || err.code === 'overloaded') throw err;
+    // The server's side (overloaded, the database down) is not a failed login: the error page says so.
+    const status = isGatehouseError(err) ? deps.statuses[err.code] : 500;
+    if (!isGatehouseError(err) || status >= 500) throw err;
     deps.metrics.logins.inc({ connector: local.id, result: 'failure' });
-    const status = err.code === 'auth.throttled' ? 429 : err.code === 'input.invalid' ? 400 : err.code === 'auth.invalid_credentials' ? 401 : 403;
     const retryAfter = err.details?.retryAfterSeconds;
     if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
     await showLogin(deps, ctx, details, { error: err.message, email }, status);
@@ -75,7 +76,7 @@ export async function finishLogin(deps: InteractionDeps, ctx: Context, details: 
       if (!isGatehouseError(err) || !(err.code.startsWith('acl_token.') || err.code === 'access.token_required')) throw err;
       await deps.gate.hold(details.uid, identity, deps.interactionTtlMs);
       deps.metrics.logins.inc({ connector: identity.connectorId, result: 'gated' });
-      await showGate(deps, ctx, details, { identity, error: presented ? err.message : undefined, status: presented ? gateStatus(err.code) : 200 });
+      await showGate(deps, ctx, details, { identity, error: presented ? err.message : undefined, status: presented ? deps.statuses[err.code] : 200 });
       return;
     }
     if (presented && !details.params.acl_token && !details.params.AclToken) ctx.cookies.set(inviteCookie, null, { path: '/' });
