@@ -1,7 +1,9 @@
 /**
- * Errors as values with stable codes. This module knows nothing of HTTP or exit
- * codes: `http/middleware/errors.ts` and `cli/exit-codes.ts` map every code, and
- * both tables are checked by the compiler (`satisfies Record<GatehouseErrorCode, …>`).
+ * Errors as values with stable codes. This module knows nothing of HTTP, OAuth
+ * or exit codes: one table per way out maps every code, each checked by the
+ * compiler (`satisfies Record<GatehouseErrorCode, …>`): the HTTP status in
+ * `http/middleware/errors.ts`, the OAuth `error` in `oidc/oauth-errors.ts`, the
+ * exit code in `cli/exit-codes.ts`.
  */
 
 export const gatehouseErrorCodes = [
