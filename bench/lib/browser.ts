@@ -41,7 +41,7 @@ export class Browser {
     const res = await fetch(url, {
       method: options.method ?? (body ? 'POST' : 'GET'),
       headers,
-      body,
+      body: body ?? null,
       redirect: 'manual',
       signal: AbortSignal.timeout(this.timeoutMs),
     });

@@ -39,19 +39,19 @@ export interface BenchReport {
   date: string;
   machine: { cpus: number; node: string; loadavgAtStart: number[]; loadavgAtEnd: number[] };
   workloads: WorkloadReport[];
-  overload: { gatehouse: OverloadReport | null; baseline: OverloadReport | null; error?: string };
+  overload: { gatehouse: OverloadReport | null; baseline: OverloadReport | null; error?: string | undefined };
   /** K-use invitation, 30 concurrent first logins: how many got in (303) and how many were told it is used up (409). */
-  race?: RaceReport | { error: string };
+  race?: RaceReport | { error: string } | undefined;
   /** client_credentials taking turns over many registered clients against one static client, each server against itself, same run. */
-  rotating?: RotatingReport | { error: string };
+  rotating?: RotatingReport | { error: string } | undefined;
   /** The registration workload's one counted token: its uses after the run against the 201 answers. */
-  registration?: RegistrationCount | { error: string };
+  registration?: RegistrationCount | { error: string } | undefined;
   /** Device grant polling over many pending codes: capacity, answers by OAuth error, slow_down apart. */
-  devicePolling?: DevicePollingReport | { error: string };
+  devicePolling?: DevicePollingReport | { error: string } | undefined;
   /** POST /api/register-device (Gatehouse) beside the baseline's own /reg: rates and every non-2xx. */
-  registerDevice?: RegisterDeviceReport | { error: string };
+  registerDevice?: RegisterDeviceReport | { error: string } | undefined;
   /** Gatehouse alone on SQLite under the mixed workload: per operation, 5xx answers and SQLITE_BUSY lines in its log. */
-  mixed?: (MixedReport & { busyLines: number }) | { error: string };
+  mixed?: (MixedReport & { busyLines: number }) | { error: string } | undefined;
   rss: { gatehouse: RssReport; baseline: RssReport };
   durationSeconds: number;
 }

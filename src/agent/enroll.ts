@@ -19,13 +19,13 @@ export const registerDevicePath = '/api/register-device';
 
 export interface EnrollInput {
   /** The registration URL, or the issuer (the path is then added); default: the JWT's `registration_url` claim. */
-  url?: string;
+  url?: string | undefined;
   /** The signed registration JWT (gatehouse device-token create). */
   token: string;
   manufacturerId: string;
   statePath: string;
   /** Seconds to wait for the server's answer (default 30). */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Hears warnings (a state file readable by others). */
   warn: (line: string) => void;
   now?: () => Date;

@@ -33,15 +33,15 @@ export interface LoginInput {
   issuer: string;
   clientId: string;
   /** Space-separated scopes (default "openid offline_access"). */
-  scope?: string;
+  scope?: string | undefined;
   /** Where to keep the tokens; without it they are returned and not kept. */
-  statePath?: string;
+  statePath?: string | undefined;
   /** Seconds to wait for each answer from the issuer (default 30); the polling itself lasts until the code expires. */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Shown the code once the issuer has given one; the polling starts when it returns. */
   onAuthorization: (authorization: DeviceAuthorization) => void | Promise<void>;
   warn: (line: string) => void;
-  now?: () => Date;
+  now?: (() => Date) | undefined;
 }
 
 export interface LoginResult {

@@ -58,10 +58,10 @@ export interface RefreshInput {
   /** Refresh even when the access token is still fresh (`agent login` run again does, to prove the sign-in is alive). */
   force: boolean;
   /** Ask for fewer scopes than were granted: the narrower access token is returned, not kept (the kept one is left as it was). */
-  scope?: string;
-  timeoutSeconds?: number;
+  scope?: string | undefined;
+  timeoutSeconds?: number | undefined;
   warn: (line: string) => void;
-  now?: () => Date;
+  now?: (() => Date) | undefined;
 }
 
 export interface RefreshResult {

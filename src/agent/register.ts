@@ -21,12 +21,12 @@ export interface RegisterInput {
   registrationToken: string;
   statePath: string;
   /** client_name; default: see defaultClientName. */
-  name?: string;
+  name?: string | undefined;
   /** Seconds to wait for each answer from the issuer (default 30). */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Hears warnings (a state file readable by others). */
   warn: (line: string) => void;
-  now?: () => Date;
+  now?: (() => Date) | undefined;
 }
 
 export interface RegisterResult {

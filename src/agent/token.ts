@@ -18,11 +18,11 @@ import { credentialsOf, requireState, type ClientState } from './state.ts';
 export interface TokenInput {
   statePath: string;
   /** Space-separated scopes to ask for; the client's defaults when absent. */
-  scope?: string;
+  scope?: string | undefined;
   /** Seconds to wait for the token endpoint's answer (default 30). */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   warn: (line: string) => void;
-  now?: () => Date;
+  now?: (() => Date) | undefined;
 }
 
 export interface TokenResult {

@@ -40,7 +40,7 @@ interface GlobalOptions {
 
 export interface GatehouseCommandOptions {
   migrate?: boolean;
-  logLevel?: string;
+  logLevel?: string | undefined;
   /**
    * Config keys whose `${VAR}` must be set for this command (a key covers what
    * is below it); `all` for every key. Default: `database`. The others may be

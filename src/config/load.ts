@@ -17,7 +17,7 @@ import { configSchema, type Config, type UnsetValue } from './schema.ts';
 
 export interface ConfigProblem {
   path: string;
-  line?: number;
+  line?: number | undefined;
   message: string;
 }
 

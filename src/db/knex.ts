@@ -88,7 +88,7 @@ export function createKnex(database: Config['database'], logger?: Logger): Db {
     if (database.filename !== ':memory:') mkdirSync(path.dirname(database.filename), { recursive: true });
     return knexFactory({
       client: SqliteClient,
-      log,
+      ...(log ? { log } : {}),
       connection: { filename: database.filename },
       useNullAsDefault: true,
       pool: {
@@ -108,7 +108,7 @@ export function createKnex(database: Config['database'], logger?: Logger): Db {
   }
   return knexFactory({
     client: PgClient,
-    log,
+    ...(log ? { log } : {}),
     connection: { connectionString: database.url, connectionTimeoutMillis: connectTimeoutMs },
     acquireConnectionTimeout: connectTimeoutMs,
     pool: { min: database.pool?.min ?? 0, max: database.pool?.max ?? 10 },

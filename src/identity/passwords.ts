@@ -15,7 +15,7 @@ export class Passwords {
   // Verified against when the account does not exist, so timing does not tell.
   private dummyHash: Promise<string> | undefined;
 
-  constructor(options: { concurrency?: number; queue: number }) {
+  constructor(options: { concurrency?: number | undefined; queue: number }) {
     this.limiter = new Limiter(options.concurrency ?? availableParallelism(), options.queue);
   }
 

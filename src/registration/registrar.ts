@@ -52,11 +52,11 @@ export interface RegistrationRequest {
   /** RFC 7591 client metadata as sent. */
   metadata: Metadata;
   /** The bearer token of the request, if any. */
-  token?: string;
+  token?: string | undefined;
   sourceIp: string;
   via: RegisteredClientRow['via'];
   /** A client id chosen by the registrant (Keycloak's representation allows it). */
-  clientId?: string;
+  clientId?: string | undefined;
 }
 
 export interface Reservation {

@@ -7,9 +7,9 @@
 import { GatehouseError } from '../errors.ts';
 
 export interface RegistrationTemplate {
-  grantTypes?: string[];
-  redirectHosts?: string[];
-  scope?: string;
+  grantTypes?: string[] | undefined;
+  redirectHosts?: string[] | undefined;
+  scope?: string | undefined;
 }
 
 export type Metadata = Record<string, unknown>;

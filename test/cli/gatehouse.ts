@@ -24,9 +24,9 @@ export interface RunResult {
 export interface RunOptions {
   cwd: string;
   /** Added to a clean copy of this process's environment (GATEHOUSE_CONFIG removed). */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
   /** Written to stdin, which is then closed (closed at once when absent). */
-  input?: string;
+  input?: string | undefined;
   timeoutMs?: number;
 }
 

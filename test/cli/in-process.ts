@@ -17,11 +17,11 @@ import type { RunResult } from './gatehouse.ts';
 /** What the run gets besides argv, as a child would (see RunOptions in ./gatehouse.ts). */
 export interface InProcessOptions {
   /** What the command reads on standard input (e.g. `--password-stdin`); an empty, closed stdin when absent. */
-  input?: string;
+  input?: string | undefined;
   /** The working directory for the run (relative --config and --state paths, ./config.yaml). */
-  cwd?: string;
+  cwd?: string | undefined;
   /** Set (or, when undefined, removed) for the run, on top of this process's environment without GATEHOUSE_CONFIG and GATEHOUSE_DEBUG. */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
 }
 
 /**

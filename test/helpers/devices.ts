@@ -48,10 +48,10 @@ export async function enroll(issuer: string, body: unknown): Promise<Answer> {
 }
 
 /** Any request to the enrollment endpoint: a raw body (string or stream) with its own content type, or none. */
-export async function enrollRaw(issuer: string, init: { method?: string; body?: string | ReadableStream<Uint8Array>; contentType?: string }): Promise<Answer> {
+export async function enrollRaw(issuer: string, init: { method?: string; body?: string | ReadableStream<Uint8Array> | undefined; contentType?: string | undefined }): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.contentType) headers['content-type'] = init.contentType;
-  const request: RequestInit & { duplex?: 'half' } = { method: init.method ?? 'POST', headers, body: init.body };
+  const request: RequestInit & { duplex?: 'half' } = { method: init.method ?? 'POST', headers, body: init.body ?? null };
   if (init.body instanceof ReadableStream) request.duplex = 'half';
   return answer(await fetch(registerDeviceUrl(issuer), request));
 }

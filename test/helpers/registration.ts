@@ -34,7 +34,7 @@ export async function register(
   issuer: string,
   metadata: unknown,
   token?: string,
-  raw?: { body: string; contentType?: string },
+  raw?: { body: string; contentType?: string | undefined },
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...bearer(token) };
   if (raw) {
@@ -49,7 +49,7 @@ export async function register(
 export async function manage(uri: string, method: 'GET' | 'PUT' | 'DELETE', rat: string, body?: Record<string, unknown>): Promise<Answer> {
   const headers: Record<string, string> = { ...bearer(rat) };
   if (body) headers['content-type'] = 'application/json';
-  return answer(await fetch(uri, { method, headers, body: body ? JSON.stringify(body) : undefined }));
+  return answer(await fetch(uri, { method, headers, body: body ? JSON.stringify(body) : null }));
 }
 
 /**

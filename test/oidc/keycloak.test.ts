@@ -70,7 +70,7 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
       method: init.method ?? (init.body ? 'POST' : 'GET'),
       // Keycloak's docs write the scheme in lower case.
       headers: { 'Content-Type': 'application/json', ...(init.token ? { Authorization: `bearer ${init.token}` } : {}) },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      body: init.body === undefined ? null : JSON.stringify(init.body),
     });
 
   it('serves the realm discovery with the realm issuer and Keycloak endpoint paths', async () => {
