@@ -58,7 +58,7 @@ async function codeOf(ctx: KoaContextWithOIDC, userCode: unknown): Promise<Devic
 }
 
 export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'> {
-  const input = (ctx: KoaContextWithOIDC, form: string, status: number, vars: { error?: string; notice?: string; typed?: string; code?: string }) =>
+  const input = (ctx: KoaContextWithOIDC, form: string, status: number, vars: { error?: string; notice?: string; typed?: string | undefined; code?: string | undefined }) =>
     render(ctx, 'device-input', { ...formParts(form), ...vars }, status);
 
   const confirm = async (ctx: KoaContextWithOIDC, form: string, code: DeviceCode, notice?: string) => {

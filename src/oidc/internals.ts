@@ -104,7 +104,7 @@ type DeviceCode = InstanceType<Provider['DeviceCode']>;
  * payload, lib/models/device_code.js, but not in its types).
  */
 export async function reopenDeviceCode(code: DeviceCode): Promise<void> {
-  (code as DeviceCode & { inFlight?: boolean }).inFlight = undefined;
+  (code as DeviceCode & { inFlight?: boolean | undefined }).inFlight = undefined;
   await code.save();
 }
 

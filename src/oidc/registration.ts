@@ -36,7 +36,7 @@ export interface RegistrationGuardOptions {
 /** Set by a translating layer in front (the Keycloak representation): how the client is recorded, and its chosen id. */
 export interface RegistrationOverrides {
   via: RegisteredClientRow['via'];
-  clientId?: string;
+  clientId?: string | undefined;
 }
 
 export class RegistrationRefused extends Error {
