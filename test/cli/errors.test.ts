@@ -14,8 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { literal } from '../helpers/agent-cli.ts';
-import { expectRefusal } from '../helpers/cli-answers.ts';
+import { expectRefusal, literal } from '../helpers/cli-answers.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, type RunResult, stackLine, writeWorkspace } from './gatehouse.ts';
 import { runInProcess } from './in-process.ts';

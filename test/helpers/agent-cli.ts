@@ -11,10 +11,7 @@ import { binPath, childEnv, type RunResult } from '../cli/gatehouse.ts';
 export const tempFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
 /** The answer shapes live in one place; re-exported for the agent suites that import them from here. */
-export { expectRefusal, expectSuccess } from './cli-answers.ts';
-
-/** `s` with regular-expression characters escaped, to build a RegExp around a URL or path. */
-export const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+export { expectRefusal, expectSuccess, literal } from './cli-answers.ts';
 
 /** A running `gatehouse` whose stdout lines can be awaited as they come. */
 export interface LiveRun {

@@ -38,3 +38,6 @@ export function parsed<T>(result: RunResult): T {
   expectSuccess(result);
   return JSON.parse(result.stdout) as T;
 }
+
+/** `s` with regular-expression characters escaped, to build a RegExp around a URL or path. */
+export const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
