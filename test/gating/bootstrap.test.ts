@@ -99,15 +99,22 @@ async function serveInProcess(ws: CliWorkspace, issuer: string): Promise<Serving
   const run = startInProcess(['--config', ws.configPath, 'serve']);
   let code: number | null = null;
   const exited = run.result.then((result) => ((code = result.code), { code: result.code, signal: null }));
-  const terminate = () => {
-    for (const signal of signals) {
-      for (const listener of process.listeners(signal).filter((l) => !before.get(signal)!.has(l))) {
-        process.removeListener(signal, listener);
-        if (signal === 'SIGTERM') (listener as (s: NodeJS.Signals) => void)(signal);
+  /** Returns whether serve was waiting for the signal. */
+  const signal = (): boolean => {
+    let handled = false;
+    for (const name of signals) {
+      for (const listener of process.listeners(name).filter((l) => !before.get(name)!.has(l))) {
+        process.removeListener(name, listener);
+        if (name === 'SIGTERM') (listener as (s: NodeJS.Signals) => void)(name);
+        handled = true;
       }
     }
+    return handled;
   };
-  const serving: Serving = { exitCode: () => code, stdout: () => run.stdout, stderr: () => run.stderr, exited, terminate, kill: terminate };
+  const terminate = () => {
+    if (!signal() && code === null) throw new Error(`serve is running but waits for no SIGTERM\nstderr: ${run.stderr}`);
+  };
+  const serving: Serving = { exitCode: () => code, stdout: () => run.stdout, stderr: () => run.stderr, exited, terminate, kill: () => void signal() };
   running.add(serving);
   void exited.then(() => running.delete(serving));
   // The banner and the link are written in one synchronous step: once the banner is there, so is any link.
