@@ -24,6 +24,8 @@ function decode(raw: string): string {
 
 export async function startSmtp(port = 0): Promise<TestSmtp> {
   const received: ReceivedMail[] = [];
+  /** Called with each mail as it arrives (the waits of waitFor). */
+  const arrivals = new Set<(mail: ReceivedMail) => void>();
   let server: SMTPServer | undefined;
   let boundPort = port;
 
@@ -38,7 +40,9 @@ export async function startSmtp(port = 0): Promise<TestSmtp> {
         stream.on('end', () => {
           const raw = Buffer.concat(chunks).toString('utf8');
           const subject = /^Subject: (.*)$/m.exec(raw)?.[1]?.trim() ?? '';
-          received.push({ to: session.envelope.rcptTo.map((r) => r.address), raw, subject, body: decode(raw) });
+          const mail = { to: session.envelope.rcptTo.map((r) => r.address), raw, subject, body: decode(raw) };
+          received.push(mail);
+          for (const arrived of arrivals) arrived(mail);
           callback();
         });
       },
@@ -58,14 +62,23 @@ export async function startSmtp(port = 0): Promise<TestSmtp> {
     received,
     start,
     stop: () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
-    async waitFor(predicate, timeoutMs = 15_000) {
-      const until = Date.now() + timeoutMs;
-      while (Date.now() < until) {
-        const found = received.find(predicate);
-        if (found) return found;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`no matching mail within ${timeoutMs} ms (received: ${received.map((m) => m.subject).join(', ') || 'none'})`);
+    /** The first mail (already in or arriving) that matches, at most `timeoutMs` from now. */
+    waitFor(predicate, timeoutMs = 15_000) {
+      const found = received.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise<ReceivedMail>((resolve, reject) => {
+        const arrived = (mail: ReceivedMail) => {
+          if (!predicate(mail)) return;
+          arrivals.delete(arrived);
+          clearTimeout(timer);
+          resolve(mail);
+        };
+        const timer = setTimeout(() => {
+          arrivals.delete(arrived);
+          reject(new Error(`no matching mail within ${timeoutMs} ms (received: ${received.map((m) => m.subject).join(', ') || 'none'})`));
+        }, timeoutMs);
+        arrivals.add(arrived);
+      });
     },
   };
 }
