@@ -6,12 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { Browserless } from '../helpers/http-login.ts';
+import { Browserless, obtainCode } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
 const realmName = 'demo';
 const redirectUri = 'http://127.0.0.1:9/cb';
 const web = { ...testClients.web, redirect_uris: [redirectUri] };
+const other = { ...testClients.web, client_id: 'other', client_name: 'Other App', redirect_uris: [redirectUri] };
 const html = { accept: 'text/html,application/xhtml+xml' };
 
 describe('error pages', () => {
@@ -21,7 +22,7 @@ describe('error pages', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, { clients: [web], compat: { keycloak: { realm: realmName } } });
+    server = await startTestServer(db, { clients: [web, other], compat: { keycloak: { realm: realmName } }, firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } } });
     issuers = [server.url, `${server.url}/realms/${realmName}`];
   });
   afterAll(async () => {
@@ -112,5 +113,17 @@ describe('error pages', () => {
     const body = await broken.text();
     expect(body).toContain('Something went wrong on our side');
     expect(body).not.toContain('has expired');
+  });
+
+  it('answers a refused invitation at the access prompt with the status table\'s status for its reason (revoked: 410)', async () => {
+    await server.gh.users.createLocal({ email: 'known@example.com', password: 'known-password-1' }, 'test');
+    const { token: forOther } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['other'] }, 'test');
+    const browser = new Browserless();
+    await obtainCode(server.url, { clientId: 'other', redirectUri, email: 'known@example.com', password: 'known-password-1', extra: { acl_token: forOther }, browser });
+    const { row, token: forWeb } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'] }, 'test');
+    await server.gh.aclTokens.revoke(row.id, 'test');
+    const step = await browser.follow(authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', acl_token: forWeb }), server.url);
+    expect(step.response.status).toBe(410);
+    expect(await step.response.text()).toContain('No access to Web App');
   });
 });

@@ -10,6 +10,7 @@ import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { LocalConnector } from '../../identity/connectors/local.ts';
 import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Page } from '../app.ts';
+import { httpStatus } from '../middleware/errors.ts';
 
 const safeReturn = (value: unknown, base: string): string | undefined =>
   typeof value === 'string' && value.startsWith(`${base}/interaction/`) && !value.includes('//', 1) ? value : undefined;
@@ -37,7 +38,7 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
       await connector.signUp(fields, returnTo);
     } catch (err) {
       if (!isGatehouseError(err, 'input.invalid')) throw err;
-      page(ctx, 'signup', { returnTo, error: err.message, email: fields.email, name: fields.name }, 400);
+      page(ctx, 'signup', { returnTo, error: err.message, email: fields.email, name: fields.name }, httpStatus[err.code]);
       return;
     }
     page(ctx, 'signup-sent', { email: fields.email.trim().toLowerCase() });

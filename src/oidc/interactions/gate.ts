@@ -32,7 +32,8 @@ export async function showAccess(deps: InteractionDeps, ctx: Context, details: I
     await deps.gate.admitKnownUser(accountId, await gateClient(deps, details), presented);
   } catch (err) {
     if (!isGatehouseError(err) || !(err.code.startsWith('acl_token.') || err.code === 'access.token_required')) throw err;
-    await showGate(deps, ctx, details, { error: presented ? err.message : undefined, status: 403 });
+    // A token presented and refused says why with its status (410 expired, 409 used up…); none presented is "no access".
+    await showGate(deps, ctx, details, { error: presented ? err.message : undefined, status: presented ? deps.statuses[err.code] : deps.statuses['access.token_required'] });
     return;
   }
   await finishAccess(deps, ctx);
@@ -108,7 +109,7 @@ export async function postJoin(deps: InteractionDeps, ctx: Context): Promise<voi
     filed = await deps.joinRequests.file({ identity: who.identity, userId: who.userId, clientId: client.id, ...fields });
   } catch (err) {
     if (!isGatehouseError(err, 'input.invalid')) throw err;
-    deps.page(ctx, 'join', { uid: details.uid, clientName: client.name, ...fields, known: Boolean(who.userId), error: err.message }, 400);
+    deps.page(ctx, 'join', { uid: details.uid, clientName: client.name, ...fields, known: Boolean(who.userId), error: err.message }, deps.statuses[err.code]);
     return;
   }
   // A request already pending for this identity stands (file() returns it): name the address its answer goes to.
