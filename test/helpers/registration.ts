@@ -7,6 +7,7 @@
  */
 import type { Gatehouse } from '../../src/context.ts';
 import { tokenRequest } from './http-login.ts';
+import { testClients } from './server.ts';
 
 export interface Answer {
   status: number;
@@ -109,4 +110,9 @@ export async function usesOf(gh: Pick<Gatehouse, 'registrationTokens'>, id: stri
 /** Server config for registration tests (`raw` is what config.yaml would hold). */
 export function registrationConfig(registration: Record<string, unknown>, rest: Record<string, unknown> = {}): Record<string, unknown> {
   return { registration: { enabled: true, ...registration }, ...rest };
+}
+
+/** Registration with a required token on both issuers: Gatehouse's own and the Keycloak realm `realm`. */
+export function realmRegistrationConfig(realm: string, rest: Record<string, unknown> = {}): Record<string, unknown> {
+  return registrationConfig({ initialAccessToken: 'required' }, { clients: [testClients.service], compat: { keycloak: { realm } }, ...rest });
 }

@@ -11,8 +11,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { pkcePair } from '../helpers/http-login.ts';
-import { manage, updateBody } from '../helpers/registration.ts';
-import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { manage, realmRegistrationConfig, updateBody } from '../helpers/registration.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const realmName = 'master';
 
@@ -49,11 +49,7 @@ describe('the native-app redirect rule', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, {
-      clients: [testClients.service],
-      registration: { enabled: true, initialAccessToken: 'required' },
-      compat: { keycloak: { realm: realmName } },
-    });
+    server = await startTestServer(db, realmRegistrationConfig(realmName));
     token = (await server.gh.registrationTokens.create({ count: 100, expiresAt: Date.now() + 3_600_000 }, 'test')).token;
     for (const [name, issuer] of [['issuer', server.url], ['realm', `${server.url}/realms/${realmName}`]] as const) {
       const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;

@@ -25,6 +25,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { answerDeviceCode } from '../helpers/device-approval.ts';
 import { oidcAgentAvailable, oidcAgentBin } from '../helpers/services.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { realmRegistrationConfig } from '../helpers/registration.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
 
@@ -69,12 +70,7 @@ describe.skipIf(!oidcAgentAvailable())('oidc-agent registers and gets tokens', (
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
     // The device polls every second (the default is 5 s), so the test waits for the person, not the clock.
-    server = await startTestServer(db, {
-      clients: [testClients.service],
-      registration: { enabled: true, initialAccessToken: 'required' },
-      compat: { keycloak: { realm: realmName } },
-      security: { devicePollInterval: '1s' },
-    });
+    server = await startTestServer(db, realmRegistrationConfig(realmName, { security: { devicePollInterval: '1s' } }));
     await server.gh.users.createLocal({ email: person.email, name: 'Ada Lovelace', password: person.password }, 'test');
     ws = writeWorkspace(db, [
       `issuer: ${server.url}`,
