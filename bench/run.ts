@@ -25,7 +25,13 @@ import { rotatingClientCount } from './fixtures.ts';
 import { startChildServer, type ChildServer } from './lib/child-server.ts';
 import { compare, compareTogether } from './lib/compare.ts';
 import {
-  summary, writeReport, type BenchReport, type DevicePollingReport, type RegisterDeviceReport, type RotatingReport, type WorkloadReport,
+  summary,
+  writeReport,
+  type BenchReport,
+  type DevicePollingReport,
+  type RegisterDeviceReport,
+  type RotatingReport,
+  type WorkloadReport,
 } from './lib/report.ts';
 import { readRssMB, RssSampler } from './lib/rss.ts';
 import { round } from './lib/stats.ts';
@@ -93,11 +99,16 @@ function stepTable(row: WorkloadReport, title = 'login step (ms)'): string {
     const steps = row.details?.[side]?.steps;
     return typeof steps === 'object' && steps !== null && name in steps ? (steps as Record<string, unknown>)[name] : undefined;
   };
-  return renderTable([title, 'GH mean', 'GH p99', 'BL mean', 'BL p99'], loginSteps.map((s) => [
-    s,
-    fmt(number(step('gatehouse', s), 'meanMs')), fmt(number(step('gatehouse', s), 'p99Ms')),
-    fmt(number(step('baseline', s), 'meanMs')), fmt(number(step('baseline', s), 'p99Ms')),
-  ]));
+  return renderTable(
+    [title, 'GH mean', 'GH p99', 'BL mean', 'BL p99'],
+    loginSteps.map((s) => [
+      s,
+      fmt(number(step('gatehouse', s), 'meanMs')),
+      fmt(number(step('gatehouse', s), 'p99Ms')),
+      fmt(number(step('baseline', s), 'meanMs')),
+      fmt(number(step('baseline', s), 'p99Ms')),
+    ]),
+  );
 }
 
 /** Polls per second, p99 and answers per server; pending devices one core keeps answering at a 5 s interval. */
@@ -109,14 +120,25 @@ function devicePollingFrom(workloads: WorkloadReport[], workload: DevicePollingW
     const { answers, errors } = workload.tally(s);
     const setup = workload.setup(s);
     return {
-      pollsPerSec: numbers.rps, p99ms: numbers.p99ms, answers: { ...answers }, slowDown: answers[slowDownAnswer] ?? 0, connectionErrors: errors,
+      pollsPerSec: numbers.rps,
+      p99ms: numbers.p99ms,
+      answers: { ...answers },
+      slowDown: answers[slowDownAnswer] ?? 0,
+      connectionErrors: errors,
       pendingDevicesPerCore: Math.round((numbers.rps * reportIntervalSec) / serverCores),
-      authorizationsPerSec: setup?.authorizationsPerSec ?? null, interval: setup?.interval ?? null,
+      authorizationsPerSec: setup?.authorizationsPerSec ?? null,
+      interval: setup?.interval ?? null,
     };
   };
   const report: DevicePollingReport = {
-    codes: workload.codes, intervalSec: reportIntervalSec, cores: serverCores, target: workload.target ?? 0, ratio: row.ratio, meetsTarget: row.meetsTarget,
-    gatehouse: side('gatehouse'), baseline: side('baseline'),
+    codes: workload.codes,
+    intervalSec: reportIntervalSec,
+    cores: serverCores,
+    target: workload.target ?? 0,
+    ratio: row.ratio,
+    meetsTarget: row.meetsTarget,
+    gatehouse: side('gatehouse'),
+    baseline: side('baseline'),
   };
   return report;
 }
@@ -128,8 +150,13 @@ function registerDeviceFrom(workloads: WorkloadReport[], workload: TalliedWorklo
   const side = (s: 'gatehouse' | 'baseline') => {
     const { answers, errors } = workload.tally(s);
     return {
-      createdPerSec: row[s]!.rps, p99ms: row[s]!.p99ms, answers: { ...answers }, connectionErrors: errors,
-      non2xx: Object.entries(answers).filter(([kind]) => !kind.startsWith('2')).reduce((n, [, c]) => n + c, 0),
+      createdPerSec: row[s]!.rps,
+      p99ms: row[s]!.p99ms,
+      answers: { ...answers },
+      connectionErrors: errors,
+      non2xx: Object.entries(answers)
+        .filter(([kind]) => !kind.startsWith('2'))
+        .reduce((n, [, c]) => n + c, 0),
     };
   };
   const report: RegisterDeviceReport = { ratio: row.ratio, gatehouse: side('gatehouse'), baseline: side('baseline') };
@@ -200,17 +227,25 @@ async function main(): Promise<number> {
   let rotatingReport: BenchReport['rotating'];
   if (singleRow?.gatehouse && singleRow.baseline && rotatingRow?.gatehouse && rotatingRow.baseline) {
     const side = (s: 'gatehouse' | 'baseline') => ({
-      singleRps: singleRow[s]!.rps, rotatingRps: rotatingRow[s]!.rps, ratio: round(rotatingRow[s]!.rps / singleRow[s]!.rps, 3),
+      singleRps: singleRow[s]!.rps,
+      rotatingRps: rotatingRow[s]!.rps,
+      ratio: round(rotatingRow[s]!.rps / singleRow[s]!.rps, 3),
     });
     const clients = rotatingRow.details?.gatehouse?.clients;
-    const report: RotatingReport = { clients: typeof clients === 'number' ? clients : 0, target: rotatingTarget, meetsTarget: false, gatehouse: side('gatehouse'), baseline: side('baseline') };
+    const report: RotatingReport = {
+      clients: typeof clients === 'number' ? clients : 0,
+      target: rotatingTarget,
+      meetsTarget: false,
+      gatehouse: side('gatehouse'),
+      baseline: side('baseline'),
+    };
     report.meetsTarget = report.gatehouse.ratio >= rotatingTarget;
     rotatingReport = report;
   } else {
     rotatingReport = { error: `not measured (${singleRow?.error ?? rotatingRow?.error ?? 'missing rows'})` };
   }
 
-  console.log('  registration: reading the token\'s uses with the CLI ...');
+  console.log("  registration: reading the token's uses with the CLI ...");
   let registrationReport: BenchReport['registration'];
   try {
     registrationReport = await registrationCount(registering, registrationWorkload);
@@ -239,7 +274,15 @@ async function main(): Promise<number> {
     }
     await firstauthServer.stop();
   } catch (err) {
-    workloads.push({ name: firstLoginWorkload.name, gatehouse: null, baseline: null, ratio: null, target: firstLoginWorkload.target, meetsTarget: false, error: err instanceof Error ? err.message : String(err) });
+    workloads.push({
+      name: firstLoginWorkload.name,
+      gatehouse: null,
+      baseline: null,
+      ratio: null,
+      target: firstLoginWorkload.target,
+      meetsTarget: false,
+      error: err instanceof Error ? err.message : String(err),
+    });
   }
 
   console.log(`  overload: ${burst} concurrent login POSTs ...`);
@@ -280,15 +323,23 @@ async function main(): Promise<number> {
 
   const loginRow = workloads.find((w) => w.name === login(durations).name);
   const firstRow = workloads.find((w) => w.name === firstLoginWorkload.name && !w.error);
-  console.log(`\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${mixedText(mixedReport)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`);
+  console.log(
+    `\n${loginRow ? `${stepTable(loginRow)}\n\n` : ''}${firstRow ? `${stepTable(firstRow, 'first login step (ms; GH = first login, BL = GH plain)')}\n\n` : ''}${summary(report)}\n\n${mixedText(mixedReport)}\n\n${quick ? 'quick run, not saved' : `written ${path.relative(process.cwd(), resultsFile)}`} (${report.durationSeconds} s)`,
+  );
   // A missed target or a 500 in the burst is a finding, printed above; only a workload that could not run fails the bench.
-  return workloads.some((w) => w.error) || 'error' in mixedReport || overloadReport.error || (raceReport && 'error' in raceReport) || 'error' in registrationReport ? 1 : 0;
+  return workloads.some((w) => w.error) ||
+    'error' in mixedReport ||
+    overloadReport.error ||
+    (raceReport && 'error' in raceReport) ||
+    'error' in registrationReport
+    ? 1
+    : 0;
 }
 
 main().then(
   (code) => process.exit(code),
   async (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     await stopAll();
     process.exit(1);
   },

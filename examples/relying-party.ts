@@ -94,17 +94,36 @@ export async function startRelyingParty(options: RelyingPartyOptions): Promise<R
       const saved = pending.get(state);
       if (here.searchParams.has('error')) {
         res.writeHead(400, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(page('Sign-in refused', `<p id="error">${escape(here.searchParams.get('error') ?? '')}: ${escape(here.searchParams.get('error_description') ?? '')}</p>`));
+        res.end(
+          page(
+            'Sign-in refused',
+            `<p id="error">${escape(here.searchParams.get('error') ?? '')}: ${escape(here.searchParams.get('error_description') ?? '')}</p>`,
+          ),
+        );
         return;
       }
       if (!saved) throw new Error('unknown state');
       pending.delete(state);
-      const tokens = await client.authorizationCodeGrant(cfg, here, { pkceCodeVerifier: saved.verifier, expectedState: state, expectedNonce: saved.nonce, idTokenExpected: true });
+      const tokens = await client.authorizationCodeGrant(cfg, here, {
+        pkceCodeVerifier: saved.verifier,
+        expectedState: state,
+        expectedNonce: saved.nonce,
+        idTokenExpected: true,
+      });
       const claims: Record<string, unknown> = { ...tokens.claims() };
       const userinfo = await client.fetchUserInfo(cfg, tokens.access_token, String(claims.sub));
-      signIns.push({ claims, userinfo: { ...userinfo }, tokens: { access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token } });
+      signIns.push({
+        claims,
+        userinfo: { ...userinfo },
+        tokens: { access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token },
+      });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(page('Signed in', `<p>Hello <strong id="who">${escape(String(userinfo.email ?? claims.sub))}</strong>.</p><pre id="claims">${escape(JSON.stringify(claims, null, 2))}</pre><p><a href="/login">Sign in again</a></p>`));
+      res.end(
+        page(
+          'Signed in',
+          `<p>Hello <strong id="who">${escape(String(userinfo.email ?? claims.sub))}</strong>.</p><pre id="claims">${escape(JSON.stringify(claims, null, 2))}</pre><p><a href="/login">Sign in again</a></p>`,
+        ),
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -116,10 +135,11 @@ export async function startRelyingParty(options: RelyingPartyOptions): Promise<R
     redirectUri,
     signIns,
     connect,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -116,7 +116,18 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['audit_log', 'mail_outbox', 'email_verification', 'local_account', 'user_idp', 'user', 'cookie_key', 'signing_key', 'oidc_model', 'write_lock']) {
+  for (const table of [
+    'audit_log',
+    'mail_outbox',
+    'email_verification',
+    'local_account',
+    'user_idp',
+    'user',
+    'cookie_key',
+    'signing_key',
+    'oidc_model',
+    'write_lock',
+  ]) {
     await knex.schema.dropTableIfExists(table);
   }
 }

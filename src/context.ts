@@ -74,11 +74,24 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const users = new Users(db, clock, audit, passwords, localConfigs[0]?.id ?? 'local');
   const connectors: Connector[] = config.connectors.map((c) =>
     c.type === 'local'
-      ? new LocalConnector({
-          id: c.id, name: c.name, signup: c.signup, issuer: config.issuer, brandName: config.branding.name,
-          maxFailures: config.security.maxLoginFailures, windowMs: parseDurationSeconds(config.security.loginWindow) * 1000,
-        }, db, clock, passwords, outbox, audit)
-      : new OidcConnector(c));
+      ? new LocalConnector(
+          {
+            id: c.id,
+            name: c.name,
+            signup: c.signup,
+            issuer: config.issuer,
+            brandName: config.branding.name,
+            maxFailures: config.security.maxLoginFailures,
+            windowMs: parseDurationSeconds(config.security.loginWindow) * 1000,
+          },
+          db,
+          clock,
+          passwords,
+          outbox,
+          audit,
+        )
+      : new OidcConnector(c),
+  );
   const smtp = config.mailer.host ? config.mailer : config.firstauth.mailer.host ? config.firstauth.mailer : {};
   const sender = new MailSender(db, clock, logger, {
     smtp,
@@ -111,7 +124,26 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const devices = new DeviceEnrollment(db, clock, audit, { deviceRegistration: config.deviceRegistration, issuer: config.issuer, clients: config.clients });
 
   return {
-    config, db, clock, logger, metrics, views, audit, outbox, sender, passwords, users, connectors, keys, clients, aclTokens, gate, joinRequests, registrationTokens, registrar, devices,
+    config,
+    db,
+    clock,
+    logger,
+    metrics,
+    views,
+    audit,
+    outbox,
+    sender,
+    passwords,
+    users,
+    connectors,
+    keys,
+    clients,
+    aclTokens,
+    gate,
+    joinRequests,
+    registrationTokens,
+    registrar,
+    devices,
     cookieKeys: [],
     close() {
       closing ??= (async () => {

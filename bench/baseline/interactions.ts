@@ -46,11 +46,18 @@ export function baselineInteractions(provider: Provider, email: string, password
   router.get('/interaction/:uid', ...form, async (ctx) => {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.prompt.name === 'login') {
-      page(ctx, 'Sign in', `<form method="post" action="/interaction/${details.uid}/login">${hidden(ctx)}`
-        + '<input name="email"><input name="password" type="password"><button>Sign in</button></form>');
+      page(
+        ctx,
+        'Sign in',
+        `<form method="post" action="/interaction/${details.uid}/login">${hidden(ctx)}` +
+          '<input name="email"><input name="password" type="password"><button>Sign in</button></form>',
+      );
     } else {
-      page(ctx, 'Allow access?', `<form method="post" action="/interaction/${details.uid}/consent">${hidden(ctx)}`
-        + '<button name="decision" value="allow">Allow</button></form>');
+      page(
+        ctx,
+        'Allow access?',
+        `<form method="post" action="/interaction/${details.uid}/consent">${hidden(ctx)}` + '<button name="decision" value="allow">Allow</button></form>',
+      );
     }
   });
 
@@ -58,7 +65,7 @@ export function baselineInteractions(provider: Provider, email: string, password
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.prompt.name !== 'login') ctx.throw(400, 'not a login step');
     const body = ctx.request.body as Record<string, unknown>;
-    const ok = body.email === email && typeof body.password === 'string' && await argon2.verify(passwordHash, body.password);
+    const ok = body.email === email && typeof body.password === 'string' && (await argon2.verify(passwordHash, body.password));
     if (!ok) return page(ctx, 'Sign in', `<p>wrong</p><form method="post">${hidden(ctx)}</form>`, 401);
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: baselineAccountId } }, { mergeWithLastSubmission: false });
     ctx.respond = false;

@@ -17,10 +17,12 @@ export const baselineAccountId = 'bench-user';
 
 /** RS256 (2048 bits) and ES256, as Gatehouse's src/oidc/keys.ts makes them. */
 async function signingKeys(): Promise<JWK[]> {
-  return Promise.all((['RS256', 'ES256'] as const).map(async (alg) => {
-    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
-    return { ...(await exportJWK(privateKey)), kid: randomUUID(), alg, use: 'sig' };
-  }));
+  return Promise.all(
+    (['RS256', 'ES256'] as const).map(async (alg) => {
+      const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+      return { ...(await exportJWK(privateKey)), kid: randomUUID(), alg, use: 'sig' };
+    }),
+  );
 }
 
 export async function createBaselineProvider(issuer: string, email: string): Promise<Provider> {

@@ -25,7 +25,10 @@ export class Browser {
   readonly jar = new CookieJar();
 
   /** `timeoutMs` bounds every request; the overload burst waits longer than a normal step. */
-  constructor(readonly base: string, private readonly timeoutMs = 30_000) {}
+  constructor(
+    readonly base: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   async request(target: string, options: RequestOptions = {}): Promise<BrowserResponse> {
     const url = new URL(target, this.base);
@@ -55,7 +58,9 @@ export class Browser {
 export function expectStatus(step: string, res: BrowserResponse, ...allowed: number[]): void {
   if (!allowed.includes(res.status)) {
     const snippet = res.body.replace(/\s+/g, ' ').slice(0, 600);
-    throw new Error(`${step}: ${res.url.pathname} answered ${res.status} (expected ${allowed.join('/')})${res.location ? ` → ${res.location}` : ''}: ${snippet}`);
+    throw new Error(
+      `${step}: ${res.url.pathname} answered ${res.status} (expected ${allowed.join('/')})${res.location ? ` → ${res.location}` : ''}: ${snippet}`,
+    );
   }
 }
 

@@ -20,13 +20,16 @@ export interface ChildServer {
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Announced { url: string; pid: number; announced: Record<string, unknown> }
+interface Announced {
+  url: string;
+  pid: number;
+  announced: Record<string, unknown>;
+}
 
 function parseAnnouncement(line: string): Announced | undefined {
   try {
     const value: unknown = JSON.parse(line);
-    if (typeof value === 'object' && value !== null && 'url' in value && 'pid' in value
-      && typeof value.url === 'string' && typeof value.pid === 'number') {
+    if (typeof value === 'object' && value !== null && 'url' in value && 'pid' in value && typeof value.url === 'string' && typeof value.pid === 'number') {
       return { url: value.url, pid: value.pid, announced: value as Record<string, unknown> };
     }
   } catch {

@@ -35,10 +35,12 @@ function combine(runs: WorkloadRun[]): Measurement {
 function summariseSeries(runs: WorkloadRun[]): Record<string, { meanMs: number; p99Ms: number }> | undefined {
   const names = [...new Set(runs.flatMap((r) => Object.keys(r.series ?? {})))];
   if (names.length === 0) return undefined;
-  return Object.fromEntries(names.map((name) => {
-    const all = runs.flatMap((r) => r.series?.[name] ?? []);
-    return [name, { meanMs: round(mean(all)), p99Ms: round(percentile(all, 99)) }];
-  }));
+  return Object.fromEntries(
+    names.map((name) => {
+      const all = runs.flatMap((r) => r.series?.[name] ?? []);
+      return [name, { meanMs: round(mean(all)), p99Ms: round(percentile(all, 99)) }];
+    }),
+  );
 }
 
 export async function compare(workload: Workload, gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport> {
@@ -86,7 +88,9 @@ export async function compareTogether(workloads: Workload[], gatehouse: ChildSer
         runs[i]![side].push(run);
         // The 1-minute load average as the round ends: other work on the machine skews a comparison.
         loads[i]![side].push(round(loadavg()[0] ?? 0, 2));
-        process.stdout.write(`${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[i]![side].at(-1), 1)})\n`);
+        process.stdout.write(
+          `${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[i]![side].at(-1), 1)})\n`,
+        );
       } catch (err) {
         fail(i, side, err);
       }
@@ -100,7 +104,12 @@ export async function compareTogether(workloads: Workload[], gatehouse: ChildSer
       const sideRuns = runs[i]![side];
       row[side] = serverNumbers(combine(sideRuns));
       const steps = summariseSeries(sideRuns);
-      details[side] = { ...sideRuns.at(-1)?.details, ...(steps ? { steps } : {}), rounds: sideRuns.map((r) => round(r.numbers.rps, 1)), load1: loads[i]![side] };
+      details[side] = {
+        ...sideRuns.at(-1)?.details,
+        ...(steps ? { steps } : {}),
+        rounds: sideRuns.map((r) => round(r.numbers.rps, 1)),
+        load1: loads[i]![side],
+      };
     }
     if (row.gatehouse && row.baseline && row.baseline.rps > 0) {
       row.ratio = round(row.gatehouse.rps / row.baseline.rps, 3);

@@ -51,9 +51,7 @@ export class CookieJar {
 
   /** The Cookie header for a request to `url`, or undefined when none apply. */
   header(url: URL): string | undefined {
-    const matching = [...this.cookies.values()]
-      .filter((c) => pathMatches(url.pathname, c.path))
-      .sort((a, b) => b.path.length - a.path.length);
+    const matching = [...this.cookies.values()].filter((c) => pathMatches(url.pathname, c.path)).sort((a, b) => b.path.length - a.path.length);
     return matching.length ? matching.map((c) => `${c.name}=${c.value}`).join('; ') : undefined;
   }
 }

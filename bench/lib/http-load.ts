@@ -49,7 +49,9 @@ export async function measureHttp(options: LoadOptions): Promise<Measurement> {
   const result = await cannon(options, options.durationSec);
   if (result.errors > 0 || result.non2xx > 0) {
     const codes = JSON.stringify(result.statusCodeStats ?? {});
-    throw new Error(`${options.method ?? 'GET'} ${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts); status codes ${codes}`);
+    throw new Error(
+      `${options.method ?? 'GET'} ${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts); status codes ${codes}`,
+    );
   }
   return measurementOf(result);
 }
@@ -86,14 +88,21 @@ export async function measureAnswers(options: AnswerOptions): Promise<AnsweredRu
   const { classify, setupRequest } = options;
   const request: autocannon.Request = {
     ...(setupRequest ? { setupRequest } : {}),
-    ...(classify ? { onResponse: (status: number, body: string) => {
-      const kind = classify(status, body);
-      kinds[kind] = (kinds[kind] ?? 0) + 1;
-    } } : {}),
+    ...(classify
+      ? {
+          onResponse: (status: number, body: string) => {
+            const kind = classify(status, body);
+            kinds[kind] = (kinds[kind] ?? 0) + 1;
+          },
+        }
+      : {}),
   };
-  const run = (durationSec: number) => autocannon({
-    ...cannonOptions(options), ...(setupRequest || classify ? { requests: [request] } : {}), duration: durationSec,
-  });
+  const run = (durationSec: number) =>
+    autocannon({
+      ...cannonOptions(options),
+      ...(setupRequest || classify ? { requests: [request] } : {}),
+      duration: durationSec,
+    });
   if (options.warmupSec > 0) await run(options.warmupSec);
   kinds = {};
   const result = await run(options.durationSec);

@@ -21,10 +21,13 @@ export function stopOnSignal(stop: () => Promise<void>): void {
     stopping = true;
     const force = setTimeout(() => process.exit(1), 5000);
     force.unref();
-    stop().then(() => process.exit(0), (err: unknown) => {
-      process.stderr.write(`stop failed: ${String(err)}\n`);
-      process.exit(1);
-    });
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stop failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);

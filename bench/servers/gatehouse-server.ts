@@ -36,8 +36,17 @@ import { createGatehouse } from '../../src/context.ts';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { startServer } from '../../src/http/server.ts';
 import {
-  benchAccount, clientMetadata, deviceJwtIssuer, devicePollInterval, deviceRegistrationRateLimit, firstLoginPassword, raceAccounts, raceMaxUsers,
-  registrationTokenCount, rotatingClientCount, webClient,
+  benchAccount,
+  clientMetadata,
+  deviceJwtIssuer,
+  devicePollInterval,
+  deviceRegistrationRateLimit,
+  firstLoginPassword,
+  raceAccounts,
+  raceMaxUsers,
+  registrationTokenCount,
+  rotatingClientCount,
+  webClient,
 } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 import { mixedLoadConfig, seedMixedLoad } from './mixed-seed.ts';
@@ -53,22 +62,35 @@ const { port } = server.address() as AddressInfo;
 
 const configFile = path.join(dir, 'config.yaml');
 // JSON is YAML: the file `gatehouse --config` reads.
-await writeFile(configFile, JSON.stringify({
-  issuer: `http://127.0.0.1:${port}`,
-  database: { client: 'sqlite', filename: path.join(dir, 'gh.sqlite') },
-  clients: clientMetadata(),
-  connectors: [{ id: 'local', type: 'local', name: 'Email' }],
-  mailer: { outbox: path.join(dir, 'outbox') },
-  log: { level: mixed > 0 ? 'warn' : 'silent' },
-  ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
-  // maxClients is a policy, not what is measured: the timed registrations must never reach it.
-  ...(registration ? { registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } } } : {}),
-  ...(devices ? {
-    deviceRegistration: { enabled: true, jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer }, rateLimit: deviceRegistrationRateLimit },
-    security: { devicePollInterval },
-  } : {}),
-  ...(mixed > 0 ? mixedLoadConfig() : {}),
-}, null, 2));
+await writeFile(
+  configFile,
+  JSON.stringify(
+    {
+      issuer: `http://127.0.0.1:${port}`,
+      database: { client: 'sqlite', filename: path.join(dir, 'gh.sqlite') },
+      clients: clientMetadata(),
+      connectors: [{ id: 'local', type: 'local', name: 'Email' }],
+      mailer: { outbox: path.join(dir, 'outbox') },
+      log: { level: mixed > 0 ? 'warn' : 'silent' },
+      ...(firstLogins > 0 ? { firstauth: { enable: true, mode: 'manual' } } : {}),
+      // maxClients is a policy, not what is measured: the timed registrations must never reach it.
+      ...(registration ? { registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } } } : {}),
+      ...(devices
+        ? {
+            deviceRegistration: {
+              enabled: true,
+              jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer },
+              rateLimit: deviceRegistrationRateLimit,
+            },
+            security: { devicePollInterval },
+          }
+        : {}),
+      ...(mixed > 0 ? mixedLoadConfig() : {}),
+    },
+    null,
+    2,
+  ),
+);
 const config = loadConfig(configFile);
 const gh = createGatehouse(config);
 const running = await startServer(gh, server);
@@ -81,7 +103,14 @@ if (firstLogins > 0) {
   const now = Date.now();
   await gh.db.transaction(async (trx) => {
     for (let i = 0; i < firstLogins + raceAccounts; i += 1) {
-      await insertLocalAccount(trx, { id: `bench-${i}`, email: `first${i}@example.com`, name: null, password_hash: passwordHash, email_verified_at: now, created_at: now });
+      await insertLocalAccount(trx, {
+        id: `bench-${i}`,
+        email: `first${i}@example.com`,
+        name: null,
+        password_hash: passwordHash,
+        email_verified_at: now,
+        created_at: now,
+      });
     }
   });
   const main = await gh.aclTokens.create({ maxUsers: firstLogins, clients: [webClient.client_id] }, 'bench');
@@ -91,7 +120,10 @@ if (firstLogins > 0) {
 
 if (registration) {
   const expiresAt = Date.now() + 86_400_000;
-  const timed = await gh.registrationTokens.create({ count: registrationTokenCount, expiresAt, template: null, description: 'bench: timed registrations' }, 'bench');
+  const timed = await gh.registrationTokens.create(
+    { count: registrationTokenCount, expiresAt, template: null, description: 'bench: timed registrations' },
+    'bench',
+  );
   const setup = await gh.registrationTokens.create({ count: rotatingClientCount, expiresAt, template: null, description: 'bench: rotating clients' }, 'bench');
   extra = { registration: { configFile, token: timed.token, tokenId: timed.row.id, count: registrationTokenCount, setupToken: setup.token } };
 }

@@ -20,7 +20,11 @@ export function mixedLoadConfig(): Record<string, unknown> {
     firstauth: { enable: true, mode: 'manual' },
     // maxClients is a policy, not what is measured: the registrations must never reach it.
     registration: { enabled: true, initialAccessToken: 'required', policies: { maxClients: 10_000_000 } },
-    deviceRegistration: { enabled: true, jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer }, rateLimit: deviceRegistrationRateLimit },
+    deviceRegistration: {
+      enabled: true,
+      jwt: { secret: randomBytes(48).toString('base64url'), issuer: deviceJwtIssuer },
+      rateLimit: deviceRegistrationRateLimit,
+    },
   };
 }
 
@@ -31,11 +35,21 @@ export async function seedMixedLoad(gh: Gatehouse, url: string, accounts: number
   const now = Date.now();
   await gh.db.transaction(async (trx) => {
     for (let i = 0; i < accounts; i += 1) {
-      await insertLocalAccount(trx, { id: `mixed-${i}`, email: `first${i}@example.com`, name: null, password_hash: passwordHash, email_verified_at: now, created_at: now });
+      await insertLocalAccount(trx, {
+        id: `mixed-${i}`,
+        email: `first${i}@example.com`,
+        name: null,
+        password_hash: passwordHash,
+        email_verified_at: now,
+        created_at: now,
+      });
     }
   });
   const invitation = await gh.aclTokens.create({ maxUsers: accounts, clients: [webClient.client_id] }, 'bench');
-  const registration = await gh.registrationTokens.create({ count: registrationTokenCount, expiresAt: now + 86_400_000, template: null, description: 'bench: mixed load' }, 'bench');
+  const registration = await gh.registrationTokens.create(
+    { count: registrationTokenCount, expiresAt: now + 86_400_000, template: null, description: 'bench: mixed load' },
+    'bench',
+  );
   const device = await gh.devices.createToken({ expiresAt: now + 86_400_000, maxDevices: 0, description: 'bench: mixed load' }, 'bench');
   return { url, invitation: invitation.token, accounts, registrationToken: registration.token, deviceToken: device.token };
 }

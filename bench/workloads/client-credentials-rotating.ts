@@ -62,9 +62,14 @@ export function clientCredentialsRotating(d: Durations, gatehouse: RegistrationS
       }
       const before = pool.next;
       const numbers = await measureHttp({
-        url: `${url}/token`, method: 'POST', headers, body, connections,
+        url: `${url}/token`,
+        method: 'POST',
+        headers,
+        body,
+        connections,
         setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: turn() } }),
-        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
+        warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
       return { numbers, details: { clients: pool.authorizations.length, setupSec: Math.round(pool.setupSec * 10) / 10, turnsTaken: pool.next - before } };
     },

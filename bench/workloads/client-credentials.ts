@@ -21,8 +21,13 @@ export function clientCredentials(d: Durations): Workload {
         throw new Error(`client_credentials probe: ${probe.status} ${JSON.stringify(json)}`);
       }
       const numbers = await measureHttp({
-        url: `${url}/token`, method: 'POST', headers, body, connections: 16,
-        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+        url: `${url}/token`,
+        method: 'POST',
+        headers,
+        body,
+        connections: 16,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
+        warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
       return { numbers };
     },

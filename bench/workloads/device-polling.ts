@@ -39,7 +39,10 @@ interface Pool {
 
 async function authorizeDevice(url: string): Promise<{ deviceCode: string; interval: number | null }> {
   const res = await fetch(`${url}/device/auth`, {
-    method: 'POST', headers: formHeaders, body: new URLSearchParams({ client_id: deviceClient.client_id, scope: 'openid' }).toString(), signal: AbortSignal.timeout(30_000),
+    method: 'POST',
+    headers: formHeaders,
+    body: new URLSearchParams({ client_id: deviceClient.client_id, scope: 'openid' }).toString(),
+    signal: AbortSignal.timeout(30_000),
   });
   const json: unknown = await res.json().catch(() => null);
   if (res.status !== 200 || typeof json !== 'object' || json === null || !('device_code' in json) || typeof json.device_code !== 'string') {
@@ -83,14 +86,16 @@ export function devicePolling(d: Durations, gatehouseUrl: string, codes: number)
       const t0 = performance.now();
       const pool: Pool = { codes: [], next: 0, setupSec: 0, interval: null };
       let started = 0;
-      await Promise.all(Array.from({ length: connections }, async () => {
-        while (started < codes) {
-          started += 1;
-          const { deviceCode, interval } = await authorizeDevice(url);
-          pool.codes.push(deviceCode);
-          pool.interval = interval;
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          while (started < codes) {
+            started += 1;
+            const { deviceCode, interval } = await authorizeDevice(url);
+            pool.codes.push(deviceCode);
+            pool.interval = interval;
+          }
+        }),
+      );
       pool.setupSec = (performance.now() - t0) / 1000;
       pools.set(url, pool);
       return `${pool.codes.length} device authorizations (${Math.round(pool.codes.length / pool.setupSec)}/s, interval ${pool.interval ?? 'not sent'})`;
@@ -102,16 +107,23 @@ export function devicePolling(d: Durations, gatehouseUrl: string, codes: number)
       if (probeKind !== pendingAnswer) throw new Error(`device_code poll probe: ${probeKind} (expected ${pendingAnswer})`);
       const before = pool.next;
       const result = await measureAnswers({
-        url: `${url}/token`, method: 'POST', headers: formHeaders, body: poll(pool), connections,
+        url: `${url}/token`,
+        method: 'POST',
+        headers: formHeaders,
+        body: poll(pool),
+        connections,
         setupRequest: (request) => ({ ...request, body: poll(pool) }),
         classify: answerKind,
-        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
+        warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
       const side = sideOf(url);
       addAnswers(tallies[side], result.kinds, result.errors);
       const unexpected = Object.entries(result.kinds).filter(([kind]) => kind !== pendingAnswer && kind !== slowDownAnswer);
       if (unexpected.length > 0 || result.errors > 0) {
-        throw new Error(`device_code polls: ${JSON.stringify(result.kinds)}, ${result.errors} connection errors (expected only ${pendingAnswer} or ${slowDownAnswer})`);
+        throw new Error(
+          `device_code polls: ${JSON.stringify(result.kinds)}, ${result.errors} connection errors (expected only ${pendingAnswer} or ${slowDownAnswer})`,
+        );
       }
       const { rps, p50ms, p99ms, count, elapsedSec } = result;
       return {

@@ -26,8 +26,16 @@ export interface FirstAuthServer {
 
 export function firstAuthFrom(url: string, announced: Record<string, unknown>): FirstAuthServer {
   const f = announced.firstauth;
-  if (typeof f !== 'object' || f === null || !('token' in f) || !('raceToken' in f) || !('accounts' in f)
-    || typeof f.token !== 'string' || typeof f.raceToken !== 'string' || typeof f.accounts !== 'number') {
+  if (
+    typeof f !== 'object' ||
+    f === null ||
+    !('token' in f) ||
+    !('raceToken' in f) ||
+    !('accounts' in f) ||
+    typeof f.token !== 'string' ||
+    typeof f.raceToken !== 'string' ||
+    typeof f.accounts !== 'number'
+  ) {
     throw new Error(`first-login server announced no tokens: ${JSON.stringify(announced)}`);
   }
   return { url, token: f.token, raceToken: f.raceToken, accounts: f.accounts };
@@ -49,12 +57,18 @@ export function firstLogin(d: Durations, server: FirstAuthServer): Workload {
       // Each first-login iteration takes a fresh account; the loop's operation cap stops it when they run out.
       const cap = () => (first ? remaining() : 20_000);
       const once = (times?: ReturnType<typeof emptyStepTimes>) => (first ? firstLoginTrip(times) : loginRoundTrip(url, times));
-      if (round.warmup) await closedLoop({ concurrency, durationMs: d.loginWarmupMs, maxOperations: first ? Math.floor(server.accounts / 10) : 20_000 }, () => once());
+      if (round.warmup)
+        await closedLoop({ concurrency, durationMs: d.loginWarmupMs, maxOperations: first ? Math.floor(server.accounts / 10) : 20_000 }, () => once());
       if (cap() === 0) throw new Error(`first login: all ${server.accounts} accounts used before the round`);
       const times = emptyStepTimes();
       const result = await closedLoop({ concurrency, durationMs: d.loginMs * round.share, maxOperations: cap() }, () => once(times));
       const { latencies, ...numbers } = result;
-      return { numbers, latencies, series: times, details: { concurrency, flow: first ? 'first login, acl_token, manual gating' : 'plain login, known user', ...(first ? { accountsUsed: next } : {}) } };
+      return {
+        numbers,
+        latencies,
+        series: times,
+        details: { concurrency, flow: first ? 'first login, acl_token, manual gating' : 'plain login, known user', ...(first ? { accountsUsed: next } : {}) },
+      };
     },
   };
 }
@@ -69,8 +83,11 @@ export interface RaceReport {
 }
 
 export async function race(server: FirstAuthServer): Promise<RaceReport> {
-  const prepared: AtLoginPage[] = await Promise.all(Array.from({ length: raceAccounts }, (_, k) =>
-    openLoginPage(server.url, undefined, 60_000, { account: firstLoginAccount(server.accounts + k), aclToken: server.raceToken })));
+  const prepared: AtLoginPage[] = await Promise.all(
+    Array.from({ length: raceAccounts }, (_, k) =>
+      openLoginPage(server.url, undefined, 60_000, { account: firstLoginAccount(server.accounts + k), aclToken: server.raceToken }),
+    ),
+  );
   const statuses = await Promise.all(prepared.map(async (at) => (await postLogin(at)).status));
   const other: Record<string, number> = {};
   for (const s of statuses) if (s !== 303 && s !== 409) other[s] = (other[s] ?? 0) + 1;

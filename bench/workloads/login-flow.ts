@@ -9,9 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { basicAuth, benchAccount, redirectUri, webClient } from '../fixtures.ts';
 import { Browser, expectRedirect, expectStatus, hiddenField } from '../lib/browser.ts';
 
-export const loginSteps = [
-  'authorize', 'loginPage', 'loginPost', 'resumeLogin', 'consentPage', 'consentPost', 'resumeConsent', 'token',
-] as const;
+export const loginSteps = ['authorize', 'loginPage', 'loginPost', 'resumeLogin', 'consentPage', 'consentPost', 'resumeConsent', 'token'] as const;
 export type LoginStep = (typeof loginSteps)[number];
 export type StepTimes = Record<LoginStep, number[]>;
 
@@ -60,7 +58,8 @@ export async function openLoginPage(issuer: string, times?: StepTimes, timeoutMs
     ...(as.aclToken ? { acl_token: as.aclToken } : {}),
   });
   const interaction = await timed(times, 'authorize', async () =>
-    expectRedirect('authorize', await browser.request(`/auth?${query}`), /\/interaction\/[^/?]+$/));
+    expectRedirect('authorize', await browser.request(`/auth?${query}`), /\/interaction\/[^/?]+$/),
+  );
   const uid = interaction.split('/').pop() ?? '';
   const page = await timed(times, 'loginPage', async () => {
     const res = await browser.request(interaction);
@@ -85,8 +84,7 @@ export async function signIn(issuer: string, times?: StepTimes, as?: LoginAs): P
   const at = await openLoginPage(issuer, times, undefined, as);
   const { browser } = at;
   const resume = await timed(times, 'loginPost', async () => expectRedirect('login POST', await postLogin(at), /\/auth\/[^/?]+$/));
-  const consent = await timed(times, 'resumeLogin', async () =>
-    expectRedirect('resume after login', await browser.request(resume), /\/interaction\/[^/?]+$/));
+  const consent = await timed(times, 'resumeLogin', async () => expectRedirect('resume after login', await browser.request(resume), /\/interaction\/[^/?]+$/));
   const consentPage = await timed(times, 'consentPage', async () => {
     const res = await browser.request(consent);
     expectStatus('consent page', res, 200);
@@ -94,9 +92,11 @@ export async function signIn(issuer: string, times?: StepTimes, as?: LoginAs): P
   });
   const csrf = hiddenField('consent page', consentPage, '_csrf');
   const resume2 = await timed(times, 'consentPost', async () =>
-    expectRedirect('consent POST', await browser.request(`${consent}/consent`, { form: { _csrf: csrf, decision: 'allow' } }), /\/auth\/[^/?]+$/));
+    expectRedirect('consent POST', await browser.request(`${consent}/consent`, { form: { _csrf: csrf, decision: 'allow' } }), /\/auth\/[^/?]+$/),
+  );
   const callback = await timed(times, 'resumeConsent', async () =>
-    expectRedirect('resume after consent', await browser.request(resume2), /^http:\/\/127\.0\.0\.1:1\/cb\?/));
+    expectRedirect('resume after consent', await browser.request(resume2), /^http:\/\/127\.0\.0\.1:1\/cb\?/),
+  );
   const params = new URL(callback).searchParams;
   const code = params.get('code');
   if (!code || params.get('state') !== at.state) throw new Error(`callback without code or with a wrong state: ${callback}`);

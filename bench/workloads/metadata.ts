@@ -15,8 +15,10 @@ function metadataWorkload(name: string, path: string, d: Durations): Workload {
       const text = await probe.text();
       if (probe.status !== 200) throw new Error(`${path} probe: ${probe.status} ${text.slice(0, 300)}`);
       const numbers = await measureHttp({
-        url: `${url}${path}`, connections: 16,
-        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+        url: `${url}${path}`,
+        connections: 16,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
+        warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
       return { numbers, details: { cacheControl: probe.headers.get('cache-control'), bytes: text.length } };
     },

@@ -33,8 +33,18 @@ export interface MixedServer {
 
 export function mixedFrom(url: string, announced: Record<string, unknown>): MixedServer {
   const m = announced.mixed;
-  if (typeof m !== 'object' || m === null || !('invitation' in m) || !('accounts' in m) || !('registrationToken' in m) || !('deviceToken' in m)
-    || typeof m.invitation !== 'string' || typeof m.accounts !== 'number' || typeof m.registrationToken !== 'string' || typeof m.deviceToken !== 'string') {
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    !('invitation' in m) ||
+    !('accounts' in m) ||
+    !('registrationToken' in m) ||
+    !('deviceToken' in m) ||
+    typeof m.invitation !== 'string' ||
+    typeof m.accounts !== 'number' ||
+    typeof m.registrationToken !== 'string' ||
+    typeof m.deviceToken !== 'string'
+  ) {
     throw new Error(`gatehouse announced no mixed-load setup (started without --mixed?): ${JSON.stringify(announced)}`);
   }
   return { url, invitation: m.invitation, accounts: m.accounts, registrationToken: m.registrationToken, deviceToken: m.deviceToken };
@@ -45,8 +55,26 @@ export type MixedOperation = (typeof mixedOperations)[number];
 
 /** The deck every client draws from in turn: 20 operations, about a third of them full browser sign-ins. */
 const deck: MixedOperation[] = [
-  'token', 'login', 'introspection', 'first login', 'refresh', 'token', 'registration', 'introspection', 'login', 'device enrolment',
-  'token', 'refresh', 'first login', 'introspection', 'token', 'login', 'refresh', 'registration', 'introspection', 'device enrolment',
+  'token',
+  'login',
+  'introspection',
+  'first login',
+  'refresh',
+  'token',
+  'registration',
+  'introspection',
+  'login',
+  'device enrolment',
+  'token',
+  'refresh',
+  'first login',
+  'introspection',
+  'token',
+  'login',
+  'refresh',
+  'registration',
+  'introspection',
+  'device enrolment',
 ];
 
 export interface MixedOptions {
@@ -79,7 +107,10 @@ export interface MixedReport {
 
 /** A failed step: the status it stopped at, so 5xx answers are counted wherever in a flow they came. */
 class Refused extends Error {
-  constructor(readonly status: number | 'error', message: string) {
+  constructor(
+    readonly status: number | 'error',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -129,7 +160,13 @@ export async function mixedLoad(server: MixedServer, options: MixedOptions): Pro
   };
 
   const clientCredentials = async () => {
-    keep(expectAnswer('client_credentials', await post(`${server.url}/token`, { ...form, authorization: basicAuth(serviceClient) }, 'grant_type=client_credentials'), 200));
+    keep(
+      expectAnswer(
+        'client_credentials',
+        await post(`${server.url}/token`, { ...form, authorization: basicAuth(serviceClient) }, 'grant_type=client_credentials'),
+        200,
+      ),
+    );
   };
   const firstLogin = async () => {
     const account = firstLoginAccount(nextAccount);
@@ -149,11 +186,23 @@ export async function mixedLoad(server: MixedServer, options: MixedOptions): Pro
   const introspect = async () => {
     const token = accessTokens[Math.floor(Math.random() * accessTokens.length)]!;
     const body = new URLSearchParams({ token }).toString();
-    const answer = expectAnswer('introspection', await post(`${server.url}/token/introspection`, { ...form, authorization: basicAuth(serviceClient) }, body), 200);
+    const answer = expectAnswer(
+      'introspection',
+      await post(`${server.url}/token/introspection`, { ...form, authorization: basicAuth(serviceClient) }, body),
+      200,
+    );
     if (answer.active !== true) throw new Refused(200, `introspection: a fresh access token is inactive: ${JSON.stringify(answer)}`);
   };
   const register = async () => {
-    expectAnswer('registration', await post(`${server.url}/reg`, { authorization: `Bearer ${server.registrationToken}`, 'content-type': 'application/json' }, JSON.stringify(registrationRequest)), 201);
+    expectAnswer(
+      'registration',
+      await post(
+        `${server.url}/reg`,
+        { authorization: `Bearer ${server.registrationToken}`, 'content-type': 'application/json' },
+        JSON.stringify(registrationRequest),
+      ),
+      201,
+    );
   };
   const enrollDevice = async () => {
     nextDevice += 1;
@@ -170,7 +219,13 @@ export async function mixedLoad(server: MixedServer, options: MixedOptions): Pro
     return op;
   };
   const work: Record<MixedOperation, () => Promise<void>> = {
-    login, 'first login': firstLogin, token: clientCredentials, refresh, introspection: introspect, registration: register, 'device enrolment': enrollDevice,
+    login,
+    'first login': firstLogin,
+    token: clientCredentials,
+    refresh,
+    introspection: introspect,
+    registration: register,
+    'device enrolment': enrollDevice,
   };
 
   const latencies = Object.fromEntries(mixedOperations.map((op) => [op, [] as number[]])) as Record<MixedOperation, number[]>;
@@ -209,18 +264,36 @@ export async function mixedLoad(server: MixedServer, options: MixedOptions): Pro
     const count = latencies[op].length;
     const failedHere = count - (answers[op].ok ?? 0);
     failed += failedHere;
-    byOperation[op] = { count, failed: failedHere, p50ms: round(percentile(latencies[op], 50), 1), p99ms: round(percentile(latencies[op], 99), 1), answers: answers[op] };
+    byOperation[op] = {
+      count,
+      failed: failedHere,
+      p50ms: round(percentile(latencies[op], 50), 1),
+      p99ms: round(percentile(latencies[op], 99), 1),
+      answers: answers[op],
+    };
   }
-  return { concurrency: options.concurrency, operations: issued, elapsedSec: round(elapsedSec, 1), operationsPerSec: round(issued / elapsedSec, 1), byOperation, serverErrors, failed, failures };
+  return {
+    concurrency: options.concurrency,
+    operations: issued,
+    elapsedSec: round(elapsedSec, 1),
+    operationsPerSec: round(issued / elapsedSec, 1),
+    byOperation,
+    serverErrors,
+    failed,
+    failures,
+  };
 }
 
 /** The per-operation table and the verdict line, for the terminal. */
 export function mixedSummary(report: MixedReport, busyLines: number): string {
-  const table = renderTable(['mixed load (SQLite)', 'count', 'failed', 'p50 ms', 'p99 ms'], Object.entries(report.byOperation).map(([op, n]) => [
-    op, String(n.count), String(n.failed), fmt(n.p50ms), fmt(n.p99ms),
-  ]));
+  const table = renderTable(
+    ['mixed load (SQLite)', 'count', 'failed', 'p50 ms', 'p99 ms'],
+    Object.entries(report.byOperation).map(([op, n]) => [op, String(n.count), String(n.failed), fmt(n.p50ms), fmt(n.p99ms)]),
+  );
   const verdict = report.serverErrors === 0 && busyLines === 0 ? 'ok' : 'FAILED';
-  return `${table}\n${report.concurrency} clients, ${report.operations} operations in ${report.elapsedSec} s (${report.operationsPerSec}/s):`
-    + ` 5xx answers ${report.serverErrors}, SQLITE_BUSY in the server log ${busyLines}, other failures ${report.failed - report.serverErrors}: ${verdict}`
-    + (report.failures.length ? `\n  first failures:\n    ${report.failures.join('\n    ')}` : '');
+  return (
+    `${table}\n${report.concurrency} clients, ${report.operations} operations in ${report.elapsedSec} s (${report.operationsPerSec}/s):` +
+    ` 5xx answers ${report.serverErrors}, SQLITE_BUSY in the server log ${busyLines}, other failures ${report.failed - report.serverErrors}: ${verdict}` +
+    (report.failures.length ? `\n  first failures:\n    ${report.failures.join('\n    ')}` : '')
+  );
 }

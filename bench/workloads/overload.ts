@@ -45,18 +45,20 @@ export async function overload(url: string, burst: number): Promise<OverloadRepo
   let networkErrors = 0;
   let missingRetryAfter = 0;
   const started = performance.now();
-  await Promise.all(prepared.map(async (at) => {
-    const t0 = performance.now();
-    try {
-      const res = await postLogin(at);
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      (latenciesByStatus[res.status] ??= []).push(performance.now() - t0);
-      if (res.status === 503 && !res.headers.get('retry-after')) missingRetryAfter += 1;
-    } catch {
-      networkErrors += 1;
-    }
-    latencies.push(performance.now() - t0);
-  }));
+  await Promise.all(
+    prepared.map(async (at) => {
+      const t0 = performance.now();
+      try {
+        const res = await postLogin(at);
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        (latenciesByStatus[res.status] ??= []).push(performance.now() - t0);
+        if (res.status === 503 && !res.headers.get('retry-after')) missingRetryAfter += 1;
+      } catch {
+        networkErrors += 1;
+      }
+      latencies.push(performance.now() - t0);
+    }),
+  );
   const burstSeconds = (performance.now() - started) / 1000;
 
   let recovered = true;
@@ -81,7 +83,9 @@ export async function overload(url: string, burst: number): Promise<OverloadRepo
     p50ms: round(percentile(latencies, 50)),
     p99ms: round(percentile(latencies, 99)),
     maxMs: round(Math.max(...latencies)),
-    byStatus: Object.fromEntries(Object.entries(latenciesByStatus).map(([status, list]) => [status, { p50ms: round(percentile(list, 50)), maxMs: round(Math.max(...list)) }])),
+    byStatus: Object.fromEntries(
+      Object.entries(latenciesByStatus).map(([status, list]) => [status, { p50ms: round(percentile(list, 50)), maxMs: round(Math.max(...list)) }]),
+    ),
     recovered,
     ...(recoveryError ? { recoveryError } : {}),
   };

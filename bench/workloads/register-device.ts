@@ -32,8 +32,16 @@ export interface DeviceServer {
 
 export function devicesFrom(url: string, announced: Record<string, unknown>): DeviceServer {
   const d = announced.devices;
-  if (typeof d !== 'object' || d === null || !('configFile' in d) || !('token' in d) || !('tokenId' in d)
-    || typeof d.configFile !== 'string' || typeof d.token !== 'string' || typeof d.tokenId !== 'string') {
+  if (
+    typeof d !== 'object' ||
+    d === null ||
+    !('configFile' in d) ||
+    !('token' in d) ||
+    !('tokenId' in d) ||
+    typeof d.configFile !== 'string' ||
+    typeof d.token !== 'string' ||
+    typeof d.tokenId !== 'string'
+  ) {
     throw new Error(`gatehouse announced no device token (started without --devices?): ${JSON.stringify(announced)}`);
   }
   return { url, configFile: d.configFile, token: d.token, tokenId: d.tokenId };
@@ -58,7 +66,12 @@ export function registerDevice(d: Durations, server: DeviceServer): TalliedWorkl
     async measure(url, round) {
       const gatehouse = url === server.url;
       if (gatehouse) {
-        const probe = await fetch(`${url}/api/register-device`, { method: 'POST', headers: jsonHeaders, body: enrollment(), signal: AbortSignal.timeout(30_000) });
+        const probe = await fetch(`${url}/api/register-device`, {
+          method: 'POST',
+          headers: jsonHeaders,
+          body: enrollment(),
+          signal: AbortSignal.timeout(30_000),
+        });
         const json: unknown = await probe.json().catch(() => null);
         if (probe.status !== 201 || typeof json !== 'object' || json === null || !('clientId' in json) || !('clientSecret' in json)) {
           throw new Error(`register-device probe: ${probe.status} ${JSON.stringify(json)}`);
@@ -74,7 +87,8 @@ export function registerDevice(d: Durations, server: DeviceServer): TalliedWorkl
         ...(gatehouse ? { setupRequest: (request) => ({ ...request, body: enrollment() }) } : {}),
         classify: answerKind,
         connections,
-        durationSec: Math.max(1, Math.round(d.httpSec * round.share)), warmupSec: round.warmup ? d.httpWarmupSec : 0,
+        durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
+        warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
       const side = gatehouse ? 'gatehouse' : 'baseline';
       addAnswers(tallies[side], result.kinds, result.errors);

@@ -39,8 +39,20 @@ export interface RegistrationServer {
 
 export function registrationFrom(url: string, announced: Record<string, unknown>): RegistrationServer {
   const r = announced.registration;
-  if (typeof r !== 'object' || r === null || !('configFile' in r) || !('token' in r) || !('tokenId' in r) || !('count' in r) || !('setupToken' in r)
-    || typeof r.configFile !== 'string' || typeof r.token !== 'string' || typeof r.tokenId !== 'string' || typeof r.count !== 'number' || typeof r.setupToken !== 'string') {
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    !('configFile' in r) ||
+    !('token' in r) ||
+    !('tokenId' in r) ||
+    !('count' in r) ||
+    !('setupToken' in r) ||
+    typeof r.configFile !== 'string' ||
+    typeof r.token !== 'string' ||
+    typeof r.tokenId !== 'string' ||
+    typeof r.count !== 'number' ||
+    typeof r.setupToken !== 'string'
+  ) {
     throw new Error(`gatehouse announced no registration tokens: ${JSON.stringify(announced)}`);
   }
   return { url, configFile: r.configFile, token: r.token, tokenId: r.tokenId, count: r.count, setupToken: r.setupToken };
@@ -57,8 +69,15 @@ export interface RegisteredClient {
 export async function registerClient(url: string, token: string): Promise<RegisteredClient> {
   const res = await fetch(`${url}/reg`, { method: 'POST', headers: registrationHeaders(token), body, signal: AbortSignal.timeout(30_000) });
   const json: unknown = await res.json().catch(() => null);
-  if (res.status !== 201 || typeof json !== 'object' || json === null || !('client_id' in json) || !('client_secret' in json)
-    || typeof json.client_id !== 'string' || typeof json.client_secret !== 'string') {
+  if (
+    res.status !== 201 ||
+    typeof json !== 'object' ||
+    json === null ||
+    !('client_id' in json) ||
+    !('client_secret' in json) ||
+    typeof json.client_id !== 'string' ||
+    typeof json.client_secret !== 'string'
+  ) {
     throw new Error(`registration at ${url}/reg: ${res.status} ${JSON.stringify(json)}`);
   }
   return { client_id: json.client_id, client_secret: json.client_secret };
@@ -68,12 +87,14 @@ export async function registerClient(url: string, token: string): Promise<Regist
 export async function registerClients(url: string, token: string, n: number, concurrency = 16): Promise<RegisteredClient[]> {
   const clients: RegisteredClient[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      next += 1;
-      clients.push(await registerClient(url, token));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next += 1;
+        clients.push(await registerClient(url, token));
+      }
+    }),
+  );
   return clients;
 }
 
@@ -105,7 +126,15 @@ export function registration(d: Durations, server: RegistrationServer): Registra
     const t = tallyOf(url);
     // First time on a server: a short exact burst to learn its pace.
     if (t.rate === undefined) {
-      const probe = await countHttp({ url: `${url}/reg`, method: 'POST', headers: registrationHeaders(token), body, connections, amount: connections * 4, maxSec: 60 });
+      const probe = await countHttp({
+        url: `${url}/reg`,
+        method: 'POST',
+        headers: registrationHeaders(token),
+        body,
+        connections,
+        amount: connections * 4,
+        maxSec: 60,
+      });
       t.sent += connections * 4;
       add(t, probe.statuses);
       t.errors += probe.errors;
@@ -113,7 +142,15 @@ export function registration(d: Durations, server: RegistrationServer): Registra
       t.rate = Math.max(1, probe.rps);
     }
     const amount = Math.max(connections, Math.round(t.rate * seconds));
-    const result = await countHttp({ url: `${url}/reg`, method: 'POST', headers: registrationHeaders(token), body, connections, amount, maxSec: seconds * 3 + 10 });
+    const result = await countHttp({
+      url: `${url}/reg`,
+      method: 'POST',
+      headers: registrationHeaders(token),
+      body,
+      connections,
+      amount,
+      maxSec: seconds * 3 + 10,
+    });
     t.sent += amount;
     add(t, result.statuses);
     t.errors += result.errors;
@@ -166,9 +203,15 @@ const execFileAsync = promisify(execFile);
 
 /** `gatehouse --config FILE --json registration-token show ID`, from the project root, as an operator would run it. */
 export async function readTokenUses(server: RegistrationServer): Promise<number> {
-  const { stdout } = await execFileAsync(process.execPath, ['bin/gatehouse.js', '--config', server.configFile, '--json', 'registration-token', 'show', server.tokenId], {
-    cwd: projectRoot, timeout: 60_000, env: { ...process.env, NODE_ENV: 'production' },
-  });
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    ['bin/gatehouse.js', '--config', server.configFile, '--json', 'registration-token', 'show', server.tokenId],
+    {
+      cwd: projectRoot,
+      timeout: 60_000,
+      env: { ...process.env, NODE_ENV: 'production' },
+    },
+  );
   const shown: unknown = JSON.parse(stdout);
   if (typeof shown !== 'object' || shown === null || !('uses' in shown) || typeof shown.uses !== 'number') {
     throw new Error(`registration-token show printed no uses: ${stdout.slice(0, 300)}`);

@@ -69,7 +69,11 @@ function registrationUrlInToken(token: string): string | undefined {
 export function registrationUrlOf(url: string | undefined, token: string): URL {
   if (url === undefined) {
     const claimed = registrationUrlInToken(token);
-    if (!claimed) throw new GatehouseError('input.invalid', '--url is missing and the token carries no registration_url to enroll at; give --url (the issuer, or its /api/register-device URL)');
+    if (!claimed)
+      throw new GatehouseError(
+        'input.invalid',
+        '--url is missing and the token carries no registration_url to enroll at; give --url (the issuer, or its /api/register-device URL)',
+      );
     return checkedUrl(claimed, 'registration_url in the token');
   }
   const checked = checkedUrl(url, 'URL');
@@ -92,13 +96,22 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
   const existing = readState(input.statePath, input.warn);
   if (existing) {
     if (existing.kind !== 'enrollment') {
-      throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} holds credentials from \`agent ${existing.kind === 'registration' ? 'register' : existing.kind}\`, not from an enrollment`);
+      throw new GatehouseError(
+        'agent.state_invalid',
+        `state file ${input.statePath} holds credentials from \`agent ${existing.kind === 'registration' ? 'register' : existing.kind}\`, not from an enrollment`,
+      );
     }
     if (existing.manufacturer_id !== input.manufacturerId) {
-      throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} was written for manufacturer id ${existing.manufacturer_id}, not ${input.manufacturerId}`);
+      throw new GatehouseError(
+        'agent.state_invalid',
+        `state file ${input.statePath} was written for manufacturer id ${existing.manufacturer_id}, not ${input.manufacturerId}`,
+      );
     }
     if (!sameUrl(existing.registration_url, registrationUrl.href)) {
-      throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} was written for ${existing.registration_url}, not ${registrationUrl.href}`);
+      throw new GatehouseError(
+        'agent.state_invalid',
+        `state file ${input.statePath} was written for ${existing.registration_url}, not ${registrationUrl.href}`,
+      );
     }
     return { reused: true, state: existing };
   }
@@ -114,7 +127,9 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
   }
   pending.commit(state);
   if (!checkedTokenEndpoint(state.token_endpoint)) {
-    input.warn(`warning: the server's token endpoint ${state.token_endpoint} is plain http on another machine; \`agent token\` will refuse it (credentials saved in ${input.statePath} all the same)`);
+    input.warn(
+      `warning: the server's token endpoint ${state.token_endpoint} is plain http on another machine; \`agent token\` will refuse it (credentials saved in ${input.statePath} all the same)`,
+    );
   }
   return { reused: false, state };
 }
@@ -160,7 +175,10 @@ async function enrollAt(url: URL, input: EnrollInput): Promise<EnrollmentState> 
     if (!enrolled.success) {
       const id = (body as { clientId?: unknown } | undefined)?.clientId;
       // It may have enrolled us (and the manufacturer id is then taken): say so, so an admin can revoke it.
-      throw new GatehouseError('agent.refused', `the issuer answered the enrollment at ${url.href} with credentials this agent cannot read${typeof id === 'string' ? ` (device ${id})` : ''}; nothing was saved, and this manufacturer id may now count as enrolled: ask an admin`);
+      throw new GatehouseError(
+        'agent.refused',
+        `the issuer answered the enrollment at ${url.href} with credentials this agent cannot read${typeof id === 'string' ? ` (device ${id})` : ''}; nothing was saved, and this manufacturer id may now count as enrolled: ask an admin`,
+      );
     }
     const { deviceId, clientId, clientSecret, tokenEndpoint } = enrolled.data;
     return {
@@ -204,10 +222,16 @@ function refusalError(status: number, body: unknown, url: URL, location: string 
     return new GatehouseError(code, `the issuer refused the enrollment: ${description ?? error} (${error})${hint ? `; ${hint}` : ''}`, { status, error });
   }
   if (status >= 300 && status < 400) {
-    return new GatehouseError('agent.refused', `the enrollment failed: ${url.href} answered with a redirect (HTTP ${status}) to ${location ?? 'nowhere'}; give the URL it redirects to`);
+    return new GatehouseError(
+      'agent.refused',
+      `the enrollment failed: ${url.href} answered with a redirect (HTTP ${status}) to ${location ?? 'nowhere'}; give the URL it redirects to`,
+    );
   }
   if (status === 404 || status === 405) {
-    return new GatehouseError('agent.refused', `the enrollment failed: ${url.href} answered HTTP ${status}; there is no device enrollment there (check --url, and that deviceRegistration is enabled on the server)`);
+    return new GatehouseError(
+      'agent.refused',
+      `the enrollment failed: ${url.href} answered HTTP ${status}; there is no device enrollment there (check --url, and that deviceRegistration is enabled on the server)`,
+    );
   }
   const said = refusal.success ? `: ${refusal.data.error_description ?? refusal.data.error} (${refusal.data.error})` : '';
   return new GatehouseError('agent.refused', `the enrollment failed: ${url.href} answered HTTP ${status}${said}`, { status });

@@ -83,7 +83,10 @@ export async function withStateLock<T>(file: string, waitSeconds: number, work: 
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new GatehouseError('agent.state_invalid', `state file ${file} is in use by another gatehouse agent${pid > 0 ? ` (process ${pid})` : ''}; try again, or remove ${lock} if no agent is running`);
+      throw new GatehouseError(
+        'agent.state_invalid',
+        `state file ${file} is in use by another gatehouse agent${pid > 0 ? ` (process ${pid})` : ''}; try again, or remove ${lock} if no agent is running`,
+      );
     }
     await sleep(retryMs);
   }

@@ -73,7 +73,10 @@ async function refreshSaved(statePath: string, issuerUrl: URL, input: LoginInput
   const existing = readState(statePath, input.warn);
   if (!existing) return undefined;
   if (existing.kind !== 'login') {
-    throw new GatehouseError('agent.state_invalid', `state file ${statePath} holds credentials from \`agent ${existing.kind === 'registration' ? 'register' : 'enroll'}\`, not a sign-in from \`agent login\``);
+    throw new GatehouseError(
+      'agent.state_invalid',
+      `state file ${statePath} holds credentials from \`agent ${existing.kind === 'registration' ? 'register' : 'enroll'}\`, not a sign-in from \`agent login\``,
+    );
   }
   if (!sameUrl(existing.issuer, issuerUrl.href)) {
     throw new GatehouseError('agent.state_invalid', `state file ${statePath} was written for issuer ${existing.issuer}, not ${input.issuer}`);
@@ -107,7 +110,10 @@ async function signIn(issuerUrl: URL, input: LoginInput): Promise<LoginState> {
   }
   const server = config.serverMetadata();
   if (typeof server.device_authorization_endpoint !== 'string') {
-    throw new GatehouseError('agent.refused', `the issuer at ${input.issuer} does not offer the device authorization grant (no device_authorization_endpoint in its discovery document)`);
+    throw new GatehouseError(
+      'agent.refused',
+      `the issuer at ${input.issuer} does not offer the device authorization grant (no device_authorization_endpoint in its discovery document)`,
+    );
   }
   checkedUrl(server.device_authorization_endpoint, 'device_authorization_endpoint');
   if (typeof server.token_endpoint !== 'string') {
@@ -131,7 +137,9 @@ async function signIn(issuerUrl: URL, input: LoginInput): Promise<LoginState> {
   }
   const { verification_uri, user_code, verification_uri_complete, expires_in, interval } = authorization;
   await input.onAuthorization({
-    verification_uri, user_code, expires_in,
+    verification_uri,
+    user_code,
+    expires_in,
     ...(typeof verification_uri_complete === 'string' ? { verification_uri_complete } : {}),
     ...(typeof interval === 'number' ? { interval } : {}),
   });
@@ -149,14 +157,19 @@ async function signIn(issuerUrl: URL, input: LoginInput): Promise<LoginState> {
     clearTimeout(timer);
   }
   const now = input.now?.() ?? new Date();
-  return stateAfter(undefined, {
-    version: 1,
-    kind: 'login',
-    issuer: server.issuer,
-    client_id: input.clientId,
-    token_endpoint: tokenEndpoint,
-    created_at: now.toISOString(),
-  }, tokens, now);
+  return stateAfter(
+    undefined,
+    {
+      version: 1,
+      kind: 'login',
+      issuer: server.issuer,
+      client_id: input.clientId,
+      token_endpoint: tokenEndpoint,
+      created_at: now.toISOString(),
+    },
+    tokens,
+    now,
+  );
 }
 
 /** The end of a polling that brought no tokens, in the person's terms. */
@@ -165,7 +178,10 @@ async function pollingFailure(err: unknown, expired: boolean, issuer: string, ti
   if (expired) return expiredCode();
   const refusal = await refusalOf(err);
   if (refusal?.error === 'access_denied') {
-    return new GatehouseError('agent.refused', 'the sign-in was refused on the verification page (access_denied)', { status: refusal.status, error: refusal.error });
+    return new GatehouseError('agent.refused', 'the sign-in was refused on the verification page (access_denied)', {
+      status: refusal.status,
+      error: refusal.error,
+    });
   }
   if (refusal?.error === 'expired_token') return expiredCode();
   return explainFailure(err, issuer, 'the sign-in', timeout);

@@ -38,7 +38,12 @@ export function loginClient(state: Pick<LoginState, 'issuer' | 'client_id' | 'to
 }
 
 /** The state to keep after a token response: the refresh token rotated, the rest updated where the issuer said. */
-export function stateAfter(previous: LoginState | undefined, base: Omit<LoginState, 'access_token' | 'refresh_token' | 'expires_at' | 'scope' | 'subject'>, tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, now: Date): LoginState {
+export function stateAfter(
+  previous: LoginState | undefined,
+  base: Omit<LoginState, 'access_token' | 'refresh_token' | 'expires_at' | 'scope' | 'subject'>,
+  tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
+  now: Date,
+): LoginState {
   const refreshToken = tokens.refresh_token ?? previous?.refresh_token;
   const scope = tokens.scope ?? previous?.scope;
   const subject = tokens.claims()?.sub ?? previous?.subject;
@@ -93,7 +98,10 @@ export async function refreshLogin(input: RefreshInput): Promise<RefreshResult> 
       return { state, access_token: state.access_token, expires_in: left, scope: state.scope, refreshed: false };
     }
     if (!state.refresh_token) {
-      throw new GatehouseError('agent.refused', `the access token in ${input.statePath} ${left > 0 ? 'is about to expire' : 'has expired'} and the issuer gave no refresh token; sign in again with \`gatehouse agent login --issuer ${state.issuer} --client-id ${state.client_id} --state ${input.statePath}\``);
+      throw new GatehouseError(
+        'agent.refused',
+        `the access token in ${input.statePath} ${left > 0 ? 'is about to expire' : 'has expired'} and the issuer gave no refresh token; sign in again with \`gatehouse agent login --issuer ${state.issuer} --client-id ${state.client_id} --state ${input.statePath}\``,
+      );
     }
 
     // Before the request: a refresh token spent without being able to keep its successor would end the sign-in.
@@ -118,7 +126,10 @@ export async function refreshLogin(input: RefreshInput): Promise<RefreshResult> 
     const { access_token: _a, refresh_token: _r, expires_at: _e, scope: _s, subject: _u, ...base } = state;
     const refreshed = stateAfter(state, { ...base, refreshed_at: at.toISOString() }, tokens, at);
     // A narrower token was asked for: hand it out, keep the full one (only the rotated refresh token is new).
-    const kept: LoginState = input.scope === undefined ? refreshed : { ...state, refreshed_at: refreshed.refreshed_at, ...(refreshed.refresh_token ? { refresh_token: refreshed.refresh_token } : {}) };
+    const kept: LoginState =
+      input.scope === undefined
+        ? refreshed
+        : { ...state, refreshed_at: refreshed.refreshed_at, ...(refreshed.refresh_token ? { refresh_token: refreshed.refresh_token } : {}) };
     pending.commit(kept);
     return { state: kept, access_token: tokens.access_token, expires_in: tokens.expires_in ?? 0, scope: tokens.scope, refreshed: true };
   });

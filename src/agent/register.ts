@@ -43,7 +43,10 @@ export async function register(input: RegisterInput): Promise<RegisterResult> {
       throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} was written for issuer ${existing.issuer}, not ${input.issuer}`);
     }
     if (existing.kind !== 'registration') {
-      throw new GatehouseError('agent.state_invalid', `state file ${input.statePath} holds credentials from \`agent ${existing.kind as string}\`, not from a registration`);
+      throw new GatehouseError(
+        'agent.state_invalid',
+        `state file ${input.statePath} holds credentials from \`agent ${existing.kind as string}\`, not from a registration`,
+      );
     }
     return { reused: true, state: existing };
   }
@@ -82,7 +85,10 @@ async function registerAt(issuerUrl: URL, input: RegisterInput): Promise<Registr
     throw await explainFailure(err, input.issuer, 'discovery', timeout);
   }
   if (typeof server.registration_endpoint !== 'string') {
-    throw new GatehouseError('agent.refused', `the issuer at ${input.issuer} does not offer dynamic client registration (no registration_endpoint in its discovery document)`);
+    throw new GatehouseError(
+      'agent.refused',
+      `the issuer at ${input.issuer} does not offer dynamic client registration (no registration_endpoint in its discovery document)`,
+    );
   }
   checkedUrl(server.registration_endpoint, 'registration_endpoint');
   if (typeof server.token_endpoint !== 'string') {
@@ -107,11 +113,18 @@ async function registerAt(issuerUrl: URL, input: RegisterInput): Promise<Registr
 
   const { client_id, client_secret, registration_access_token, registration_client_uri } = registered;
   const missing = [
-    ['client_secret', client_secret], ['registration_access_token', registration_access_token], ['registration_client_uri', registration_client_uri],
-  ].filter(([, v]) => typeof v !== 'string' || v === '').map(([k]) => k);
+    ['client_secret', client_secret],
+    ['registration_access_token', registration_access_token],
+    ['registration_client_uri', registration_client_uri],
+  ]
+    .filter(([, v]) => typeof v !== 'string' || v === '')
+    .map(([k]) => k);
   if (missing.length > 0) {
     // The client exists now but is unusable to us: say which, so an admin can remove it.
-    throw new GatehouseError('agent.refused', `the issuer registered client ${client_id} but its answer lacks ${missing.join(', ')}; nothing was saved (an admin can remove that client)`);
+    throw new GatehouseError(
+      'agent.refused',
+      `the issuer registered client ${client_id} but its answer lacks ${missing.join(', ')}; nothing was saved (an admin can remove that client)`,
+    );
   }
   return {
     version: 1,

@@ -118,7 +118,8 @@ export function sameUrl(a: string, b: string): boolean {
 function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unexpected field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      if (issue.code === 'unrecognized_keys')
+        return `unexpected field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
       const message = issue.message.replace(/^Invalid input: /, '');
       const what = message.endsWith('received undefined') ? 'missing' : message.charAt(0).toLowerCase() + message.slice(1);
       return issue.path.length > 0 ? `${issue.path.join('.')}: ${what}` : what;
@@ -164,7 +165,9 @@ function checkMode(file: string, warn: (line: string) => void): void {
   if (process.platform === 'win32') return;
   const mode = statSync(file).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    warn(`warning: state file ${file} has mode ${mode.toString(8).padStart(4, '0')}: others on this machine can get at its client secret; run chmod 600 ${file}`);
+    warn(
+      `warning: state file ${file} has mode ${mode.toString(8).padStart(4, '0')}: others on this machine can get at its client secret; run chmod 600 ${file}`,
+    );
   }
 }
 

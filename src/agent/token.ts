@@ -35,7 +35,12 @@ export async function requestToken(input: TokenInput): Promise<TokenResult> {
   const state = requireState(input.statePath, input.warn);
   if (state.kind === 'login') {
     const { access_token, expires_in, scope } = await refreshLogin({
-      statePath: input.statePath, force: false, scope: input.scope, timeoutSeconds: input.timeoutSeconds, warn: input.warn, now: input.now,
+      statePath: input.statePath,
+      force: false,
+      scope: input.scope,
+      timeoutSeconds: input.timeoutSeconds,
+      warn: input.warn,
+      now: input.now,
     });
     // Never the refresh token: it is the sign-in itself, and it rotates.
     return { client_id: state.client_id, response: { access_token, token_type: 'Bearer', expires_in, ...(scope !== undefined ? { scope } : {}) } };
@@ -66,8 +71,8 @@ async function clientCredentials(state: ClientState, input: TokenInput): Promise
       throw new GatehouseError(
         'agent.refused',
         state.kind === 'enrollment'
-          // A revoked device's manufacturer id cannot enroll again (the server refuses it): only an admin can help.
-          ? `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked, and a revoked device cannot enroll again: ask an admin (client ${credentials.client_id}, state file ${input.statePath})`
+          ? // A revoked device's manufacturer id cannot enroll again (the server refuses it): only an admin can help.
+            `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked, and a revoked device cannot enroll again: ask an admin (client ${credentials.client_id}, state file ${input.statePath})`
           : `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked — register again (client ${credentials.client_id}, state file ${input.statePath})`,
         { status: refusal.status, error: refusal.error },
       );

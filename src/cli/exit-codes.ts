@@ -7,7 +7,7 @@ import type { GatehouseErrorCode } from '../errors.ts';
 
 export const exitCodeMeanings = {
   64: 'bad usage or input (flags, arguments, values)',
-  65: 'the agent\'s state file is damaged, unreadable, or written for another issuer, device or command',
+  65: "the agent's state file is damaged, unreadable, or written for another issuer, device or command",
   66: 'not found (no such user, token, client, device or state file)',
   69: 'a service it needs is unreachable (the database, the issuer, an upstream provider)',
   70: 'unexpected error (GATEHOUSE_DEBUG=1 prints the details)',

@@ -53,10 +53,7 @@ export interface GatehouseCommandOptions {
  * Wraps a command body: loads the config, opens the database (migrating it, so
  * every command works on a fresh install), runs, and always closes.
  */
-export function withGatehouse<A extends unknown[]>(
-  body: (env: CommandEnv, ...args: A) => Promise<void>,
-  options: GatehouseCommandOptions = {},
-) {
+export function withGatehouse<A extends unknown[]>(body: (env: CommandEnv, ...args: A) => Promise<void>, options: GatehouseCommandOptions = {}) {
   return async (...args: [...A, Command]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const globals = cmd.optsWithGlobals<GlobalOptions>();
@@ -86,8 +83,17 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const command of [
-    serveCommand(), migrateCommand(), userCommands(), clientCommands(), keysCommands(),
-    aclTokenCommands(), clientTokenCommands(), joinRequestCommands(), registrationTokenCommands(), deviceCommands(), deviceTokenCommands(),
+    serveCommand(),
+    migrateCommand(),
+    userCommands(),
+    clientCommands(),
+    keysCommands(),
+    aclTokenCommands(),
+    clientTokenCommands(),
+    joinRequestCommands(),
+    registrationTokenCommands(),
+    deviceCommands(),
+    deviceTokenCommands(),
     agentCommands(),
   ]) {
     program.addCommand(command);

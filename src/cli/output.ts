@@ -21,14 +21,22 @@ export function createOutput(json: boolean, write: (s: string) => void = (s) => 
     record(value, note) {
       if (json) return write(`${JSON.stringify(value, null, 2)}\n`);
       const width = Math.max(...Object.keys(value).map((k) => k.length));
-      write(Object.entries(value).map(([k, v]) => `${k.padEnd(width)}  ${show(v)}`).join('\n') + '\n');
+      write(
+        Object.entries(value)
+          .map(([k, v]) => `${k.padEnd(width)}  ${show(v)}`)
+          .join('\n') + '\n',
+      );
       if (note) write(`\n${note}\n`);
     },
     table(rows, columns) {
       if (json) return write(`${JSON.stringify(rows, null, 2)}\n`);
       if (rows.length === 0) return write('(none)\n');
       const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => show(r[c]).length)));
-      const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+      const line = (cells: string[]) =>
+        cells
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd();
       write(`${line(columns.map((c) => c.toUpperCase()))}\n${rows.map((r) => line(columns.map((c) => show(r[c])))).join('\n')}\n`);
     },
     say(text) {

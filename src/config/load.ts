@@ -50,8 +50,7 @@ export function loadConfig(file: string, env: Env = process.env, options: LoadOp
 export function parseConfig(text: string, file: string, env: Env = process.env, options: LoadOptions = {}): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const lineOf = (node: Node | null | undefined) =>
-    node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  const lineOf = (node: Node | null | undefined) => (node?.range ? lineCounter.linePos(node.range[0]).line : undefined);
 
   const problems: ConfigProblem[] = doc.errors.map((e) => ({
     path: '(yaml)',
@@ -62,7 +61,8 @@ export function parseConfig(text: string, file: string, env: Env = process.env, 
 
   const unset: UnsetValue[] = [];
   substituteEnv(doc.contents as Node | null, [], env, (keyPath, node, name) =>
-    unset.push({ path: formatPath(keyPath), file, line: lineOf(node), variable: name }));
+    unset.push({ path: formatPath(keyPath), file, line: lineOf(node), variable: name }),
+  );
   const unsetProblems = unset.map((u): ConfigProblem => ({ path: u.path, line: u.line, message: `environment variable ${u.variable} is not set` }));
   problems.push(...unsetProblems);
 
@@ -99,7 +99,10 @@ export function requireSet(config: Config, needed?: readonly string[]): void {
   const missing = (config.unset ?? []).filter((u) => !needed || needed.some((key) => within(u.path, key)));
   const [first] = missing;
   if (!first) return;
-  throw invalidConfig(first.file, missing.map((u) => ({ path: u.path, line: u.line, message: `environment variable ${u.variable} is not set` })));
+  throw invalidConfig(
+    first.file,
+    missing.map((u) => ({ path: u.path, line: u.line, message: `environment variable ${u.variable} is not set` })),
+  );
 }
 
 function invalidConfig(file: string, problems: ConfigProblem[]): GatehouseError {
@@ -118,12 +121,7 @@ function within(keyPath: string, key: string): boolean {
  */
 const standIn = (name: string) => `(environment variable ${name} is not set)`;
 
-function substituteEnv(
-  node: Node | null,
-  keyPath: KeyPath,
-  env: Env,
-  missing: (keyPath: KeyPath, node: Node, name: string) => void,
-): void {
+function substituteEnv(node: Node | null, keyPath: KeyPath, env: Env, missing: (keyPath: KeyPath, node: Node, name: string) => void): void {
   if (!node) return;
   if (isMap(node)) {
     for (const pair of node.items) {
@@ -177,9 +175,10 @@ function resolvePaths(config: Config): Config {
   const inBase = (p: string) => path.resolve(config.baseDir, p);
   return {
     ...config,
-    database: config.database.client === 'sqlite'
-      ? { ...config.database, filename: config.database.filename === ':memory:' ? ':memory:' : inBase(config.database.filename) }
-      : config.database,
+    database:
+      config.database.client === 'sqlite'
+        ? { ...config.database, filename: config.database.filename === ':memory:' ? ':memory:' : inBase(config.database.filename) }
+        : config.database,
     mailer: { ...config.mailer, outbox: inBase(config.mailer.outbox) },
     deviceRegistration: config.deviceRegistration.allowedManufacturerIds
       ? { ...config.deviceRegistration, allowedManufacturerIds: inBase(config.deviceRegistration.allowedManufacturerIds) }

@@ -18,10 +18,13 @@ const duration = z.string().refine((value) => {
 const email = z.email('must be an e-mail address');
 
 /** One per-IP limit: at most `max` attempts within a sliding `window`. */
-const rateLimit = (max: number, window: string) => z.strictObject({
-  max: z.number().int().min(1).default(max),
-  window: duration.default(window),
-}).default({ max, window });
+const rateLimit = (max: number, window: string) =>
+  z
+    .strictObject({
+      max: z.number().int().min(1).default(max),
+      window: duration.default(window),
+    })
+    .default({ max, window });
 
 const smtp = {
   /** SMTP server host; without one, mails are written as .eml files to `outbox`. */
@@ -95,131 +98,183 @@ const postgresDatabase = z.strictObject({
 
 export const configSchema = z.strictObject({
   /** The public URL of this provider; path prefixes are allowed. */
-  issuer: z.url().default('http://127.0.0.1:3000').transform((url) => url.replace(/\/+$/, '')),
+  issuer: z
+    .url()
+    .default('http://127.0.0.1:3000')
+    .transform((url) => url.replace(/\/+$/, '')),
   /** Where the server listens; defaults to the issuer's host and port. */
   listen: z.strictObject({ host: z.string().optional(), port: z.number().int().min(0).max(65535).optional() }).default({}),
   /** Trust X-Forwarded-* headers (behind a reverse proxy). */
   trustProxy: z.boolean().default(false),
   database: z.discriminatedUnion('client', [sqliteDatabase, postgresDatabase]).default({ client: 'sqlite', filename: './data/gatehouse.sqlite' }),
   /** Identity sources listed on the login page. */
-  connectors: z.array(connectorSchema).default([{ id: 'local', type: 'local', name: 'Email', signup: false }])
+  connectors: z
+    .array(connectorSchema)
+    .default([{ id: 'local', type: 'local', name: 'Email', signup: false }])
     .refine((list) => new Set(list.map((c) => c.id)).size === list.length, 'connector ids must be unique'),
   /** Static clients: oidc-provider client metadata plus `approvers`. */
-  clients: z.array(clientSchema).default([])
+  clients: z
+    .array(clientSchema)
+    .default([])
     .refine((list) => new Set(list.map((c) => c.client_id)).size === list.length, 'client_id values must be unique'),
   /** E-mail addresses of administrators. */
   admins: z.array(email).default([]),
   /** First-auth gating (the Dex-era keys). */
-  firstauth: z.strictObject({
-    enable: z.boolean().default(false),
-    mode: z.enum(['auto', 'manual', 'none']).default('manual'),
-    mailer: firstAuthMailerSchema.default({}),
-  }).default({ enable: false, mode: 'manual', mailer: {} }),
+  firstauth: z
+    .strictObject({
+      enable: z.boolean().default(false),
+      mode: z.enum(['auto', 'manual', 'none']).default('manual'),
+      mailer: firstAuthMailerSchema.default({}),
+    })
+    .default({ enable: false, mode: 'manual', mailer: {} }),
   /** Outgoing mail for everything else (and for gating when firstauth.mailer has no host). */
   mailer: mailerSchema.default({ outbox: './data/outbox' }),
   /** Organisation name, logo and colour on every page and mail. */
-  branding: z.strictObject({
-    name: z.string().default('Gatehouse'),
-    logoUrl: z.string().optional(),
-    primaryColor: z.string().regex(/^#[0-9a-fA-F]{3,8}$/, 'a hex colour like #2a5db0').default('#2a5db0'),
-  }).default({ name: 'Gatehouse', primaryColor: '#2a5db0' }),
+  branding: z
+    .strictObject({
+      name: z.string().default('Gatehouse'),
+      logoUrl: z.string().optional(),
+      primaryColor: z
+        .string()
+        .regex(/^#[0-9a-fA-F]{3,8}$/, 'a hex colour like #2a5db0')
+        .default('#2a5db0'),
+    })
+    .default({ name: 'Gatehouse', primaryColor: '#2a5db0' }),
   /** Lifetimes of what the provider issues. */
-  ttl: z.strictObject({
-    accessToken: duration.default('1h'),
-    clientCredentials: duration.default('10m'),
-    idToken: duration.default('1h'),
-    refreshToken: duration.default('14d'),
-    authorizationCode: duration.default('60s'),
-    deviceCode: duration.default('10m'),
-    session: duration.default('14d'),
-    interaction: duration.default('1h'),
-    grant: duration.default('14d'),
-  }).default({
-    accessToken: '1h', clientCredentials: '10m', idToken: '1h', refreshToken: '14d', authorizationCode: '60s',
-    deviceCode: '10m', session: '14d', interaction: '1h', grant: '14d',
-  }),
+  ttl: z
+    .strictObject({
+      accessToken: duration.default('1h'),
+      clientCredentials: duration.default('10m'),
+      idToken: duration.default('1h'),
+      refreshToken: duration.default('14d'),
+      authorizationCode: duration.default('60s'),
+      deviceCode: duration.default('10m'),
+      session: duration.default('14d'),
+      interaction: duration.default('1h'),
+      grant: duration.default('14d'),
+    })
+    .default({
+      accessToken: '1h',
+      clientCredentials: '10m',
+      idToken: '1h',
+      refreshToken: '14d',
+      authorizationCode: '60s',
+      deviceCode: '10m',
+      session: '14d',
+      interaction: '1h',
+      grant: '14d',
+    }),
   /** Dynamic client registration (RFC 7591 / 7592) at `<issuer>/reg`. */
-  registration: z.strictObject({
-    enabled: z.boolean().default(false),
-    /** `required`: every registration presents a registration token; `optional`: anonymous requests are allowed (policies apply). */
-    initialAccessToken: z.enum(['required', 'optional']).default('required'),
-    policies: z.strictObject({
-      /** Anonymous registrations only from these hosts / IPs, and redirect URIs only to these hosts or their subdomains. */
-      trustedHosts: z.array(z.string().min(1)).default([]),
-      /** Refuse registrations beyond this many registered clients. */
-      maxClients: z.number().int().min(1).default(200),
-      /** Registered clients show the consent page at every authorization (not only the first). */
-      consentRequired: z.boolean().default(true),
-      /** New registered clients start disabled until `gatehouse client enable ID`. */
-      clientDisabled: z.boolean().default(false),
-    }).default({ trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false }),
-  }).default({ enabled: false, initialAccessToken: 'required', policies: { trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false } }),
+  registration: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** `required`: every registration presents a registration token; `optional`: anonymous requests are allowed (policies apply). */
+      initialAccessToken: z.enum(['required', 'optional']).default('required'),
+      policies: z
+        .strictObject({
+          /** Anonymous registrations only from these hosts / IPs, and redirect URIs only to these hosts or their subdomains. */
+          trustedHosts: z.array(z.string().min(1)).default([]),
+          /** Refuse registrations beyond this many registered clients. */
+          maxClients: z.number().int().min(1).default(200),
+          /** Registered clients show the consent page at every authorization (not only the first). */
+          consentRequired: z.boolean().default(true),
+          /** New registered clients start disabled until `gatehouse client enable ID`. */
+          clientDisabled: z.boolean().default(false),
+        })
+        .default({ trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false }),
+    })
+    .default({ enabled: false, initialAccessToken: 'required', policies: { trustedHosts: [], maxClients: 200, consentRequired: true, clientDisabled: false } }),
   /** Devices that enroll themselves with a signed registration JWT (`gatehouse device-token create`). */
-  deviceRegistration: z.strictObject({
-    enabled: z.boolean().default(false),
-    jwt: z.strictObject({
-      /** HS256 secret, at least 32 bytes; use `${DEVICE_JWT_SECRET}` rather than writing it here. */
-      secret: z.string().refine((value) => Buffer.byteLength(value, 'utf8') >= 32, 'must be at least 32 bytes (e.g. `openssl rand -base64 48`, from the environment)'),
-      /** The `iss` the device tokens carry and must carry. */
-      issuer: z.string().min(1),
-    }).optional(),
-    /** A file with one allowed manufacturer id per line (relative to the config file); absent = any id. */
-    allowedManufacturerIds: z.string().optional(),
-    /** Enrollment attempts per IP within `security.rateLimits.deviceRegistration.window` (15m), unless that sets its own `max`. */
-    rateLimit: z.number().int().min(1).default(60),
-  }).default({ enabled: false, rateLimit: 60 })
+  deviceRegistration: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      jwt: z
+        .strictObject({
+          /** HS256 secret, at least 32 bytes; use `${DEVICE_JWT_SECRET}` rather than writing it here. */
+          secret: z
+            .string()
+            .refine((value) => Buffer.byteLength(value, 'utf8') >= 32, 'must be at least 32 bytes (e.g. `openssl rand -base64 48`, from the environment)'),
+          /** The `iss` the device tokens carry and must carry. */
+          issuer: z.string().min(1),
+        })
+        .optional(),
+      /** A file with one allowed manufacturer id per line (relative to the config file); absent = any id. */
+      allowedManufacturerIds: z.string().optional(),
+      /** Enrollment attempts per IP within `security.rateLimits.deviceRegistration.window` (15m), unless that sets its own `max`. */
+      rateLimit: z.number().int().min(1).default(60),
+    })
+    .default({ enabled: false, rateLimit: 60 })
     .refine((value) => !value.enabled || value.jwt !== undefined, 'enabled: true needs jwt: { secret, issuer }'),
   /** Compatibility paths for tools written against other servers. */
-  compat: z.strictObject({
-    /** Also serve Keycloak's paths under `/realms/<realm>/` (issuer `<issuer>/realms/<realm>`). */
-    keycloak: z.strictObject({
-      realm: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, ., - and _'),
-    }).optional(),
-  }).default({}),
+  compat: z
+    .strictObject({
+      /** Also serve Keycloak's paths under `/realms/<realm>/` (issuer `<issuer>/realms/<realm>`). */
+      keycloak: z
+        .strictObject({
+          realm: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, ., - and _'),
+        })
+        .optional(),
+    })
+    .default({}),
   /** Brute-force and overload protection. */
-  security: z.strictObject({
-    /**
-     * Failed logins per account and IP (and per IP x 4) within `loginWindow` before
-     * that IP waits; across IPs an account only slows down (see identity/login-throttle.ts).
-     */
-    maxLoginFailures: z.number().int().min(1).default(5),
-    loginWindow: duration.default('15m'),
-    /** Password hashes computed at once; more wait in a bounded queue, beyond it 503. */
-    passwordHashConcurrency: z.number().int().min(1).optional(),
-    passwordHashQueue: z.number().int().min(0).default(64),
-    /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
-    devicePollInterval: duration.default('5s'),
-    /**
-     * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
-     * attempts within the sliding `window` the answer is 429 until the oldest leaves it. Counted in
-     * memory, per instance. Password sign-in has its own throttle (`maxLoginFailures`, `loginWindow`).
-     */
-    rateLimits: z.strictObject({
-      /** Wrong device user codes at the code page, per IP over both issuers together (RFC 8628 §5.1). */
-      deviceCodes: rateLimit(10, '15m'),
-      /** Invitation codes and join requests entered on the gate pages of a sign-in, together. */
-      gate: rateLimit(30, '15m'),
-      /** Self sign-ups (`connectors[].signup`). */
-      signup: rateLimit(10, '15m'),
-      /** Enrollments at POST /api/register-device; `max` defaults to `deviceRegistration.rateLimit` (60). */
-      deviceRegistration: z.strictObject({
-        max: z.number().int().min(1).optional(),
-        window: duration.default('15m'),
-      }).default({ window: '15m' }),
-    }).default({
-      deviceCodes: { max: 10, window: '15m' }, gate: { max: 30, window: '15m' }, signup: { max: 10, window: '15m' },
-      deviceRegistration: { window: '15m' },
+  security: z
+    .strictObject({
+      /**
+       * Failed logins per account and IP (and per IP x 4) within `loginWindow` before
+       * that IP waits; across IPs an account only slows down (see identity/login-throttle.ts).
+       */
+      maxLoginFailures: z.number().int().min(1).default(5),
+      loginWindow: duration.default('15m'),
+      /** Password hashes computed at once; more wait in a bounded queue, beyond it 503. */
+      passwordHashConcurrency: z.number().int().min(1).optional(),
+      passwordHashQueue: z.number().int().min(0).default(64),
+      /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
+      devicePollInterval: duration.default('5s'),
+      /**
+       * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
+       * attempts within the sliding `window` the answer is 429 until the oldest leaves it. Counted in
+       * memory, per instance. Password sign-in has its own throttle (`maxLoginFailures`, `loginWindow`).
+       */
+      rateLimits: z
+        .strictObject({
+          /** Wrong device user codes at the code page, per IP over both issuers together (RFC 8628 §5.1). */
+          deviceCodes: rateLimit(10, '15m'),
+          /** Invitation codes and join requests entered on the gate pages of a sign-in, together. */
+          gate: rateLimit(30, '15m'),
+          /** Self sign-ups (`connectors[].signup`). */
+          signup: rateLimit(10, '15m'),
+          /** Enrollments at POST /api/register-device; `max` defaults to `deviceRegistration.rateLimit` (60). */
+          deviceRegistration: z
+            .strictObject({
+              max: z.number().int().min(1).optional(),
+              window: duration.default('15m'),
+            })
+            .default({ window: '15m' }),
+        })
+        .default({
+          deviceCodes: { max: 10, window: '15m' },
+          gate: { max: 30, window: '15m' },
+          signup: { max: 10, window: '15m' },
+          deviceRegistration: { window: '15m' },
+        }),
+    })
+    .default({
+      maxLoginFailures: 5,
+      loginWindow: '15m',
+      passwordHashQueue: 64,
+      devicePollInterval: '5s',
+      rateLimits: {
+        deviceCodes: { max: 10, window: '15m' },
+        gate: { max: 30, window: '15m' },
+        signup: { max: 10, window: '15m' },
+        deviceRegistration: { window: '15m' },
+      },
     }),
-  }).default({
-    maxLoginFailures: 5, loginWindow: '15m', passwordHashQueue: 64, devicePollInterval: '5s',
-    rateLimits: {
-      deviceCodes: { max: 10, window: '15m' }, gate: { max: 30, window: '15m' }, signup: { max: 10, window: '15m' },
-      deviceRegistration: { window: '15m' },
-    },
-  }),
-  log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).default({ level: 'info' }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
 });
 
 /**

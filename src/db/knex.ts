@@ -75,7 +75,8 @@ function knexLog(logger: Logger | undefined): Knex.Config['log'] {
   const line = (message: unknown) => String(message).split('\n')[0] ?? '';
   return {
     // A failed connection attempt is told once, by `reported` below, with the driver's code.
-    warn: (message: unknown) => (line(message).startsWith('Acquire connection error') ? logger.debug({ source: 'knex' }, line(message)) : logger.warn({ source: 'knex' }, line(message))),
+    warn: (message: unknown) =>
+      line(message).startsWith('Acquire connection error') ? logger.debug({ source: 'knex' }, line(message)) : logger.warn({ source: 'knex' }, line(message)),
     error: (message: unknown) => logger.error({ source: 'knex' }, line(message)),
     deprecate: (method: unknown, alternative: unknown) => logger.warn({ source: 'knex' }, `${String(method)} is deprecated, use ${String(alternative)}`),
     debug: () => undefined,

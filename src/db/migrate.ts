@@ -17,7 +17,9 @@ interface Migration {
 
 const source: Knex.MigrationSource<string> = {
   async getMigrations() {
-    return readdirSync(migrationsDir).filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f)).sort();
+    return readdirSync(migrationsDir)
+      .filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f))
+      .sort();
   },
   getMigrationName(name) {
     return name;

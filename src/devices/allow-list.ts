@@ -21,7 +21,10 @@ export class ManufacturerAllowList {
       const { mtimeMs, size, ino } = await stat(this.file);
       const stamp = `${mtimeMs}:${size}:${ino}`;
       if (this.read?.stamp !== stamp) {
-        const ids = (await readFile(this.file, 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+        const ids = (await readFile(this.file, 'utf8'))
+          .split('\n')
+          .map((l) => l.replace(/#.*/, '').trim())
+          .filter(Boolean);
         this.read = { stamp, ids: new Set(ids) };
       }
     } catch {
@@ -37,7 +40,10 @@ export class ManufacturerAllowList {
     try {
       await readFile(this.file, 'utf8');
     } catch (err) {
-      throw new GatehouseError('config.invalid', `deviceRegistration.allowedManufacturerIds: cannot read ${this.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new GatehouseError(
+        'config.invalid',
+        `deviceRegistration.allowedManufacturerIds: cannot read ${this.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
 }

@@ -12,9 +12,7 @@ import { createSecretKey } from 'node:crypto';
 import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
-import {
-  findDeviceToken, insertDeviceToken, listDeviceTokens, revokeDeviceToken, takeDeviceTokenUse, type DeviceTokenRow,
-} from '../db/repos/device-tokens.ts';
+import { findDeviceToken, insertDeviceToken, listDeviceTokens, revokeDeviceToken, takeDeviceTokenUse, type DeviceTokenRow } from '../db/repos/device-tokens.ts';
 import { upsertModel } from '../db/repos/oidc-models.ts';
 import { findRegisteredClientByManufacturerId, insertRegisteredClient } from '../db/repos/registration.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -69,20 +67,33 @@ export class DeviceEnrollment {
   async createToken(input: NewDeviceToken, actor: string): Promise<{ row: DeviceTokenRow; token: string }> {
     const signing = this.jwtConfig();
     const now = this.clock.now();
-    if (!Number.isInteger(input.maxDevices) || input.maxDevices < 0 || input.maxDevices > 2_147_483_647) throw new GatehouseError('input.invalid', '--max-devices must be 0 (no limit) or a positive whole number up to 2147483647');
+    if (!Number.isInteger(input.maxDevices) || input.maxDevices < 0 || input.maxDevices > 2_147_483_647)
+      throw new GatehouseError('input.invalid', '--max-devices must be 0 (no limit) or a positive whole number up to 2147483647');
     if ((input.description?.length ?? 0) > 500) throw new GatehouseError('input.invalid', '--description must be at most 500 characters');
     if (input.expiresAt <= now) throw new GatehouseError('input.invalid', '--expires must be in the future');
     if (input.clientTemplate && !this.options.clients.some((c) => c.client_id === input.clientTemplate)) {
       throw new GatehouseError('not_found', `--client-template: no static client with id ${input.clientTemplate} in the config`);
     }
     const row: DeviceTokenRow = {
-      id: newId(), description: input.description ?? null, max_devices: input.maxDevices, uses: 0, client_template: input.clientTemplate ?? null,
-      expires_at: input.expiresAt, revoked_at: null, created_by: actor, created_at: now,
+      id: newId(),
+      description: input.description ?? null,
+      max_devices: input.maxDevices,
+      uses: 0,
+      client_template: input.clientTemplate ?? null,
+      expires_at: input.expiresAt,
+      revoked_at: null,
+      created_by: actor,
+      created_at: now,
     };
     const token = await signDeviceToken(row, signing, this.registrationUrl(), now);
     await withTransaction(this.db, async (trx) => {
       await insertDeviceToken(trx, row);
-      await this.audit.record(trx, { actor, action: 'device_token.created', subject: row.id, details: { maxDevices: row.max_devices, expiresAt: row.expires_at, clientTemplate: row.client_template } });
+      await this.audit.record(trx, {
+        actor,
+        action: 'device_token.created',
+        subject: row.id,
+        details: { maxDevices: row.max_devices, expiresAt: row.expires_at, clientTemplate: row.client_template },
+      });
     });
     return { row, token };
   }
@@ -130,7 +141,8 @@ export class DeviceEnrollment {
     const row = await findDeviceToken(this.db, jti);
     if (!row) throw refuse('the device token is not known here');
     if (row.revoked_at !== null) throw refuse('the device token has been revoked');
-    if (!(await this.allowList.allows(input.manufacturerId))) throw new GatehouseError('device.not_allowed', `manufacturer id ${input.manufacturerId} is not on the allow-list`);
+    if (!(await this.allowList.allows(input.manufacturerId)))
+      throw new GatehouseError('device.not_allowed', `manufacturer id ${input.manufacturerId} is not on the allow-list`);
     const earlier = await findRegisteredClientByManufacturerId(this.db, input.manufacturerId);
     if (earlier?.disabled_reason === 'revoked') {
       throw new GatehouseError('device.not_allowed', `the device with manufacturer id ${input.manufacturerId} was revoked and cannot enroll again`);
@@ -145,20 +157,53 @@ export class DeviceEnrollment {
       await withTransaction(this.db, async (trx) => {
         const now = this.clock.now();
         if (!(await takeDeviceTokenUse(trx, row.id, now))) {
-          throw refuse(row.max_devices > 0 ? `the device token has been used by the maximum number of devices (${row.max_devices})` : 'the device token can no longer be used');
+          throw refuse(
+            row.max_devices > 0
+              ? `the device token has been used by the maximum number of devices (${row.max_devices})`
+              : 'the device token can no longer be used',
+          );
         }
         await insertRegisteredClient(trx, {
-          client_id: clientId, registration_token_id: null, via: 'jwt', kind: 'device', disabled_reason: null, disabled_at: null,
-          created_at: now, manufacturer_id: input.manufacturerId, device_token_id: row.id, last_token_at: null,
+          client_id: clientId,
+          registration_token_id: null,
+          via: 'jwt',
+          kind: 'device',
+          disabled_reason: null,
+          disabled_at: null,
+          created_at: now,
+          manufacturer_id: input.manufacturerId,
+          device_token_id: row.id,
+          last_token_at: null,
         });
         const metadata = {
-          client_id: clientId, client_secret: clientSecret, client_name: `Device ${input.manufacturerId}`,
-          grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic',
-          client_id_issued_at: Math.floor(now / 1000), client_secret_expires_at: 0,
+          client_id: clientId,
+          client_secret: clientSecret,
+          client_name: `Device ${input.manufacturerId}`,
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'client_secret_basic',
+          client_id_issued_at: Math.floor(now / 1000),
+          client_secret_expires_at: 0,
           ...(typeof template?.scope === 'string' ? { scope: template.scope } : {}),
         };
-        await upsertModel(trx, { kind: 'Client', id: clientId, payload: JSON.stringify(metadata), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
-        await this.audit.record(trx, { actor, action: 'device.enrolled', subject: clientId, details: { manufacturerId: input.manufacturerId, deviceToken: row.id } });
+        await upsertModel(trx, {
+          kind: 'Client',
+          id: clientId,
+          payload: JSON.stringify(metadata),
+          grant_id: null,
+          user_code: null,
+          uid: null,
+          account_id: null,
+          expires_at: null,
+          consumed_at: null,
+        });
+        await this.audit.record(trx, {
+          actor,
+          action: 'device.enrolled',
+          subject: clientId,
+          details: { manufacturerId: input.manufacturerId, deviceToken: row.id },
+        });
       });
     } catch (err) {
       // Two enrollments of one manufacturer id at once: the unique index lets one in (the other's insert is `already_exists`).

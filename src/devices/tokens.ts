@@ -26,7 +26,10 @@ export const refuseDeviceToken = (why: string) => new GatehouseError('device.inv
  * it expired; `max_devices` 0 means no limit. Enrolment still takes a use by a
  * conditional UPDATE; this is the view, not the count.
  */
-export function deviceTokenState(row: Pick<DeviceTokenRow, 'revoked_at' | 'expires_at' | 'max_devices' | 'uses'>, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
+export function deviceTokenState(
+  row: Pick<DeviceTokenRow, 'revoked_at' | 'expires_at' | 'max_devices' | 'uses'>,
+  now: number,
+): 'active' | 'revoked' | 'expired' | 'used up' {
   if (row.revoked_at !== null) return 'revoked';
   if (row.expires_at <= now) return 'expired';
   if (row.max_devices > 0 && row.uses >= row.max_devices) return 'used up';
@@ -53,13 +56,16 @@ export async function verifyDeviceToken(token: string, signing: DeviceTokenSigni
   let claims: { jti?: string; iat?: number };
   try {
     ({ payload: claims } = await jwtVerify(token, signing.secret, {
-      issuer: signing.issuer, algorithms: ['HS256'], requiredClaims: ['exp', 'jti', 'iss'],
+      issuer: signing.issuer,
+      algorithms: ['HS256'],
+      requiredClaims: ['exp', 'jti', 'iss'],
       currentDate: new Date(now),
     }));
   } catch (err) {
     throw explain(err, signing.issuer, token);
   }
-  if (typeof claims.iat === 'number' && claims.iat > Math.floor(now / 1000) + clockToleranceSec) throw refuseDeviceToken('the device token was issued in the future (check the device clock)');
+  if (typeof claims.iat === 'number' && claims.iat > Math.floor(now / 1000) + clockToleranceSec)
+    throw refuseDeviceToken('the device token was issued in the future (check the device clock)');
   return String(claims.jti);
 }
 
@@ -73,7 +79,11 @@ function explain(err: unknown, issuer: string, token: string): GatehouseError {
     } catch {
       // keep the generic words
     }
-    return refuseDeviceToken(alg === 'none' ? 'the device token is not signed (alg none); it must be signed with HS256' : `the device token is signed with ${alg}; it must be signed with HS256`);
+    return refuseDeviceToken(
+      alg === 'none'
+        ? 'the device token is not signed (alg none); it must be signed with HS256'
+        : `the device token is signed with ${alg}; it must be signed with HS256`,
+    );
   }
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'iss') return refuseDeviceToken(`the device token was not issued for this server (expected issuer ${issuer})`);

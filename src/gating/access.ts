@@ -9,12 +9,23 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import {
-  clientTokensOfAclToken, findAclToken, findAclTokensByKind, incrementAclTokenUses, linkUserToAclToken, linkUserToAclTokenOnce, userAccessList, userAccessToClient,
+  clientTokensOfAclToken,
+  findAclToken,
+  findAclTokensByKind,
+  incrementAclTokenUses,
+  linkUserToAclToken,
+  linkUserToAclTokenOnce,
+  userAccessList,
+  userAccessToClient,
   type AclTokenRow,
 } from '../db/repos/acl-tokens.ts';
 import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/users.ts';
 import {
-  deletePendingIdentity, findApprovedUnredeemed, findPendingIdentity, markJoinRequestRedeemed, upsertPendingIdentity,
+  deletePendingIdentity,
+  findApprovedUnredeemed,
+  findPendingIdentity,
+  markJoinRequestRedeemed,
+  upsertPendingIdentity,
 } from '../db/repos/join-requests.ts';
 import { lockForStartup } from '../db/flavor.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -102,12 +113,12 @@ export class Gate {
       const now = this.clock.now();
       const global = await systemGlobalToken(trx);
       if (!global || global.revoked_at !== null) return false;
-      const opens = (await clientTokensOfAclToken(trx, global.id))
-        .some((c) => c.client_id === clientId && clientTokenState(c, now) === 'active');
+      const opens = (await clientTokensOfAclToken(trx, global.id)).some((c) => c.client_id === clientId && clientTokenState(c, now) === 'active');
       const user = await findUser(trx, userId);
       if (!opens || user?.status !== 'active') return false;
       if (!(await linkUserToAclTokenOnce(trx, userId, global.id, now))) return false;
-      if (!(await incrementAclTokenUses(trx, global.id, now))) throw new GatehouseError('acl_token.revoked', 'The global access token was revoked a moment ago.');
+      if (!(await incrementAclTokenUses(trx, global.id, now)))
+        throw new GatehouseError('acl_token.revoked', 'The global access token was revoked a moment ago.');
       await this.audit.record(trx, { actor, action: 'gate.allowed', subject: clientId, details: { aclToken: global.id, user: userId, via: 'auto_link' } });
       return true;
     }).catch((err: unknown) => {
@@ -184,14 +195,27 @@ export class Gate {
   /** Keeps an identity that proved who it is but is not let in yet, for the rest of this sign-in. */
   async hold(uid: string, identity: Identity, ttlMs: number): Promise<void> {
     await upsertPendingIdentity(this.db, {
-      interaction_uid: uid, connector_id: identity.connectorId, subject: identity.subject, email: identity.email ?? null,
-      email_verified: identity.emailVerified, name: identity.name ?? null, expires_at: this.clock.now() + ttlMs,
+      interaction_uid: uid,
+      connector_id: identity.connectorId,
+      subject: identity.subject,
+      email: identity.email ?? null,
+      email_verified: identity.emailVerified,
+      name: identity.name ?? null,
+      expires_at: this.clock.now() + ttlMs,
     });
   }
 
   async held(uid: string): Promise<Identity | undefined> {
     const row = await findPendingIdentity(this.db, uid, this.clock.now());
-    return row && { connectorId: row.connector_id, subject: row.subject, email: row.email ?? undefined, emailVerified: row.email_verified, name: row.name ?? undefined };
+    return (
+      row && {
+        connectorId: row.connector_id,
+        subject: row.subject,
+        email: row.email ?? undefined,
+        emailVerified: row.email_verified,
+        name: row.name ?? undefined,
+      }
+    );
   }
 
   async release(uid: string): Promise<void> {
@@ -244,7 +268,11 @@ export class Gate {
     return withTransaction(this.db, async (trx) => {
       await lockForStartup(trx);
       if ((await countUsers(trx)) > 0 || (await findAclTokensByKind(trx, 'bootstrap')).length > 0) return undefined;
-      const made = await this.aclTokens.create({ maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` }, 'system', trx);
+      const made = await this.aclTokens.create(
+        { maxUsers: 1, clients: clientIds, kind: 'bootstrap', description: `first admin (${admins.join(', ')})` },
+        'system',
+        trx,
+      );
       return made.token;
     });
   }

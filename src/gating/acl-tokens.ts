@@ -7,9 +7,20 @@
 import type { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import {
-  clientTokensOfAclToken, findAclToken, findAclTokenByHash, findClientToken, insertAclToken, insertClientToken,
-  linkAclTokenToClientToken, listAclTokens, listClientTokens, revokeAclToken, revokeClientToken, usersOfAclToken,
-  type AclTokenRow, type ClientTokenRow,
+  clientTokensOfAclToken,
+  findAclToken,
+  findAclTokenByHash,
+  findClientToken,
+  insertAclToken,
+  insertClientToken,
+  linkAclTokenToClientToken,
+  listAclTokens,
+  listClientTokens,
+  revokeAclToken,
+  revokeClientToken,
+  usersOfAclToken,
+  type AclTokenRow,
+  type ClientTokenRow,
 } from '../db/repos/acl-tokens.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -44,8 +55,10 @@ export class AclTokens {
   ) {}
 
   async create(input: NewAclToken, actor: string, trx?: DbOrTrx): Promise<{ row: AclTokenRow; token: string; clientTokens: ClientTokenRow[] }> {
-    if (!Number.isInteger(input.maxUsers) || input.maxUsers < 0) throw new GatehouseError('input.invalid', '--max-users must be 0 (unlimited) or a positive whole number');
-    if (input.clients.length === 0 && !input.clientTokenIds?.length && input.kind !== 'global') throw new GatehouseError('input.invalid', 'an ACL token needs at least one --client');
+    if (!Number.isInteger(input.maxUsers) || input.maxUsers < 0)
+      throw new GatehouseError('input.invalid', '--max-users must be 0 (unlimited) or a positive whole number');
+    if (input.clients.length === 0 && !input.clientTokenIds?.length && input.kind !== 'global')
+      throw new GatehouseError('input.invalid', 'an ACL token needs at least one --client');
     const work = async (db: DbOrTrx) => {
       for (const clientId of input.clients) {
         if (!(await this.clientExists(clientId, db))) throw new GatehouseError('not_found', `no client with id ${clientId}`);
@@ -53,9 +66,16 @@ export class AclTokens {
       const now = this.clock.now();
       const token = secret('gha');
       const row: AclTokenRow = {
-        id: newId(), token_hash: sha256(token), description: input.description ?? null, max_users: input.maxUsers, uses: 0,
+        id: newId(),
+        token_hash: sha256(token),
+        description: input.description ?? null,
+        max_users: input.maxUsers,
+        uses: 0,
         kind: input.kind ?? (input.maxUsers === 1 ? 'personal' : input.maxUsers === 0 ? 'global' : 'invitation'),
-        expires_at: input.expiresAt ?? null, revoked_at: null, created_by: actor, created_at: now,
+        expires_at: input.expiresAt ?? null,
+        revoked_at: null,
+        created_by: actor,
+        created_at: now,
       };
       await insertAclToken(db, row);
       const clientTokens: ClientTokenRow[] = [];
@@ -70,7 +90,12 @@ export class AclTokens {
         await linkAclTokenToClientToken(db, row.id, ct.id);
         clientTokens.push(ct);
       }
-      await this.audit.record(db, { actor, action: 'acl_token.created', subject: row.id, details: { maxUsers: row.max_users, clients: clientTokens.map((c) => c.client_id), kind: row.kind } });
+      await this.audit.record(db, {
+        actor,
+        action: 'acl_token.created',
+        subject: row.id,
+        details: { maxUsers: row.max_users, clients: clientTokens.map((c) => c.client_id), kind: row.kind },
+      });
       return { row, token, clientTokens };
     };
     return trx ? work(trx) : withTransaction(this.db, work);
@@ -92,7 +117,15 @@ export class AclTokens {
 
   async insertClientToken(db: DbOrTrx, clientId: string, expiresAt: number | null, actor: string): Promise<{ row: ClientTokenRow; token: string }> {
     const token = secret('ghc');
-    const row: ClientTokenRow = { id: newId(), token_hash: sha256(token), client_id: clientId, expires_at: expiresAt, revoked_at: null, created_by: actor, created_at: this.clock.now() };
+    const row: ClientTokenRow = {
+      id: newId(),
+      token_hash: sha256(token),
+      client_id: clientId,
+      expires_at: expiresAt,
+      revoked_at: null,
+      created_by: actor,
+      created_at: this.clock.now(),
+    };
     await insertClientToken(db, row);
     return { row, token };
   }
@@ -158,7 +191,10 @@ export class AclTokens {
  * A revoked token reads as revoked even after it expired; `max_users` 0 means
  * no limit. The redemption itself still counts by a conditional UPDATE.
  */
-export function aclTokenState(row: Pick<AclTokenRow, 'revoked_at' | 'expires_at' | 'max_users' | 'uses'>, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
+export function aclTokenState(
+  row: Pick<AclTokenRow, 'revoked_at' | 'expires_at' | 'max_users' | 'uses'>,
+  now: number,
+): 'active' | 'revoked' | 'expired' | 'used up' {
   if (row.revoked_at !== null) return 'revoked';
   if (row.expires_at !== null && row.expires_at <= now) return 'expired';
   if (row.max_users > 0 && row.uses >= row.max_users) return 'used up';

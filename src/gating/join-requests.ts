@@ -13,8 +13,18 @@ import type { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { incrementAclTokenUses, linkUserToAclToken } from '../db/repos/acl-tokens.ts';
 import {
-  decideJoinRequest, findPendingJoinRequest, findApprovalLink, findJoinRequest, insertApprovalLink, insertJoinRequest,
-  listJoinRequests, markJoinRequestRedeemed, useApprovalLink, type ApprovalLinkRow, type JoinRequestRow, type JoinRequestStatus,
+  decideJoinRequest,
+  findPendingJoinRequest,
+  findApprovalLink,
+  findJoinRequest,
+  insertApprovalLink,
+  insertJoinRequest,
+  listJoinRequests,
+  markJoinRequestRedeemed,
+  useApprovalLink,
+  type ApprovalLinkRow,
+  type JoinRequestRow,
+  type JoinRequestStatus,
 } from '../db/repos/join-requests.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -92,29 +102,55 @@ export class JoinRequests {
       if (existing) return existing;
       const now = this.clock.now();
       const request: JoinRequestRow = {
-        id: newId(), kind: input.userId ? 'access' : 'join', connector_id: input.identity.connectorId, subject: input.identity.subject,
-        user_id: input.userId ?? null, email, name, message: message || null, client_id: input.clientId, status: 'pending',
-        decided_by: null, decided_at: null, acl_token_id: null, redeemed_at: null, created_at: now,
+        id: newId(),
+        kind: input.userId ? 'access' : 'join',
+        connector_id: input.identity.connectorId,
+        subject: input.identity.subject,
+        user_id: input.userId ?? null,
+        email,
+        name,
+        message: message || null,
+        client_id: input.clientId,
+        status: 'pending',
+        decided_by: null,
+        decided_at: null,
+        acl_token_id: null,
+        redeemed_at: null,
+        created_at: now,
       };
       await insertJoinRequest(trx, request);
       for (const approver of approvers) {
         const links: Record<'approve' | 'deny', string> = { approve: randomSecret(32), deny: randomSecret(32) };
         for (const action of ['approve', 'deny'] as const) {
-          await insertApprovalLink(trx, { token_hash: sha256(links[action]), join_request_id: request.id, action, approver, expires_at: now + this.options.linkTtlMs, used_at: null });
+          await insertApprovalLink(trx, {
+            token_hash: sha256(links[action]),
+            join_request_id: request.id,
+            action,
+            approver,
+            expires_at: now + this.options.linkTtlMs,
+            used_at: null,
+          });
         }
         await this.outbox.enqueue(trx, {
           to: approver,
           subject: `${request.kind === 'join' ? 'Join request' : 'Access request'} for ${clientName} from ${name}`,
           template: 'join-request',
           context: {
-            brand: this.options.brand, request, clientName,
+            brand: this.options.brand,
+            request,
+            clientName,
             approveLink: `${this.options.issuer}/approval/${links.approve}`,
             denyLink: `${this.options.issuer}/approval/${links.deny}`,
             expiresDays: Math.round(this.options.linkTtlMs / 86_400_000),
           },
         });
       }
-      await this.audit.record(trx, { actor: `${input.identity.connectorId}:${input.identity.subject}`, action: 'join_request.filed', subject: request.id, details: { client: input.clientId, kind: request.kind, approvers } });
+      await this.audit.record(trx, {
+        actor: `${input.identity.connectorId}:${input.identity.subject}`,
+        action: 'join_request.filed',
+        subject: request.id,
+        details: { client: input.clientId, kind: request.kind, approvers },
+      });
       return request;
     });
   }
@@ -149,7 +185,8 @@ export class JoinRequests {
     const request = link ? await findJoinRequest(this.db, link.join_request_id) : undefined;
     if (!link || !request) throw new GatehouseError('approval_link.invalid', 'This link is not valid. It may have been mistyped.');
     if (endingStatuses.includes(request.status)) throw this.alreadyDecided(request);
-    if (link.used_at !== null || link.expires_at <= this.clock.now()) throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
+    if (link.used_at !== null || link.expires_at <= this.clock.now())
+      throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
     return { link, request, clientName: await this.clients.displayName(request.client_id) };
   }
 
@@ -178,7 +215,10 @@ export class JoinRequests {
   }
 
   private alreadyDecided(request: JoinRequestRow): GatehouseError {
-    return new GatehouseError('join_request.already_decided', `This request has already been decided: it was ${request.status}${request.decided_by ? ` by ${request.decided_by}` : ''}.`);
+    return new GatehouseError(
+      'join_request.already_decided',
+      `This request has already been decided: it was ${request.status}${request.decided_by ? ` by ${request.decided_by}` : ''}.`,
+    );
   }
 
   /** The client a decision is about, looked up outside the decision's transaction. */
@@ -187,7 +227,13 @@ export class JoinRequests {
     return { id: request.client_id, name: found?.name ?? request.client_id, exists: found !== undefined };
   }
 
-  private async transition(trx: DbOrTrx, request: JoinRequestRow, decision: 'approve' | 'deny', actor: string, client: DecisionClient): Promise<JoinRequestRow> {
+  private async transition(
+    trx: DbOrTrx,
+    request: JoinRequestRow,
+    decision: 'approve' | 'deny',
+    actor: string,
+    client: DecisionClient,
+  ): Promise<JoinRequestRow> {
     if (endingStatuses.includes(request.status)) throw this.alreadyDecided(request);
     const now = this.clock.now();
     const status = decision === 'approve' ? 'approved' : 'denied';
@@ -199,7 +245,17 @@ export class JoinRequests {
       // for `clients` reads through its own connection (checked above, in decisionClient).
       if (!client.exists) throw new GatehouseError('not_found', `no client with id ${client.id}`);
       const clientToken = await this.aclTokens.insertClientToken(trx, client.id, null, actor);
-      const made = await this.aclTokens.create({ maxUsers: 1, clients: [], clientTokenIds: [clientToken.row.id], kind: 'personal', description: `approved ${request.kind} request ${request.id} (${request.email})` }, actor, trx);
+      const made = await this.aclTokens.create(
+        {
+          maxUsers: 1,
+          clients: [],
+          clientTokenIds: [clientToken.row.id],
+          kind: 'personal',
+          description: `approved ${request.kind} request ${request.id} (${request.email})`,
+        },
+        actor,
+        trx,
+      );
       aclTokenId = made.row.id;
       invitation = made.token;
     }
@@ -212,15 +268,34 @@ export class JoinRequests {
       await linkUserToAclToken(trx, request.user_id, aclTokenId, now);
       await markJoinRequestRedeemed(trx, request.id, now);
     }
-    await this.outbox.enqueue(trx, decision === 'approve'
-      ? {
-          to: request.email,
-          subject: `You can now use ${clientName}`,
-          template: 'invitation',
-          context: { brand: this.options.brand, name: request.name, clientName, link: `${this.options.issuer}/invite/${invitation}`, known: Boolean(request.user_id) },
-        }
-      : { to: request.email, subject: `Your request for ${clientName}`, template: 'refusal', context: { brand: this.options.brand, name: request.name, clientName } });
-    await this.audit.record(trx, { actor, action: `join_request.${status}`, subject: request.id, details: { client: request.client_id, aclToken: aclTokenId } });
+    await this.outbox.enqueue(
+      trx,
+      decision === 'approve'
+        ? {
+            to: request.email,
+            subject: `You can now use ${clientName}`,
+            template: 'invitation',
+            context: {
+              brand: this.options.brand,
+              name: request.name,
+              clientName,
+              link: `${this.options.issuer}/invite/${invitation}`,
+              known: Boolean(request.user_id),
+            },
+          }
+        : {
+            to: request.email,
+            subject: `Your request for ${clientName}`,
+            template: 'refusal',
+            context: { brand: this.options.brand, name: request.name, clientName },
+          },
+    );
+    await this.audit.record(trx, {
+      actor,
+      action: `join_request.${status}`,
+      subject: request.id,
+      details: { client: request.client_id, aclToken: aclTokenId },
+    });
     return { ...request, status, decided_by: actor, decided_at: now, acl_token_id: aclTokenId };
   }
 }

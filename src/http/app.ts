@@ -98,14 +98,44 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   ours.keys = gh.cookieKeys;
   const routers = [
     healthRoutes(gh.db, metrics),
-    interactionRoutes({
-      provider, connectors: gh.connectors, users: gh.users, gate: gh.gate, joinRequests: gh.joinRequests, clients: gh.clients,
-      metrics, issuer, secureCookies: secure, page, statuses: httpStatus,
-      gateLimiter: limits.window('gate'),
-      interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
-    }, form),
-    signupRoutes(gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector), base, page, form, limits.window('signup')),
-    gatingRoutes({ db: gh.db, aclTokens: gh.aclTokens, joinRequests: gh.joinRequests, clients: gh.clients, registrar: gh.registrar, page, secure, cookiePath: base || '/' }, form),
+    interactionRoutes(
+      {
+        provider,
+        connectors: gh.connectors,
+        users: gh.users,
+        gate: gh.gate,
+        joinRequests: gh.joinRequests,
+        clients: gh.clients,
+        metrics,
+        issuer,
+        secureCookies: secure,
+        page,
+        statuses: httpStatus,
+        gateLimiter: limits.window('gate'),
+        interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
+      },
+      form,
+    ),
+    signupRoutes(
+      gh.connectors.find((c): c is LocalConnector => c instanceof LocalConnector),
+      base,
+      page,
+      form,
+      limits.window('signup'),
+    ),
+    gatingRoutes(
+      {
+        db: gh.db,
+        aclTokens: gh.aclTokens,
+        joinRequests: gh.joinRequests,
+        clients: gh.clients,
+        registrar: gh.registrar,
+        page,
+        secure,
+        cookiePath: base || '/',
+      },
+      form,
+    ),
   ];
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
   if (config.deviceRegistration.enabled && issuer === config.issuer) {
@@ -129,7 +159,8 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   pace.install(provider);
   ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));
   for (const middleware of site.before ?? []) ours.use(middleware);
-  if (config.registration.enabled) ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg', statuses: httpStatus }));
+  if (config.registration.enabled)
+    ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg', statuses: httpStatus }));
   ours.use(mount(provider));
   return ours;
 }

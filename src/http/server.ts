@@ -46,12 +46,14 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   gh.cookieKeys = await gh.keys.cookieKeys();
   if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
 
-  const renderAt = (base: string) => (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
-    ctx.status = status;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = gh.views.page(name, { base, ...vars });
-  };
+  const renderAt =
+    (base: string) =>
+    (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
+      ctx.status = status;
+      ctx.type = 'html';
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = gh.views.page(name, { base, ...vars });
+    };
   // Keys rotated or revoked while this server runs reach both issuers (main and realm) through the refresher.
   const keyRefresher = new KeyRefresher(gh.keys, gh.clock, logger);
   const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await keyRefresher.initial(), cookieKeys: gh.cookieKeys };
@@ -60,7 +62,8 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
       const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
       gh.metrics.tokenGrants.inc({ grant_type: grantType });
-      if (grantType === 'client_credentials' && ctx.oidc.client && !staticIds.has(ctx.oidc.client.clientId)) gh.registrar.noteTokenIssued(ctx.oidc.client.clientId);
+      if (grantType === 'client_credentials' && ctx.oidc.client && !staticIds.has(ctx.oidc.client.clientId))
+        gh.registrar.noteTokenIssued(ctx.oidc.client.clientId);
     });
     provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
     keyRefresher.attach(provider);
@@ -71,11 +74,22 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   if (config.compat.keycloak) {
     // Keycloak compatibility: the realm is its own issuer on the same database, keys and accounts.
     const issuer = `${config.issuer}/realms/${config.compat.keycloak.realm}`;
-    const realmProvider = observe(createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }));
+    const realmProvider = observe(
+      createProvider({ ...deps, render: renderAt(new URL(issuer).pathname), issuer, routes: keycloakRoutes, cookiePrefix: 'gh.realm' }),
+    );
     realm = {
-      provider: realmProvider, issuer, cookiePrefix: 'gh.realm', registrationPath: '/clients-registrations/openid-connect',
+      provider: realmProvider,
+      issuer,
+      cookiePrefix: 'gh.realm',
+      registrationPath: '/clients-registrations/openid-connect',
       before: [
-        keycloakIframes({ provider: realmProvider, db: gh.db, config, assetsDir: path.join(viewsDir, 'static', 'keycloak'), sessionCookie: 'gh.realm.session' }),
+        keycloakIframes({
+          provider: realmProvider,
+          db: gh.db,
+          config,
+          assetsDir: path.join(viewsDir, 'static', 'keycloak'),
+          sessionCookie: 'gh.realm.session',
+        }),
         keycloakTokens(realmProvider),
         keycloakClientRepresentation(gh.registrar, config.registration.policies.consentRequired, httpStatus),
       ],
@@ -107,12 +121,18 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
   }
   if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stderr');
   gh.sender.start();
-  const cleanup = setInterval(() => {
-    deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));
-  }, 10 * 60 * 1000);
+  const cleanup = setInterval(
+    () => {
+      deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));
+    },
+    10 * 60 * 1000,
+  );
   cleanup.unref();
   // A peer instance that crashed mid-registration is repaired by the instances still running.
-  const repair = setInterval(() => void repairRegistrations(gh).catch((err: unknown) => logger.warn({ err }, 'registration repair failed')), reservationBoundMs);
+  const repair = setInterval(
+    () => void repairRegistrations(gh).catch((err: unknown) => logger.warn({ err }, 'registration repair failed')),
+    reservationBoundMs,
+  );
   repair.unref();
 
   const address = server.address() as AddressInfo;

@@ -6,8 +6,22 @@ import { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { destroyByAccountId } from '../db/repos/oidc-models.ts';
 import {
-  deleteLocalAccount, deleteUser, findLocalAccountByEmail, findUser, findUserIdp, findUsersByEmail, insertLocalAccount, insertUser,
-  insertUserIdp, listUserIdps, listUsers, updateLocalAccount, updateUser, type UserIdpRow, type UserRow, type UserStatus,
+  deleteLocalAccount,
+  deleteUser,
+  findLocalAccountByEmail,
+  findUser,
+  findUserIdp,
+  findUsersByEmail,
+  insertLocalAccount,
+  insertUser,
+  insertUserIdp,
+  listUserIdps,
+  listUsers,
+  updateLocalAccount,
+  updateUser,
+  type UserIdpRow,
+  type UserRow,
+  type UserStatus,
 } from '../db/repos/users.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -81,8 +95,19 @@ export class Users {
     const candidate = await this.linkCandidate(identity);
     if (candidate?.id !== user.id) return false;
     await withTransaction(this.db, async (trx) => {
-      await insertUserIdp(trx, { connector_id: identity.connectorId, subject: identity.subject, user_id: user.id, email: identity.email?.toLowerCase() ?? null, created_at: this.clock.now() });
-      await this.audit.record(trx, { actor: `user:${user.id}`, action: 'user.identity_linked', subject: user.id, details: { connector: identity.connectorId, subject: identity.subject } });
+      await insertUserIdp(trx, {
+        connector_id: identity.connectorId,
+        subject: identity.subject,
+        user_id: user.id,
+        email: identity.email?.toLowerCase() ?? null,
+        created_at: this.clock.now(),
+      });
+      await this.audit.record(trx, {
+        actor: `user:${user.id}`,
+        action: 'user.identity_linked',
+        subject: user.id,
+        details: { connector: identity.connectorId, subject: identity.subject },
+      });
     });
     return true;
   }
@@ -125,7 +150,11 @@ export class Users {
       const now = this.clock.now();
       const accountId = newId();
       await insertLocalAccount(trx, { id: accountId, email, name: input.name ?? null, password_hash: passwordHash, email_verified_at: now, created_at: now });
-      const user = await this.createFromIdentity(trx, { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name }, actor);
+      const user = await this.createFromIdentity(
+        trx,
+        { connectorId: this.localConnectorId, subject: accountId, email, emailVerified: true, name: input.name },
+        actor,
+      );
       if (within) await within(trx, user);
       return user;
     });
@@ -143,7 +172,11 @@ export class Users {
       if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
       const links = await listUserIdps(trx, id);
       const local = links.find((link) => link.connector_id === this.localConnectorId);
-      if (!local) throw new GatehouseError('not_found', `user ${id} has no local (e-mail + password) account, only ${links.map((l) => l.connector_id).join(', ') || 'no identity'}`);
+      if (!local)
+        throw new GatehouseError(
+          'not_found',
+          `user ${id} has no local (e-mail + password) account, only ${links.map((l) => l.connector_id).join(', ') || 'no identity'}`,
+        );
       await updateLocalAccount(trx, local.subject, { password_hash: passwordHash });
       await this.audit.record(trx, { actor, action: 'user.password_set', subject: id });
       return user;

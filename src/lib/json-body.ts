@@ -5,9 +5,7 @@
  * the device enrollment endpoint, which each word the refusal their own way).
  * No framework or domain words here.
  */
-export type JsonObjectBody =
-  | { ok: true; value: Record<string, unknown> }
-  | { ok: false; problem: 'too_large' | 'not_json' | 'not_object' };
+export type JsonObjectBody = { ok: true; value: Record<string, unknown> } | { ok: false; problem: 'too_large' | 'not_json' | 'not_object' };
 
 /**
  * The body's chunks up to `limit` bytes; `complete` is false when there is more

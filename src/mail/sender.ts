@@ -81,7 +81,8 @@ export class MailSender {
       this.again = true;
       return;
     }
-    this.running = this.sendDue().then(() => undefined)
+    this.running = this.sendDue()
+      .then(() => undefined)
       .catch((err: unknown) => {
         // An outage is not the sender's fault: the mail stays queued and the next pass tries again.
         if (isGatehouseError(err, 'database.unavailable')) this.logger.warn({ details: err.details }, 'mail sender paused: database unavailable');

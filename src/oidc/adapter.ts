@@ -12,7 +12,14 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../db/knex.ts';
 import {
-  consumeModel, destroyByGrantId, destroyModel, findClientModel, findModel, findModelBy, upsertModel, type OidcModelRow,
+  consumeModel,
+  destroyByGrantId,
+  destroyModel,
+  findClientModel,
+  findModel,
+  findModelBy,
+  upsertModel,
+  type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
 import type { Clock } from '../lib/clock.ts';
 import { currentRoute } from './internals.ts';
@@ -30,17 +37,19 @@ export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adap
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const grantId = this.name === 'Grant' ? id : payload.grantId;
-      await guarded(() => upsertModel(db, {
-        kind: this.name,
-        id,
-        payload: JSON.stringify(payload),
-        grant_id: grantId ?? null,
-        user_code: payload.userCode ?? null,
-        uid: payload.uid ?? null,
-        account_id: payload.accountId ?? null,
-        expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
-        consumed_at: null,
-      }));
+      await guarded(() =>
+        upsertModel(db, {
+          kind: this.name,
+          id,
+          payload: JSON.stringify(payload),
+          grant_id: grantId ?? null,
+          user_code: payload.userCode ?? null,
+          uid: payload.uid ?? null,
+          account_id: payload.accountId ?? null,
+          expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
+          consumed_at: null,
+        }),
+      );
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

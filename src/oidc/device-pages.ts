@@ -58,14 +58,21 @@ async function codeOf(ctx: KoaContextWithOIDC, userCode: unknown): Promise<Devic
 }
 
 export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'> {
-  const input = (ctx: KoaContextWithOIDC, form: string, status: number, vars: { error?: string; notice?: string; typed?: string | undefined; code?: string | undefined }) =>
-    render(ctx, 'device-input', { ...formParts(form), ...vars }, status);
+  const input = (
+    ctx: KoaContextWithOIDC,
+    form: string,
+    status: number,
+    vars: { error?: string; notice?: string; typed?: string | undefined; code?: string | undefined },
+  ) => render(ctx, 'device-input', { ...formParts(form), ...vars }, status);
 
   const confirm = async (ctx: KoaContextWithOIDC, form: string, code: DeviceCode, notice?: string) => {
     const client = code.clientId ? await ctx.oidc.provider.Client.find(code.clientId) : undefined;
     render(ctx, 'device-confirm', {
-      ...formParts(form), userCode: denormalize(code.userCode),
-      clientName: client?.clientName ?? client?.clientId ?? code.clientId, deviceInfo: code.deviceInfo, notice,
+      ...formParts(form),
+      userCode: denormalize(code.userCode),
+      clientName: client?.clientName ?? client?.clientId ?? code.clientId,
+      deviceInfo: code.deviceInfo,
+      notice,
     });
   };
 
@@ -74,7 +81,10 @@ export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeI
     const code = await codeOf(ctx, typed);
     if (!code) return input(ctx, form, 400, { error: `That code can no longer be used. ${startAgain}`, code: 'code_used' });
     if (code.accountId && !code.error) {
-      return input(ctx, form, 400, { error: 'That code has already been used: the device is connected. There is nothing more to do here.', code: 'code_approved' });
+      return input(ctx, form, 400, {
+        error: 'That code has already been used: the device is connected. There is nothing more to do here.',
+        code: 'code_approved',
+      });
     }
     if (code.error === 'access_denied') {
       return input(ctx, form, 400, { error: `That code was declined, so the device was not connected. ${startAgain}`, code: 'code_denied' });
@@ -107,7 +117,10 @@ export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeI
           const denial = denialOf(err);
           if (denial.byPerson) {
             const what = denial.byPerson === 'declined' ? 'You declined the request' : 'You cancelled the sign-in';
-            return input(ctx, form, 200, { notice: `${what}, so the device was not connected. To connect it after all, ${startAgain.charAt(0).toLowerCase()}${startAgain.slice(1)}`, code: 'access_denied' });
+            return input(ctx, form, 200, {
+              notice: `${what}, so the device was not connected. To connect it after all, ${startAgain.charAt(0).toLowerCase()}${startAgain.slice(1)}`,
+              code: 'access_denied',
+            });
           }
           // oidc-provider stored the refusal on the device code without a description: give the device one.
           const code = await codeOf(ctx, undefined);
@@ -129,8 +142,10 @@ export function deviceFlowPages(render: RenderPage): Pick<DeviceFlow, 'userCodeI
     },
     userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
       render(ctx, 'device-confirm', {
-        ...formParts(form), userCode,
-        clientName: client.clientName ?? client.clientId, deviceInfo,
+        ...formParts(form),
+        userCode,
+        clientName: client.clientName ?? client.clientId,
+        deviceInfo,
       });
     },
     successSource: async (ctx) => {

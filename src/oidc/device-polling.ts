@@ -17,7 +17,10 @@ const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
 export class PollingPace {
   private readonly polls = new Map<string, { at: number; interval: number }>();
 
-  constructor(private readonly clock: Clock, private readonly intervalSec = defaultIntervalSec) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly intervalSec = defaultIntervalSec,
+  ) {}
 
   /** Throws `slow_down` when this device code was polled less than its interval ago. */
   check(deviceCode: string): void {

@@ -51,7 +51,11 @@ function readForm(ctx: KoaContextWithOIDC): Promise<{ chunks: Buffer[]; complete
   return readBody(ctx.req.iterator({ destroyOnReturn: false }), formLimit, Number(ctx.get('content-length') || 0));
 }
 
-export function installDeviceRequestFixes(provider: Provider, paths: { base: string; deviceAuthorization: string; codeVerification: string }, render: RenderPage): void {
+export function installDeviceRequestFixes(
+  provider: Provider,
+  paths: { base: string; deviceAuthorization: string; codeVerification: string },
+  render: RenderPage,
+): void {
   provider.use(async (ctx, next) => {
     if (ctx.method !== 'POST') return next();
     if (ctx.path === paths.deviceAuthorization && ctx.is('application/x-www-form-urlencoded')) {
@@ -62,13 +66,19 @@ export function installDeviceRequestFixes(provider: Provider, paths: { base: str
       // The form's xsrf value lives in the browser session: without a stored one there is nothing to check it against.
       const session = await provider.Session.get(ctx);
       if (typeof session.exp !== 'number') {
-        render(ctx as KoaContextWithOIDC, 'error', {
-          title: 'Start again from your device',
-          message: 'This page has expired, or it was sent without the browser session it belongs to. '
-            + 'Open the address shown on your device again (or scan its QR code) and type the code it shows.',
-          code: 'session_not_found',
-          link: { href: `${paths.base}${paths.codeVerification}`, text: 'Enter a code' },
-        }, 403);
+        render(
+          ctx as KoaContextWithOIDC,
+          'error',
+          {
+            title: 'Start again from your device',
+            message:
+              'This page has expired, or it was sent without the browser session it belongs to. ' +
+              'Open the address shown on your device again (or scan its QR code) and type the code it shows.',
+            code: 'session_not_found',
+            link: { href: `${paths.base}${paths.codeVerification}`, text: 'Enter a code' },
+          },
+          403,
+        );
         ctx.set('Cache-Control', 'no-store');
         return undefined;
       }

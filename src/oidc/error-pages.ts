@@ -20,7 +20,8 @@ const words: Record<string, PlainError> = {
   },
   invalid_redirect_uri: {
     title: 'The application sent you from the wrong address',
-    message: 'The application asked to send you back to an address it has not registered, so the sign-in was stopped to keep you safe. Tell whoever runs the application, with the error code below.',
+    message:
+      'The application asked to send you back to an address it has not registered, so the sign-in was stopped to keep you safe. Tell whoever runs the application, with the error code below.',
   },
   unauthorized_client: {
     title: 'This application may not sign you in this way',
@@ -109,8 +110,10 @@ const words: Record<string, PlainError> = {
 };
 
 export function plainError(code: string): PlainError {
-  return words[code] ?? {
-    title: 'The sign-in could not be completed',
-    message: `The request could not be completed. ${backToApp}`,
-  };
+  return (
+    words[code] ?? {
+      title: 'The sign-in could not be completed',
+      message: `The request could not be completed. ${backToApp}`,
+    }
+  );
 }

@@ -119,7 +119,12 @@ export function normalizeUserCode(typed: string): string {
  * `iss`, `aud`, `iat`, `exp` added): the Keycloak realm's token envelopes
  * (./keycloak-tokens.ts). `use: 'idtoken'` picks the id token signing settings.
  */
-export async function signLikeIdToken(provider: Provider, client: Client, claims: Record<string, unknown> & { sub: string }, expiresAt: number): Promise<string> {
+export async function signLikeIdToken(
+  provider: Provider,
+  client: Client,
+  claims: Record<string, unknown> & { sub: string },
+  expiresAt: number,
+): Promise<string> {
   const token = new provider.IdToken({ sub: claims.sub }, { client });
   for (const [name, value] of Object.entries(claims)) token.set(name, value);
   return token.issue({ use: 'idtoken', expiresAt } as Parameters<typeof token.issue>[0]);
@@ -154,7 +159,12 @@ export function replaceRequestBody(ctx: { req: KoaContextWithOIDC['req'] }, chun
     if (options.rest) for await (const chunk of original.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
   }
   const stream = Readable.from(body(), { objectMode: false });
-  ctx.req = Object.assign(stream, { headers: original.headers, method: original.method, url: original.url, socket: original.socket }) as unknown as KoaContextWithOIDC['req'];
+  ctx.req = Object.assign(stream, {
+    headers: original.headers,
+    method: original.method,
+    url: original.url,
+    socket: original.socket,
+  }) as unknown as KoaContextWithOIDC['req'];
 }
 
 /**

@@ -56,9 +56,11 @@ export function keycloakTokens(provider: Provider): Middleware {
   const unwrapPaths = new Set([tokenPath, keycloakRoutes!.introspection, keycloakRoutes!.revocation, keycloakRoutes!.userinfo].map(String));
 
   async function envelope(handle: string, typ: 'Bearer' | 'Refresh'): Promise<string | undefined> {
-    const model = (typ === 'Refresh'
-      ? await provider.RefreshToken.find(handle)
-      : (await provider.AccessToken.find(handle)) ?? (await provider.ClientCredentials.find(handle))) as Handle | undefined;
+    const model = (
+      typ === 'Refresh'
+        ? await provider.RefreshToken.find(handle)
+        : ((await provider.AccessToken.find(handle)) ?? (await provider.ClientCredentials.find(handle)))
+    ) as Handle | undefined;
     const client = model?.clientId ? await provider.Client.find(model.clientId) : undefined;
     // A client that wants its ID tokens encrypted would get an envelope nobody can read the handle from: it keeps handles.
     if (!model || !client || !model.exp || client.metadata().id_token_encrypted_response_alg) return undefined;
@@ -66,9 +68,19 @@ export function keycloakTokens(provider: Provider): Middleware {
     const session = model.sessionUid ? await provider.Session.findByUid(model.sessionUid) : undefined;
     const sid = model.sid ?? session?.authorizations?.[client.clientId]?.sid;
     const sub = model.accountId ?? client.clientId;
-    return signLikeIdToken(provider, client, {
-      sub, typ, jti: handle, azp: client.clientId, ...(sid ? { sid } : {}), ...(model.scope ? { scope: model.scope } : {}),
-    }, model.exp);
+    return signLikeIdToken(
+      provider,
+      client,
+      {
+        sub,
+        typ,
+        jti: handle,
+        azp: client.clientId,
+        ...(sid ? { sid } : {}),
+        ...(model.scope ? { scope: model.scope } : {}),
+      },
+      model.exp,
+    );
   }
 
   return async (ctx, next) => {

@@ -108,7 +108,11 @@ export function keycloakClientRepresentation(registrar: Registrar, consentRequir
         const rep = await readJsonObject(ctx);
         const metadata = fromKeycloak(rep);
         if (ctx.method === 'PUT') metadata.client_id = clientId;
-        else ctx.state.registrationOverrides = { via: 'keycloak', clientId: typeof rep.clientId === 'string' && rep.clientId ? rep.clientId : undefined } satisfies RegistrationOverrides;
+        else
+          ctx.state.registrationOverrides = {
+            via: 'keycloak',
+            clientId: typeof rep.clientId === 'string' && rep.clientId ? rep.clientId : undefined,
+          } satisfies RegistrationOverrides;
         replayJson(ctx, metadata);
       }
       ctx.path = clientId ? `${oidcPath}/${encodeURIComponent(clientId)}` : oidcPath;

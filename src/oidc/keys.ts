@@ -8,8 +8,16 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import type { Db } from '../db/knex.ts';
 import {
-  deleteSigningKey, deleteSigningKeysRetiredBefore, insertCookieKey, insertSigningKey, listCookieKeys, listSigningKeyStates, listSigningKeys,
-  lockSigningKeys, retireSigningKeys, type SigningKeyRow,
+  deleteSigningKey,
+  deleteSigningKeysRetiredBefore,
+  insertCookieKey,
+  insertSigningKey,
+  listCookieKeys,
+  listSigningKeyStates,
+  listSigningKeys,
+  lockSigningKeys,
+  retireSigningKeys,
+  type SigningKeyRow,
 } from '../db/repos/keys.ts';
 import { withTransaction } from '../db/transaction.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -90,8 +98,10 @@ export class Keys {
       const row = sameAlg.find((r) => r.kid === kid);
       if (!row) throw unknown();
       if (row.retired_at === null && !sameAlg.some((r) => r.kid !== kid && r.retired_at === null)) {
-        throw new GatehouseError('signing_key.last_active',
-          `${kid} is the only active ${row.alg} key, so nothing could sign ${row.alg} tokens without it. Run "gatehouse keys rotate" first, then revoke it.`);
+        throw new GatehouseError(
+          'signing_key.last_active',
+          `${kid} is the only active ${row.alg} key, so nothing could sign ${row.alg} tokens without it. Run "gatehouse keys rotate" first, then revoke it.`,
+        );
       }
       await deleteSigningKey(trx, kid);
       return this.info(row);

@@ -9,13 +9,7 @@
 import type { GatehouseErrorCode } from '../errors.ts';
 
 export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_token'
-  | 'invalid_client_metadata'
-  | 'invalid_redirect_uri'
-  | 'access_denied'
-  | 'server_error'
-  | 'temporarily_unavailable';
+  'invalid_request' | 'invalid_token' | 'invalid_client_metadata' | 'invalid_redirect_uri' | 'access_denied' | 'server_error' | 'temporarily_unavailable';
 
 /** A status per code, as http/middleware/errors.ts has it. */
 export type StatusTable = Readonly<Record<GatehouseErrorCode, number>>;

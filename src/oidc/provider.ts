@@ -106,8 +106,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         // Confidential clients (resource servers) may introspect; public clients may not. A token whose
         // client was deleted or is disabled (the adapter no longer finds it) is inactive.
-        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none'
-          && (token.clientId === client.clientId || (await ctx.oidc.provider.Client.find(String(token.clientId))) !== undefined),
+        allowedPolicy: async (ctx, client, token) =>
+          client.clientAuthMethod !== 'none' &&
+          (token.clientId === client.clientId || (await ctx.oidc.provider.Client.find(String(token.clientId))) !== undefined),
       },
       revocation: { enabled: true },
       userinfo: { enabled: true },
@@ -169,11 +170,15 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   if (deps.routes) configuration.routes = deps.routes;
   const provider = new Provider(issuer, configuration);
-  installDeviceRequestFixes(provider, {
-    base: prefix,
-    deviceAuthorization: deps.routes?.device_authorization ?? '/device/auth',
-    codeVerification: deps.routes?.code_verification ?? '/device',
-  }, render);
+  installDeviceRequestFixes(
+    provider,
+    {
+      base: prefix,
+      deviceAuthorization: deps.routes?.device_authorization ?? '/device/auth',
+      codeVerification: deps.routes?.code_verification ?? '/device',
+    },
+    render,
+  );
   // Devices and registered apps: keep more built clients than oidc-provider's 100.
   enlargeClientCache(provider, builtClientCacheSize);
   provider.proxy = config.trustProxy;
@@ -188,20 +193,32 @@ export function createProvider(deps: ProviderDeps): Provider {
 export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
-  policy.add(new Prompt({ name: 'access', requestable: false }, new Check('no_client_access', 'the user has no access to this client', reportingOutages(async (ctx: KoaContextWithOIDC) => {
-    const accountId = ctx.oidc.session?.accountId;
-    const clientId = ctx.oidc.client?.clientId;
-    if (!accountId || !clientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
-    await gate.recordLapsed(accountId, clientId, 'authorization');
-    return Check.REQUEST_PROMPT;
-  }))), 1);
+  policy.add(
+    new Prompt(
+      { name: 'access', requestable: false },
+      new Check(
+        'no_client_access',
+        'the user has no access to this client',
+        reportingOutages(async (ctx: KoaContextWithOIDC) => {
+          const accountId = ctx.oidc.session?.accountId;
+          const clientId = ctx.oidc.client?.clientId;
+          if (!accountId || !clientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
+          await gate.recordLapsed(accountId, clientId, 'authorization');
+          return Check.REQUEST_PROMPT;
+        }),
+      ),
+    ),
+    1,
+  );
   if (staticClientIds) {
     // registration.policies.consentRequired: a registered client shows the consent page at every authorization.
-    policy.get('consent')!.checks.add(new Check('registered_client_consent', 'registered clients always ask for consent', (ctx) => {
-      const clientId = ctx.oidc.client?.clientId;
-      if (!clientId || staticClientIds.has(clientId) || ctx.oidc.result?.consent) return Check.NO_NEED_TO_PROMPT;
-      return Check.REQUEST_PROMPT;
-    }));
+    policy.get('consent')!.checks.add(
+      new Check('registered_client_consent', 'registered clients always ask for consent', (ctx) => {
+        const clientId = ctx.oidc.client?.clientId;
+        if (!clientId || staticClientIds.has(clientId) || ctx.oidc.result?.consent) return Check.NO_NEED_TO_PROMPT;
+        return Check.REQUEST_PROMPT;
+      }),
+    );
   }
   return policy;
 }

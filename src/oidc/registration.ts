@@ -83,7 +83,11 @@ export async function readJsonObject(ctx: Context): Promise<Metadata> {
   const body = await readJsonObjectBody(ctx.req, bodyLimit);
   if (body.ok) return body.value;
   if (body.problem === 'too_large') throw new RegistrationRefused(413, 'invalid_request', `the request body is larger than ${bodyLimit} bytes`);
-  throw new RegistrationRefused(400, 'invalid_request', body.problem === 'not_json' ? 'the request body is not valid JSON' : 'the request body must be a JSON object');
+  throw new RegistrationRefused(
+    400,
+    'invalid_request',
+    body.problem === 'not_json' ? 'the request body is not valid JSON' : 'the request body must be a JSON object',
+  );
 }
 
 /** Hands oidc-provider a JSON body we have read (and maybe changed), in place of the consumed request. */
@@ -109,7 +113,12 @@ export async function registerThrough(ctx: Context, next: Next, registrar: Regis
  * one. Ending it is a delete whose row count decides: of parallel reads with
  * one token, only one gets a successor.
  */
-export async function rotateRegistrationAccessToken(provider: Provider, presented: string | undefined, clientId: string, consume: (token: string) => Promise<boolean>): Promise<string> {
+export async function rotateRegistrationAccessToken(
+  provider: Provider,
+  presented: string | undefined,
+  clientId: string,
+  consume: (token: string) => Promise<boolean>,
+): Promise<string> {
   const old = presented ? await provider.RegistrationAccessToken.find(presented) : undefined;
   if (!presented || !old || !(await consume(presented))) throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
   return issueRegistrationAccessToken(provider, { clientId, ...(old?.policies ? { policies: old.policies } : {}) });
@@ -126,19 +135,28 @@ export function registrationGuard(options: RegistrationGuardOptions): Middleware
         // oidc-provider's validation first, so a request it would refuse never holds a use of the token.
         await checkClientMetadata(provider, metadata);
         const overrides = ctx.state.registrationOverrides as RegistrationOverrides | undefined;
-        const reservation = await registrar.reserve({ metadata, token: bearerToken(ctx), sourceIp: ctx.ip, via: overrides?.via ?? 'rfc7591', clientId: overrides?.clientId });
+        const reservation = await registrar.reserve({
+          metadata,
+          token: bearerToken(ctx),
+          sourceIp: ctx.ip,
+          via: overrides?.via ?? 'rfc7591',
+          clientId: overrides?.clientId,
+        });
         return await registerThrough(ctx, next, registrar, reservation);
       }
       if (ctx.method === 'PUT' && clientId) {
         // The caller first (RFC 7592 §2.2): an unauthenticated PUT must not learn the template the client was registered under.
-        if ((await provider.RegistrationAccessToken.find(bearerToken(ctx) ?? ''))?.clientId !== clientId) throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
+        if ((await provider.RegistrationAccessToken.find(bearerToken(ctx) ?? ''))?.clientId !== clientId)
+          throw new RegistrationRefused(401, 'invalid_token', 'invalid token provided');
         const metadata = await registrar.checkUpdate(clientId, normalizeMetadata(await readJsonObject(ctx)), ctx.ip);
         replayJson(ctx, metadata);
         return await next();
       }
       await next();
       if (ctx.method === 'GET' && clientId && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-        (ctx.body as Metadata).registration_access_token = await rotateRegistrationAccessToken(provider, bearerToken(ctx), clientId, (t) => registrar.consumeRegistrationAccessToken(t));
+        (ctx.body as Metadata).registration_access_token = await rotateRegistrationAccessToken(provider, bearerToken(ctx), clientId, (t) =>
+          registrar.consumeRegistrationAccessToken(t),
+        );
       }
       if (ctx.method === 'DELETE' && clientId && ctx.status === 204) await registrar.forget(clientId, `client:${clientId}`);
     } catch (err) {

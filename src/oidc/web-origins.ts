@@ -46,7 +46,9 @@ export function validateWebOrigins(value: unknown): void {
   for (const entry of value) {
     if (entry === '+') continue;
     if (typeof entry !== 'string' || originOf(entry) !== entry) {
-      throw new errors.InvalidClientMetadata(`${webOriginsKey}: ${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path) or "+"; "*" is not accepted`);
+      throw new errors.InvalidClientMetadata(
+        `${webOriginsKey}: ${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path) or "+"; "*" is not accepted`,
+      );
     }
   }
 }

@@ -53,7 +53,9 @@ export class ClientDirectory {
   async list(): Promise<ClientSummary[]> {
     const fromConfig = this.config.clients.map(({ approvers, ...metadata }) => summarize(metadata, 'static', approvers));
     const records = new Map((await listRegisteredRecords(this.db)).map((r) => [r.client_id, r]));
-    const registered = (await listModels(this.db, 'Client')).map((row) => summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', [], records.get(row.id)));
+    const registered = (await listModels(this.db, 'Client')).map((row) =>
+      summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', [], records.get(row.id)),
+    );
     return [...fromConfig, ...registered];
   }
 

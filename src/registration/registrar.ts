@@ -32,9 +32,25 @@ import type { Db, DbOrTrx } from '../db/knex.ts';
 import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
 import { destroyModel, destroyModelsOfClient } from '../db/repos/oidc-models.ts';
 import {
-  countRegisteredClients, deleteRegisteredClient, deleteReservation, findClientApprovalLink, findRegisteredClient, findRegistrationToken, insertClientApprovalLink,
-  insertRegisteredClient, listRegisteredClients, listStaleReservations, markReservationStored, retireClientApprovalLinks, returnRegistrationTokenUse, setClientDisabled,
-  takeRegistrationTokenUse, touchClientTokenTime, useClientApprovalLink, type ClientApprovalLinkRow, type RegisteredClientRow,
+  countRegisteredClients,
+  deleteRegisteredClient,
+  deleteReservation,
+  findClientApprovalLink,
+  findRegisteredClient,
+  findRegistrationToken,
+  insertClientApprovalLink,
+  insertRegisteredClient,
+  listRegisteredClients,
+  listStaleReservations,
+  markReservationStored,
+  retireClientApprovalLinks,
+  returnRegistrationTokenUse,
+  setClientDisabled,
+  takeRegistrationTokenUse,
+  touchClientTokenTime,
+  useClientApprovalLink,
+  type ClientApprovalLinkRow,
+  type RegisteredClientRow,
 } from '../db/repos/registration.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -133,7 +149,8 @@ export class Registrar {
     }
     const clientId = request.clientId ?? randomId();
     if (request.clientId !== undefined) {
-      if (!clientIdPattern.test(request.clientId)) throw new GatehouseError('registration.invalid_client_metadata', 'clientId may hold letters, digits and . _ : @ - (128 characters at most)');
+      if (!clientIdPattern.test(request.clientId))
+        throw new GatehouseError('registration.invalid_client_metadata', 'clientId may hold letters, digits and . _ : @ - (128 characters at most)');
       if (await this.clients.exists(request.clientId)) throw new GatehouseError('already_exists', `client id ${request.clientId} is already in use`);
     }
     const kind: RegisteredClientRow['kind'] = isDeviceMetadata(metadata) ? 'device' : 'application';
@@ -145,14 +162,26 @@ export class Registrar {
       const now = this.clock.now();
       if (presented && !(await takeRegistrationTokenUse(trx, presented.id, now))) {
         const fresh = await findRegistrationToken(trx, presented.id);
-        throw new GatehouseError('registration.invalid_token', fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used');
+        throw new GatehouseError(
+          'registration.invalid_token',
+          fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used',
+        );
       }
       if ((await countRegisteredClients(trx)) >= policies.maxClients) {
-        throw new GatehouseError('registration.invalid_client_metadata', `policy maxClients: the limit of ${policies.maxClients} registered clients has been reached`);
+        throw new GatehouseError(
+          'registration.invalid_client_metadata',
+          `policy maxClients: the limit of ${policies.maxClients} registered clients has been reached`,
+        );
       }
       await insertRegisteredClient(trx, {
-        client_id: clientId, registration_token_id: presented?.id ?? null, via: request.via, kind,
-        disabled_reason: held, disabled_at: held ? now : null, created_at: now, state: 'reserved',
+        client_id: clientId,
+        registration_token_id: presented?.id ?? null,
+        via: request.via,
+        kind,
+        disabled_reason: held,
+        disabled_at: held ? now : null,
+        created_at: now,
+        state: 'reserved',
       });
       const actor = presented ? `registration_token:${presented.id}` : `anonymous:${request.sourceIp}`;
       if (kind === 'application') {
@@ -163,7 +192,12 @@ export class Registrar {
           await this.gate.linkToGlobalToken(trx, clientId, actor);
         }
       }
-      await this.audit.record(trx, { actor, action: 'client.registered', subject: clientId, details: { via: request.via, kind, held, registrationToken: presented?.id ?? null } });
+      await this.audit.record(trx, {
+        actor,
+        action: 'client.registered',
+        subject: clientId,
+        details: { via: request.via, kind, held, registrationToken: presented?.id ?? null },
+      });
     });
     return { clientId, tokenId: presented?.id ?? null, metadata, held };
   }
@@ -174,7 +208,10 @@ export class Registrar {
       await withTransaction(this.db, (trx) => this.undoReservation(trx, reservation.clientId, reservation.tokenId, 'refused'));
       return;
     }
-    const stored = await withTransaction(this.db, async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored');
+    const stored = await withTransaction(
+      this.db,
+      async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored',
+    );
     if (!stored) {
       // Slower than reservationBoundMs: the repair has given the use back already, so the client must not stay either.
       await withTransaction(this.db, (trx) => destroyModelsOfClient(trx, reservation.clientId));
@@ -266,7 +303,10 @@ export class Registrar {
     for (const host of trusted) {
       if (isIP(host) ? normalizeIp(host) === source : (await (this.options.resolve ?? resolveHost)(host)).map(normalizeIp).includes(source)) return;
     }
-    throw new GatehouseError('registration.invalid_client_metadata', `policy trustedHosts: anonymous registration from ${source} is not allowed; present a registration token`);
+    throw new GatehouseError(
+      'registration.invalid_client_metadata',
+      `policy trustedHosts: anonymous registration from ${source} is not allowed; present a registration token`,
+    );
   }
 
   // ---- admin operations -------------------------------------------------
@@ -280,7 +320,15 @@ export class Registrar {
     if (this.clients.staticIds().includes(clientId)) throw new GatehouseError('input.invalid', `${clientId} is a static client: change it in config.yaml`);
     if (await this.clients.exists(clientId, db)) {
       // Registered before Gatehouse kept records (or through the adapter directly): adopt it.
-      const row: RegisteredClientRow = { client_id: clientId, registration_token_id: null, via: 'rfc7591', kind: 'application', disabled_reason: null, disabled_at: null, created_at: this.clock.now() };
+      const row: RegisteredClientRow = {
+        client_id: clientId,
+        registration_token_id: null,
+        via: 'rfc7591',
+        kind: 'application',
+        disabled_reason: null,
+        disabled_at: null,
+        created_at: this.clock.now(),
+      };
       await insertRegisteredClient(db, row);
       return row;
     }
@@ -329,7 +377,10 @@ export class Registrar {
   private async askApprovers(clientId: string): Promise<void> {
     const approvers = this.options.approvers;
     if (approvers.length === 0) {
-      this.logger.warn({ clientId }, 'a client waits for approval but no approvers are configured (firstauth.mailer.receiver or admins); enable it with `gatehouse client enable`');
+      this.logger.warn(
+        { clientId },
+        'a client waits for approval but no approvers are configured (firstauth.mailer.receiver or admins); enable it with `gatehouse client enable`',
+      );
       return;
     }
     const client = await this.clients.find(clientId);
@@ -337,14 +388,25 @@ export class Registrar {
       const now = this.clock.now();
       for (const approver of approvers) {
         const link = randomSecret(32);
-        await insertClientApprovalLink(trx, { token_hash: sha256(link), client_id: clientId, approver, expires_at: now + this.options.linkTtlMs, used_at: null });
+        await insertClientApprovalLink(trx, {
+          token_hash: sha256(link),
+          client_id: clientId,
+          approver,
+          expires_at: now + this.options.linkTtlMs,
+          used_at: null,
+        });
         await this.outbox.enqueue(trx, {
           to: approver,
           subject: `A new client waits for approval: ${client?.name ?? clientId}`,
           template: 'client-approval',
           context: {
-            brand: this.options.brand, clientId, clientName: client?.name ?? null, redirectUris: client?.redirectUris ?? [], grantTypes: client?.grantTypes ?? [],
-            enableLink: `${this.options.issuer}/approval/client/${link}`, expiresDays: Math.round(this.options.linkTtlMs / 86_400_000),
+            brand: this.options.brand,
+            clientId,
+            clientName: client?.name ?? null,
+            redirectUris: client?.redirectUris ?? [],
+            grantTypes: client?.grantTypes ?? [],
+            enableLink: `${this.options.issuer}/approval/client/${link}`,
+            expiresDays: Math.round(this.options.linkTtlMs / 86_400_000),
           },
         });
       }
@@ -353,12 +415,16 @@ export class Registrar {
   }
 
   /** What a client approval link's confirmation page shows. Changes nothing. */
-  async viewLink(token: string): Promise<{ link: ClientApprovalLinkRow; record: RegisteredClientRow; clientName: string; redirectUris: string[]; grantTypes: string[] }> {
+  async viewLink(
+    token: string,
+  ): Promise<{ link: ClientApprovalLinkRow; record: RegisteredClientRow; clientName: string; redirectUris: string[]; grantTypes: string[] }> {
     const link = token.length <= 100 ? await findClientApprovalLink(this.db, sha256(token)) : undefined;
     const record = link ? await findRegisteredClient(this.db, link.client_id) : undefined;
     const client = link ? await this.clients.find(link.client_id) : undefined;
-    if (!link || !record || !client) throw new GatehouseError('approval_link.invalid', 'This link is not valid. It may have been mistyped, or the client was deleted.');
-    if (link.used_at !== null || link.expires_at <= this.clock.now()) throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
+    if (!link || !record || !client)
+      throw new GatehouseError('approval_link.invalid', 'This link is not valid. It may have been mistyped, or the client was deleted.');
+    if (link.used_at !== null || link.expires_at <= this.clock.now())
+      throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
     return { link, record, clientName: client.name ?? client.clientId, redirectUris: client.redirectUris, grantTypes: client.grantTypes };
   }
 
@@ -367,7 +433,8 @@ export class Registrar {
     const view = await this.viewLink(token);
     await withTransaction(this.db, async (trx) => {
       const now = this.clock.now();
-      if (!(await useClientApprovalLink(trx, view.link.token_hash, now))) throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
+      if (!(await useClientApprovalLink(trx, view.link.token_hash, now)))
+        throw new GatehouseError('approval_link.invalid', 'This link has expired or has already been used.');
       await setClientDisabled(trx, view.record.client_id, null, now);
       await retireClientApprovalLinks(trx, view.record.client_id, now);
       await this.audit.record(trx, { actor: view.link.approver, action: 'client.enabled', subject: view.record.client_id, details: { via: 'approval_link' } });

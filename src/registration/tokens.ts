@@ -7,7 +7,11 @@ import type { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { findAclToken } from '../db/repos/acl-tokens.ts';
 import {
-  findRegistrationToken, findRegistrationTokenByHash, insertRegistrationToken, listRegistrationTokens, revokeRegistrationToken,
+  findRegistrationToken,
+  findRegistrationTokenByHash,
+  insertRegistrationToken,
+  listRegistrationTokens,
+  revokeRegistrationToken,
   type RegistrationTokenRow,
 } from '../db/repos/registration.ts';
 import { withTransaction } from '../db/transaction.ts';
@@ -40,7 +44,8 @@ export class RegistrationTokens {
     if (input.expiresAt !== null && input.expiresAt <= now) throw new GatehouseError('input.invalid', '--expires must be in the future');
     const template = input.template ?? null;
     for (const grant of template?.grantTypes ?? []) {
-      if (!knownGrantTypes.includes(grant)) throw new GatehouseError('input.invalid', `--grant-types: unknown grant type ${grant} (known: ${knownGrantTypes.join(', ')})`);
+      if (!knownGrantTypes.includes(grant))
+        throw new GatehouseError('input.invalid', `--grant-types: unknown grant type ${grant} (known: ${knownGrantTypes.join(', ')})`);
     }
     for (const host of template?.redirectHosts ?? []) {
       if (!/^(\*\.)?[a-z0-9.:[\]-]+$/i.test(host)) throw new GatehouseError('input.invalid', `--redirect-host: ${host} is not a host name`);
@@ -50,12 +55,26 @@ export class RegistrationTokens {
       if (input.aclTokenId && !(await findAclToken(trx, input.aclTokenId))) throw new GatehouseError('not_found', `no ACL token with id ${input.aclTokenId}`);
       const token = `ghr_${randomSecret(32)}`;
       const row: RegistrationTokenRow = {
-        id: newId(), token_hash: sha256(token), description: input.description ?? null, max_clients: input.count, uses: 0,
-        template: hasTemplate ? JSON.stringify(template) : null, approval: Boolean(input.approval), acl_token_id: input.aclTokenId ?? null,
-        expires_at: input.expiresAt, revoked_at: null, created_by: actor, created_at: now,
+        id: newId(),
+        token_hash: sha256(token),
+        description: input.description ?? null,
+        max_clients: input.count,
+        uses: 0,
+        template: hasTemplate ? JSON.stringify(template) : null,
+        approval: Boolean(input.approval),
+        acl_token_id: input.aclTokenId ?? null,
+        expires_at: input.expiresAt,
+        revoked_at: null,
+        created_by: actor,
+        created_at: now,
       };
       await insertRegistrationToken(trx, row);
-      await this.audit.record(trx, { actor, action: 'registration_token.created', subject: row.id, details: { count: row.max_clients, template, approval: row.approval, aclTokenId: row.acl_token_id } });
+      await this.audit.record(trx, {
+        actor,
+        action: 'registration_token.created',
+        subject: row.id,
+        details: { count: row.max_clients, template, approval: row.approval, aclTokenId: row.acl_token_id },
+      });
       return { row, token };
     });
   }
@@ -97,7 +116,10 @@ export const usedUp = (row: Pick<RegistrationTokenRow, 'max_clients'>) =>
   `this registration token has been used up (${row.max_clients} of ${row.max_clients} clients registered)`;
 
 /** What a registration token can still do: `registration-token list|show` prints it and `check` refuses by it. */
-export function tokenState(row: Pick<RegistrationTokenRow, 'revoked_at' | 'expires_at' | 'uses' | 'max_clients'>, now: number): 'active' | 'revoked' | 'expired' | 'used up' {
+export function tokenState(
+  row: Pick<RegistrationTokenRow, 'revoked_at' | 'expires_at' | 'uses' | 'max_clients'>,
+  now: number,
+): 'active' | 'revoked' | 'expired' | 'used up' {
   if (row.revoked_at !== null) return 'revoked';
   if (row.expires_at !== null && row.expires_at <= now) return 'expired';
   if (row.uses >= row.max_clients) return 'used up';

@@ -69,19 +69,22 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
       .setExpirationTime(claims.exp)
       .sign(new TextEncoder().encode(secret));
   const newToken = async (maxDevices: number) =>
-    (await server.gh.devices.createToken({ expiresAt: Date.now() + 3_600_000, maxDevices, clientTemplate: null, description: null }, 'test'));
+    await server.gh.devices.createToken({ expiresAt: Date.now() + 3_600_000, maxDevices, clientTemplate: null, description: null }, 'test');
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
     server = await startTestServer(db, { deviceRegistration, clients: [testClients.service] });
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      `deviceRegistration: ${JSON.stringify(deviceRegistration)}`,
-      `clients: ${JSON.stringify([testClients.service])}`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        `deviceRegistration: ${JSON.stringify(deviceRegistration)}`,
+        `clients: ${JSON.stringify([testClients.service])}`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     devices = mkdtempSync(path.join(tmpdir(), 'gatehouse-enroll-'));
   });
 
@@ -124,9 +127,13 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     expect(tempFiles(devices)).toEqual([]);
   });
 
-  it('refuses a device whose manufacturer id is already enrolled, with the server\'s 409 message, and writes no state file', async () => {
+  it("refuses a device whose manufacturer id is already enrolled, with the server's 409 message, and writes no state file", async () => {
     const result = await enroll(firmware.token, 'SN-0001', 'impostor.json');
-    expectRefusal(result, 73, /^gatehouse: the issuer refused the enrollment: a device with manufacturer id SN-0001 is already enrolled \(device\.duplicate\); no new credentials were issued; use the state file from the first enrollment of SN-0001$/);
+    expectRefusal(
+      result,
+      73,
+      /^gatehouse: the issuer refused the enrollment: a device with manufacturer id SN-0001 is already enrolled \(device\.duplicate\); no new credentials were issued; use the state file from the first enrollment of SN-0001$/,
+    );
     expect(existsSync(path.join(devices, 'impostor.json'))).toBe(false);
     expect(tempFiles(devices)).toEqual([]);
     expect(await server.gh.registrar.listRegistered('device')).toHaveLength(2);
@@ -141,7 +148,9 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     ]);
     // A request would have been refused (revoked token, duplicate id): success means none was made.
     expectSuccess(again!);
-    expect(again!.stdout).toBe(`re-using the state in sensor-1.json: this device (manufacturer id SN-0001) is already enrolled as client ${before.client_id}\n`);
+    expect(again!.stdout).toBe(
+      `re-using the state in sensor-1.json: this device (manufacturer id SN-0001) is already enrolled as client ${before.client_id}\n`,
+    );
     expect(stateOf('sensor-1.json')).toEqual(before);
     expectSuccess(json!);
     const shown = JSON.parse(json!.stdout) as Record<string, unknown>;
@@ -155,7 +164,9 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     const result = await agent(['token', '--state', 'sensor-2.json']);
     expectSuccess(result);
     expect(result.stdout).toMatch(/^\S+\n$/);
-    const config = await client.discovery(new URL(server.url), testClients.service.client_id, testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    const config = await client.discovery(new URL(server.url), testClients.service.client_id, testClients.service.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
     expect(await client.tokenIntrospection(config, result.stdout.trim())).toMatchObject({ active: true, client_id: state.client_id });
     const listed = await admin<DeviceJson[]>(['device', 'list']);
     const first = stateOf('sensor-1.json');
@@ -173,8 +184,16 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     // Signed here with the real secret: the server allows 30 s of clock skew, so "expired" is long ago.
     const expired = await signed({ jti: row.id, exp: now - 600 });
     const [forgedRun, expiredRun] = await Promise.all([enroll(forged, 'SN-0100', 'forged.json'), enroll(expired, 'SN-0101', 'expired.json')]);
-    expectRefusal(forgedRun!, 77, /^gatehouse: the issuer refused the enrollment: the device token signature is not valid \(device\.invalid_token\); ask for a new device token$/);
-    expectRefusal(expiredRun!, 77, /^gatehouse: the issuer refused the enrollment: the device token has expired \(device\.invalid_token\); ask for a new device token$/);
+    expectRefusal(
+      forgedRun!,
+      77,
+      /^gatehouse: the issuer refused the enrollment: the device token signature is not valid \(device\.invalid_token\); ask for a new device token$/,
+    );
+    expectRefusal(
+      expiredRun!,
+      77,
+      /^gatehouse: the issuer refused the enrollment: the device token has expired \(device\.invalid_token\); ask for a new device token$/,
+    );
     expect(existsSync(path.join(devices, 'forged.json'))).toBe(false);
     expect(existsSync(path.join(devices, 'expired.json'))).toBe(false);
   });
@@ -183,7 +202,10 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
   const enrollHere = (token: string, manufacturerId: string, state: string, url: string | undefined = server.url) =>
     enrollDevice({ url, token, manufacturerId, statePath: path.join(devices, state), warn: () => undefined });
   const refusal = async (attempt: Promise<unknown>): Promise<{ code: string; exit: number; message: string }> => {
-    const err = await attempt.then(() => undefined, (e: unknown) => e);
+    const err = await attempt.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (!(err instanceof GatehouseError)) throw new Error(`expected a GatehouseError, got ${String(err)}`);
     return { code: err.code, exit: exitCodes[err.code], message: err.message };
   };
@@ -193,12 +215,16 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     const { row } = await newToken(5);
     const otherIssuer = await signed({ jti: row.id, exp, iss: 'elsewhere.example' });
     expect(await refusal(enrollHere(firmware.token, 'SN-0102', 'revoked.json'))).toEqual({
-      code: 'device.invalid_token', exit: 77, message: 'the issuer refused the enrollment: the device token has been revoked (device.invalid_token); ask for a new device token',
+      code: 'device.invalid_token',
+      exit: 77,
+      message: 'the issuer refused the enrollment: the device token has been revoked (device.invalid_token); ask for a new device token',
     });
-    expect((await refusal(enrollHere(otherIssuer, 'SN-0103', 'other.json'))).message)
-      .toBe('the issuer refused the enrollment: the device token was not issued for this server (expected issuer example.com) (device.invalid_token); ask for a new device token');
-    expect((await refusal(enrollHere('not-a-jwt', 'SN-0104', 'garbage.json'))).message)
-      .toBe('the issuer refused the enrollment: the device token is not a valid signed JWT (device.invalid_token); ask for a new device token');
+    expect((await refusal(enrollHere(otherIssuer, 'SN-0103', 'other.json'))).message).toBe(
+      'the issuer refused the enrollment: the device token was not issued for this server (expected issuer example.com) (device.invalid_token); ask for a new device token',
+    );
+    expect((await refusal(enrollHere('not-a-jwt', 'SN-0104', 'garbage.json'))).message).toBe(
+      'the issuer refused the enrollment: the device token is not a valid signed JWT (device.invalid_token); ask for a new device token',
+    );
     expect(readdirSync(devices).filter((f) => /^(revoked|other|garbage)\.json$/.test(f))).toEqual([]);
   });
 
@@ -206,21 +232,27 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     const { token } = await newToken(1);
     await enrollHere(token, 'SN-0200', 'one.json');
     expect(await refusal(enrollHere(token, 'SN-0201', 'two.json'))).toMatchObject({
-      code: 'device.invalid_token', message: expect.stringMatching(/^the issuer refused the enrollment: the device token has been used by the maximum number of devices \(1\) \(device\.invalid_token\)/),
+      code: 'device.invalid_token',
+      message: expect.stringMatching(
+        /^the issuer refused the enrollment: the device token has been used by the maximum number of devices \(1\) \(device\.invalid_token\)/,
+      ),
     });
   });
 
-  it('repeats the server\'s words for a malformed manufacturer id (400, a usage error)', async () => {
+  it("repeats the server's words for a malformed manufacturer id (400, a usage error)", async () => {
     const { token } = await newToken(5);
     expect(await refusal(enrollHere(token, 'no spaces allowed', 'bad-id.json'))).toMatchObject({
-      code: 'input.invalid', exit: 64, message: expect.stringMatching(/^the issuer refused the enrollment: "manufacturerId" must be 1 to 128 letters, digits.* \(input\.invalid\)$/),
+      code: 'input.invalid',
+      exit: 64,
+      message: expect.stringMatching(/^the issuer refused the enrollment: "manufacturerId" must be 1 to 128 letters, digits.* \(input\.invalid\)$/),
     });
   });
 
   it('spends nothing when the state file cannot be written: the same device enrolls afterwards', async () => {
     const { token } = await newToken(1);
     expect(await refusal(enrollHere(token, 'SN-0300', 'no-such-folder/state.json'))).toMatchObject({
-      code: 'agent.state_invalid', message: expect.stringMatching(/^cannot write state file .*no-such-folder\/state\.json: .*ENOENT/),
+      code: 'agent.state_invalid',
+      message: expect.stringMatching(/^cannot write state file .*no-such-folder\/state\.json: .*ENOENT/),
     });
     expect((await enrollHere(token, 'SN-0300', 'written.json')).reused).toBe(false);
   });
@@ -228,21 +260,36 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
   it('says where there is no device enrollment (HTTP 404)', async () => {
     const url = `${server.url}/elsewhere/api/register-device`;
     expect(await refusal(enrollHere(firmware.token, 'SN-0400', 'nowhere.json', url))).toEqual({
-      code: 'agent.refused', exit: 77,
+      code: 'agent.refused',
+      exit: 77,
       message: `the enrollment failed: ${url} answered HTTP 404; there is no device enrollment there (check --url, and that deviceRegistration is enabled on the server)`,
     });
   });
 
   it('refuses a state file from another device or another kind of agent, and sends nothing', async () => {
-    expect((await refusal(enrollHere(firmware.token, 'SN-0002', 'sensor-1.json'))).message)
-      .toBe(`state file ${path.join(devices, 'sensor-1.json')} was written for manufacturer id SN-0001, not SN-0002`);
+    expect((await refusal(enrollHere(firmware.token, 'SN-0002', 'sensor-1.json'))).message).toBe(
+      `state file ${path.join(devices, 'sensor-1.json')} was written for manufacturer id SN-0001, not SN-0002`,
+    );
     const registered = path.join(devices, 'registered.json');
-    writeFileSync(registered, JSON.stringify({
-      version: 1, kind: 'registration', issuer: server.url, client_id: 'c', client_secret: 's', registration_access_token: 'r',
-      registration_client_uri: `${server.url}/reg/c`, token_endpoint: `${server.url}/token`, created_at: new Date().toISOString(),
-    }), { mode: 0o600 });
+    writeFileSync(
+      registered,
+      JSON.stringify({
+        version: 1,
+        kind: 'registration',
+        issuer: server.url,
+        client_id: 'c',
+        client_secret: 's',
+        registration_access_token: 'r',
+        registration_client_uri: `${server.url}/reg/c`,
+        token_endpoint: `${server.url}/token`,
+        created_at: new Date().toISOString(),
+      }),
+      { mode: 0o600 },
+    );
     expect(await refusal(enrollHere(firmware.token, 'SN-0001', 'registered.json'))).toEqual({
-      code: 'agent.state_invalid', exit: 65, message: `state file ${registered} holds credentials from \`agent register\`, not from an enrollment`,
+      code: 'agent.state_invalid',
+      exit: 65,
+      message: `state file ${registered} holds credentials from \`agent register\`, not from an enrollment`,
     });
   });
 
@@ -251,12 +298,14 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
     await server.gh.registrar.delete(state.client_id, 'test');
     const statePath = path.join(devices, 'sensor-2.json');
     expect(await refusal(requestToken({ statePath, warn: () => undefined }))).toEqual({
-      code: 'agent.refused', exit: 77,
+      code: 'agent.refused',
+      exit: 77,
       message: `the issuer no longer accepts this device's credentials (invalid_client); it may have been revoked, and a revoked device cannot enroll again: ask an admin (client ${state.client_id}, state file ${statePath})`,
     });
     const { token } = await newToken(5);
     expect(await refusal(enrollHere(token, 'SN-0002', 'sensor-2-again.json'))).toEqual({
-      code: 'device.not_allowed', exit: 77,
+      code: 'device.not_allowed',
+      exit: 77,
       message: 'the issuer refused the enrollment: the device with manufacturer id SN-0002 was revoked and cannot enroll again (device.not_allowed)',
     });
     expect(existsSync(path.join(devices, 'sensor-2-again.json'))).toBe(false);
@@ -264,10 +313,13 @@ describe('gatehouse agent enroll against a Gatehouse with device registration', 
 
   it('refuses plain http to anything but the device itself, and a token without a URL in it when --url is absent', async () => {
     expect(await refusal(enrollHere('a.b.c', 'SN-1', 'never.json', 'http://id.example.com'))).toEqual({
-      code: 'input.invalid', exit: 64, message: 'the URL http://id.example.com must use https (plain http is allowed only for 127.0.0.1, localhost and ::1)',
+      code: 'input.invalid',
+      exit: 64,
+      message: 'the URL http://id.example.com must use https (plain http is allowed only for 127.0.0.1, localhost and ::1)',
     });
-    expect((await refusal(enrollDevice({ token: 'a.b.c', manufacturerId: 'SN-1', statePath: path.join(devices, 'never.json'), warn: () => undefined }))).message)
-      .toBe('--url is missing and the token carries no registration_url to enroll at; give --url (the issuer, or its /api/register-device URL)');
+    expect(
+      (await refusal(enrollDevice({ token: 'a.b.c', manufacturerId: 'SN-1', statePath: path.join(devices, 'never.json'), warn: () => undefined }))).message,
+    ).toBe('--url is missing and the token carries no registration_url to enroll at; give --url (the issuer, or its /api/register-device URL)');
     expect(existsSync(path.join(devices, 'never.json'))).toBe(false);
   });
 });

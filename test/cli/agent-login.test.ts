@@ -73,11 +73,25 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
   let resourceServer: client.Configuration;
 
   const agent = (args: string[]) => runGatehouse(['agent', ...args], { cwd: device });
-  const loginArgs = (state: string, extra: string[] = []) => ['agent', 'login', '--issuer', server.url, '--client-id', testClients.tv.client_id, '--state', state, ...extra];
+  const loginArgs = (state: string, extra: string[] = []) => [
+    'agent',
+    'login',
+    '--issuer',
+    server.url,
+    '--client-id',
+    testClients.tv.client_id,
+    '--state',
+    state,
+    ...extra,
+  ];
   const stateOf = (file: string) => JSON.parse(readFileSync(path.join(device, file), 'utf8')) as LoginState;
   const writeState = (file: string, state: LoginState) => writeFileSync(path.join(device, file), JSON.stringify(state), { mode: 0o600 });
   const introspect = (token: string) => client.tokenIntrospection(resourceServer, token);
-  const jsonLines = (stdout: string) => stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const jsonLines = (stdout: string) =>
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   const warnings: string[] = [];
   const here = { warn: (line: string) => warnings.push(line) };
 
@@ -86,7 +100,9 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
     // The device polls every second (the default is 5 s), so a test waits for the person, not the clock.
     server = await startTestServer(db, { clients: [testClients.tv, testClients.service], security: { devicePollInterval: '1s' } });
     user = await server.gh.users.createLocal({ email: person.email, name: 'Ada Lovelace', password: person.password }, 'test');
-    resourceServer = await client.discovery(new URL(server.url), testClients.service.client_id, testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    resourceServer = await client.discovery(new URL(server.url), testClients.service.client_id, testClients.service.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
     device = mkdtempSync(path.join(tmpdir(), 'gatehouse-login-'));
   });
 
@@ -115,17 +131,34 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
     expect(lines).toHaveLength(2);
     const state = stateOf('tv.json');
     expect(lines[1]).toEqual({
-      event: 'signed_in', via: 'device_authorization', version: 1, kind: 'login', issuer: server.url, client_id: 'tv',
-      token_endpoint: `${server.url}/token`, expires_at: state.expires_at, scope: 'openid offline_access', subject: user.id,
-      created_at: state.created_at, state_file: 'tv.json',
+      event: 'signed_in',
+      via: 'device_authorization',
+      version: 1,
+      kind: 'login',
+      issuer: server.url,
+      client_id: 'tv',
+      token_endpoint: `${server.url}/token`,
+      expires_at: state.expires_at,
+      scope: 'openid offline_access',
+      subject: user.id,
+      created_at: state.created_at,
+      state_file: 'tv.json',
     });
     // The tokens live in the file only.
     expect(result.stdout).not.toContain(state.access_token);
     expect(result.stdout).not.toContain(state.refresh_token);
     expect(state).toEqual({
-      version: 1, kind: 'login', issuer: server.url, client_id: 'tv', token_endpoint: `${server.url}/token`,
-      access_token: expect.any(String), refresh_token: expect.any(String), expires_at: expect.stringMatching(/^\d{4}-/),
-      scope: 'openid offline_access', subject: user.id, created_at: expect.stringMatching(/^\d{4}-/),
+      version: 1,
+      kind: 'login',
+      issuer: server.url,
+      client_id: 'tv',
+      token_endpoint: `${server.url}/token`,
+      access_token: expect.any(String),
+      refresh_token: expect.any(String),
+      expires_at: expect.stringMatching(/^\d{4}-/),
+      scope: 'openid offline_access',
+      subject: user.id,
+      created_at: expect.stringMatching(/^\d{4}-/),
     });
     expect(Date.parse(state.expires_at)).toBeGreaterThan(Date.now() + 60_000);
     expect(statSync(path.join(device, 'tv.json')).mode & 0o777).toBe(0o600);
@@ -148,7 +181,7 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
     expect(statSync(path.join(device, 'tv.json')).mode & 0o777).toBe(0o600);
   });
 
-  it('`agent token` prints the kept access token, active at introspection for the person and the device\'s client', async () => {
+  it("`agent token` prints the kept access token, active at introspection for the person and the device's client", async () => {
     const state = stateOf('tv.json');
     const result = await agent(['token', '--state', 'tv.json']);
     expectSuccess(result);
@@ -168,7 +201,12 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
     expect([...tokens]).toEqual([after.access_token]);
     expect(after.access_token).not.toBe(state.access_token);
     expect(after.refresh_token).not.toBe(state.refresh_token);
-    expect(results[0]!.response).toEqual({ access_token: after.access_token, token_type: 'Bearer', expires_in: expect.any(Number), scope: 'openid offline_access' });
+    expect(results[0]!.response).toEqual({
+      access_token: after.access_token,
+      token_type: 'Bearer',
+      expires_in: expect.any(Number),
+      scope: 'openid offline_access',
+    });
     expect(results[0]!.response).not.toHaveProperty('refresh_token');
     expect(await introspect(after.access_token)).toMatchObject({ active: true, sub: user.id });
     expect(existsSync(`${statePath}.lock`)).toBe(false);
@@ -178,21 +216,32 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
     const state = stateOf('tv.json');
     writeState('dead.json', { ...state, refresh_token: 'spent-or-revoked', expires_at: new Date(Date.now() - 1000).toISOString() });
     const statePath = path.join(device, 'dead.json');
-    const token = await requestToken({ statePath, ...here }).then(() => undefined, (err: unknown) => err);
+    const token = await requestToken({ statePath, ...here }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(token).toBeInstanceOf(GatehouseError);
-    expect((token as GatehouseError).message).toBe(`the issuer no longer accepts the sign-in saved in ${statePath} (grant request is invalid); sign in again with \`gatehouse agent login --issuer ${server.url} --client-id tv --state ${statePath}\``);
+    expect((token as GatehouseError).message).toBe(
+      `the issuer no longer accepts the sign-in saved in ${statePath} (grant request is invalid); sign in again with \`gatehouse agent login --issuer ${server.url} --client-id tv --state ${statePath}\``,
+    );
 
     // `agent login` falls back to the device flow: it gets as far as showing a new code.
     warnings.length = 0;
     const shown: string[] = [];
     const stop = new Error('stop here');
     const outcome = await login({
-      issuer: server.url, clientId: 'tv', statePath, ...here,
+      issuer: server.url,
+      clientId: 'tv',
+      statePath,
+      ...here,
       onAuthorization: (authorization) => {
         shown.push(authorization.user_code);
         throw stop;
       },
-    }).then(() => undefined, (err: unknown) => err);
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(outcome).toBe(stop);
     expect(shown).toEqual([expect.stringMatching(userCodeShape)]);
     expect(warnings).toEqual([`the issuer no longer accepts the sign-in saved in ${statePath}; signing in again`]);
@@ -226,7 +275,11 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
         agent(['login', '--issuer', nobody, '--client-id', 'tv', '--state', 'unreachable.json']),
         agent(['login', '--issuer', expiring.url, '--client-id', 'tv', '--state', 'expired.json', '--json']),
       ]);
-      expectRefusal(unknown!, 77, /^gatehouse: the issuer does not accept the client id no-such-tv \(invalid_client\): check --client-id; it must be a public client/);
+      expectRefusal(
+        unknown!,
+        77,
+        /^gatehouse: the issuer does not accept the client id no-such-tv \(invalid_client\): check --client-id; it must be a public client/,
+      );
       expectRefusal(unreachable!, 69, new RegExp(`^gatehouse: cannot reach the issuer at ${literal(nobody)}: connect ECONNREFUSED`));
       expectRefusal(expired!, 77, /^gatehouse: the code expired before anyone signed in; run the command again$/, { stdout: true });
       expect(jsonLines(expired!.stdout)).toEqual([expect.objectContaining({ event: 'device_authorization', user_code: 'BCDF-GHJK' })]);
@@ -239,17 +292,34 @@ describe('gatehouse agent login against a Gatehouse with the device flow', () =>
   it('refuses a state file written for another client or by another agent command, and asks nobody', async () => {
     const state = stateOf('tv.json');
     writeState('other-client.json', { ...state, client_id: 'radio' });
-    const attempt = (file: string) => login({ issuer: server.url, clientId: 'tv', statePath: path.join(device, file), ...here, onAuthorization: () => undefined })
-      .then(() => undefined, (err: unknown) => err);
+    const attempt = (file: string) =>
+      login({ issuer: server.url, clientId: 'tv', statePath: path.join(device, file), ...here, onAuthorization: () => undefined }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     expect(await attempt('other-client.json')).toMatchObject({
-      code: 'agent.state_invalid', message: `state file ${path.join(device, 'other-client.json')} was written for client radio, not tv`,
+      code: 'agent.state_invalid',
+      message: `state file ${path.join(device, 'other-client.json')} was written for client radio, not tv`,
     });
-    writeFileSync(path.join(device, 'enrolled.json'), JSON.stringify({
-      version: 1, kind: 'enrollment', issuer: server.url, client_id: 'dev_1', client_secret: 's', token_endpoint: `${server.url}/token`,
-      registration_url: `${server.url}/api/register-device`, manufacturer_id: 'SN-1', device_id: 'dev_1', created_at: new Date().toISOString(),
-    }), { mode: 0o600 });
+    writeFileSync(
+      path.join(device, 'enrolled.json'),
+      JSON.stringify({
+        version: 1,
+        kind: 'enrollment',
+        issuer: server.url,
+        client_id: 'dev_1',
+        client_secret: 's',
+        token_endpoint: `${server.url}/token`,
+        registration_url: `${server.url}/api/register-device`,
+        manufacturer_id: 'SN-1',
+        device_id: 'dev_1',
+        created_at: new Date().toISOString(),
+      }),
+      { mode: 0o600 },
+    );
     expect(await attempt('enrolled.json')).toMatchObject({
-      code: 'agent.state_invalid', message: `state file ${path.join(device, 'enrolled.json')} holds credentials from \`agent enroll\`, not a sign-in from \`agent login\``,
+      code: 'agent.state_invalid',
+      message: `state file ${path.join(device, 'enrolled.json')} holds credentials from \`agent enroll\`, not a sign-in from \`agent login\``,
     });
   });
 });

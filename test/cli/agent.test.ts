@@ -162,12 +162,18 @@ describe('gatehouse agent without a reachable issuer', () => {
   it('refuses a --timeout that is not a number of seconds', async () => {
     const result = await agent(['token', '--state', 'device.json', '--timeout', 'soon']);
     expect(result.code).toBe(64);
-    expect(messageLines(result.stderr)[0]).toMatch(/^gatehouse: option '--timeout <seconds>' argument 'soon' is invalid\. a whole number of seconds, at least 1$/);
+    expect(messageLines(result.stderr)[0]).toMatch(
+      /^gatehouse: option '--timeout <seconds>' argument 'soon' is invalid\. a whole number of seconds, at least 1$/,
+    );
   });
 
   it('refuses plain http to anything but the device itself', async () => {
     const result = await agent(['register', '--issuer', 'http://id.example.com', '--registration-token', 'ghr_anything', '--state', 'device.json']);
-    expectRefusal(result, 64, /^gatehouse: the issuer http:\/\/id\.example\.com must use https \(plain http is allowed only for 127\.0\.0\.1, localhost and ::1\)$/);
+    expectRefusal(
+      result,
+      64,
+      /^gatehouse: the issuer http:\/\/id\.example\.com must use https \(plain http is allowed only for 127\.0\.0\.1, localhost and ::1\)$/,
+    );
     expect(readdirSync(cwd)).toEqual([]);
   });
 
@@ -188,7 +194,9 @@ describe('gatehouse agent without a reachable issuer', () => {
     writeState(path.join(cwd, 'open.json'), sampleState(), 0o644);
     const result = await agent(['register', '--issuer', 'https://id.example.com', '--registration-token', 'ghr_x', '--state', 'open.json']);
     expect(result.code).toBe(0);
-    expect(messageLines(result.stderr)).toEqual(['gatehouse: warning: state file open.json has mode 0644: others on this machine can get at its client secret; run chmod 600 open.json']);
+    expect(messageLines(result.stderr)).toEqual([
+      'gatehouse: warning: state file open.json has mode 0644: others on this machine can get at its client secret; run chmod 600 open.json',
+    ]);
   });
 
   it('refuses a state file written for another issuer', async () => {
@@ -201,7 +209,11 @@ describe('gatehouse agent without a reachable issuer', () => {
     const file = path.join(cwd, 'tampered.json');
     writeState(file, sampleState({ client_secret: 12345, created_at: true }));
     const token = await agent(['token', '--state', 'tampered.json']);
-    expectRefusal(token, 65, /^gatehouse: state file tampered\.json is damaged: client_secret: expected string, received number; created_at: expected string, received boolean$/);
+    expectRefusal(
+      token,
+      65,
+      /^gatehouse: state file tampered\.json is damaged: client_secret: expected string, received number; created_at: expected string, received boolean$/,
+    );
     const register = await agent(['register', '--issuer', 'https://id.example.com', '--registration-token', 'ghr_x', '--state', 'tampered.json']);
     expectRefusal(register, 65, /^gatehouse: state file tampered\.json is damaged: client_secret: /);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(sampleState({ client_secret: 12345, created_at: true }));
@@ -274,14 +286,17 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
     db = await createTestDatabase('sqlite');
     const registration = { enabled: true, initialAccessToken: 'required' };
     server = await startTestServer(db, { registration, clients: [testClients.service] }, { clock });
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      `registration: ${JSON.stringify(registration)}`,
-      `clients: ${JSON.stringify([testClients.service])}`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        `registration: ${JSON.stringify(registration)}`,
+        `clients: ${JSON.stringify([testClients.service])}`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     devices = mkdtempSync(path.join(tmpdir(), 'gatehouse-devices-'));
   });
 
@@ -295,7 +310,9 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
   it('registers three devices with a token for three, each as its own client; the fourth is refused and gets no state file', async () => {
     threeUses = await adminJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '3', '--expires', '7d']);
     // In-process runs take turns, so these three register one after the other (races on the count: test/registration).
-    const results = await Promise.all(['device-1.json', 'device-2.json', 'device-3.json'].map((file, i) => register(threeUses.token, file, ['--name', `sensor ${i + 1}`])));
+    const results = await Promise.all(
+      ['device-1.json', 'device-2.json', 'device-3.json'].map((file, i) => register(threeUses.token, file, ['--name', `sensor ${i + 1}`])),
+    );
     for (const result of results) {
       expectSuccess(result);
       expect(result.stdout).toMatch(/^registered this device as client \S+; credentials saved in device-\d\.json\n$/);
@@ -381,7 +398,11 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
     const state = stateOf('device-1.json');
     expectSuccess(await admin(['device', 'revoke', state.client_id]));
     const result = await agent(['token', '--state', 'device-1.json']);
-    expectRefusal(result, 77, /^gatehouse: the issuer no longer accepts this device's credentials \(invalid_client\); it may have been revoked — register again/);
+    expectRefusal(
+      result,
+      77,
+      /^gatehouse: the issuer no longer accepts this device's credentials \(invalid_client\); it may have been revoked — register again/,
+    );
     expectSuccess(await agent(['token', '--state', 'device-3.json']));
   });
 
@@ -408,7 +429,11 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
   it('names the issuer the discovery document gives when the URL is spelled differently', async () => {
     const other = server.url.replace('127.0.0.1', 'localhost');
     const result = await agent(['register', '--issuer', other, '--registration-token', threeUses.token, '--state', 'spelled.json']);
-    expectRefusal(result, 77, new RegExp(`^gatehouse: discovery failed: the discovery document at ${literal(other)} names the issuer ${literal(server.url)}; use exactly that URL$`));
+    expectRefusal(
+      result,
+      77,
+      new RegExp(`^gatehouse: discovery failed: the discovery document at ${literal(other)} names the issuer ${literal(server.url)}; use exactly that URL$`),
+    );
   });
 
   it('says so when the issuer does not offer dynamic registration', async () => {
@@ -416,7 +441,11 @@ describe('gatehouse agent against a Gatehouse with registration', () => {
     const plain = await startTestServer(plainDb, {});
     try {
       const result = await agent(['register', '--issuer', plain.url, '--registration-token', threeUses.token, '--state', 'plain.json']);
-      expectRefusal(result, 77, /^gatehouse: the issuer at \S+ does not offer dynamic client registration \(no registration_endpoint in its discovery document\)$/);
+      expectRefusal(
+        result,
+        77,
+        /^gatehouse: the issuer at \S+ does not offer dynamic client registration \(no registration_endpoint in its discovery document\)$/,
+      );
       expect(existsSync(path.join(devices, 'plain.json'))).toBe(false);
     } finally {
       await plain.stop();

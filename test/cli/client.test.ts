@@ -29,25 +29,28 @@ describe.each(databaseKinds)('gatehouse client on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    ws = writeWorkspace(db, [
-      'issuer: http://127.0.0.1:3000',
-      `database: ${databaseYaml(db)}`,
-      'clients:',
-      '  - client_id: app',
-      '    client_secret: "${APP_SECRET}"',
-      '    client_name: App',
-      '    redirect_uris: [https://app.example.com/cb]',
-      '    grant_types: [authorization_code, refresh_token]',
-      '    approvers: [owner@example.com]',
-      '  - client_id: service',
-      `    client_secret: ${serviceSecret}`,
-      '    client_name: Service',
-      '    grant_types: [client_credentials]',
-      '    response_types: []',
-      '    redirect_uris: []',
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        'issuer: http://127.0.0.1:3000',
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        '  - client_id: app',
+        '    client_secret: "${APP_SECRET}"',
+        '    client_name: App',
+        '    redirect_uris: [https://app.example.com/cb]',
+        '    grant_types: [authorization_code, refresh_token]',
+        '    approvers: [owner@example.com]',
+        '  - client_id: service',
+        `    client_secret: ${serviceSecret}`,
+        '    client_name: Service',
+        '    grant_types: [client_credentials]',
+        '    response_types: []',
+        '    redirect_uris: []',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -60,7 +63,13 @@ describe.each(databaseKinds)('gatehouse client on %s', (kind) => {
     expect(result.code).toBe(0);
     const clients = JSON.parse(result.stdout) as ClientJson[];
     expect(clients).toEqual([
-      expect.objectContaining({ id: 'app', name: 'App', source: 'static', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: ['https://app.example.com/cb'] }),
+      expect.objectContaining({
+        id: 'app',
+        name: 'App',
+        source: 'static',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        redirectUris: ['https://app.example.com/cb'],
+      }),
       expect.objectContaining({ id: 'service', name: 'Service', source: 'static', grantTypes: ['client_credentials'], redirectUris: [] }),
     ]);
     expect(result.stdout).not.toContain('client_secret');

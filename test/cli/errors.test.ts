@@ -97,29 +97,29 @@ describe.each(databaseKinds)('gatehouse errors and config lookup on %s', (kind) 
     };
 
     it('stops at an unknown key, naming the key and its line', async () => {
-      const file = writeBad('unknown-key.yaml', [
-        'issuer: http://127.0.0.1:3000',
-        `database: ${databaseYaml(db)}`,
-        'firstauth:',
-        '  enable: true',
-        '  mailer:',
-        '    hots: smtp.example.com',
-        '',
-      ].join('\n'));
+      const file = writeBad(
+        'unknown-key.yaml',
+        ['issuer: http://127.0.0.1:3000', `database: ${databaseYaml(db)}`, 'firstauth:', '  enable: true', '  mailer:', '    hots: smtp.example.com', ''].join(
+          '\n',
+        ),
+      );
       const result = await run(['--config', file, 'user', 'list']);
       const lines = expectConfigRefusal(result, new RegExp(`^gatehouse: invalid config ${literal(file)}:$`));
       expect(lines.slice(1)).toEqual([`  ${file}:6  firstauth.mailer.hots: unknown key`]);
     });
 
     it('stops serve at a missing ${VAR}, naming the key, the variable and the line', async () => {
-      const file = writeBad('missing-var.yaml', [
-        'issuer: http://127.0.0.1:3000',
-        `database: ${databaseYaml(db)}`,
-        'clients:',
-        '  - client_id: app',
-        '    client_secret: ${GATEHOUSE_TEST_UNSET_SECRET}',
-        '',
-      ].join('\n'));
+      const file = writeBad(
+        'missing-var.yaml',
+        [
+          'issuer: http://127.0.0.1:3000',
+          `database: ${databaseYaml(db)}`,
+          'clients:',
+          '  - client_id: app',
+          '    client_secret: ${GATEHOUSE_TEST_UNSET_SECRET}',
+          '',
+        ].join('\n'),
+      );
       const result = await run(['--config', file, 'serve'], { GATEHOUSE_TEST_UNSET_SECRET: undefined });
       const lines = expectConfigRefusal(result, /^gatehouse: invalid config /);
       expect(lines.slice(1)).toEqual([`  ${file}:5  clients[0].client_secret: environment variable GATEHOUSE_TEST_UNSET_SECRET is not set`]);

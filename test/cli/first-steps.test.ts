@@ -45,7 +45,10 @@ describe('first steps from the README', () => {
   const savedSecret = process.env.DEVICE_JWT_SECRET;
   const cli = (args: string[]) => runInProcess(['--config', ws.configPath, ...args]);
   const cliJson = <T>(args: string[]) => cli([...args, '--json']).then((r) => parsed<T>(r));
-  const missingSecret = () => new RegExp(`^  ${ws.configPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:${secretLine}  deviceRegistration\\.jwt\\.secret: environment variable DEVICE_JWT_SECRET is not set$`);
+  const missingSecret = () =>
+    new RegExp(
+      `^  ${ws.configPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:${secretLine}  deviceRegistration\\.jwt\\.secret: environment variable DEVICE_JWT_SECRET is not set$`,
+    );
 
   beforeAll(async () => {
     // As in a second terminal where the secret was never exported.
@@ -53,16 +56,19 @@ describe('first steps from the README', () => {
     db = await createTestDatabase('sqlite');
     const registration = { enabled: true, initialAccessToken: 'required' };
     server = await startTestServer(db, deviceConfig({}, { registration }));
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      `registration: ${JSON.stringify(registration)}`,
-      'deviceRegistration:',
-      '  enabled: true',
-      '  jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com }',
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        `registration: ${JSON.stringify(registration)}`,
+        'deviceRegistration:',
+        '  enabled: true',
+        '  jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com }',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     devices = mkdtempSync(path.join(tmpdir(), 'gatehouse-first-steps-'));
   });
 
@@ -80,7 +86,9 @@ describe('first steps from the README', () => {
       expect(await cliJson<unknown[]>(['device', 'list'])).toEqual([]);
       expect(await cliJson<unknown[]>(['user', 'list'])).toEqual([]);
       expect(await cliJson<unknown[]>(['client', 'list'])).toEqual(expect.any(Array));
-      expect(await cliJson<{ token: string }>(['registration-token', 'create', '--count', '1', '--expires', '1d'])).toMatchObject({ token: expect.any(String) });
+      expect(await cliJson<{ token: string }>(['registration-token', 'create', '--count', '1', '--expires', '1d'])).toMatchObject({
+        token: expect.any(String),
+      });
     });
 
     it('stops device-token create without it, naming the key and its line (exit 78)', async () => {
@@ -106,11 +114,13 @@ describe('first steps from the README', () => {
       }
     });
 
-    it('sets DEVICE_TOKEN with the README\'s line, pasted into a shell in the repository', async () => {
+    it("sets DEVICE_TOKEN with the README's line, pasted into a shell in the repository", async () => {
       const line = /^(?:export )?DEVICE_TOKEN=.*$/m.exec(readme)?.[0];
       expect(line, 'the README sets DEVICE_TOKEN before using it').toBeDefined();
       const shell = spawn('bash', ['-euo', 'pipefail', '-c', `${line}\nprintf '%s' "$DEVICE_TOKEN"`], {
-        cwd: repoRoot, env: childEnv({ GATEHOUSE_CONFIG: ws.configPath, DEVICE_JWT_SECRET: deviceJwtSecret }), stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: repoRoot,
+        env: childEnv({ GATEHOUSE_CONFIG: ws.configPath, DEVICE_JWT_SECRET: deviceJwtSecret }),
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
@@ -137,7 +147,9 @@ describe('first steps from the README', () => {
     });
 
     const register = (state: string, extra: string[] = []) =>
-      runInProcess(['agent', 'register', '--issuer', server.url, '--registration-token', token.token, '--state', state, '--json', ...extra]).then((r) => parsed<{ client_id: string }>(r));
+      runInProcess(['agent', 'register', '--issuer', server.url, '--registration-token', token.token, '--state', state, '--json', ...extra]).then((r) =>
+        parsed<{ client_id: string }>(r),
+      );
 
     it('names agents apart by default, even with the same host and state file name, and by --name when given', async () => {
       mkdirSync(path.join(devices, 'a'));

@@ -135,18 +135,21 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    ws = writeWorkspace(db, [
-      `issuer: ${issuer}`,
-      `database: ${databaseYaml(db)}`,
-      'connectors:',
-      '  - { id: local, type: local, name: Email }',
-      'clients:',
-      '  - { client_id: app, client_secret: app-secret-0123456789abcdef, client_name: App, redirect_uris: [https://app.example.com/cb] }',
-      '  - { client_id: other, client_secret: other-secret-0123456789abcdef, client_name: Other, redirect_uris: [https://other.example.com/cb] }',
-      'firstauth: { enable: true, mode: manual, mailer: { receiver: boss@example.com } }',
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${issuer}`,
+        `database: ${databaseYaml(db)}`,
+        'connectors:',
+        '  - { id: local, type: local, name: Email }',
+        'clients:',
+        '  - { client_id: app, client_secret: app-secret-0123456789abcdef, client_name: App, redirect_uris: [https://app.example.com/cb] }',
+        '  - { client_id: other, client_secret: other-secret-0123456789abcdef, client_name: Other, redirect_uris: [https://other.example.com/cb] }',
+        'firstauth: { enable: true, mode: manual, mailer: { receiver: boss@example.com } }',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     gh = createGatehouse(loadConfig(ws.configPath, {}), { logger: createLogger('silent') });
     await migrateLatest(gh.db);
   });
@@ -159,8 +162,22 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
 
   describe('acl-token', () => {
     it('create prints one JSON object with the token (once), the invitation link and the clients', async () => {
-      const { result, from, to } = await timed(['acl-token', 'create', '--max-users', '3', '--client', 'app', '--client', 'other',
-        '--expires', '30d', '--client-expires', '90d', '--description', 'team']);
+      const { result, from, to } = await timed([
+        'acl-token',
+        'create',
+        '--max-users',
+        '3',
+        '--client',
+        'app',
+        '--client',
+        'other',
+        '--expires',
+        '30d',
+        '--client-expires',
+        '90d',
+        '--description',
+        'team',
+      ]);
       const created = parsed<CreatedAclTokenJson>(result);
       expect(Array.isArray(created)).toBe(false);
       expect(created).toMatchObject({ maxUsers: 3, uses: 0, state: 'active', description: 'team', kind: 'invitation', revoked: null, createdBy: actor });
@@ -318,9 +335,15 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
       await gh.aclTokens.revoke(revokedToken.row.id, 'test');
       const before = await userIds();
 
-      const revoked = await run(['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', revokedToken.row.id, '--json'], `${password}\n`);
+      const revoked = await run(
+        ['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', revokedToken.row.id, '--json'],
+        `${password}\n`,
+      );
       expectRefusal(revoked, 77, /^gatehouse: This invitation has been revoked\.$/);
-      const unknown = await run(['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', 'no-such-token', '--json'], `${password}\n`);
+      const unknown = await run(
+        ['user', 'create', '--email', 'r@example.com', '--password-stdin', '--acl-token-id', 'no-such-token', '--json'],
+        `${password}\n`,
+      );
       expectRefusal(unknown, 66, /^gatehouse: no ACL token with id no-such-token$/);
 
       expect(await userIds()).toEqual(before);
@@ -354,19 +377,37 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
 
     it('list --status pending shows requests filed by the server', async () => {
       const asker = await gh.joinRequests.file({
-        identity: { connectorId: 'local', subject: 's1', emailVerified: true }, clientId: 'app', email: 'asker@example.com', name: 'Asker', message: 'hi',
+        identity: { connectorId: 'local', subject: 's1', emailVerified: true },
+        clientId: 'app',
+        email: 'asker@example.com',
+        name: 'Asker',
+        message: 'hi',
       });
       const other = await gh.joinRequests.file({
-        identity: { connectorId: 'local', subject: 's2', emailVerified: true }, clientId: 'other', email: 'nope@example.com', name: 'Nope', message: '',
+        identity: { connectorId: 'local', subject: 's2', emailVerified: true },
+        clientId: 'other',
+        email: 'nope@example.com',
+        name: 'Nope',
+        message: '',
       });
       approvedId = asker.id;
       deniedId = other.id;
 
       const list = parsed<JoinRequestJson[]>(await run(['join-request', 'list', '--status', 'pending', '--json']));
       expect(list).toHaveLength(2);
-      expect(list).toContainEqual(expect.objectContaining({
-        id: asker.id, kind: 'join', status: 'pending', email: 'asker@example.com', name: 'Asker', client: 'app', message: 'hi', decidedBy: null, aclTokenId: null,
-      }));
+      expect(list).toContainEqual(
+        expect.objectContaining({
+          id: asker.id,
+          kind: 'join',
+          status: 'pending',
+          email: 'asker@example.com',
+          name: 'Asker',
+          client: 'app',
+          message: 'hi',
+          decidedBy: null,
+          aclTokenId: null,
+        }),
+      );
       expect(list).toContainEqual(expect.objectContaining({ id: other.id, status: 'pending', email: 'nope@example.com', client: 'other' }));
     });
 
@@ -401,7 +442,11 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
         run(['join-request', 'list', '--status', 'bogus', '--json']),
         run(['join-request', 'deny', 'no-such-request', '--json']),
       ]);
-      expectRefusal(bogus!, 64, /^gatehouse: option '--status <status>' argument 'bogus' is invalid\. Allowed choices are pending, approved, denied, expired\.$/);
+      expectRefusal(
+        bogus!,
+        64,
+        /^gatehouse: option '--status <status>' argument 'bogus' is invalid\. Allowed choices are pending, approved, denied, expired\.$/,
+      );
       expectRefusal(unknown!, 66, /^gatehouse: no join request with id no-such-request$/);
     });
 

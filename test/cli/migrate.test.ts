@@ -11,7 +11,9 @@ import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, migrationsD
 
 vi.setConfig(cliTimeouts);
 
-const allMigrations = readdirSync(migrationsDir).filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f)).sort();
+const allMigrations = readdirSync(migrationsDir)
+  .filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f))
+  .sort();
 
 describe.each(databaseKinds)('gatehouse migrate on %s', (kind) => {
   let db: TestDatabase;

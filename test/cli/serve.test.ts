@@ -29,19 +29,22 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
     db = await createTestDatabase(kind);
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
-    ws = writeWorkspace(db, [
-      `issuer: ${issuer}`,
-      `database: ${databaseYaml(db)}`,
-      'clients:',
-      '  - { client_id: app, client_secret: app-secret-0123456789, client_name: App, redirect_uris: [https://app.example.com/cb] }',
-      'firstauth: { enable: true, mode: manual }',
-      'registration: { enabled: true }',
-      'deviceRegistration: { enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }',
-      'compat: { keycloak: { realm: acme } }',
-      // info: the start-up log lines are there to be checked as JSON.
-      'log: { level: info }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${issuer}`,
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        '  - { client_id: app, client_secret: app-secret-0123456789, client_name: App, redirect_uris: [https://app.example.com/cb] }',
+        'firstauth: { enable: true, mode: manual }',
+        'registration: { enabled: true }',
+        'deviceRegistration: { enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }',
+        'compat: { keycloak: { realm: acme } }',
+        // info: the start-up log lines are there to be checked as JSON.
+        'log: { level: info }',
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -55,7 +58,11 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
   });
 
   it('starts, migrates the empty database and says on stderr where it runs and what is on', async () => {
-    child = spawn(process.execPath, [binPath, '--config', ws.configPath, 'serve'], { cwd: ws.cwd, env: childEnv({ DEVICE_JWT_SECRET: deviceSecret }), stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [binPath, '--config', ws.configPath, 'serve'], {
+      cwd: ws.cwd,
+      env: childEnv({ DEVICE_JWT_SECRET: deviceSecret }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdin.end();
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -71,14 +78,16 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
     banner = stderr;
     const lines = messageLines(banner).map((line) => line.replace(/\s+/g, ' ').trim());
     expect(lines[0]).toMatch(new RegExp(`^Gatehouse \\d+\\.\\d+\\.\\d+\\S* is running at ${issuer}$`));
-    expect(lines).toEqual(expect.arrayContaining([
-      `discovery: ${issuer}/.well-known/openid-configuration`,
-      'gating: manual (firstauth.mode)',
-      `registration: on at ${issuer}/reg (a registration token is required)`,
-      `device enrolment: on at ${issuer}/api/register-device`,
-      `keycloak realm: acme, issuer ${issuer}/realms/acme`,
-      'logs: JSON lines on stdout (log.level info)',
-    ]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        `discovery: ${issuer}/.well-known/openid-configuration`,
+        'gating: manual (firstauth.mode)',
+        `registration: on at ${issuer}/reg (a registration token is required)`,
+        `device enrolment: on at ${issuer}/api/register-device`,
+        `keycloak realm: acme, issuer ${issuer}/realms/acme`,
+        'logs: JSON lines on stdout (log.level info)',
+      ]),
+    );
     const warned = banner.includes('oidc-provider WARNING: Unsupported runtime');
     expect(lines.some((line) => line.startsWith('note: ') && line.includes('"Unsupported runtime" warning above is expected'))).toBe(warned);
     expect(stdout).not.toContain('Gatehouse is running');
@@ -106,7 +115,9 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
   it('exits cleanly with code 0 on SIGTERM', async () => {
     expect(child).toBeDefined();
     child!.kill('SIGTERM');
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve did not exit within 60 s of SIGTERM\nstderr: ${stderr}`)), 60_000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`serve did not exit within 60 s of SIGTERM\nstderr: ${stderr}`)), 60_000).unref(),
+    );
     const { code, signal } = await Promise.race([exited, timeout]);
     expect(signal).toBeNull();
     expect(code).toBe(0);

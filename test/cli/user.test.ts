@@ -47,14 +47,17 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    ws = writeWorkspace(db, [
-      'issuer: http://127.0.0.1:3000',
-      `database: ${databaseYaml(db)}`,
-      'connectors:',
-      '  - { id: local, type: local, name: Email }',
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        'issuer: http://127.0.0.1:3000',
+        `database: ${databaseYaml(db)}`,
+        'connectors:',
+        '  - { id: local, type: local, name: Email }',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     gh = createGatehouse(loadConfig(ws.configPath, {}), { logger: createLogger('silent') });
   });
 
@@ -132,7 +135,11 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
     const result = await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', 'b@example.com', '--name', 'Bea']);
     expect(result.code).toBe(64);
     expect(result.stdout).toBe('');
-    expect(messageLines(result.stderr)).toEqual([expect.stringMatching(/^gatehouse: a password is needed to sign in: give it on standard input with --password-stdin .*--no-password .*`gatehouse user set-password ID --password-stdin`$/)]);
+    expect(messageLines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^gatehouse: a password is needed to sign in: give it on standard input with --password-stdin .*--no-password .*`gatehouse user set-password ID --password-stdin`$/,
+      ),
+    ]);
     expect((await gh.users.list()).find((u) => u.email === 'b@example.com')).toBeUndefined();
   });
 
@@ -144,12 +151,17 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
     expect(result.stdout).toMatch(/^hasPassword\s+false$/m);
     const created = (await gh.users.list()).find((u) => u.email === 'b@example.com');
     expect(created).toMatchObject({ name: 'Bea', status: 'active' });
-    expect(result.stdout).toContain(`No password: b@example.com cannot sign in until one is set with: echo "$PW" | gatehouse user set-password ${created!.id} --password-stdin`);
+    expect(result.stdout).toContain(
+      `No password: b@example.com cannot sign in until one is set with: echo "$PW" | gatehouse user set-password ${created!.id} --password-stdin`,
+    );
     await expect(localConnector().authenticate('b@example.com', password, '192.0.2.3')).rejects.toMatchObject({ code: 'auth.invalid_credentials' });
 
     const set = await json<UserJson & { hasPassword: boolean }>(['user', 'set-password', created!.id, '--password-stdin'], `${password}\n`);
     expect(set).toMatchObject({ id: created!.id, email: 'b@example.com', hasPassword: true });
-    await expect(localConnector().authenticate('b@example.com', password, '192.0.2.3')).resolves.toMatchObject({ connectorId: 'local', email: 'b@example.com' });
+    await expect(localConnector().authenticate('b@example.com', password, '192.0.2.3')).resolves.toMatchObject({
+      connectorId: 'local',
+      email: 'b@example.com',
+    });
   });
 
   it('refuses set-password for an unknown user and without --password-stdin', async () => {

@@ -72,9 +72,12 @@ describe('parseExpiry', () => {
     expect(refusal(() => parseExpiry(text, now)).message).toBe(`"${text}" is not a duration or date: use 30s, 15m, 12h, 7d or an ISO date like 2027-01-31`);
   });
 
-  it.each(['2027-13-01', '2027-02-30', '2027-02-29', '2027-04-31', '2027-01-31T25:00Z'])('refuses the impossible date %j instead of rolling it over', (text) => {
-    expect(refusal(() => parseExpiry(text, now)).message).toBe(`"${text}" is not a valid date`);
-  });
+  it.each(['2027-13-01', '2027-02-30', '2027-02-29', '2027-04-31', '2027-01-31T25:00Z'])(
+    'refuses the impossible date %j instead of rolling it over',
+    (text) => {
+      expect(refusal(() => parseExpiry(text, now)).message).toBe(`"${text}" is not a valid date`);
+    },
+  );
 
   it('accepts 29 February in a leap year', () => {
     expect(parseExpiry('2028-02-29', now).toISOString()).toBe('2028-02-29T00:00:00.000Z');

@@ -64,7 +64,7 @@ describe('loading config.yaml', () => {
       expect(config.baseDir).toBe(dir);
     });
 
-    it('puts the default SQLite file and outbox in the config file\'s folder, not the working directory', () => {
+    it("puts the default SQLite file and outbox in the config file's folder, not the working directory", () => {
       const configPath = path.join(dir, 'paths.yaml');
       writeFileSync(configPath, 'issuer: https://id.example.com/\n');
       expect(process.cwd()).not.toBe(dir);
@@ -75,7 +75,7 @@ describe('loading config.yaml', () => {
       expect(config.issuer).toBe('https://id.example.com');
     });
 
-    it('resolves relative database and outbox paths against the config file\'s folder', () => {
+    it("resolves relative database and outbox paths against the config file's folder", () => {
       const sub = path.join(dir, 'site');
       const configPath = path.join(dir, 'relative.yaml');
       writeFileSync(configPath, 'database: { client: sqlite, filename: ./site/db.sqlite }\nmailer: { outbox: ../mails }\n');
@@ -258,9 +258,15 @@ describe('loading config.yaml', () => {
         '',
       ].join('\n');
       const { problems, lines } = problemsOf(text);
-      expect(problems.map((p) => [p.path, p.line])).toEqual(expect.arrayContaining([
-        ['bogus', 2], ['firstauth.mode', 4], ['firstauth.mailer.hots', 5], ['admins[0]', 6], ['clients[0].client_secret', 8],
-      ]));
+      expect(problems.map((p) => [p.path, p.line])).toEqual(
+        expect.arrayContaining([
+          ['bogus', 2],
+          ['firstauth.mode', 4],
+          ['firstauth.mailer.hots', 5],
+          ['admins[0]', 6],
+          ['clients[0].client_secret', 8],
+        ]),
+      );
       expect(problems).toHaveLength(5);
       expect(lines).toHaveLength(5);
       for (const line of lines) expect(line).toMatch(new RegExp(`^  ${file}:\\d+  \\S+: \\S`));
@@ -309,7 +315,11 @@ describe('loading config.yaml', () => {
     });
 
     it('still loads with every commented-out example switched on', () => {
-      const uncomment = (source: string, pattern: RegExp) => source.split('\n').map((l) => (pattern.test(l) ? l.replace(/^(\s*)# ?/, '$1') : l)).join('\n');
+      const uncomment = (source: string, pattern: RegExp) =>
+        source
+          .split('\n')
+          .map((l) => (pattern.test(l) ? l.replace(/^(\s*)# ?/, '$1') : l))
+          .join('\n');
       let variant = text;
       // The upstream OIDC connector (two lines) and the SMTP settings under `mailer:`.
       variant = uncomment(variant, /^\s+# (- \{ id: corp|\s+clientId: gatehouse)/);
@@ -355,7 +365,9 @@ describe('loading config.yaml', () => {
 
 /** Every key path of a zod object schema, through defaults, optionals, pipes, arrays and unions. */
 function schemaKeys(schema: unknown, prefix = ''): string[] {
-  const def = (schema as { _zod: { def: { type: string; shape?: Record<string, unknown>; innerType?: unknown; in?: unknown; element?: unknown; options?: unknown[] } } })._zod.def;
+  const def = (
+    schema as { _zod: { def: { type: string; shape?: Record<string, unknown>; innerType?: unknown; in?: unknown; element?: unknown; options?: unknown[] } } }
+  )._zod.def;
   switch (def.type) {
     case 'object':
       return Object.entries(def.shape ?? {}).flatMap(([key, value]) => [prefix + key, ...schemaKeys(value, `${prefix}${key}.`)]);

@@ -22,10 +22,7 @@ function testSources(dir = testDir): string[] {
 }
 
 /** A path into the repository root's config.yaml or data/: a quoted ../../config.yaml (new URL, path.resolve) or repoRoot joined with it. */
-const workingTreePaths = [
-  /(['"`])(?:\.\.\/)+(?:config\.yaml|data)(?:\/[^'"`]*)?\1/,
-  /\brepoRoot\b\s*,\s*(['"`])(?:config\.yaml|data)\b/,
-];
+const workingTreePaths = [/(['"`])(?:\.\.\/)+(?:config\.yaml|data)(?:\/[^'"`]*)?\1/, /\brepoRoot\b\s*,\s*(['"`])(?:config\.yaml|data)\b/];
 
 describe("the tests and the working tree's own files", () => {
   it('finds the test sources', () => {
@@ -33,9 +30,12 @@ describe("the tests and the working tree's own files", () => {
   });
 
   it("never point at the repository's config.yaml or data/", () => {
-    const offending = testSources().flatMap((file) => readFileSync(path.join(testDir, file), 'utf8').split('\n')
-      .map((line, i) => ({ at: `test/${file}:${i + 1}`, line: line.trim() }))
-      .filter(({ line }) => workingTreePaths.some((pattern) => pattern.test(line))));
+    const offending = testSources().flatMap((file) =>
+      readFileSync(path.join(testDir, file), 'utf8')
+        .split('\n')
+        .map((line, i) => ({ at: `test/${file}:${i + 1}`, line: line.trim() }))
+        .filter(({ line }) => workingTreePaths.some((pattern) => pattern.test(line))),
+    );
     expect(offending).toEqual([]);
   });
 });

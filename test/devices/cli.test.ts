@@ -65,16 +65,21 @@ describe.each(databaseKinds)('device CLI on %s', (kind) => {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     server = await startTestServer(db, deviceConfig());
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      'clients:',
-      `  - ${JSON.stringify(testClients.service)}`,
-      `deviceRegistration: { enabled: true, jwt: { secret: ${JSON.stringify(deviceJwtSecret)}, issuer: ${deviceJwtIssuer} } }`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
-    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        `  - ${JSON.stringify(testClients.service)}`,
+        `deviceRegistration: { enabled: true, jwt: { secret: ${JSON.stringify(deviceJwtSecret)}, issuer: ${deviceJwtIssuer} } }`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
+    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -84,10 +89,20 @@ describe.each(databaseKinds)('device CLI on %s', (kind) => {
 
   it('device-token create prints a signed JWT with iss, exp, jti (the id) and the registration URL, good for --max-devices devices', async () => {
     const from = Date.now();
-    const result = await runGatehouse(['--config', ws.configPath, 'device-token', 'create', '--max-devices', '2', '--expires', '30d', '--description', 'sensor fleet', '--json'], { cwd: ws.cwd });
+    const result = await runGatehouse(
+      ['--config', ws.configPath, 'device-token', 'create', '--max-devices', '2', '--expires', '30d', '--description', 'sensor fleet', '--json'],
+      { cwd: ws.cwd },
+    );
     const to = Date.now();
     fleet = parsed<DeviceTokenJson>(result);
-    expect(fleet).toMatchObject({ maxDevices: 2, devices: 0, state: 'active', description: 'sensor fleet', revoked: null, registrationUrl: `${server.url}/api/register-device` });
+    expect(fleet).toMatchObject({
+      maxDevices: 2,
+      devices: 0,
+      state: 'active',
+      description: 'sensor fleet',
+      revoked: null,
+      registrationUrl: `${server.url}/api/register-device`,
+    });
     expect(fleet.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(decodeProtectedHeader(fleet.token!)).toMatchObject({ alg: 'HS256', typ: 'JWT' });
     const { payload } = await jwtVerify(fleet.token!, secretKey(), { algorithms: ['HS256'] });
@@ -121,13 +136,18 @@ describe.each(databaseKinds)('device CLI on %s', (kind) => {
     expect(devices.map((d) => d.id).sort()).toEqual(enrolled.map((e) => e.clientId).sort());
     for (const e of enrolled) {
       expect(devices.find((d) => d.id === e.clientId)).toMatchObject({
-        clientId: e.clientId, name: `Device ${e.manufacturerId}`, manufacturerId: e.manufacturerId, path: 'device-token',
-        deviceTokenId: fleet.id, registrationTokenId: null, state: 'enabled',
+        clientId: e.clientId,
+        name: `Device ${e.manufacturerId}`,
+        manufacturerId: e.manufacturerId,
+        path: 'device-token',
+        deviceTokenId: fleet.id,
+        registrationTokenId: null,
+        state: 'enabled',
       });
     }
   });
 
-  it('device revoke makes the device\'s access token inactive at introspection and ends its credentials', async () => {
+  it("device revoke makes the device's access token inactive at introspection and ends its credentials", async () => {
     const device = enrolled[0]!;
     const issued = await clientCredentials(server.url, device.clientId, device.clientSecret);
     expect(issued.status).toBe(200);
@@ -169,15 +189,27 @@ describe.each(databaseKinds)('device CLI on %s', (kind) => {
 
   it('refuses bad flags and unknown ids with one line and a non-zero exit, creating nothing', async () => {
     const before = (await server.gh.devices.listTokens()).length;
-    expectRefusal(await cli(['device-token', 'create', '--max-devices', '-1', '--expires', '30d']), 64, /--max-devices must be a whole number \(0 = no limit\), not "-1"/);
+    expectRefusal(
+      await cli(['device-token', 'create', '--max-devices', '-1', '--expires', '30d']),
+      64,
+      /--max-devices must be a whole number \(0 = no limit\), not "-1"/,
+    );
     expectRefusal(await cli(['device-token', 'create', '--max-devices', 'ten', '--expires', '30d']), 64, /--max-devices must be a whole number/);
     expectRefusal(await cli(['device-token', 'create', '--max-devices', '2.5', '--expires', '30d']), 64, /--max-devices must be a whole number/);
     expectRefusal(await cli(['device-token', 'create', '--max-devices', '2', '--expires', 'yesterday']), 64, /"yesterday" is not a duration or date/);
     expectRefusal(await cli(['device-token', 'create', '--max-devices', '2', '--expires', '2001-01-01']), 64, /"2001-01-01" lies in the past/);
     // Beyond the columns: one line on both databases, not a database error.
-    expectRefusal(await cli(['device-token', 'create', '--max-devices', '99999999999']), 64, /--max-devices must be 0 \(no limit\) or a positive whole number up to 2147483647/);
+    expectRefusal(
+      await cli(['device-token', 'create', '--max-devices', '99999999999']),
+      64,
+      /--max-devices must be 0 \(no limit\) or a positive whole number up to 2147483647/,
+    );
     expectRefusal(await cli(['device-token', 'create', '--description', 'd'.repeat(501)]), 64, /^gatehouse: --description must be at most 500 characters$/);
-    expectRefusal(await cli(['device-token', 'create', '--client-template', 'no-such-client']), 66, /--client-template: no static client with id no-such-client/);
+    expectRefusal(
+      await cli(['device-token', 'create', '--client-template', 'no-such-client']),
+      66,
+      /--client-template: no static client with id no-such-client/,
+    );
     expectRefusal(await cli(['device-token', 'show', 'no-such-token']), 66, /^gatehouse: no device token with id no-such-token$/);
     expectRefusal(await cli(['device', 'revoke', 'no-such-device']), 66, /^gatehouse: no device with id no-such-device/);
     expect((await server.gh.devices.listTokens()).length).toBe(before);

@@ -33,7 +33,9 @@ describe.each(databaseKinds)('device enrollment on %s', (kind) => {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     server = await startTestServer(db, deviceConfig());
-    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
     const made = await server.gh.devices.createToken({ expiresAt: Date.now() + hour, maxDevices: 0, description: 'fleet' }, 'test');
     unlimited = { id: made.row.id, token: made.token };
   });
@@ -55,7 +57,9 @@ describe.each(databaseKinds)('device enrollment on %s', (kind) => {
     expect(answer.headers.get('cache-control')).toBe('no-store');
 
     // The relying party's view: discovery agrees on the token endpoint, and the credentials work there.
-    const device = await client.discovery(new URL(server.url), clientId!, clientSecret!, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    const device = await client.discovery(new URL(server.url), clientId!, clientSecret!, client.ClientSecretBasic(clientSecret!), {
+      execute: [client.allowInsecureRequests],
+    });
     expect(device.serverMetadata().token_endpoint).toBe(tokenEndpoint);
     const tokens = await client.clientCredentialsGrant(device);
     const introspected = await client.tokenIntrospection(introspector, tokens.access_token);
@@ -106,22 +110,54 @@ describe.each(databaseKinds)('device enrollment on %s', (kind) => {
     const jti = unlimited.id;
 
     const cases: { name: string; token: string; description: string }[] = [
-      { name: 'iat 90 s in the future', token: await craftToken({ jti, iat: nowSec + 90 }), description: 'the device token was issued in the future (check the device clock)' },
+      {
+        name: 'iat 90 s in the future',
+        token: await craftToken({ jti, iat: nowSec + 90 }),
+        description: 'the device token was issued in the future (check the device clock)',
+      },
       { name: 'expired', token: await craftToken({ jti, iat: nowSec - 7200, exp: nowSec - 3600 }), description: 'the device token has expired' },
       { name: 'no exp', token: await craftToken({ jti, exp: undefined }), description: 'the device token\'s "exp" claim is missing or not valid' },
       { name: 'no jti', token: await craftToken({ jti: undefined }), description: 'the device token\'s "jti" claim is missing or not valid' },
       { name: 'a jti not in the database', token: await craftToken({}), description: 'the device token is not known here' },
       { name: 'a revoked token', token: revoked.token, description: 'the device token has been revoked' },
       { name: 'a token used by its max-devices count', token: once.token, description: 'the device token has been used by the maximum number of devices (1)' },
-      { name: 'a token signed with another secret', token: await craftToken({ jti }, { secret: 'another-secret-that-is-long-enough-0123456789' }), description: 'the device token signature is not valid' },
-      { name: 'wrong iss', token: await craftToken({ jti, iss: 'evil.example' }), description: `the device token was not issued for this server (expected issuer ${deviceJwtIssuer})` },
-      { name: 'no iss', token: await craftToken({ jti, iss: undefined }), description: `the device token was not issued for this server (expected issuer ${deviceJwtIssuer})` },
+      {
+        name: 'a token signed with another secret',
+        token: await craftToken({ jti }, { secret: 'another-secret-that-is-long-enough-0123456789' }),
+        description: 'the device token signature is not valid',
+      },
+      {
+        name: 'wrong iss',
+        token: await craftToken({ jti, iss: 'evil.example' }),
+        description: `the device token was not issued for this server (expected issuer ${deviceJwtIssuer})`,
+      },
+      {
+        name: 'no iss',
+        token: await craftToken({ jti, iss: undefined }),
+        description: `the device token was not issued for this server (expected issuer ${deviceJwtIssuer})`,
+      },
       { name: 'not a JWT at all', token: 'not-a-jwt', description: 'the device token is not a valid signed JWT' },
       // Each algorithm refusal names the algorithm it found.
-      { name: 'alg none', token: new UnsecuredJWT({ iss: deviceJwtIssuer, jti, exp: nowSec + 3600 }).encode(), description: 'the device token is not signed (alg none); it must be signed with HS256' },
-      { name: 'HS512 with the same secret', token: await craftToken({ jti }, { alg: 'HS512' }), description: 'the device token is signed with HS512; it must be signed with HS256' },
-      { name: 'RS256 with a generated key', token: await craftToken({ jti }, { alg: 'RS256', secret: rsaKey }), description: 'the device token is signed with RS256; it must be signed with HS256' },
-      { name: 'ES256 with a generated key', token: await craftToken({ jti }, { alg: 'ES256', secret: ecKey }), description: 'the device token is signed with ES256; it must be signed with HS256' },
+      {
+        name: 'alg none',
+        token: new UnsecuredJWT({ iss: deviceJwtIssuer, jti, exp: nowSec + 3600 }).encode(),
+        description: 'the device token is not signed (alg none); it must be signed with HS256',
+      },
+      {
+        name: 'HS512 with the same secret',
+        token: await craftToken({ jti }, { alg: 'HS512' }),
+        description: 'the device token is signed with HS512; it must be signed with HS256',
+      },
+      {
+        name: 'RS256 with a generated key',
+        token: await craftToken({ jti }, { alg: 'RS256', secret: rsaKey }),
+        description: 'the device token is signed with RS256; it must be signed with HS256',
+      },
+      {
+        name: 'ES256 with a generated key',
+        token: await craftToken({ jti }, { alg: 'ES256', secret: ecKey }),
+        description: 'the device token is signed with ES256; it must be signed with HS256',
+      },
     ];
     // Sanity: the crafted tokens carry what their names say.
     expect(decodeJwt(cases[2]!.token).exp).toBeUndefined();
@@ -133,9 +169,16 @@ describe.each(databaseKinds)('device enrollment on %s', (kind) => {
       const manufacturerId = newManufacturerId('bad');
       const answer = await enroll(server.url, { token: c.token, manufacturerId });
       answers.push([c.name, answer]);
-      expect({ case: c.name, status: answer.status, body: answer.body }).toEqual({ case: c.name, status: 401, body: { error: 'device.invalid_token', error_description: c.description } });
+      expect({ case: c.name, status: answer.status, body: answer.body }).toEqual({
+        case: c.name,
+        status: 401,
+        body: { error: 'device.invalid_token', error_description: c.description },
+      });
       const refused = (await auditOf(server.gh, 'device.enroll_refused')).filter((a) => a.actor === `device:${manufacturerId}@127.0.0.1`);
-      expect(refused.map((a) => a.details), c.name).toEqual([{ code: 'device.invalid_token', reason: c.description }]);
+      expect(
+        refused.map((a) => a.details),
+        c.name,
+      ).toEqual([{ code: 'device.invalid_token', reason: c.description }]);
     }
     expect([await clientCount(), await recordCount(), await usesOf(jti)]).toEqual([clients, records, uses]);
     expect(await usesOf(once.row.id)).toBe(1);
@@ -149,11 +192,16 @@ describe.each(databaseKinds)('device enrollment on %s', (kind) => {
     let offset = 0;
     const clock = { now: () => systemClock.now() + offset };
     const devices = new DeviceEnrollment(server.gh.db, clock, server.gh.audit, {
-      deviceRegistration: server.config.deviceRegistration, issuer: server.config.issuer, clients: server.config.clients,
+      deviceRegistration: server.config.deviceRegistration,
+      issuer: server.config.issuer,
+      clients: server.config.clients,
     });
     const made = await devices.createToken({ expiresAt: Date.now() + 60_000, maxDevices: 5 }, 'test');
     offset = 60_000 + 5_000;
-    const refusal = await devices.enroll({ token: made.token, manufacturerId: newManufacturerId(), ip: '127.0.0.1' }).then(() => undefined, (err: unknown) => err);
+    const refusal = await devices.enroll({ token: made.token, manufacturerId: newManufacturerId(), ip: '127.0.0.1' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refusal).toBeInstanceOf(GatehouseError);
     expect(refusal).toMatchObject({ code: 'device.invalid_token', message: 'the device token has expired' });
     expect((await devices.getToken(made.row.id)).uses).toBe(0);

@@ -92,7 +92,10 @@ describe('per-IP enrollment limit', () => {
 
     const fourth = await enroll(server.url, { token, manufacturerId: newManufacturerId() });
     expect(fourth.status, fourth.text).toBe(429);
-    expect(fourth.body).toEqual({ error: 'rate_limited', error_description: 'too many enrollment attempts from this address; wait a few minutes and try again' });
+    expect(fourth.body).toEqual({
+      error: 'rate_limited',
+      error_description: 'too many enrollment attempts from this address; wait a few minutes and try again',
+    });
     expect(await count(server.gh, 'registered_client')).toBe(1);
     expect((await enroll(server.url, { token, manufacturerId: newManufacturerId() })).status).toBe(429);
     // Audited: the malformed request, and the first rate-limited one only (no flood of rows).

@@ -26,10 +26,25 @@ const cases: { name: string; body?: string; contentType?: string; message: RegEx
   { name: 'no body and no content type', message: notJson },
   { name: 'no body with a JSON content type', body: '', contentType: json, message: /^the request body is not valid JSON$/ },
   { name: 'text/plain', body: body({ token, manufacturerId: 'sn-1' }), contentType: 'text/plain', message: notJson },
-  { name: 'form-urlencoded', body: new URLSearchParams({ token, manufacturerId: 'sn-1' }).toString(), contentType: 'application/x-www-form-urlencoded', message: notJson },
-  { name: 'multipart', body: '--b\r\nContent-Disposition: form-data; name="token"\r\n\r\nx\r\n--b--\r\n', contentType: 'multipart/form-data; boundary=b', message: notJson },
+  {
+    name: 'form-urlencoded',
+    body: new URLSearchParams({ token, manufacturerId: 'sn-1' }).toString(),
+    contentType: 'application/x-www-form-urlencoded',
+    message: notJson,
+  },
+  {
+    name: 'multipart',
+    body: '--b\r\nContent-Disposition: form-data; name="token"\r\n\r\nx\r\n--b--\r\n',
+    contentType: 'multipart/form-data; boundary=b',
+    message: notJson,
+  },
   { name: 'non-JSON with a JSON content type', body: '{"token": ', contentType: json, message: /^the request body is not valid JSON$/ },
-  { name: 'JSON with trailing garbage', body: `${body({ token, manufacturerId: 'sn-1' })}x`, contentType: json, message: /^the request body is not valid JSON$/ },
+  {
+    name: 'JSON with trailing garbage',
+    body: `${body({ token, manufacturerId: 'sn-1' })}x`,
+    contentType: json,
+    message: /^the request body is not valid JSON$/,
+  },
   { name: 'a JSON array', body: body([token, 'sn-1']), contentType: json, message: notObject },
   { name: 'a JSON string', body: body('hello'), contentType: json, message: notObject },
   { name: 'a JSON number', body: '42', contentType: json, message: notObject },
@@ -47,7 +62,12 @@ const cases: { name: string; body?: string; contentType?: string; message: RegEx
   { name: 'manufacturerId an array', body: body({ token, manufacturerId: ['sn-1'] }), contentType: json, message: idMissing },
   { name: 'token empty', body: body({ token: '', manufacturerId: 'sn-1' }), contentType: json, message: tokenMissing },
   { name: 'manufacturerId empty', body: body({ token, manufacturerId: '' }), contentType: json, message: idMissing },
-  { name: 'token longer than 4096 characters', body: body({ token: 'a'.repeat(4097), manufacturerId: 'sn-1' }), contentType: json, message: /^"token" is longer than 4096 characters$/ },
+  {
+    name: 'token longer than 4096 characters',
+    body: body({ token: 'a'.repeat(4097), manufacturerId: 'sn-1' }),
+    contentType: json,
+    message: /^"token" is longer than 4096 characters$/,
+  },
   { name: 'manufacturerId of 129 characters', body: body({ token, manufacturerId: 'a'.repeat(129) }), contentType: json, message: idInvalid },
   { name: 'manufacturerId with a space', body: body({ token, manufacturerId: 'sn 1' }), contentType: json, message: idInvalid },
   { name: 'manufacturerId with a slash', body: body({ token, manufacturerId: 'sn/1' }), contentType: json, message: idInvalid },
@@ -108,7 +128,10 @@ describe('malformed enrollment requests', () => {
     expect(padded.length).toBeLessThan(16 * 1024);
     const nearLimit = await enrollRaw(server.url, { body: padded, contentType: json });
     expect(nearLimit.status, nearLimit.text).toBe(401);
-    const longId = await enrollRaw(server.url, { body: body({ token, manufacturerId: `A${'b'.repeat(126)}9` }), contentType: 'application/json; charset=utf-8' });
+    const longId = await enrollRaw(server.url, {
+      body: body({ token, manufacturerId: `A${'b'.repeat(126)}9` }),
+      contentType: 'application/json; charset=utf-8',
+    });
     expect(longId.status, longId.text).toBe(401);
     expect(longId.body.error).toBe('device.invalid_token');
   });
@@ -129,7 +152,11 @@ describe('malformed enrollment requests', () => {
     }
     expect(odd[0]!.status).toBe(405);
     // A browser's Accept header still gets JSON from this API.
-    const browser = await fetch(`${server.url}/api/register-device`, { method: 'POST', headers: { accept: 'text/html', 'content-type': 'text/plain' }, body: 'x' });
+    const browser = await fetch(`${server.url}/api/register-device`, {
+      method: 'POST',
+      headers: { accept: 'text/html', 'content-type': 'text/plain' },
+      body: 'x',
+    });
     expect(browser.status).toBe(400);
     expect(browser.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await clients()).toBe(0);

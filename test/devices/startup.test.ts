@@ -30,13 +30,16 @@ describe('device registration config at start-up', () => {
   /** Writes a config.yaml with `deviceRegistration` as given (YAML flow text) and returns its path. */
   const configFile = (name: string, deviceRegistration: string): string => {
     const file = path.join(dir, `${name}.yaml`);
-    writeFileSync(file, [
-      'issuer: http://127.0.0.1:3999',
-      `database: { client: sqlite, filename: ${JSON.stringify(path.join(dir, `${name}.sqlite`))} }`,
-      `deviceRegistration: ${deviceRegistration}`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'issuer: http://127.0.0.1:3999',
+        `database: { client: sqlite, filename: ${JSON.stringify(path.join(dir, `${name}.sqlite`))} }`,
+        `deviceRegistration: ${deviceRegistration}`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     return file;
   };
   const loadError = (file: string): GatehouseError => {
@@ -57,12 +60,22 @@ describe('device registration config at start-up', () => {
   });
 
   it('loads a complete deviceRegistration and resolves the allow-list against the config folder', () => {
-    const config = loadConfig(configFile('good', `{ enabled: true, jwt: { secret: "${secret48}", issuer: example.com }, allowedManufacturerIds: ./ids.txt, rateLimit: 5 }`), {});
-    expect(config.deviceRegistration).toEqual({ enabled: true, jwt: { secret: secret48, issuer: 'example.com' }, allowedManufacturerIds: path.join(dir, 'ids.txt'), rateLimit: 5 });
+    const config = loadConfig(
+      configFile('good', `{ enabled: true, jwt: { secret: "${secret48}", issuer: example.com }, allowedManufacturerIds: ./ids.txt, rateLimit: 5 }`),
+      {},
+    );
+    expect(config.deviceRegistration).toEqual({
+      enabled: true,
+      jwt: { secret: secret48, issuer: 'example.com' },
+      allowedManufacturerIds: path.join(dir, 'ids.txt'),
+      rateLimit: 5,
+    });
   });
 
   it('takes the secret from the environment', () => {
-    const config = loadConfig(configFile('env', '{ enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }'), { DEVICE_JWT_SECRET: secret48 });
+    const config = loadConfig(configFile('env', '{ enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }'), {
+      DEVICE_JWT_SECRET: secret48,
+    });
     expect(config.deviceRegistration.jwt?.secret).toBe(secret48);
   });
 
@@ -77,12 +90,16 @@ describe('device registration config at start-up', () => {
     expect(error.code).toBe('config.invalid');
     expect(error.message).toMatch(/short\.yaml:\d+ {2}deviceRegistration\.jwt\.secret: must be at least 32 bytes/);
     // Bytes, not characters: 16 two-byte characters are 32 bytes.
-    expect(loadConfig(configFile('bytes', `{ enabled: true, jwt: { secret: "${'é'.repeat(16)}", issuer: example.com } }`), {}).deviceRegistration.jwt?.secret).toHaveLength(16);
+    expect(
+      loadConfig(configFile('bytes', `{ enabled: true, jwt: { secret: "${'é'.repeat(16)}", issuer: example.com } }`), {}).deviceRegistration.jwt?.secret,
+    ).toHaveLength(16);
   });
 
   it('stops loading for an empty issuer and a rate limit below 1', () => {
     expect(loadError(configFile('noiss', `{ enabled: true, jwt: { secret: "${secret48}", issuer: "" } }`)).message).toMatch(/deviceRegistration\.jwt\.issuer:/);
-    expect(loadError(configFile('rate', `{ enabled: true, jwt: { secret: "${secret48}", issuer: example.com }, rateLimit: 0 }`)).message).toMatch(/deviceRegistration\.rateLimit:/);
+    expect(loadError(configFile('rate', `{ enabled: true, jwt: { secret: "${secret48}", issuer: example.com }, rateLimit: 0 }`)).message).toMatch(
+      /deviceRegistration\.rateLimit:/,
+    );
   });
 
   it('makes `gatehouse migrate` exit 78 with one message naming the key, in this process and as a child process', async () => {
@@ -93,7 +110,10 @@ describe('device registration config at start-up', () => {
 
     const cwd = mkdtempSync(path.join(tmpdir(), 'gatehouse-cwd-'));
     try {
-      const short = await runGatehouse(['--config', configFile('cli-short', '{ enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }'), 'migrate'], { cwd, env: { DEVICE_JWT_SECRET: 'too-short' } });
+      const short = await runGatehouse(
+        ['--config', configFile('cli-short', '{ enabled: true, jwt: { secret: "${DEVICE_JWT_SECRET}", issuer: example.com } }'), 'migrate'],
+        { cwd, env: { DEVICE_JWT_SECRET: 'too-short' } },
+      );
       expect(short.code, short.stderr).toBe(78);
       expect(short.stderr).not.toMatch(stackLine);
       expect(messageLines(short.stderr).join('\n')).toMatch(/deviceRegistration\.jwt\.secret: must be at least 32 bytes/);
@@ -120,10 +140,13 @@ describe('device registration allow-list at start-up', () => {
     const gh = createGatehouse(config, { logger: createLogger('silent') });
     const server = http.createServer();
     try {
-      return await startServer(gh, server).then(async (running) => {
-        await running.stop();
-        return undefined;
-      }, (err: unknown) => err);
+      return await startServer(gh, server).then(
+        async (running) => {
+          await running.stop();
+          return undefined;
+        },
+        (err: unknown) => err,
+      );
     } finally {
       await gh.close();
     }

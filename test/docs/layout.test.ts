@@ -12,12 +12,15 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const src = path.join(root, 'src');
 
 function folders(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
     .flatMap((e) => [path.join(dir, e.name), ...folders(path.join(dir, e.name))]);
 }
 
 function filesIn(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => path.join(e.parentPath, e.name));
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 const all = folders(src).map((dir) => path.relative(root, dir));

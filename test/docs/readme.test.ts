@@ -18,7 +18,10 @@ function keysOf(schema: z.ZodType, prefix = '', depth = 0): string[] {
     inner = inner instanceof z.ZodPipe ? (inner.in as z.ZodType) : (inner.unwrap() as z.ZodType);
   }
   if (!(inner instanceof z.ZodObject) || depth > 1) return [];
-  return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, value]) => [`${prefix}${key}`, ...keysOf(value, `${prefix}${key}.`, depth + 1)]);
+  return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, value]) => [
+    `${prefix}${key}`,
+    ...keysOf(value, `${prefix}${key}.`, depth + 1),
+  ]);
 }
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -49,7 +52,7 @@ describe('what the README promises a new user (issue 10, items 17, 21, 22)', () 
     expect(exitCodes['join_request.already_decided']).not.toBe(exitCodes['agent.state_invalid']);
   });
 
-  it('keeps the examples\' agent state files out of the repository', () => {
+  it("keeps the examples' agent state files out of the repository", () => {
     const states = [...readme.matchAll(/--state ([^\s\]`|]+)/g)].map((m) => m[1]!).filter((file) => file !== 'FILE');
     expect(states.length).toBeGreaterThan(5);
     for (const file of states) expect(file, `--state ${file}`).toMatch(/^(~\/|\/)/);
@@ -62,7 +65,10 @@ describe('what the README promises a new user (issue 10, items 17, 21, 22)', () 
     const satisfies = engines.split('||').some((range) => {
       const m = /^\s*(\^|>=)(\d+)\.(\d+)\.(\d+)\s*$/.exec(range);
       if (!m) throw new Error(`cannot read the range "${range}"`);
-      const [want, have] = [[Number(m[2]), Number(m[3]), Number(m[4])], [major, minor, patch]] as const;
+      const [want, have] = [
+        [Number(m[2]), Number(m[3]), Number(m[4])],
+        [major, minor, patch],
+      ] as const;
       const atLeast = have[0] !== want[0] ? have[0] > want[0] : have[1] !== want[1] ? have[1] > want[1] : have[2] >= want[2];
       return atLeast && (m[1] === '>=' || have[0] === want[0]);
     });

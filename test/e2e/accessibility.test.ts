@@ -25,7 +25,13 @@ async function violations(page: Page): Promise<string[]> {
   const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   // A page axe could not read (blank, blocked) passes nothing: that is a failure too.
   expect(results.passes.length).toBeGreaterThan(5);
-  return results.violations.map((v) => `${v.id} (${v.impact ?? 'n/a'}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  return results.violations.map(
+    (v) =>
+      `${v.id} (${v.impact ?? 'n/a'}): ${v.nodes
+        .map((n) => n.target.join(' '))
+        .slice(0, 3)
+        .join(', ')}`,
+  );
 }
 
 describe.skipIf(!chromiumAvailable())('pages people see, in Chromium with axe-core', () => {
@@ -90,7 +96,10 @@ describe.skipIf(!chromiumAvailable())('pages people see, in Chromium with axe-co
       await page.goto(`${rp.url}/login`);
       await page.getByLabel('E-mail address').fill('ada@example.com');
       await page.getByLabel('Password').fill('not the password');
-      const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: /Sign in/ }).click()]);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST'),
+        page.getByRole('button', { name: /Sign in/ }).click(),
+      ]);
       await page.getByRole('alert').waitFor();
       return response.status();
     });
@@ -118,10 +127,17 @@ describe.skipIf(!chromiumAvailable())('pages people see, in Chromium with axe-co
       return response.status();
     });
     await check('device-confirm', async (page) => {
-      const started = await fetch(`${server.url}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }) });
+      const started = await fetch(`${server.url}/device/auth`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
+      });
       const { verification_uri_complete: complete } = (await started.json()) as { verification_uri_complete: string };
       const status = await goto(page, complete);
-      await page.getByText(/Living-room TV/).first().waitFor();
+      await page
+        .getByText(/Living-room TV/)
+        .first()
+        .waitFor();
       return status;
     });
   });
@@ -129,7 +145,11 @@ describe.skipIf(!chromiumAvailable())('pages people see, in Chromium with axe-co
   it('the pages that say something went wrong, each with its status', async () => {
     expect(await check('not-found', async (page) => goto(page, `${server.url}/no-such-page`))).toEqual([404, 404]);
     const unknownClient = await check('unknown-client', async (page) =>
-      goto(page, `${server.url}/auth?${new URLSearchParams({ client_id: 'nobody', response_type: 'code', scope: 'openid', redirect_uri: 'https://example.com/cb' })}`));
+      goto(
+        page,
+        `${server.url}/auth?${new URLSearchParams({ client_id: 'nobody', response_type: 'code', scope: 'openid', redirect_uri: 'https://example.com/cb' })}`,
+      ),
+    );
     expect(unknownClient.every((s) => s >= 400 && s < 500)).toBe(true);
     const invite = await check('invite-invalid', async (page) => goto(page, `${server.url}/invite/not-a-real-token`));
     expect(invite.every((s) => s >= 400 && s < 500)).toBe(true);

@@ -19,7 +19,6 @@ const secret = 'downstream-secret-0123456789';
 const ada = { email: 'ada@corp.example', name: 'Ada Corp', password: 'upstream-password-42' };
 const shots = process.env.GATEHOUSE_SCREENSHOTS;
 
-
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('account linking on %s', (kind) => {
   let upDb: TestDatabase;
   let downDb: TestDatabase;
@@ -43,10 +42,22 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('account linking on %s
       clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }],
     });
     await rp.connect(downstream.url);
-    upstream = await startTestServer(upDb, {
-      issuer: upIssuer,
-      clients: [{ client_id: 'downstream', client_secret: secret, client_name: 'Downstream', grant_types: ['authorization_code'], redirect_uris: [`${downstream.url}/connectors/corp/callback`] }],
-    }, { port: upPort });
+    upstream = await startTestServer(
+      upDb,
+      {
+        issuer: upIssuer,
+        clients: [
+          {
+            client_id: 'downstream',
+            client_secret: secret,
+            client_name: 'Downstream',
+            grant_types: ['authorization_code'],
+            redirect_uris: [`${downstream.url}/connectors/corp/callback`],
+          },
+        ],
+      },
+      { port: upPort },
+    );
     await upstream.gh.users.createLocal(ada, 'test');
     // The same person already has a local account downstream, with the same (verified) address.
     existing = await downstream.gh.users.createLocal({ email: ada.email, name: 'Ada Local', password: 'local-password-77' }, 'test');

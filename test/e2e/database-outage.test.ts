@@ -44,11 +44,22 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     pg = await startOwnPostgres(binaries as string);
-    server = await startTestServer(pg.database, { clients: [web, testClients.service], registration: { enabled: true, initialAccessToken: 'required' } }, { clock });
+    server = await startTestServer(
+      pg.database,
+      { clients: [web, testClients.service], registration: { enabled: true, initialAccessToken: 'required' } },
+      { clock },
+    );
     await server.gh.users.createLocal({ email: 'grace@example.com', password: 'cobol-rules-1959' }, 'test');
     // A sign-in started before the outage: its login page is then asked for while the database is down.
     const auth = new URL(`${server.url}/auth`);
-    auth.search = new URLSearchParams({ client_id: 'web', response_type: 'code', redirect_uri: redirectUri, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString();
+    auth.search = new URLSearchParams({
+      client_id: 'web',
+      response_type: 'code',
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+    }).toString();
     const started = await browser.follow(auth.href, server.url);
     expect(started.response.status).toBe(200);
     interactionUrl = started.url;
@@ -100,7 +111,15 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
 
     it('sends a new authorization request back to the client with temporarily_unavailable (RFC 6749 §4.1.2.1)', async () => {
       const auth = new URL(`${server.url}/auth`);
-      auth.search = new URLSearchParams({ client_id: 'web', response_type: 'code', redirect_uri: redirectUri, scope: 'openid', state: 'st8', code_challenge: 'y'.repeat(43), code_challenge_method: 'S256' }).toString();
+      auth.search = new URLSearchParams({
+        client_id: 'web',
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        scope: 'openid',
+        state: 'st8',
+        code_challenge: 'y'.repeat(43),
+        code_challenge_method: 'S256',
+      }).toString();
       const response = await new Browserless().request(auth.href);
       const back = new URL(response.headers.get('location') ?? '', server.url);
       expect(back.origin + back.pathname).toBe(redirectUri);
@@ -108,7 +127,7 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
       expect(back.searchParams.get('state')).toBe('st8');
     });
 
-    it('answers an authorization request for a client kept in the database with a plain 503 page (oidc-provider\'s error page)', async () => {
+    it("answers an authorization request for a client kept in the database with a plain 503 page (oidc-provider's error page)", async () => {
       const auth = new URL(`${server.url}/auth`);
       auth.search = new URLSearchParams({ client_id: 'a-registered-client', response_type: 'code', redirect_uri: redirectUri, scope: 'openid' }).toString();
       const response = await new Browserless().request(auth.href);
@@ -156,10 +175,15 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
 
     it('delivers mail queued after the outage: the sender survived it', async () => {
       await server.gh.outbox.enqueue(server.gh.db, {
-        to: 'grace@example.com', subject: 'After the outage', template: 'verify-email', context: { name: 'Grace', link: `${server.url}/verify-email/x`, brand: 'Gatehouse' },
+        to: 'grace@example.com',
+        subject: 'After the outage',
+        template: 'verify-email',
+        context: { name: 'Grace', link: `${server.url}/verify-email/x`, brand: 'Gatehouse' },
       });
       const folder = path.resolve(server.config.mailer.outbox ?? '');
-      await within(10_000, 'an .eml file in the outbox', async () => (existsSync(folder) && readdirSync(folder).some((f) => f.endsWith('.eml')) ? true : undefined));
+      await within(10_000, 'an .eml file in the outbox', async () =>
+        existsSync(folder) && readdirSync(folder).some((f) => f.endsWith('.eml')) ? true : undefined,
+      );
     }, 15_000);
 
     it('saw no unhandled rejection through the outage', () => {

@@ -46,17 +46,26 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    server = await startTestServer(db, {
-      // `gadget` may have offline_access only: no default scope is left for it, so its sign-in cannot give it anything.
-      clients: [testClients.tv, { ...testClients.tv, client_id: 'gadget', client_name: 'Gadget', scope: 'offline_access' }],
-      compat: { keycloak: { realm: realmName } },
-      security: { devicePollInterval: '1s' },
-    }, { clock });
+    server = await startTestServer(
+      db,
+      {
+        // `gadget` may have offline_access only: no default scope is left for it, so its sign-in cannot give it anything.
+        clients: [testClients.tv, { ...testClients.tv, client_id: 'gadget', client_name: 'Gadget', scope: 'offline_access' }],
+        compat: { keycloak: { realm: realmName } },
+        security: { devicePollInterval: '1s' },
+      },
+      { clock },
+    );
     await server.gh.users.createLocal({ email: person.email, name: 'Ada Lovelace', password: person.password }, 'test');
     const realm = `${server.url}/realms/${realmName}`;
     issuers = [
       { name: 'Gatehouse', url: server.url, deviceAuthorization: `${server.url}/device/auth`, token: `${server.url}/token` },
-      { name: 'Keycloak realm', url: realm, deviceAuthorization: `${realm}/protocol/openid-connect/auth/device`, token: `${realm}/protocol/openid-connect/token` },
+      {
+        name: 'Keycloak realm',
+        url: realm,
+        deviceAuthorization: `${realm}/protocol/openid-connect/auth/device`,
+        token: `${realm}/protocol/openid-connect/token`,
+      },
     ];
   });
   afterAll(async () => {
@@ -77,7 +86,8 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
 
   async function poll(issuer: Issuer, deviceCode: string, clientId = 'tv'): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(issuer.token, {
-      method: 'POST', headers: form,
+      method: 'POST',
+      headers: form,
       body: new URLSearchParams({ client_id: clientId, grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -105,7 +115,9 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
     expect(body.refresh_token).toBeTruthy();
     expect(typeof body.id_token).toBe('string');
     expect(claimsOf(String(body.id_token))).toMatchObject({ iss: issuer.url, aud: 'tv' });
-    const userinfo = await fetch(`${issuer.url}${index === 0 ? '/me' : '/protocol/openid-connect/userinfo'}`, { headers: { authorization: `Bearer ${String(body.access_token)}` } });
+    const userinfo = await fetch(`${issuer.url}${index === 0 ? '/me' : '/protocol/openid-connect/userinfo'}`, {
+      headers: { authorization: `Bearer ${String(body.access_token)}` },
+    });
     expect(await userinfo.json()).toMatchObject({ email: person.email });
   });
 
@@ -139,12 +151,14 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
     expect(body).toMatchObject({ error: 'access_denied', error_description: 'The user declined the request.' });
   });
 
-  it.runIf(once)('names a failure the person did not cause, on the page and in the device\'s error_description', async () => {
+  it.runIf(once)("names a failure the person did not cause, on the page and in the device's error_description", async () => {
     const issuer = issuers[0]!;
     const device = await startDevice(issuer, 'gadget');
     const typed = await typeCode(issuer, device.user_code);
     expect(typed.html).toContain('Confirm the device');
-    let step = await typed.browser.follow(`${issuer.url}/device`, issuer.url, { form: { xsrf: xsrfOf(typed.html), user_code: device.user_code, confirm: 'yes' } });
+    let step = await typed.browser.follow(`${issuer.url}/device`, issuer.url, {
+      form: { xsrf: xsrfOf(typed.html), user_code: device.user_code, confirm: 'yes' },
+    });
     const login = await step.response.text();
     step = await typed.browser.follow(`${step.url}/login`, issuer.url, { form: { _csrf: csrfOf(login), ...person } });
     const page = await step.response.text();
@@ -168,7 +182,8 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
       }
       // A session cookie that names no stored session (expired, or made up) is the same case.
       const res = await fetch(`${issuer.url}/device`, {
-        method: 'POST', headers: { ...form, cookie: `${issuer.name === 'Gatehouse' ? 'gh' : 'gh.realm'}.session=made-up` },
+        method: 'POST',
+        headers: { ...form, cookie: `${issuer.name === 'Gatehouse' ? 'gh' : 'gh.realm'}.session=made-up` },
         body: new URLSearchParams({ xsrf: 'x', user_code: 'BCDF-GHJK' }),
       });
       expect(res.status).toBe(403);
@@ -229,7 +244,9 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
     // Type and confirm, then leave the sign-in page.
     const first = await typeCode(issuer, device.user_code);
     expect(first.html).toContain('Confirm the device');
-    const left = await first.browser.follow(`${issuer.url}/device`, issuer.url, { form: { xsrf: xsrfOf(first.html), user_code: device.user_code, confirm: 'yes' } });
+    const left = await first.browser.follow(`${issuer.url}/device`, issuer.url, {
+      form: { xsrf: xsrfOf(first.html), user_code: device.user_code, confirm: 'yes' },
+    });
     expect(await left.response.text()).toContain('name="password"');
 
     // The same code typed again, in the same browser: its state, and a way to finish.
@@ -237,7 +254,9 @@ describe.each(databaseKinds)('device grant defaults on %s', (kind) => {
     expect(again.response.status).toBe(200);
     expect(again.html).toContain('You already confirmed this code, but the sign-in was not finished');
     expect(again.html).toContain(device.user_code);
-    let step = await again.browser.follow(`${issuer.url}/device`, issuer.url, { form: { xsrf: xsrfOf(again.html), user_code: device.user_code, confirm: 'yes' } });
+    let step = await again.browser.follow(`${issuer.url}/device`, issuer.url, {
+      form: { xsrf: xsrfOf(again.html), user_code: device.user_code, confirm: 'yes' },
+    });
     let html = await step.response.text();
     expect(html).toContain('name="password"');
     step = await again.browser.follow(`${step.url}/login`, issuer.url, { form: { _csrf: csrfOf(html), ...person } });

@@ -61,7 +61,6 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
 
   const poll = (authorization: DeviceAuthorization): Polling => pollers.poll(device, authorization);
 
-
   async function signInAndConsent(page: Page): Promise<void> {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     expect(await page.textContent('main')).toContain('Living-room TV');
@@ -152,7 +151,8 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     await page.goto(first.verification_uri_complete!);
     // oidc-provider answers with a page that posts the code by itself (one inline script
     // it allows by adding the script's hash to the Content-Security-Policy).
-    await expect.poll(() => page.title(), { message: 'the self-submitting code form did not submit (blocked by the CSP?)', timeout: 10_000 })
+    await expect
+      .poll(() => page.title(), { message: 'the self-submitting code form did not submit (blocked by the CSP?)', timeout: 10_000 })
       .toMatch(/^Confirm the device/);
     // No code to type: straight to the confirmation, with the device's code.
     await page.getByRole('heading', { name: 'Confirm the device' }).waitFor();
@@ -198,7 +198,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('device authorization 
     expect(await page.locator('.usercode').textContent()).toBe(authorization.user_code);
   });
 
-  it('ends the device\'s polling with access_denied when the person cancels on the confirm page', async () => {
+  it("ends the device's polling with access_denied when the person cancels on the confirm page", async () => {
     const authorization = await startDevice();
     const polling = poll(authorization);
     const page = await newPage();

@@ -39,15 +39,25 @@ function startApp(config: () => { url: string; realm: string; clientId: string }
           .catch((err) => { document.getElementById('state').textContent = 'failed: ' + (err && (err.message || err.error) || err); });
       `);
     } else if (path === '/') {
-      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><html><body><p id="state">starting</p><script type="module" src="/app.js"></script></body></html>');
+      res
+        .writeHead(200, { 'Content-Type': 'text/html' })
+        .end('<!doctype html><html><body><p id="state">starting</p><script type="module" src="/app.js"></script></body></html>');
     } else {
       res.writeHead(404).end();
     }
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((done) => { server.closeAllConnections(); server.close(() => done()); }),
-  })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        stop: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      }),
+    ),
+  );
 }
 
 describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', () => {
@@ -61,7 +71,9 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
   const register = async (rep: Record<string, unknown>) => {
     const { token } = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test');
     const res = await fetch(`${realm}/clients-registrations/default`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `bearer ${token}` }, body: JSON.stringify(rep),
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `bearer ${token}` },
+      body: JSON.stringify(rep),
     });
     expect(res.status, await res.clone().text()).toBe(201);
     return (await res.json()) as Record<string, unknown>;
@@ -110,10 +122,22 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     expect(await page.textContent('#state')).toBe('authenticated');
 
     type Parsed = Record<string, unknown>;
-    const read = () => page.evaluate(() => {
-      const kc = (window as unknown as { keycloak: { authenticated: boolean; token: string; refreshToken: string; tokenParsed: Parsed; refreshTokenParsed: Parsed; idTokenParsed: Parsed } }).keycloak;
-      return { authenticated: kc.authenticated, token: kc.token, refreshToken: kc.refreshToken, tokenParsed: kc.tokenParsed, refreshTokenParsed: kc.refreshTokenParsed, idTokenParsed: kc.idTokenParsed };
-    });
+    const read = () =>
+      page.evaluate(() => {
+        const kc = (
+          window as unknown as {
+            keycloak: { authenticated: boolean; token: string; refreshToken: string; tokenParsed: Parsed; refreshTokenParsed: Parsed; idTokenParsed: Parsed };
+          }
+        ).keycloak;
+        return {
+          authenticated: kc.authenticated,
+          token: kc.token,
+          refreshToken: kc.refreshToken,
+          tokenParsed: kc.tokenParsed,
+          refreshTokenParsed: kc.refreshTokenParsed,
+          idTokenParsed: kc.idTokenParsed,
+        };
+      });
     const first = await read();
     const [user] = await server.gh.users.list();
     expect(first.authenticated).toBe(true);
@@ -126,7 +150,9 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     expect(refreshed).toBe(true);
     // The cookie check said "supported" (so the session iframe stayed on) and the iframe was asked.
     const base = `/realms/${realmName}/protocol/openid-connect`;
-    expect(seen).toEqual(expect.arrayContaining([`200 ${base}/3p-cookies/step2.html`, `200 ${base}/login-status-iframe.html`, `200 ${base}/login-status-iframe.html/status`]));
+    expect(seen).toEqual(
+      expect.arrayContaining([`200 ${base}/3p-cookies/step2.html`, `200 ${base}/login-status-iframe.html`, `200 ${base}/login-status-iframe.html/status`]),
+    );
     const second = await read();
     expect(second.authenticated).toBe(true);
     expect(second.token).not.toBe(first.token);
@@ -134,7 +160,12 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     expect(second.tokenParsed).toMatchObject({ sub: user!.id, sid: first.tokenParsed.sid });
 
     // The session iframe's answer: unchanged for the sid this browser signed in with, changed for any other.
-    const status = async (sessionState: string) => (await context.request.get(`${realm}/protocol/openid-connect/login-status-iframe.html/status?${new URLSearchParams({ client_id: 'kc-spa', origin: app.url, session_state: sessionState })}`)).text();
+    const status = async (sessionState: string) =>
+      (
+        await context.request.get(
+          `${realm}/protocol/openid-connect/login-status-iframe.html/status?${new URLSearchParams({ client_id: 'kc-spa', origin: app.url, session_state: sessionState })}`,
+        )
+      ).text();
     expect(await status(String(first.tokenParsed.sid))).toBe('unchanged');
     expect(await status('another-session')).toBe('changed');
 
@@ -145,12 +176,13 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     await context.close();
   });
 
-  it('allows credentials at the token endpoint only for the client\'s web origins', async () => {
-    const tokenRequest = (clientId: string, origin: string) => fetch(`${realm}/protocol/openid-connect/token`, {
-      method: 'POST',
-      headers: { Origin: origin, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'not-a-token', client_id: clientId }),
-    });
+  it("allows credentials at the token endpoint only for the client's web origins", async () => {
+    const tokenRequest = (clientId: string, origin: string) =>
+      fetch(`${realm}/protocol/openid-connect/token`, {
+        method: 'POST',
+        headers: { Origin: origin, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'not-a-token', client_id: clientId }),
+      });
     for (const clientId of ['kc-spa', 'kc-explicit']) {
       const allowed = await tokenRequest(clientId, app.url);
       expect(allowed.status).toBe(400);
@@ -181,13 +213,16 @@ describe.skipIf(!chromiumAvailable())('keycloak-js against the Keycloak realm', 
     }
   });
 
-  it('answers Keycloak\'s iframe init with 204 for a web origin of the client and 403 otherwise', async () => {
-    const init = (clientId: string, origin: string) => fetch(`${realm}/protocol/openid-connect/login-status-iframe.html/init?${new URLSearchParams({ client_id: clientId, origin })}`);
+  it("answers Keycloak's iframe init with 204 for a web origin of the client and 403 otherwise", async () => {
+    const init = (clientId: string, origin: string) =>
+      fetch(`${realm}/protocol/openid-connect/login-status-iframe.html/init?${new URLSearchParams({ client_id: clientId, origin })}`);
     expect((await init('kc-spa', app.url)).status).toBe(204);
     expect((await init('kc-explicit', app.url)).status).toBe(204);
     expect((await init('kc-spa', otherOrigin)).status).toBe(403);
     expect((await init('no-such-client', app.url)).status).toBe(403);
-    const status = await fetch(`${realm}/protocol/openid-connect/login-status-iframe.html/status?${new URLSearchParams({ client_id: 'kc-spa', origin: otherOrigin, session_state: 'x' })}`);
+    const status = await fetch(
+      `${realm}/protocol/openid-connect/login-status-iframe.html/status?${new URLSearchParams({ client_id: 'kc-spa', origin: otherOrigin, session_state: 'x' })}`,
+    );
     expect(status.status).toBe(403);
   });
 });

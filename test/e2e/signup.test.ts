@@ -330,7 +330,10 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
   /** The POST the confirmation page's button sends (to the link's path, with `return_to` as a form field). */
   function pressConfirm(browser: Browserless, link: string, csrf: string | undefined): Promise<Response> {
     const url = new URL(link);
-    const form: Record<string, string> = { ...(csrf === undefined ? {} : { _csrf: csrf }), ...(url.searchParams.get('return_to') ? { return_to: url.searchParams.get('return_to')! } : {}) };
+    const form: Record<string, string> = {
+      ...(csrf === undefined ? {} : { _csrf: csrf }),
+      ...(url.searchParams.get('return_to') ? { return_to: url.searchParams.get('return_to')! } : {}),
+    };
     return browser.request(`${url.origin}${url.pathname}`, { method: 'POST', form });
   }
 
@@ -341,7 +344,7 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     return pressConfirm(browser, link, csrfOf(await page.text()));
   }
 
-  it('confirms nothing when the link is only opened (a mail scanner), and confirms on the page\'s POST only', async () => {
+  it("confirms nothing when the link is only opened (a mail scanner), and confirms on the page's POST only", async () => {
     const email = `scanned-${kind}@example.com`;
     const { browser, token } = await openForm();
     expect((await browser.request(`${server.url}/signup`, { form: { _csrf: token, ...person(email) } })).status).toBe(200);
@@ -358,7 +361,13 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     const viaHead = await fetch(link, { method: 'HEAD' });
     expect(viaHead.status).toBeLessThan(500);
     expect(await accountFor(email)).toMatchObject({ email_verified_at: null });
-    expect(await server.gh.db('email_verification').whereNotNull('used_at').where({ local_account_id: (await accountFor(email)).id }).first()).toBeUndefined();
+    expect(
+      await server.gh
+        .db('email_verification')
+        .whereNotNull('used_at')
+        .where({ local_account_id: (await accountFor(email)).id })
+        .first(),
+    ).toBeUndefined();
 
     // The button's POST without the page's CSRF token is refused, and confirms nothing either.
     expect((await pressConfirm(scanner, link, undefined)).status).toBe(403);
@@ -381,11 +390,16 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
   it('voids an earlier confirmation link when the address signs up again, so a stranger cannot choose the password', async () => {
     const email = `twice-${kind}@example.com`;
     const owner = await openForm();
-    expect((await owner.browser.request(`${server.url}/signup`, { form: { _csrf: owner.token, name: 'Owner', email, password: 'owners-own-password' } })).status).toBe(200);
+    expect(
+      (await owner.browser.request(`${server.url}/signup`, { form: { _csrf: owner.token, name: 'Owner', email, password: 'owners-own-password' } })).status,
+    ).toBe(200);
     const ownersLink = await newestLink(email);
     // Someone else signs up with the same address before the owner opens the mail.
     const stranger = await openForm();
-    expect((await stranger.browser.request(`${server.url}/signup`, { form: { _csrf: stranger.token, name: 'Stranger', email, password: 'strangers-password' } })).status).toBe(200);
+    expect(
+      (await stranger.browser.request(`${server.url}/signup`, { form: { _csrf: stranger.token, name: 'Stranger', email, password: 'strangers-password' } }))
+        .status,
+    ).toBe(200);
     const strangersLink = await newestLink(email);
     expect(strangersLink).not.toBe(ownersLink);
 
@@ -408,7 +422,9 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     const before = await accountFor(email);
 
     const other = await openForm();
-    const response = await other.browser.request(`${server.url}/signup`, { form: { _csrf: other.token, name: 'Other', email, password: 'someone-elses-password' } });
+    const response = await other.browser.request(`${server.url}/signup`, {
+      form: { _csrf: other.token, name: 'Other', email, password: 'someone-elses-password' },
+    });
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('Check your e-mail');
     expect(await accountFor(email)).toEqual(before);

@@ -24,7 +24,6 @@ const shots = '/tmp/shots';
 const upstreamSecret = 'downstream-secret-0123456789';
 const person = { email: 'linus@corp.example', name: 'Linus Corp', password: 'upstream-password-42' };
 
-
 describe.skipIf(!chromiumAvailable()).each(databaseKinds)('login through an upstream OpenID provider on %s', (kind) => {
   let upstreamDb: TestDatabase;
   let downstreamDb: TestDatabase;
@@ -46,18 +45,35 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('login through an upst
     downstream = await startTestServer(downstreamDb, {
       connectors: [
         { id: 'local', type: 'local', name: 'Email' },
-        { id: 'corp', type: 'oidc', name: 'Corp SSO', issuer: upstreamIssuer, clientId: 'downstream', clientSecret: upstreamSecret, scopes: ['openid', 'email', 'profile'] },
+        {
+          id: 'corp',
+          type: 'oidc',
+          name: 'Corp SSO',
+          issuer: upstreamIssuer,
+          clientId: 'downstream',
+          clientSecret: upstreamSecret,
+          scopes: ['openid', 'email', 'profile'],
+        },
       ],
       clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }],
     });
     await rp.connect(downstream.url);
-    upstream = await startTestServer(upstreamDb, {
-      issuer: upstreamIssuer,
-      clients: [{
-        client_id: 'downstream', client_secret: upstreamSecret, client_name: 'Downstream Gatehouse',
-        grant_types: ['authorization_code'], redirect_uris: [`${downstream.url}/connectors/corp/callback`],
-      }],
-    }, { port: upstreamPort });
+    upstream = await startTestServer(
+      upstreamDb,
+      {
+        issuer: upstreamIssuer,
+        clients: [
+          {
+            client_id: 'downstream',
+            client_secret: upstreamSecret,
+            client_name: 'Downstream Gatehouse',
+            grant_types: ['authorization_code'],
+            redirect_uris: [`${downstream.url}/connectors/corp/callback`],
+          },
+        ],
+      },
+      { port: upstreamPort },
+    );
     upstreamUser = await upstream.gh.users.createLocal(person, 'test');
     browser = await launchBrowser();
     mkdirSync(shots, { recursive: true });

@@ -46,13 +46,29 @@ describe.each(databaseKinds)('access requests and the join page on %s', (kind) =
 
   async function account(target: TestServer, label: string): Promise<{ email: string; password: string; name: string; subject: string }> {
     n += 1;
-    const who = { email: `${label}${n}@example.com`, password: `password-of-${n}-xyz`, name: `${label} person ${String(n).padStart(4, '0')}`, subject: `acct-${kind}-${label}-${n}` };
-    await insertLocalAccount(target.gh.db, { id: who.subject, email: who.email, name: who.name, password_hash: await target.gh.passwords.hash(who.password), email_verified_at: Date.now(), created_at: Date.now() });
+    const who = {
+      email: `${label}${n}@example.com`,
+      password: `password-of-${n}-xyz`,
+      name: `${label} person ${String(n).padStart(4, '0')}`,
+      subject: `acct-${kind}-${label}-${n}`,
+    };
+    await insertLocalAccount(target.gh.db, {
+      id: who.subject,
+      email: who.email,
+      name: who.name,
+      password_hash: await target.gh.passwords.hash(who.password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     return who;
   }
 
   /** A first login without a token: returns the interaction URL, with the gate page showing. */
-  async function atTheGate(target: TestServer, who: { email: string; password: string }, browser = new Browserless()): Promise<{ browser: Browserless; interaction: string; csrf: string }> {
+  async function atTheGate(
+    target: TestServer,
+    who: { email: string; password: string },
+    browser = new Browserless(),
+  ): Promise<{ browser: Browserless; interaction: string; csrf: string }> {
     const start = await browser.request(authUrl(target.url, 'web'));
     const interaction = new URL(start.headers.get('location')!, target.url).href;
     const login = await browser.request(interaction);
@@ -87,13 +103,24 @@ describe.each(databaseKinds)('access requests and the join page on %s', (kind) =
     expect(joinHtml).toMatch(/<h1>Ask for access<\/h1>/);
     expect(joinHtml).toContain(`value="${who.email}"`);
     expect(joinHtml).toContain(`value="${who.name}"`);
-    const sent = await browser.request(`${interaction}/join`, { form: { _csrf: csrfOf(joinHtml), email: who.email, name: who.name, message: 'I moved to the web team.' } });
+    const sent = await browser.request(`${interaction}/join`, {
+      form: { _csrf: csrfOf(joinHtml), email: who.email, name: who.name, message: 'I moved to the web team.' },
+    });
     expect(sent.status).toBe(202);
     expect(await sent.text()).toContain('Request sent');
 
     const [stored, ...more] = (await server.gh.db('join_request').where({ user_id: user.id })) as JoinRequestRow[];
     expect(more).toHaveLength(0);
-    expect(stored).toMatchObject({ kind: 'access', user_id: user.id, client_id: 'web', email: who.email, name: who.name, status: 'pending', connector_id: 'local', subject: who.subject });
+    expect(stored).toMatchObject({
+      kind: 'access',
+      user_id: user.id,
+      client_id: 'web',
+      email: who.email,
+      name: who.name,
+      status: 'pending',
+      connector_id: 'local',
+      subject: who.subject,
+    });
 
     const mail = await smtp.waitFor((m) => m.to.includes('boss@example.com') && m.subject === `Access request for Web App from ${who.name}`);
     expect(mail.body).toContain('asks for access to Web App');
@@ -129,7 +156,10 @@ describe.each(databaseKinds)('access requests and the join page on %s', (kind) =
 
     // The same browser session: no sign-in, no gate, straight to consent and then a code.
     const { verifier, challenge } = pkcePair();
-    const next = await browser.follow(`${server.url}/auth?${new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid email profile', redirect_uri: redirectUri, state: 'after-approval', code_challenge: challenge, code_challenge_method: 'S256' })}`, server.url);
+    const next = await browser.follow(
+      `${server.url}/auth?${new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid email profile', redirect_uri: redirectUri, state: 'after-approval', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+      server.url,
+    );
     const consentHtml = await next.response.text();
     expect(next.response.status).toBe(200);
     expect(consentHtml).toContain('name="decision"');
@@ -220,7 +250,9 @@ describe.each(databaseKinds)('access requests and the join page on %s', (kind) =
       expect(await fresh.gh.users.lookup({ connectorId: 'local', subject: who.subject, emailVerified: true })).toBeUndefined();
       // Join requests from the same IP share the limit.
       const joinPage = await browser.request(`${interaction}/join`);
-      const joined = await browser.request(`${interaction}/join`, { form: { _csrf: csrfOf(await joinPage.text()), email: who.email, name: who.name, message: '' } });
+      const joined = await browser.request(`${interaction}/join`, {
+        form: { _csrf: csrfOf(await joinPage.text()), email: who.email, name: who.name, message: '' },
+      });
       expect(joined.status).toBe(429);
       expect(await fresh.gh.db('join_request')).toHaveLength(0);
     } finally {

@@ -53,7 +53,8 @@ const running = new Set<Serving>();
 async function waitFor(serving: Serving, done: () => boolean, timeoutMs = 120_000): Promise<void> {
   const started = Date.now();
   while (!done() && serving.exitCode() === null) {
-    if (Date.now() - started > timeoutMs) throw new Error(`serve did not start within ${timeoutMs / 1000} s\nstdout: ${serving.stdout()}\nstderr: ${serving.stderr()}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`serve did not start within ${timeoutMs / 1000} s\nstdout: ${serving.stdout()}\nstderr: ${serving.stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -124,7 +125,9 @@ async function serveInProcess(ws: CliWorkspace, issuer: string): Promise<Serving
 
 async function stop(serving: Serving): Promise<void> {
   serving.terminate();
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve did not exit within 60 s of SIGTERM\nstderr: ${serving.stderr()}`)), 60_000).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`serve did not exit within 60 s of SIGTERM\nstderr: ${serving.stderr()}`)), 60_000).unref(),
+  );
   const { code, signal } = await Promise.race([serving.exited, timeout]);
   expect(signal).toBeNull();
   expect(code).toBe(0);
@@ -152,7 +155,7 @@ afterEach(async () => {
   }
 });
 
-describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serve` on %s', (kind) => {
+describe.each(databaseKinds)("the first admin's invitation from `gatehouse serve` on %s", (kind) => {
   let db: TestDatabase;
   let ws: CliWorkspace;
   let issuer: string;
@@ -182,9 +185,14 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
     expect(first.stdout()).not.toContain('gha_');
     expect(messageLines(first.stderr()).filter((line) => line.includes('gha_'))).toEqual([`  ${link}`]);
 
-    const [row] = await knex('acl_token').where({ kind: 'bootstrap' }) as { id: string; max_users: number; uses: number }[];
+    const [row] = (await knex('acl_token').where({ kind: 'bootstrap' })) as { id: string; max_users: number; uses: number }[];
     expect(row).toMatchObject({ max_users: 1, uses: 0 });
-    expect(await knex('acl_token').count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r!.n))).toBe(1);
+    expect(
+      await knex('acl_token')
+        .count<{ n: number | string }[]>({ n: '*' })
+        .first()
+        .then((r) => Number(r!.n)),
+    ).toBe(1);
 
     // Opening it shows the invitation (and does not use it).
     const browser = new Browserless();
@@ -193,15 +201,26 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
     const html = await page.text();
     expect(html).toContain('You are invited');
     expect(html).toContain('Team App');
-    expect((await knex('acl_token').where({ id: row!.id }).first() as { uses: number }).uses).toBe(0);
+    expect(((await knex('acl_token').where({ id: row!.id }).first()) as { uses: number }).uses).toBe(0);
 
     // The first admin signs in with it (a local account with no user yet) and gets tokens.
     const password = 'first-admin-password';
-    await insertLocalAccount(knex, { id: `admin-${kind}`, email: 'admin@example.com', name: 'Admin', password_hash: await new Passwords({ queue: 4 }).hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+    await insertLocalAccount(knex, {
+      id: `admin-${kind}`,
+      email: 'admin@example.com',
+      name: 'Admin',
+      password_hash: await new Passwords({ queue: 4 }).hash(password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     const { code, verifier } = await obtainCode(issuer, { clientId: 'app', redirectUri, email: 'admin@example.com', password, browser });
-    const tokens = await tokenRequest(issuer, { client_id: 'app', client_secret: appSecret }, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
+    const tokens = await tokenRequest(
+      issuer,
+      { client_id: 'app', client_secret: appSecret },
+      { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier },
+    );
     expect(tokens.status).toBe(200);
-    expect((await knex('acl_token').where({ id: row!.id }).first() as { uses: number }).uses).toBe(1);
+    expect(((await knex('acl_token').where({ id: row!.id }).first()) as { uses: number }).uses).toBe(1);
     // One-time: a second person cannot use the link.
     const again = await fetch(link);
     expect(await again.text()).toContain('used by the maximum number of people');
@@ -215,7 +234,13 @@ describe.each(databaseKinds)('the first admin\'s invitation from `gatehouse serv
     expect(second.stderr()).toContain(`is running at ${issuer}`);
     expect(second.stdout() + second.stderr()).not.toContain('/invite/');
     expect(second.stdout() + second.stderr()).not.toContain('gha_');
-    expect(await knex('acl_token').where({ kind: 'bootstrap' }).count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r!.n))).toBe(1);
+    expect(
+      await knex('acl_token')
+        .where({ kind: 'bootstrap' })
+        .count<{ n: number | string }[]>({ n: '*' })
+        .first()
+        .then((r) => Number(r!.n)),
+    ).toBe(1);
     await stop(second);
   });
 });
@@ -243,7 +268,12 @@ describe.each(databaseKinds)('no first-admin link from `gatehouse serve` on %s',
     expect(serving.stdout() + serving.stderr()).not.toContain('/invite/');
     await stop(serving);
     knex = createKnex(db.config);
-    expect(await knex('acl_token').count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r!.n))).toBe(0);
+    expect(
+      await knex('acl_token')
+        .count<{ n: number | string }[]>({ n: '*' })
+        .first()
+        .then((r) => Number(r!.n)),
+    ).toBe(0);
   });
 });
 
@@ -287,7 +317,7 @@ describe.each(databaseKinds)('a first start of `gatehouse serve` that cannot lis
   });
 });
 
-describe.each(databaseKinds)('the first admin\'s invitation when instances start at the same time, on %s', (kind) => {
+describe.each(databaseKinds)("the first admin's invitation when instances start at the same time, on %s", (kind) => {
   let db: TestDatabase;
   const servers: TestServer[] = [];
 
@@ -310,7 +340,9 @@ describe.each(databaseKinds)('the first admin\'s invitation when instances start
     await knex('acl_token_client_token').delete();
     await knex('client_token').delete();
     await knex('acl_token').delete();
-    const made = await Promise.all(Array.from({ length: 6 }, (_, i) => servers[i % servers.length]!.gh.gate.bootstrapInvitation(['admin@example.com'], ['web'])));
+    const made = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => servers[i % servers.length]!.gh.gate.bootstrapInvitation(['admin@example.com'], ['web'])),
+    );
     expect(made.filter(Boolean)).toHaveLength(1);
     expect(await knex('acl_token').where({ kind: 'bootstrap' })).toHaveLength(1);
   });

@@ -33,12 +33,19 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gating in the browser
     db = await createTestDatabase(kind);
     smtp = await startSmtp();
     rp = await startRelyingParty({ issuer: 'http://placeholder.invalid', clientId: 'web', clientSecret: testClients.web.client_secret });
-    server = await startTestServer(db, {
-      connectors: [{ id: 'local', type: 'local', name: 'Email', signup: true }],
-      clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }, { client_id: 'other', client_secret: 'other-secret-0123456789', client_name: 'Other App', redirect_uris: ['http://127.0.0.1:9/cb'] }],
-      firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
-      mailer: { host: '127.0.0.1', port: smtp.port },
-    }, { clock });
+    server = await startTestServer(
+      db,
+      {
+        connectors: [{ id: 'local', type: 'local', name: 'Email', signup: true }],
+        clients: [
+          { ...testClients.web, redirect_uris: [rp.redirectUri] },
+          { client_id: 'other', client_secret: 'other-secret-0123456789', client_name: 'Other App', redirect_uris: ['http://127.0.0.1:9/cb'] },
+        ],
+        firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+        mailer: { host: '127.0.0.1', port: smtp.port },
+      },
+      { clock },
+    );
     await rp.connect(server.url);
     browser = await launchBrowser();
     if (shots) mkdirSync(shots, { recursive: true });
@@ -57,7 +64,14 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gating in the browser
     const email = `newcomer${n}@example.com`;
     const password = `password-of-${n}-xyz`;
     const { insertLocalAccount } = await import('../../src/db/repos/users.ts');
-    await insertLocalAccount(server.gh.db, { id: `local-${kind}-${n}`, email, name: `Newcomer ${n}`, password_hash: await server.gh.passwords.hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+    await insertLocalAccount(server.gh.db, {
+      id: `local-${kind}-${n}`,
+      email,
+      name: `Newcomer ${n}`,
+      password_hash: await server.gh.passwords.hash(password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     return { email, password };
   }
 
@@ -201,7 +215,10 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gating in the browser
     const deny = linkIn(mail.body.slice(mail.body.indexOf('Deny')), 'approval')!;
     const res = await fetch(deny);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1]!;
-    const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const posted = await fetch(deny, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${csrf}` });
     expect(posted.status).toBe(200);
     const refusal = await smtp.waitFor((m) => m.to.includes(who.email));

@@ -26,11 +26,15 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    server = await startTestServer(db, {
-      clients: [web, other],
-      firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
-      security: { maxLoginFailures: 100, loginWindow: '15m', passwordHashQueue: 200 },
-    }, { clock });
+    server = await startTestServer(
+      db,
+      {
+        clients: [web, other],
+        firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+        security: { maxLoginFailures: 100, loginWindow: '15m', passwordHashQueue: 200 },
+      },
+      { clock },
+    );
   });
   afterAll(async () => {
     await server?.stop();
@@ -40,12 +44,21 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
   async function newcomers(count: number): Promise<{ email: string; password: string }[]> {
     const password = 'same-password-for-all';
     const hash = await server.gh.passwords.hash(password);
-    return Promise.all(Array.from({ length: count }, async () => {
-      n += 1;
-      const email = `racer${n}@example.com`;
-      await insertLocalAccount(server.gh.db, { id: `acct-${kind}-${n}`, email, name: null, password_hash: hash, email_verified_at: Date.now(), created_at: Date.now() });
-      return { email, password };
-    }));
+    return Promise.all(
+      Array.from({ length: count }, async () => {
+        n += 1;
+        const email = `racer${n}@example.com`;
+        await insertLocalAccount(server.gh.db, {
+          id: `acct-${kind}-${n}`,
+          email,
+          name: null,
+          password_hash: hash,
+          email_verified_at: Date.now(),
+          created_at: Date.now(),
+        });
+        return { email, password };
+      }),
+    );
   }
 
   /** Starts a sign-in with the token and posts the password; returns the status and page of the answer. */
@@ -70,7 +83,10 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
     const details = await server.gh.aclTokens.get(row.id);
     expect(details.uses).toBe(5);
     expect(details.users).toHaveLength(5);
-    const created = await server.gh.db('user_idp').whereIn('subject', people.map((_, i) => `acct-${kind}-${n - 29 + i}`));
+    const created = await server.gh.db('user_idp').whereIn(
+      'subject',
+      people.map((_, i) => `acct-${kind}-${n - 29 + i}`),
+    );
     expect(created).toHaveLength(5);
   });
 
@@ -93,7 +109,14 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
     const [who] = await newcomers(1);
     const { row, token } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'] }, 'test');
     const browser = new Browserless();
-    const { code, verifier } = await obtainCode(server.url, { clientId: 'web', redirectUri, email: who!.email, password: who!.password, extra: { acl_token: token }, browser });
+    const { code, verifier } = await obtainCode(server.url, {
+      clientId: 'web',
+      redirectUri,
+      email: who!.email,
+      password: who!.password,
+      extra: { acl_token: token },
+      browser,
+    });
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
     expect(tokens.refresh_token).toBeTruthy();
     const refreshed = await tokenRequest(server.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token) });
@@ -113,7 +136,13 @@ describe.each(databaseKinds)('counted and re-checked access on %s', (kind) => {
     const [who] = await newcomers(1);
     // A minute is far longer than the login takes, however busy the machine; then the clock moves past it.
     const { token } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'], clientExpiresAt: clock.now() + 60_000 }, 'test');
-    const { code, verifier } = await obtainCode(server.url, { clientId: 'web', redirectUri, email: who!.email, password: who!.password, extra: { acl_token: token } });
+    const { code, verifier } = await obtainCode(server.url, {
+      clientId: 'web',
+      redirectUri,
+      email: who!.email,
+      password: who!.password,
+      extra: { acl_token: token },
+    });
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
     expect(tokens.refresh_token).toBeTruthy();
     skew += 61_000;

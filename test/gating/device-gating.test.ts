@@ -61,11 +61,19 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
     const accountId = `device-newcomer-${kind}-${n}`;
     const email = `viewer${n}@example.com`;
     const password = `remote-control-${n}`;
-    await insertLocalAccount(server.gh.db, { id: accountId, email, name: `Viewer ${n}`, password_hash: await server.gh.passwords.hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+    await insertLocalAccount(server.gh.db, {
+      id: accountId,
+      email,
+      name: `Viewer ${n}`,
+      password_hash: await server.gh.passwords.hash(password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     return { accountId, email, password };
   }
 
-  const userOf = async (accountId: string): Promise<UserRow | undefined> => server.gh.users.lookup({ connectorId: 'local', subject: accountId, emailVerified: true });
+  const userOf = async (accountId: string): Promise<UserRow | undefined> =>
+    server.gh.users.lookup({ connectorId: 'local', subject: accountId, emailVerified: true });
 
   async function newPage(): Promise<Page> {
     const context = await browser.newContext();
@@ -74,7 +82,6 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
   }
 
   const poll = (authorization: DeviceAuthorization): Polling => pollers.poll(device, authorization);
-
 
   /** Still waiting: the device has neither tokens nor a final error after a couple of polls (answered authorization_pending). */
   async function expectStillPending(polling: Polling): Promise<void> {
@@ -148,7 +155,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
     expect(refreshed.access_token).toBeTruthy();
   });
 
-  it('refuses a token for another client only, in plain words, and lets no one in; cancelling ends the device\'s wait', async () => {
+  it("refuses a token for another client only, in plain words, and lets no one in; cancelling ends the device's wait", async () => {
     const who = await newcomer();
     const { row, token } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'] }, 'test');
     const usersBefore = await count(server.gh.db, 'user');
@@ -180,7 +187,7 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
     expect(await userOf(who.accountId)).toBeUndefined();
   });
 
-  it('lets a user who already has access to tv just sign in; revoking that access ends the device\'s refresh token and gates the next device sign-in until a new token', async () => {
+  it("lets a user who already has access to tv just sign in; revoking that access ends the device's refresh token and gates the next device sign-in until a new token", async () => {
     const { row } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['tv'] }, 'test');
     const password = 'has-had-access-long';
     const user = await server.gh.users.createLocal({ email: 'owner@example.com', name: 'Owner', password }, 'test');
@@ -201,7 +208,10 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('gated device sign-in 
 
     await server.gh.aclTokens.revoke(row.id, 'test');
     expect(await server.gh.gate.hasAccess(user.id, 'tv')).toBe(false);
-    const refused = await client.refreshTokenGrant(device, refreshed.refresh_token!).then(() => undefined, (err: unknown) => err);
+    const refused = await client.refreshTokenGrant(device, refreshed.refresh_token!).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refused).toBeInstanceOf(client.ResponseBodyError);
     expect((refused as client.ResponseBodyError).error).toBe('invalid_grant');
 

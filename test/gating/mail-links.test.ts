@@ -66,12 +66,23 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     const password = `password-of-${n}-xyz`;
     const subject = `acct-${kind}-${label}-${n}`;
     const name = `${label} person ${String(n).padStart(4, '0')}`;
-    await insertLocalAccount(server.gh.db, { id: subject, email, name, password_hash: await server.gh.passwords.hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+    await insertLocalAccount(server.gh.db, {
+      id: subject,
+      email,
+      name,
+      password_hash: await server.gh.passwords.hash(password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     return { email, password, name, subject };
   }
 
   /** Signs in without a token (the gate page), opens the join page and sends it: what a person does in the browser. */
-  async function askToJoin(who: { email: string; password: string; name: string }, clientId: string, message = ''): Promise<{ status: number; html: string; ms: number }> {
+  async function askToJoin(
+    who: { email: string; password: string; name: string },
+    clientId: string,
+    message = '',
+  ): Promise<{ status: number; html: string; ms: number }> {
     const browser = new Browserless();
     const auth = `${server.url}/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`;
     const start = await browser.request(auth);
@@ -95,7 +106,10 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     n += 1;
     return server.gh.joinRequests.file({
       identity: { connectorId: 'local', subject: `direct-${kind}-${label}-${n}`, emailVerified: true },
-      clientId, email: `${label}${n}@example.com`, name: `${label} person ${String(n).padStart(4, '0')}`, message: '',
+      clientId,
+      email: `${label}${n}@example.com`,
+      name: `${label} person ${String(n).padStart(4, '0')}`,
+      message: '',
     });
   }
 
@@ -186,18 +200,21 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
 
   it('gives approve and deny racing on one request exactly one winner and sends exactly one answer', async () => {
     const requests = await Promise.all(Array.from({ length: 5 }, () => fileDirect('other', 'racer')));
-    const outcomes = await Promise.all(requests.map(async (req, i) => {
-      const mail = await mailTo('boss@example.com', req.name!);
-      const { approve, deny } = approvalLinks(mail);
-      const [a, d] = await Promise.all([openLink(approve), openLink(deny)]);
-      expect(a.status).toBe(200);
-      expect(d.status).toBe(200);
-      // Alternate which POST leaves first, so both sides get to win and to lose.
-      const [approved, denied] = i % 2 === 0
-        ? await Promise.all([confirm(a, approve), confirm(d, deny)])
-        : (await Promise.all([confirm(d, deny), confirm(a, approve)])).reverse() as [{ status: number; html: string }, { status: number; html: string }];
-      return { req, approved, denied };
-    }));
+    const outcomes = await Promise.all(
+      requests.map(async (req, i) => {
+        const mail = await mailTo('boss@example.com', req.name!);
+        const { approve, deny } = approvalLinks(mail);
+        const [a, d] = await Promise.all([openLink(approve), openLink(deny)]);
+        expect(a.status).toBe(200);
+        expect(d.status).toBe(200);
+        // Alternate which POST leaves first, so both sides get to win and to lose.
+        const [approved, denied] =
+          i % 2 === 0
+            ? await Promise.all([confirm(a, approve), confirm(d, deny)])
+            : ((await Promise.all([confirm(d, deny), confirm(a, approve)])).reverse() as [{ status: number; html: string }, { status: number; html: string }]);
+        return { req, approved, denied };
+      }),
+    );
     const winners = { approve: 0, deny: 0 };
     for (const { req, approved, denied } of outcomes) {
       expect([approved.status, denied.status].sort()).toEqual([200, 409]);
@@ -254,7 +271,10 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     expect(await unknownPost.text()).toContain('This link is not valid');
 
     // The links' week is over.
-    await server.gh.db('approval_link').where({ join_request_id: req.id }).update({ expires_at: Date.now() - 60_000 });
+    await server.gh
+      .db('approval_link')
+      .where({ join_request_id: req.id })
+      .update({ expires_at: Date.now() - 60_000 });
     const expiredGet = await fetch(approve);
     expect(expiredGet.status).toBe(410);
     expect(await expiredGet.text()).toContain('expired');
@@ -303,7 +323,7 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     }
   });
 
-  it('mails each client\'s requests to its own approvers, and an approver may decide only for its client', async () => {
+  it("mails each client's requests to its own approvers, and an approver may decide only for its client", async () => {
     const forWeb = await fileDirect('web', 'webasker');
     const forOther = await fileDirect('other', 'otherasker');
     const webMail = await mailTo('owner@example.com', forWeb.name!);
@@ -318,7 +338,10 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     expect((await linksOf(forOther.id)).map((l) => l.approver)).toEqual(['boss@example.com', 'boss@example.com']);
 
     const tokensBefore = await count('acl_token');
-    const refused = await server.gh.joinRequests.decide(forOther.id, 'approve', 'owner@example.com', 'owner@example.com').then(() => undefined, (err: unknown) => err);
+    const refused = await server.gh.joinRequests.decide(forOther.id, 'approve', 'owner@example.com', 'owner@example.com').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refused).toBeInstanceOf(GatehouseError);
     expect((refused as GatehouseError).code).toBe('forbidden');
     expect((refused as GatehouseError).message).toContain('Other App');
@@ -327,7 +350,10 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     expect(stillPending.decided_by).toBeNull();
     expect(await count('acl_token')).toBe(tokensBefore);
     expect(await count('mail_outbox', { to: forOther.email })).toBe(0);
-    const denyRefused = await server.gh.joinRequests.decide(forOther.id, 'deny', 'owner@example.com', 'owner@example.com').then(() => undefined, (err: unknown) => err);
+    const denyRefused = await server.gh.joinRequests.decide(forOther.id, 'deny', 'owner@example.com', 'owner@example.com').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect((denyRefused as GatehouseError).code).toBe('forbidden');
     expect((await request(forOther.id)).status).toBe('pending');
 
@@ -357,7 +383,10 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     const name = `Pat O'Brien & <Sons> ${n}`;
     const req = await server.gh.joinRequests.file({
       identity: { connectorId: 'local', subject: `direct-${kind}-quoted-${n}`, emailVerified: true },
-      clientId: 'other', email, name, message: 'a < b & "c"',
+      clientId: 'other',
+      email,
+      name,
+      message: 'a < b & "c"',
     });
     const mail = await smtp.waitFor((m) => m.to.includes('boss@example.com') && m.body.includes(email));
     const htmlAt = mail.body.search(/Content-Type: text\/html/i);
@@ -382,8 +411,15 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
 
   it('decides requests for a registered (non-static) client from the mailed link and with decide()', { timeout: 30_000 }, async () => {
     await upsertModel(server.gh.db, {
-      kind: 'Client', id: 'registered', payload: JSON.stringify({ client_id: 'registered', client_name: 'Registered App', redirect_uris: [redirectUri] }),
-      grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null,
+      kind: 'Client',
+      id: 'registered',
+      payload: JSON.stringify({ client_id: 'registered', client_name: 'Registered App', redirect_uris: [redirectUri] }),
+      grant_id: null,
+      user_code: null,
+      uid: null,
+      account_id: null,
+      expires_at: null,
+      consumed_at: null,
     });
     const viaLink = await fileDirect('registered', 'regasker');
     const { approve } = approvalLinks(await mailTo('boss@example.com', viaLink.name!));
@@ -402,7 +438,12 @@ describe.each(databaseKinds)('approval links in the mail on %s', (kind) => {
     await mailTo(viaCli.email, 'Your request for Registered App');
     const byBoss = await fileDirect('registered', 'regboss');
     expect((await server.gh.joinRequests.decide(byBoss.id, 'approve', 'boss@example.com', 'boss@example.com')).status).toBe('approved');
-    const refused = await server.gh.joinRequests.decide((await fileDirect('registered', 'regowner')).id, 'approve', 'owner@example.com', 'owner@example.com').then(() => undefined, (err: unknown) => err);
+    const refused = await server.gh.joinRequests
+      .decide((await fileDirect('registered', 'regowner')).id, 'approve', 'owner@example.com', 'owner@example.com')
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     expect((refused as GatehouseError).code).toBe('forbidden');
   });
 });

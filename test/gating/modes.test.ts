@@ -29,13 +29,20 @@ const count = async (db: Db, table: string, where: Record<string, unknown> = {})
 async function newcomer(server: TestServer, id: string): Promise<{ id: string; email: string; password: string }> {
   const email = `${id}@example.com`;
   const password = `password-of-${id}`;
-  await insertLocalAccount(server.gh.db, { id, email, name: null, password_hash: await server.gh.passwords.hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+  await insertLocalAccount(server.gh.db, {
+    id,
+    email,
+    name: null,
+    password_hash: await server.gh.passwords.hash(password),
+    email_verified_at: Date.now(),
+    created_at: Date.now(),
+  });
   return { id, email, password };
 }
 
 /** The user row behind a local account, if a login made one. */
 async function userOf(db: Db, accountId: string): Promise<{ id: string } | undefined> {
-  const link = await db('user_idp').where({ connector_id: 'local', subject: accountId }).first() as { user_id: string } | undefined;
+  const link = (await db('user_idp').where({ connector_id: 'local', subject: accountId }).first()) as { user_id: string } | undefined;
   return link ? db('user').where({ id: link.user_id }).first() : undefined;
 }
 
@@ -44,19 +51,27 @@ async function globalTokens(db: Db): Promise<AclTokenRow[]> {
 }
 
 async function clientTokensOf(db: Db, aclTokenId: string): Promise<ClientTokenRow[]> {
-  return db('client_token as c').join('acl_token_client_token as l', 'l.client_token_id', 'c.id').where('l.acl_token_id', aclTokenId).select('c.*').orderBy('c.client_id');
+  return db('client_token as c')
+    .join('acl_token_client_token as l', 'l.client_token_id', 'c.id')
+    .where('l.acl_token_id', aclTokenId)
+    .select('c.*')
+    .orderBy('c.client_id');
 }
 
 /** client_id -> number of client_token rows, over the whole table. */
 async function clientTokenCounts(db: Db): Promise<Record<string, number>> {
-  const rows = await db('client_token').select('client_id') as { client_id: string }[];
+  const rows = (await db('client_token').select('client_id')) as { client_id: string }[];
   const counts: Record<string, number> = {};
   for (const r of rows) counts[r.client_id] = (counts[r.client_id] ?? 0) + 1;
   return counts;
 }
 
 /** Starts a sign-in for `clientId` and posts the password; returns what the login POST answered. */
-async function postPassword(server: TestServer, who: { email: string; password: string }, clientId = 'web'): Promise<{ status: number; location: string | null; html: string }> {
+async function postPassword(
+  server: TestServer,
+  who: { email: string; password: string },
+  clientId = 'web',
+): Promise<{ status: number; location: string | null; html: string }> {
   const browser = new Browserless();
   const auth = `${server.url}/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`;
   const start = await browser.request(auth);
@@ -71,15 +86,18 @@ async function postPassword(server: TestServer, who: { email: string; password: 
 
 /** A config for the admin CLI on the server's database (auto mode), run in this process. */
 function cliWorkspace(db: TestDatabase, server: TestServer) {
-  return writeWorkspace(db, [
-    `issuer: ${server.url}`,
-    `database: ${databaseYaml(db)}`,
-    'connectors:',
-    '  - { id: local, type: local, name: Email }',
-    'firstauth: { enable: true, mode: auto }',
-    'log: { level: warn }',
-    '',
-  ].join('\n'));
+  return writeWorkspace(
+    db,
+    [
+      `issuer: ${server.url}`,
+      `database: ${databaseYaml(db)}`,
+      'connectors:',
+      '  - { id: local, type: local, name: Email }',
+      'firstauth: { enable: true, mode: auto }',
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
 }
 
 describe.each(databaseKinds)('auto mode on %s', (kind) => {
@@ -157,7 +175,8 @@ describe.each(databaseKinds)('auto mode on %s', (kind) => {
       const email = `cli-${kind}@example.com`;
       const password = 'made by the admin, in auto mode';
       const created = parsed<{ id: string; access: { client: string }[] }>(
-        await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', email, '--password-stdin', '--json'], `${password}\n`));
+        await runInProcess(['--config', ws.configPath, 'user', 'create', '--email', email, '--password-stdin', '--json'], `${password}\n`),
+      );
       // `user show` tells the truth before the first sign-in: the global token's clients are reachable.
       expect(created.access.map((a) => a.client)).toEqual(['other', 'service', 'web']);
       const [global] = await globalTokens(knex);
@@ -176,7 +195,13 @@ describe.each(databaseKinds)('auto mode on %s', (kind) => {
       await obtainCode(server!.url, { clientId: 'web', redirectUri, email, password });
       expect(await count(knex, 'user_acl_token', { user_id: created.id })).toBe(1);
       expect((await globalTokens(knex))[0]!.uses).toBe(usesBefore + 1);
-      expect(await knex('audit_log').where({ action: 'gate.allowed', actor: `user:${created.id}` }).count<{ n: number | string }[]>({ n: '*' }).first().then((r) => Number(r?.n))).toBe(1);
+      expect(
+        await knex('audit_log')
+          .where({ action: 'gate.allowed', actor: `user:${created.id}` })
+          .count<{ n: number | string }[]>({ n: '*' })
+          .first()
+          .then((r) => Number(r?.n)),
+      ).toBe(1);
     } finally {
       ws.cleanup();
     }

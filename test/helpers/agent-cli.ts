@@ -25,7 +25,11 @@ export interface LiveRun {
 
 export function startGatehouse(args: string[], options: { cwd: string; timeoutMs?: number }): LiveRun {
   const child = spawn(process.execPath, [binPath, ...args], {
-    cwd: options.cwd, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 120_000, killSignal: 'SIGKILL',
+    cwd: options.cwd,
+    env: childEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 120_000,
+    killSignal: 'SIGKILL',
   });
   let stdout = '';
   let stderr = '';

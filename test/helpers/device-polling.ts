@@ -41,7 +41,10 @@ export class DevicePollers {
     const controller = new AbortController();
     const result = oidc
       .pollDeviceAuthorizationGrant(device, { ...authorization, interval: 1 }, undefined, { signal: controller.signal })
-      .then((tokens): Outcome => ({ tokens }), (error: unknown): Outcome => ({ error }))
+      .then(
+        (tokens): Outcome => ({ tokens }),
+        (error: unknown): Outcome => ({ error }),
+      )
       .finally(() => this.onPending.delete(authorization.device_code));
     const polling: Polling = {
       result,
@@ -67,7 +70,10 @@ export class DevicePollers {
       const deviceCode = options.body instanceof URLSearchParams ? options.body.get('device_code') : null;
       const listener = deviceCode ? this.onPending.get(deviceCode) : undefined;
       if (listener && response.status === 400) {
-        const body = (await response.clone().json().catch(() => undefined)) as { error?: string } | undefined;
+        const body = (await response
+          .clone()
+          .json()
+          .catch(() => undefined)) as { error?: string } | undefined;
         if (body?.error === 'authorization_pending') listener();
       }
       return response;

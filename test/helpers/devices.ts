@@ -48,7 +48,10 @@ export async function enroll(issuer: string, body: unknown): Promise<Answer> {
 }
 
 /** Any request to the enrollment endpoint: a raw body (string or stream) with its own content type, or none. */
-export async function enrollRaw(issuer: string, init: { method?: string; body?: string | ReadableStream<Uint8Array> | undefined; contentType?: string | undefined }): Promise<Answer> {
+export async function enrollRaw(
+  issuer: string,
+  init: { method?: string; body?: string | ReadableStream<Uint8Array> | undefined; contentType?: string | undefined },
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.contentType) headers['content-type'] = init.contentType;
   const request: RequestInit & { duplex?: 'half' } = { method: init.method ?? 'POST', headers, body: init.body ?? null };
@@ -64,10 +67,7 @@ export const newManufacturerId = (prefix = 'sn'): string => `${prefix}-${randomU
  * otherwise); `claims` override the usual iss / iat / exp / jti; `undefined`
  * removes a claim.
  */
-export async function craftToken(
-  claims: Record<string, unknown>,
-  options: { secret?: string | Uint8Array | CryptoKey; alg?: string } = {},
-): Promise<string> {
+export async function craftToken(claims: Record<string, unknown>, options: { secret?: string | Uint8Array | CryptoKey; alg?: string } = {}): Promise<string> {
   const nowSec = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = { iss: deviceJwtIssuer, iat: nowSec, exp: nowSec + 3600, jti: randomUUID(), ...claims };
   for (const key of Object.keys(payload)) if (payload[key] === undefined) delete payload[key];
@@ -76,8 +76,10 @@ export async function craftToken(
 }
 
 /** Audit rows of one action, details parsed. */
-export async function auditOf(gh: Pick<Gatehouse, 'db'>, action: string): Promise<{ actor: string; subject: string | null; details: Record<string, unknown> | null }[]> {
-  const rows = await gh.db('audit_log').where({ action }).orderBy('id') as { actor: string; subject: string | null; details: string | null }[];
+export async function auditOf(
+  gh: Pick<Gatehouse, 'db'>,
+  action: string,
+): Promise<{ actor: string; subject: string | null; details: Record<string, unknown> | null }[]> {
+  const rows = (await gh.db('audit_log').where({ action }).orderBy('id')) as { actor: string; subject: string | null; details: string | null }[];
   return rows.map((r) => ({ actor: r.actor, subject: r.subject, details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null }));
 }
-

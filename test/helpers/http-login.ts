@@ -77,13 +77,32 @@ export interface CodeResult {
 }
 
 /** Signs in with e-mail + password and consents; returns an authorization code. */
-export async function obtainCode(issuer: string, opts: { clientId: string; redirectUri: string; email: string; password: string; scope?: string; extra?: Record<string, string>; browser?: Browserless; authorizationEndpoint?: string }): Promise<CodeResult> {
+export async function obtainCode(
+  issuer: string,
+  opts: {
+    clientId: string;
+    redirectUri: string;
+    email: string;
+    password: string;
+    scope?: string;
+    extra?: Record<string, string>;
+    browser?: Browserless;
+    authorizationEndpoint?: string;
+  },
+): Promise<CodeResult> {
   const browser = opts.browser ?? new Browserless();
   const { verifier, challenge } = pkcePair();
   const auth = new URL(opts.authorizationEndpoint ?? `${issuer}/auth`);
   auth.search = new URLSearchParams({
-    client_id: opts.clientId, response_type: 'code', redirect_uri: opts.redirectUri, scope: opts.scope ?? 'openid email profile',
-    state: randomBytes(8).toString('hex'), nonce: randomBytes(8).toString('hex'), code_challenge: challenge, code_challenge_method: 'S256', ...opts.extra,
+    client_id: opts.clientId,
+    response_type: 'code',
+    redirect_uri: opts.redirectUri,
+    scope: opts.scope ?? 'openid email profile',
+    state: randomBytes(8).toString('hex'),
+    nonce: randomBytes(8).toString('hex'),
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...opts.extra,
   }).toString();
   let step = await browser.follow(auth.href, issuer);
   for (let pages = 0; pages < 4; pages += 1) {
@@ -104,10 +123,15 @@ export async function obtainCode(issuer: string, opts: { clientId: string; redir
   return { code, verifier, redirectUri: opts.redirectUri, browser, callbackUrl: step.url };
 }
 
-export async function tokenRequest(issuer: string, client: { client_id: string; client_secret?: string }, params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function tokenRequest(
+  issuer: string,
+  client: { client_id: string; client_secret?: string },
+  params: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   const form = new URLSearchParams(params);
-  if (client.client_secret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
+  if (client.client_secret)
+    headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
   else form.set('client_id', client.client_id);
   const response = await fetch(`${issuer}/token`, { method: 'POST', headers, body: form.toString() });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };

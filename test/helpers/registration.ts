@@ -31,12 +31,7 @@ async function answer(response: Response): Promise<Answer> {
 const bearer = (token: string | undefined): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` });
 
 /** POST `<issuer>/reg` with a JSON body (or any raw body with its own content type). */
-export async function register(
-  issuer: string,
-  metadata: unknown,
-  token?: string,
-  raw?: { body: string; contentType?: string | undefined },
-): Promise<Answer> {
+export async function register(issuer: string, metadata: unknown, token?: string, raw?: { body: string; contentType?: string | undefined }): Promise<Answer> {
   const headers: Record<string, string> = { ...bearer(token) };
   if (raw) {
     if (raw.contentType) headers['content-type'] = raw.contentType;
@@ -65,12 +60,16 @@ export function updateBody(current: Record<string, unknown>, changes: Record<str
 
 /** The usual metadata of a client that only gets tokens for itself (a device or service). */
 export const serviceMetadata = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...extra,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  ...extra,
 });
 
 /** A web client with one redirect URI. */
 export const webMetadata = (redirectUri: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  redirect_uris: [redirectUri], ...extra,
+  redirect_uris: [redirectUri],
+  ...extra,
 });
 
 /** A client_credentials token request with HTTP Basic client authentication. */

@@ -29,8 +29,22 @@ export interface TestServer {
 
 export const testClients = {
   web: { client_id: 'web', client_secret: 'web-secret-0123456789', client_name: 'Web App', grant_types: ['authorization_code', 'refresh_token'] },
-  service: { client_id: 'service', client_secret: 'service-secret-0123456789', client_name: 'Service', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
-  tv: { client_id: 'tv', client_name: 'Living-room TV', token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], response_types: [], redirect_uris: [] },
+  service: {
+    client_id: 'service',
+    client_secret: 'service-secret-0123456789',
+    client_name: 'Service',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  },
+  tv: {
+    client_id: 'tv',
+    client_name: 'Living-room TV',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  },
 } as const;
 
 export function buildConfig(raw: Record<string, unknown>, db: TestDatabase): Config {
@@ -38,7 +52,11 @@ export function buildConfig(raw: Record<string, unknown>, db: TestDatabase): Con
   return { ...parsed, baseDir: db.dir, mailer: { ...parsed.mailer, outbox: path.resolve(db.dir, parsed.mailer.outbox) } };
 }
 
-export async function startTestServer(db: TestDatabase, raw: Record<string, unknown> = {}, options: GatehouseOptions & { port?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  db: TestDatabase,
+  raw: Record<string, unknown> = {},
+  options: GatehouseOptions & { port?: number } = {},
+): Promise<TestServer> {
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -58,10 +76,13 @@ export async function startTestServer(db: TestDatabase, raw: Record<string, unkn
   });
   const running = await startServer(gh, server);
   const stopForRestart = async () => {
-    const closed = [...sockets].map((socket) => new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.end();
-    }));
+    const closed = [...sockets].map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.once('close', () => resolve());
+          socket.end();
+        }),
+    );
     const bound = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
     await Promise.race([Promise.all(closed), bound]);
     await running.stop();

@@ -13,7 +13,9 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export function missing(what: string, why: string): false {
   const line = `${what} is not available (${why})`;
   if (isCI) throw new Error(`${line}: CI=true requires it`);
-  console.warn(`\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! SKIPPING tests: ${line}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`);
+  console.warn(
+    `\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! SKIPPING tests: ${line}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`,
+  );
   return false;
 }
 
@@ -41,7 +43,11 @@ export function postgresAvailable(): Promise<boolean> {
  */
 export function postgresServerBinaries(): string | false {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   const candidates = process.env.GATEHOUSE_TEST_PG_BIN ? [process.env.GATEHOUSE_TEST_PG_BIN] : versions.map((v) => `${root}/${v}/bin`);
   const found = candidates.find((dir) => existsSync(`${dir}/initdb`) && existsSync(`${dir}/pg_ctl`));
   return found ?? missing('PostgreSQL server binaries (initdb, pg_ctl)', 'not under /usr/lib/postgresql/*/bin; apt-get install -y postgresql');
@@ -55,6 +61,8 @@ export function chromiumAvailable(): boolean {
 export const oidcAgentBin = process.env.OIDC_AGENT_BIN ?? '/usr/bin';
 
 export function oidcAgentAvailable(): boolean {
-  return ['oidc-gen', 'oidc-agent', 'oidc-token'].every((tool) => existsSync(`${oidcAgentBin}/${tool}`))
-    || missing('oidc-agent', `${oidcAgentBin}/oidc-gen not found; apt-get install -y oidc-agent`);
+  return (
+    ['oidc-gen', 'oidc-agent', 'oidc-token'].every((tool) => existsSync(`${oidcAgentBin}/${tool}`)) ||
+    missing('oidc-agent', `${oidcAgentBin}/oidc-gen not found; apt-get install -y oidc-agent`)
+  );
 }

@@ -22,7 +22,11 @@ describe('error pages', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, { clients: [web, other], compat: { keycloak: { realm: realmName } }, firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } } });
+    server = await startTestServer(db, {
+      clients: [web, other],
+      compat: { keycloak: { realm: realmName } },
+      firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+    });
     issuers = [server.url, `${server.url}/realms/${realmName}`];
   });
   afterAll(async () => {
@@ -77,12 +81,13 @@ describe('error pages', () => {
     expect(body).not.toContain('did not match');
   });
 
-  it('keeps oidc-provider\'s JSON errors at the token and userinfo endpoints, for callers that do not ask for HTML', async () => {
+  it("keeps oidc-provider's JSON errors at the token and userinfo endpoints, for callers that do not ask for HTML", async () => {
     const userinfo = await fetch(`${server.url}/me`, { headers: { accept: 'application/json', authorization: 'Bearer not-a-token' } });
     expect(userinfo.status).toBe(401);
     expect(await userinfo.json()).toMatchObject({ error: 'invalid_token' });
     const token = await fetch(`${server.url}/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'no-such-app', client_secret: 'x' }),
     });
     expect(token.status).toBe(401);
@@ -92,7 +97,8 @@ describe('error pages', () => {
 
   it('names a request body the parser refused input.invalid, with the status the parser gave it', async () => {
     const res = await fetch(`${server.url}/interaction/some-uid/login`, {
-      method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
       body: `email=${'a'.repeat(70 * 1024)}`,
     });
     expect(res.status).toBe(413);
@@ -101,7 +107,10 @@ describe('error pages', () => {
 
   it('says a sign-in has expired only when it has: a missing one is 400, an unreadable stored one is our 500', async () => {
     const browser = new Browserless();
-    const started = await browser.follow(authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }), server.url);
+    const started = await browser.follow(
+      authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }),
+      server.url,
+    );
     expect(started.response.status).toBe(200);
     const elsewhere = await fetch(started.url, { headers: html });
     expect(elsewhere.status).toBe(400);
@@ -115,14 +124,24 @@ describe('error pages', () => {
     expect(body).not.toContain('has expired');
   });
 
-  it('answers a refused invitation at the access prompt with the status table\'s status for its reason (revoked: 410)', async () => {
+  it("answers a refused invitation at the access prompt with the status table's status for its reason (revoked: 410)", async () => {
     await server.gh.users.createLocal({ email: 'known@example.com', password: 'known-password-1' }, 'test');
     const { token: forOther } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['other'] }, 'test');
     const browser = new Browserless();
-    await obtainCode(server.url, { clientId: 'other', redirectUri, email: 'known@example.com', password: 'known-password-1', extra: { acl_token: forOther }, browser });
+    await obtainCode(server.url, {
+      clientId: 'other',
+      redirectUri,
+      email: 'known@example.com',
+      password: 'known-password-1',
+      extra: { acl_token: forOther },
+      browser,
+    });
     const { row, token: forWeb } = await server.gh.aclTokens.create({ maxUsers: 1, clients: ['web'] }, 'test');
     await server.gh.aclTokens.revoke(row.id, 'test');
-    const step = await browser.follow(authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', acl_token: forWeb }), server.url);
+    const step = await browser.follow(
+      authorize(server.url, { client_id: 'web', redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', acl_token: forWeb }),
+      server.url,
+    );
     expect(step.response.status).toBe(410);
     expect(await step.response.text()).toContain('No access to Web App');
   });

@@ -20,10 +20,16 @@ describe('own routes in front of the provider', () => {
   beforeAll(async () => {
     // A router with a prefix no Gatehouse route has used, and one whose paths start with a parameter.
     const added = new Router();
-    added.get('/brand-new/:id', (ctx) => { ctx.body = `brand-new ${ctx.params.id}`; });
-    added.post('/brand-new/:id', (ctx) => { ctx.status = 201; });
+    added.get('/brand-new/:id', (ctx) => {
+      ctx.body = `brand-new ${ctx.params.id}`;
+    });
+    added.post('/brand-new/:id', (ctx) => {
+      ctx.status = 201;
+    });
     const tenants = new Router();
-    tenants.get('/:tenant/home', (ctx) => { ctx.body = `home of ${ctx.params.tenant}`; });
+    tenants.get('/:tenant/home', (ctx) => {
+      ctx.body = `home of ${ctx.params.tenant}`;
+    });
     const app = new Koa();
     app.use(ownRoutes([added]));
     app.use(ownRoutes([tenants]));

@@ -24,16 +24,20 @@ describe('rate limits from security.rateLimits', () => {
   it('keeps the numbers that were built in as defaults', () => {
     const config = parseConfig('# defaults only\n', file, {});
     expect(config.security.rateLimits).toEqual({
-      deviceCodes: { max: 10, window: '15m' }, gate: { max: 30, window: '15m' }, signup: { max: 10, window: '15m' },
+      deviceCodes: { max: 10, window: '15m' },
+      gate: { max: 30, window: '15m' },
+      signup: { max: 10, window: '15m' },
       deviceRegistration: { window: '15m' },
     });
     expect(rateLimitsOf(config)).toEqual({
-      deviceCodes: { max: 10, windowMs: 15 * minute }, gate: { max: 30, windowMs: 15 * minute },
-      signup: { max: 10, windowMs: 15 * minute }, deviceRegistration: { max: 60, windowMs: 15 * minute },
+      deviceCodes: { max: 10, windowMs: 15 * minute },
+      gate: { max: 30, windowMs: 15 * minute },
+      signup: { max: 10, windowMs: 15 * minute },
+      deviceRegistration: { max: 60, windowMs: 15 * minute },
     });
   });
 
-  it('takes device enrollment\'s max from deviceRegistration.rateLimit unless security.rateLimits sets one', () => {
+  it("takes device enrollment's max from deviceRegistration.rateLimit unless security.rateLimits sets one", () => {
     expect(rateLimitsOf(parseConfig('deviceRegistration: { rateLimit: 7 }\n', file, {})).deviceRegistration).toEqual({ max: 7, windowMs: 15 * minute });
     const both = parseConfig('deviceRegistration: { rateLimit: 7 }\nsecurity: { rateLimits: { deviceRegistration: { max: 3, window: 1h } } }\n', file, {});
     expect(rateLimitsOf(both).deviceRegistration).toEqual({ max: 3, windowMs: 60 * minute });
@@ -62,19 +66,25 @@ describe('a server with small rate limits', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, {
-      clients: [{ ...testClients.web, redirect_uris: [redirectUri] }, testClients.tv],
-      connectors: [{ id: 'local', type: 'local', signup: true }],
-      firstauth: { enable: true, mode: 'manual' },
-      // The older key says 100,000: the max under security.rateLimits wins.
-      deviceRegistration: { enabled: true, jwt: { secret: deviceJwtSecret, issuer: deviceJwtIssuer }, rateLimit: 100_000 },
-      security: {
-        rateLimits: {
-          deviceCodes: { max: 2, window: '1m' }, gate: { max: 2, window: '2m' }, signup: { max: 2, window: '3m' },
-          deviceRegistration: { max: 2, window: '4m' },
+    server = await startTestServer(
+      db,
+      {
+        clients: [{ ...testClients.web, redirect_uris: [redirectUri] }, testClients.tv],
+        connectors: [{ id: 'local', type: 'local', signup: true }],
+        firstauth: { enable: true, mode: 'manual' },
+        // The older key says 100,000: the max under security.rateLimits wins.
+        deviceRegistration: { enabled: true, jwt: { secret: deviceJwtSecret, issuer: deviceJwtIssuer }, rateLimit: 100_000 },
+        security: {
+          rateLimits: {
+            deviceCodes: { max: 2, window: '1m' },
+            gate: { max: 2, window: '2m' },
+            signup: { max: 2, window: '3m' },
+            deviceRegistration: { max: 2, window: '4m' },
+          },
         },
       },
-    }, { clock });
+      { clock },
+    );
   });
   afterAll(async () => {
     await server?.stop();
@@ -103,7 +113,14 @@ describe('a server with small rate limits', () => {
 
   it('answers the 3rd token entry at the gate with 429, and takes tokens again after 2 minutes (gate)', async () => {
     const who = { email: 'gated@example.com', password: 'password-of-gated-xyz' };
-    await insertLocalAccount(server.gh.db, { id: 'gated', email: who.email, name: 'Gated Person', password_hash: await server.gh.passwords.hash(who.password), email_verified_at: Date.now(), created_at: Date.now() });
+    await insertLocalAccount(server.gh.db, {
+      id: 'gated',
+      email: who.email,
+      name: 'Gated Person',
+      password_hash: await server.gh.passwords.hash(who.password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
     const browser = new Browserless();
     const auth = `${server.url}/auth?${new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`;
     const interaction = new URL((await browser.request(auth)).headers.get('location')!, server.url).href;

@@ -77,7 +77,9 @@ describe('security floor', () => {
     const missing = await browser.request(`${interaction}/login`, { form: { email: 'alan@example.com', password: 'enigma-machine-1940' } });
     expect(missing.status).toBe(403);
     expect(await missing.text()).toContain('This form has expired or was not sent from this site');
-    const wrong = await browser.request(`${interaction}/login`, { form: { _csrf: `${csrfOf(html)}x`, email: 'alan@example.com', password: 'enigma-machine-1940' } });
+    const wrong = await browser.request(`${interaction}/login`, {
+      form: { _csrf: `${csrfOf(html)}x`, email: 'alan@example.com', password: 'enigma-machine-1940' },
+    });
     expect(wrong.status).toBe(403);
     const right = await browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'alan@example.com', password: 'enigma-machine-1940' } });
     expect(right.status).toBe(303);
@@ -87,7 +89,9 @@ describe('security floor', () => {
     const { browser, interaction, html } = await openLogin();
     const statuses: number[] = [];
     for (let i = 0; i < 3; i += 1) {
-      statuses.push((await browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'throttle@example.com', password: `wrong-${i}` } })).status);
+      statuses.push(
+        (await browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'throttle@example.com', password: `wrong-${i}` } })).status,
+      );
     }
     expect(statuses).toEqual([401, 401, 401]);
     const blocked = await browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'throttle@example.com', password: 'anything' } });
@@ -97,8 +101,11 @@ describe('security floor', () => {
 
   it('answers 503 instead of queueing without bound when password hashing is saturated', async () => {
     const sessions = await Promise.all(Array.from({ length: 8 }, () => openLogin()));
-    const results = await Promise.all(sessions.map(({ browser, interaction, html }) =>
-      browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'alan@example.com', password: 'enigma-machine-1940' } })));
+    const results = await Promise.all(
+      sessions.map(({ browser, interaction, html }) =>
+        browser.request(`${interaction}/login`, { form: { _csrf: csrfOf(html), email: 'alan@example.com', password: 'enigma-machine-1940' } }),
+      ),
+    );
     const statuses = results.map((r) => r.status);
     expect(statuses).toContain(503);
     expect(statuses).toContain(303);
@@ -137,7 +144,9 @@ describe('security floor', () => {
     for (const key of ['device_authorization_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'end_session_endpoint', 'userinfo_endpoint']) {
       expect(discovery[key]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
     }
-    expect(discovery.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']));
+    expect(discovery.grant_types_supported).toEqual(
+      expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']),
+    );
     expect(discovery.response_types_supported).not.toContain('id_token');
     const jwks = (await (await fetch(`${server.url}/jwks`)).json()) as { keys: { alg: string; d?: string }[] };
     expect(jwks.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);

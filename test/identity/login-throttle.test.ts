@@ -20,7 +20,12 @@ const minute = 60_000;
 /** A clock that stands still until the test moves it; the server and the throttle read it. */
 function movableClock() {
   let now = Date.now();
-  return { now: () => now, advance: (ms: number) => { now += ms; } };
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('login throttle over HTTP', () => {
@@ -31,11 +36,15 @@ describe('login throttle over HTTP', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    server = await startTestServer(db, {
-      clients: [{ ...testClients.web, redirect_uris: [redirectUri] }],
-      trustProxy: true,
-      security: { maxLoginFailures: 5, loginWindow: '15m' },
-    }, { clock });
+    server = await startTestServer(
+      db,
+      {
+        clients: [{ ...testClients.web, redirect_uris: [redirectUri] }],
+        trustProxy: true,
+        security: { maxLoginFailures: 5, loginWindow: '15m' },
+      },
+      { clock },
+    );
     for (const o of owners) await server.gh.users.createLocal(o, 'test');
   });
   afterAll(async () => {
@@ -54,7 +63,12 @@ describe('login throttle over HTTP', () => {
   }
 
   /** Posts e-mail and password as if from `ip` (behind the trusted proxy). */
-  async function attempt(login: { browser: Browserless; interaction: string; csrf: string }, ip: string, email: string, password: string): Promise<{ status: number; retryAfter: number | undefined; html: string }> {
+  async function attempt(
+    login: { browser: Browserless; interaction: string; csrf: string },
+    ip: string,
+    email: string,
+    password: string,
+  ): Promise<{ status: number; retryAfter: number | undefined; html: string }> {
     const url = `${login.interaction}/login`;
     const response = await fetch(url, {
       method: 'POST',

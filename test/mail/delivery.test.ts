@@ -29,8 +29,7 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | f
 }
 
 /** Decodes quoted-printable soft breaks and escapes, as the SMTP helper does. */
-const decodeQp = (raw: string) =>
-  raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+const decodeQp = (raw: string) => raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 
 /** The decoded body of the MIME part with the given content type. */
 function partOf(raw: string, type: 'text/plain' | 'text/html'): string {
@@ -184,7 +183,9 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
     const form = await browser.request(`${server.url}/signup`);
     expect(form.status).toBe(200);
     const started = Date.now();
-    const sent = await browser.request(`${server.url}/signup`, { form: { _csrf: csrfOf(await form.text()), name: 'Down Time', email: address, password: 'long enough password' } });
+    const sent = await browser.request(`${server.url}/signup`, {
+      form: { _csrf: csrfOf(await form.text()), name: 'Down Time', email: address, password: 'long enough password' },
+    });
     expect(sent.status).toBe(200);
     expect(await sent.text()).toContain('Check your e-mail');
     expect(Date.now() - started).toBeLessThan(5000);
@@ -245,7 +246,8 @@ describe.each(databaseKinds)('mail delivery on %s', (kind) => {
 
   it('resolves the default outbox folder against the folder of config.yaml', async () => {
     const configDir = path.join(db.dir, 'conf');
-    const database = kind === 'sqlite' ? '{ client: sqlite, filename: ./db/gatehouse.sqlite }' : `{ client: postgres, url: "${(db.config as { url: string }).url}" }`;
+    const database =
+      kind === 'sqlite' ? '{ client: sqlite, filename: ./db/gatehouse.sqlite }' : `{ client: postgres, url: "${(db.config as { url: string }).url}" }`;
     const file = path.join(configDir, 'config.yaml');
     mkdirSync(configDir, { recursive: true });
     writeFileSync(file, `issuer: http://127.0.0.1:1\ndatabase: ${database}\nlog: { level: silent }\n`);

@@ -29,13 +29,18 @@ describe('device codes', () => {
   });
 
   const startDevice = async () => {
-    const res = await fetch(`${server.url}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }) });
+    const res = await fetch(`${server.url}/device/auth`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
+    });
     expect(res.status).toBe(200);
     return (await res.json()) as { device_code: string; user_code: string; interval: number; expires_in: number };
   };
   const poll = async (deviceCode: string) => {
     const res = await fetch(`${server.url}/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ client_id: 'tv', grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }),
     });
     return { status: res.status, body: (await res.json()) as { error?: string } };

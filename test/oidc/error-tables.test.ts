@@ -18,8 +18,11 @@ describe('error tables', () => {
     }
   });
 
-  it('answers a database outage as RFC 6749 temporarily_unavailable with 503, as oidc-provider\'s own endpoints do', () => {
-    expect(asRegistrationError(new GatehouseError('database.unavailable', 'down'), httpStatus)).toMatchObject({ status: 503, error: 'temporarily_unavailable' });
+  it("answers a database outage as RFC 6749 temporarily_unavailable with 503, as oidc-provider's own endpoints do", () => {
+    expect(asRegistrationError(new GatehouseError('database.unavailable', 'down'), httpStatus)).toMatchObject({
+      status: 503,
+      error: 'temporarily_unavailable',
+    });
     expect(asRegistrationError(new GatehouseError('overloaded', 'undone'), httpStatus)).toMatchObject({ status: 503, error: 'temporarily_unavailable' });
   });
 });

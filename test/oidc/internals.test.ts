@@ -15,8 +15,16 @@ import { migrateLatest } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { PollingPace } from '../../src/oidc/device-polling.ts';
 import {
-  builtClientCache, checkClientMetadata, currentRoute, issueRegistrationAccessToken, normalizeUserCode,
-  publishedJwks, reopenDeviceCode, replaceKeystore, replaceRequestBody, signLikeIdToken,
+  builtClientCache,
+  checkClientMetadata,
+  currentRoute,
+  issueRegistrationAccessToken,
+  normalizeUserCode,
+  publishedJwks,
+  reopenDeviceCode,
+  replaceKeystore,
+  replaceRequestBody,
+  signLikeIdToken,
 } from '../../src/oidc/internals.ts';
 import { builtClientCacheSize, createProvider } from '../../src/oidc/provider.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
@@ -29,7 +37,11 @@ const { version } = JSON.parse(readFileSync(packageJson, 'utf8')) as { version: 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const web = { ...testClients.web, redirect_uris: [redirectUri] };
 
-interface Rendered { name: string; vars: Record<string, unknown>; route: string | undefined }
+interface Rendered {
+  name: string;
+  vars: Record<string, unknown>;
+  route: string | undefined;
+}
 
 describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () => {
   let db: TestDatabase;
@@ -40,7 +52,10 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    const config = buildConfig({ issuer: 'http://127.0.0.1:9', clients: [testClients.tv], registration: { enabled: true, initialAccessToken: 'optional' } }, db);
+    const config = buildConfig(
+      { issuer: 'http://127.0.0.1:9', clients: [testClients.tv], registration: { enabled: true, initialAccessToken: 'optional' } },
+      db,
+    );
     gh = createGatehouse(config, { logger: createLogger('silent') });
     await migrateLatest(gh.db);
     await gh.keys.ensure();
@@ -51,7 +66,16 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
       ctx.status = status;
       ctx.body = name;
     };
-    provider = createProvider({ config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await gh.keys.jwks(), cookieKeys: gh.cookieKeys, render });
+    provider = createProvider({
+      config,
+      db: gh.db,
+      clock: gh.clock,
+      users: gh.users,
+      gate: gh.gate,
+      jwks: await gh.keys.jwks(),
+      cookieKeys: gh.cookieKeys,
+      render,
+    });
   });
 
   afterAll(async () => {
@@ -66,7 +90,9 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
   }
 
   it(`keeps ${builtClientCacheSize} built registered clients (Client.find reads the cache that was replaced)`, async () => {
-    const registered = await agent().post('/reg').send({ redirect_uris: ['https://app.example/cb'], client_name: 'Cached' });
+    const registered = await agent()
+      .post('/reg')
+      .send({ redirect_uris: ['https://app.example/cb'], client_name: 'Cached' });
     expect(registered.status).toBe(201);
     const first = await provider.Client.find(registered.body.client_id as string);
     expect(first).toBeDefined();
@@ -119,13 +145,17 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
     const confirmed = await provider.DeviceCode.find(code!.jti);
     expect((confirmed as unknown as { inFlight?: boolean }).inFlight).toBe(true);
     await reopenDeviceCode(confirmed!);
-    expect((await provider.DeviceCode.find(code!.jti) as unknown as { inFlight?: boolean }).inFlight).toBeUndefined();
+    expect(((await provider.DeviceCode.find(code!.jti)) as unknown as { inFlight?: boolean }).inFlight).toBeUndefined();
   });
 
   it('checks client metadata as its registration endpoint does (Client.needsSecret, Client.validate)', async () => {
-    await expect(checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'client_secret_basic' })).resolves.toBeUndefined();
+    await expect(
+      checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'client_secret_basic' }),
+    ).resolves.toBeUndefined();
     await expect(checkClientMetadata(provider, { redirect_uris: ['not a url'] })).rejects.toMatchObject({ error: 'invalid_redirect_uri' });
-    await expect(checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], grant_types: ['no_such_grant'] })).rejects.toMatchObject({ error: 'invalid_client_metadata' });
+    await expect(checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], grant_types: ['no_such_grant'] })).rejects.toMatchObject({
+      error: 'invalid_client_metadata',
+    });
   });
 
   it('issues a registration access token that it then finds for the client', async () => {
@@ -155,7 +185,9 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
   it('parses a request body put in place of the one that was read', async () => {
     provider.use(async (ctx, next) => {
       if (ctx.path === '/device/auth' && ctx.get('x-replace') === 'yes') {
-        for await (const _chunk of ctx.req) { /* consumed, as a reader in front does */ }
+        for await (const _chunk of ctx.req) {
+          /* consumed, as a reader in front does */
+        }
         replaceRequestBody(ctx, [Buffer.from('client_id=tv&scope=openid')], { contentType: 'application/x-www-form-urlencoded' });
       }
       await next();

@@ -21,7 +21,11 @@ const web = { ...testClients.web, redirect_uris: [redirectUri] };
 const realmName = 'live';
 const person = { email: 'rivest@example.com', password: 'shamir-adleman-77' };
 
-interface KeyJson { kid: string; alg: string; state: string }
+interface KeyJson {
+  kid: string;
+  alg: string;
+  state: string;
+}
 
 describe.each(databaseKinds)('live signing keys on %s', (kind) => {
   let db: TestDatabase;
@@ -62,7 +66,8 @@ describe.each(databaseKinds)('live signing keys on %s', (kind) => {
     }
     return out;
   };
-  const everywhere = (kids: string[]) => Object.fromEntries(servers.flatMap((_, i) => ['main', 'realm'].map((issuer) => [`${'AB'[i]} ${issuer}`, [...kids].sort()])));
+  const everywhere = (kids: string[]) =>
+    Object.fromEntries(servers.flatMap((_, i) => ['main', 'realm'].map((issuer) => [`${'AB'[i]} ${issuer}`, [...kids].sort()])));
   /** An ID token from `issuer` (signed in once per issuer, then the session is reused). */
   const idToken = async (issuer: string, endpoints: { auth: string; tokenBase: string }) => {
     const browser = browsers.get(issuer) ?? new Browserless();
@@ -73,9 +78,11 @@ describe.each(databaseKinds)('live signing keys on %s', (kind) => {
     return String(res.body.id_token);
   };
   const mainToken = (server: TestServer) => idToken(server.url, { auth: `${server.url}/auth`, tokenBase: server.url });
-  const realmToken = (server: TestServer) => idToken(realmOf(server), {
-    auth: `${realmOf(server)}/protocol/openid-connect/auth`, tokenBase: `${realmOf(server)}/protocol/openid-connect`,
-  });
+  const realmToken = (server: TestServer) =>
+    idToken(realmOf(server), {
+      auth: `${realmOf(server)}/protocol/openid-connect/auth`,
+      tokenBase: `${realmOf(server)}/protocol/openid-connect`,
+    });
   const last = () => servers[servers.length - 1]!;
   const activeRs = async () => (await servers[0]!.gh.keys.list()).find((k) => k.alg === 'RS256' && k.state === 'active')!.kid;
 
@@ -99,9 +106,13 @@ describe.each(databaseKinds)('live signing keys on %s', (kind) => {
     expect(payload.sub).toEqual(expect.any(String));
   });
 
-  it('refuses to revoke an algorithm\'s last active key, or a kid it does not know', async () => {
+  it("refuses to revoke an algorithm's last active key, or a kid it does not know", async () => {
     const onlyRs = await activeRs();
-    expectRefusal(await cli('keys', 'revoke', onlyRs), exitCodes['signing_key.last_active'], new RegExp(`${onlyRs} is the only active RS256 key.*gatehouse keys rotate`));
+    expectRefusal(
+      await cli('keys', 'revoke', onlyRs),
+      exitCodes['signing_key.last_active'],
+      new RegExp(`${onlyRs} is the only active RS256 key.*gatehouse keys rotate`),
+    );
     expectRefusal(await cli('keys', 'revoke', 'no-such-kid'), exitCodes.not_found, /No published signing key has the kid "no-such-kid"/);
     expect((await servers[0]!.gh.keys.list()).map((k) => k.kid)).toContain(onlyRs);
   });
@@ -127,7 +138,7 @@ describe.each(databaseKinds)('live signing keys on %s', (kind) => {
       expect(decodeProtectedHeader(token).kid).toBe(fresh);
       await jwtVerify(token, createLocalJWKSet(await jwks(`${servers[0]!.url}/jwks`)), { audience: 'web' });
     }
-    const audit = await servers[0]!.gh.db('audit_log').where({ action: 'keys.revoked' }).select('subject', 'actor') as { subject: string; actor: string }[];
+    const audit = (await servers[0]!.gh.db('audit_log').where({ action: 'keys.revoked' }).select('subject', 'actor')) as { subject: string; actor: string }[];
     expect(audit).toEqual([{ subject: leaked, actor: expect.stringMatching(/^cli:/) }]);
   });
 });

@@ -20,15 +20,38 @@ describe('Keycloak client representation defaults', () => {
   it('makes { clientId } alone a confidential standard-flow client, as Keycloak does', () => {
     const metadata = fromKeycloak({ clientId: 'myclient' });
     // The code grant waits for a redirect URI (oidc-provider cannot store it without one); refresh stays.
-    expect(metadata).toMatchObject({ grant_types: ['refresh_token'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' });
-    expect(toKeycloak({ ...metadata, client_id: 'myclient', client_secret: 's' }, true)).toMatchObject({ standardFlowEnabled: true, publicClient: false, secret: 's' });
+    expect(metadata).toMatchObject({
+      grant_types: ['refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    });
+    expect(toKeycloak({ ...metadata, client_id: 'myclient', client_secret: 's' }, true)).toMatchObject({
+      standardFlowEnabled: true,
+      publicClient: false,
+      secret: 's',
+    });
   });
 
   it('turns the code grant on with redirect URIs, and leaves it off only when standardFlowEnabled is false', () => {
-    expect(fromKeycloak({ clientId: 'a', redirectUris: ['https://app.example/cb'] })).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
-    expect(fromKeycloak({ clientId: 'b', standardFlowEnabled: false, serviceAccountsEnabled: true })).toMatchObject({ grant_types: ['client_credentials'], response_types: [] });
-    expect(toKeycloak({ client_id: 'b', grant_types: ['client_credentials'], redirect_uris: [] }, true)).toMatchObject({ standardFlowEnabled: false, serviceAccountsEnabled: true });
-    const device = fromKeycloak({ clientId: 'tv', standardFlowEnabled: false, publicClient: true, attributes: { 'oauth2.device.authorization.grant.enabled': 'true' } });
+    expect(fromKeycloak({ clientId: 'a', redirectUris: ['https://app.example/cb'] })).toMatchObject({
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    });
+    expect(fromKeycloak({ clientId: 'b', standardFlowEnabled: false, serviceAccountsEnabled: true })).toMatchObject({
+      grant_types: ['client_credentials'],
+      response_types: [],
+    });
+    expect(toKeycloak({ client_id: 'b', grant_types: ['client_credentials'], redirect_uris: [] }, true)).toMatchObject({
+      standardFlowEnabled: false,
+      serviceAccountsEnabled: true,
+    });
+    const device = fromKeycloak({
+      clientId: 'tv',
+      standardFlowEnabled: false,
+      publicClient: true,
+      attributes: { 'oauth2.device.authorization.grant.enabled': 'true' },
+    });
     expect(device).toMatchObject({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], token_endpoint_auth_method: 'none' });
   });
 
@@ -96,16 +119,30 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     const plain = await keycloakRequest('default', { token: registrationToken, body: { clientId: 'myclient' } });
     expect(plain.status).toBe(201);
     const rep = (await plain.json()) as Record<string, unknown>;
-    expect(rep).toMatchObject({ clientId: 'myclient', id: 'myclient', enabled: true, protocol: 'openid-connect', publicClient: false, standardFlowEnabled: true });
+    expect(rep).toMatchObject({
+      clientId: 'myclient',
+      id: 'myclient',
+      enabled: true,
+      protocol: 'openid-connect',
+      publicClient: false,
+      standardFlowEnabled: true,
+    });
     expect(typeof rep.secret).toBe('string');
     expect(typeof rep.registrationAccessToken).toBe('string');
     // Keycloak's next step: the client's redirect URIs, in an update of the same representation; the code grant is on.
-    const updated = await keycloakRequest('default/myclient', { method: 'PUT', token: String(rep.registrationAccessToken), body: { ...rep, redirectUris: [redirectUri] } });
+    const updated = await keycloakRequest('default/myclient', {
+      method: 'PUT',
+      token: String(rep.registrationAccessToken),
+      body: { ...rep, redirectUris: [redirectUri] },
+    });
     expect(updated.status, await updated.clone().text()).toBe(200);
     expect(await updated.json()).toMatchObject({ standardFlowEnabled: true, redirectUris: [redirectUri], publicClient: false });
     expect((await server.gh.clients.find('myclient'))?.grantTypes).toEqual(['authorization_code', 'refresh_token']);
 
-    const service = await keycloakRequest('default', { token: registrationToken, body: { clientId: 'kc-service', name: 'KC service', serviceAccountsEnabled: true } });
+    const service = await keycloakRequest('default', {
+      token: registrationToken,
+      body: { clientId: 'kc-service', name: 'KC service', serviceAccountsEnabled: true },
+    });
     expect(service.status).toBe(201);
     const serviceRep = (await service.json()) as { clientId: string; secret: string; serviceAccountsEnabled: boolean };
     expect(serviceRep.serviceAccountsEnabled).toBe(true);
@@ -139,7 +176,8 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     expect((await keycloakRequest('default/kc-web', { token: first.registrationAccessToken })).status).toBe(401);
 
     const updated = await keycloakRequest('default/kc-web', {
-      method: 'PUT', token: readRep.registrationAccessToken,
+      method: 'PUT',
+      token: readRep.registrationAccessToken,
       body: { clientId: 'kc-web', name: 'KC web renamed', redirectUris: [redirectUri, 'http://127.0.0.1:9/other'], secret: first.secret },
     });
     expect(updated.status).toBe(200);
@@ -155,10 +193,11 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
   });
 
   it('serves OpenID Connect registration at clients-registrations/openid-connect, refused once the token is used up', async () => {
-    const register = () => keycloakRequest('openid-connect', {
-      token: registrationToken,
-      body: { client_name: 'OIDC shape', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
-    });
+    const register = () =>
+      keycloakRequest('openid-connect', {
+        token: registrationToken,
+        body: { client_name: 'OIDC shape', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+      });
     const ok = await register();
     expect(ok.status).toBe(201);
     const body = (await ok.json()) as { client_id: string; registration_client_uri: string; registration_access_token: string };
@@ -180,7 +219,10 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
     const ancestors = async () => /frame-ancestors ([^;]*)/.exec((await fetch(page)).headers.get('content-security-policy') ?? '')?.[1];
     expect(await ancestors()).toBe("'none'");
     const { token } = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test');
-    const made = await keycloakRequest('default', { token, body: { clientId: 'kc-framed', publicClient: true, redirectUris: ['http://127.0.0.1:7/app'], webOrigins: ['+'] } });
+    const made = await keycloakRequest('default', {
+      token,
+      body: { clientId: 'kc-framed', publicClient: true, redirectUris: ['http://127.0.0.1:7/app'], webOrigins: ['+'] },
+    });
     expect(made.status).toBe(201);
     expect(await ancestors()).toBe('http://127.0.0.1:7');
     expect((await fetch(page)).headers.get('x-frame-options')).toBeNull();
@@ -190,17 +232,29 @@ describe.each(databaseKinds)('Keycloak compatibility on %s', (kind) => {
   });
 
   it('signs a person in through the realm: the ID token carries the realm issuer', async () => {
-    const made = await keycloakRequest('default', { token: (await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test')).token, body: { clientId: 'kc-login', redirectUris: [redirectUri] } });
+    const made = await keycloakRequest('default', {
+      token: (await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 60_000 }, 'test')).token,
+      body: { clientId: 'kc-login', redirectUris: [redirectUri] },
+    });
     expect(made.status).toBe(201);
     const rep = (await made.json()) as { secret: string };
     const config = await client.discovery(new URL(realm), 'kc-login', rep.secret, undefined, { execute: [client.allowInsecureRequests] });
     const { callbackUrl, verifier } = await obtainCode(realm, {
-      clientId: 'kc-login', redirectUri, email: 'ada@example.com', password: 'analytical-engine-1843', scope: 'openid email',
-      authorizationEndpoint: config.serverMetadata().authorization_endpoint!, extra: { nonce: 'realm-nonce-1' },
+      clientId: 'kc-login',
+      redirectUri,
+      email: 'ada@example.com',
+      password: 'analytical-engine-1843',
+      scope: 'openid email',
+      authorizationEndpoint: config.serverMetadata().authorization_endpoint!,
+      extra: { nonce: 'realm-nonce-1' },
     });
     const callback = new URL(callbackUrl);
     expect(callback.searchParams.get('iss')).toBe(realm);
-    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: client.skipStateCheck, expectedNonce: 'realm-nonce-1' });
+    const tokens = await client.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: client.skipStateCheck,
+      expectedNonce: 'realm-nonce-1',
+    });
     expect(tokens.claims()?.iss).toBe(realm);
     const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
     expect(info.email).toBe('ada@example.com');

@@ -27,7 +27,12 @@ describe.each(databaseKinds)('restart survival on %s', (kind) => {
   });
 
   it('keeps sessions, refresh tokens, access tokens and signing keys across a restart', async () => {
-    const { code, verifier, browser } = await obtainCode(server.url, { clientId: 'web', redirectUri, email: 'barbara@example.com', password: 'liskov-substitution' });
+    const { code, verifier, browser } = await obtainCode(server.url, {
+      clientId: 'web',
+      redirectUri,
+      email: 'barbara@example.com',
+      password: 'liskov-substitution',
+    });
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
     const jwksBefore = await (await fetch(`${server.url}/jwks`)).json();
     const { port } = server;
@@ -75,7 +80,9 @@ describe.skipIf(!databaseKinds.includes('postgres'))('two instances on one Postg
 
     const loginPage = await browser.request(onB(interaction));
     expect(loginPage.status).toBe(200);
-    const posted = await browser.request(`${onB(interaction)}/login`, { form: { _csrf: csrfOf(await loginPage.text()), email: 'edsger@example.com', password: 'goto-considered-harmful' } });
+    const posted = await browser.request(`${onB(interaction)}/login`, {
+      form: { _csrf: csrfOf(await loginPage.text()), email: 'edsger@example.com', password: 'goto-considered-harmful' },
+    });
     expect(posted.status).toBe(303);
 
     let step = await browser.follow(new URL(posted.headers.get('location')!, a.url).href, a.url);
@@ -85,7 +92,12 @@ describe.skipIf(!databaseKinds.includes('postgres'))('two instances on one Postg
     const code = new URL(step.url).searchParams.get('code');
     expect(code).toBeTruthy();
 
-    const tokens = await tokenRequest(`http://127.0.0.1:${b.port}`, web, { grant_type: 'authorization_code', code: code!, redirect_uri: redirectUri, code_verifier: verifier });
+    const tokens = await tokenRequest(`http://127.0.0.1:${b.port}`, web, {
+      grant_type: 'authorization_code',
+      code: code!,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    });
     expect(tokens.status).toBe(200);
     const refreshed = await tokenRequest(a.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.body.refresh_token) });
     expect(refreshed.status).toBe(200);

@@ -48,7 +48,15 @@ describe('redirect_uri matching', () => {
 
   const authorize = (redirectUri: string) => {
     const url = new URL(`${server.url}/auth`);
-    url.search = new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', state: 's' }).toString();
+    url.search = new URLSearchParams({
+      client_id: 'web',
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: redirectUri,
+      code_challenge: pkcePair().challenge,
+      code_challenge_method: 'S256',
+      state: 's',
+    }).toString();
     return fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
   };
 

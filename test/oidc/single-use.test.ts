@@ -29,7 +29,10 @@ describe.each(databaseKinds)('single use under concurrency on %s', (kind) => {
   const introspect = async (token: string) => {
     const res = await fetch(`${server.url}/token/introspection`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`service:${testClients.service.client_secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`service:${testClients.service.client_secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ token }).toString(),
     });
     return ((await res.json()) as { active: boolean }).active;
@@ -37,8 +40,11 @@ describe.each(databaseKinds)('single use under concurrency on %s', (kind) => {
 
   it('gives exactly one of 50 parallel exchanges of one code its tokens, and revokes them afterwards', async () => {
     const { code, verifier } = await login();
-    const results = await Promise.all(Array.from({ length: 50 }, () =>
-      tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }),
+      ),
+    );
     const winners = results.filter((r) => r.status === 200);
     const losers = results.filter((r) => r.status === 400 && r.body.error === 'invalid_grant');
     expect(winners).toHaveLength(1);
@@ -53,8 +59,9 @@ describe.each(databaseKinds)('single use under concurrency on %s', (kind) => {
   it('gives exactly one of 20 parallel refreshes of one refresh token a new token pair', async () => {
     const { code, verifier } = await login();
     const tokens = (await tokenRequest(server.url, web, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
-    const results = await Promise.all(Array.from({ length: 20 }, () =>
-      tokenRequest(server.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token) })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => tokenRequest(server.url, web, { grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token) })),
+    );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(19);
   });

@@ -75,7 +75,10 @@ describe.each(databaseKinds)('tokens on %s', (kind) => {
   it('revokes an access token so that introspection reports it inactive', async () => {
     const tokens = await exchange();
     expect(await introspect(tokens.access_token)).toBe(true);
-    await client.tokenRevocation(await client.discovery(new URL(server.url), 'web', web.client_secret, undefined, { execute: [client.allowInsecureRequests] }), tokens.access_token);
+    await client.tokenRevocation(
+      await client.discovery(new URL(server.url), 'web', web.client_secret, undefined, { execute: [client.allowInsecureRequests] }),
+      tokens.access_token,
+    );
     expect(await introspect(tokens.access_token)).toBe(false);
   });
 

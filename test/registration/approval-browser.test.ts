@@ -26,10 +26,16 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('client approval in th
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     smtp = await startSmtp();
-    server = await startTestServer(db, registrationConfig({ initialAccessToken: 'required' }, {
-      firstauth: { enable: true, mode: 'manual', mailer: { receiver: approver } },
-      mailer: { host: '127.0.0.1', port: smtp.port },
-    }));
+    server = await startTestServer(
+      db,
+      registrationConfig(
+        { initialAccessToken: 'required' },
+        {
+          firstauth: { enable: true, mode: 'manual', mailer: { receiver: approver } },
+          mailer: { host: '127.0.0.1', port: smtp.port },
+        },
+      ),
+    );
     browser = await launchBrowser();
     if (shots) mkdirSync(shots, { recursive: true });
   });

@@ -90,7 +90,7 @@ describe.each(databaseKinds)('clients held for approval on %s', (kind) => {
     expect(await enabled.text()).toContain('Sensor Needing Approval');
     expect((await server.gh.registrar.findRecord(made.client_id))?.disabled_reason).toBeNull();
     expect((await clientCredentials(server.url, made.client_id, made.client_secret)).status).toBe(200);
-    const audit = await server.gh.db('audit_log').where({ subject: made.client_id, action: 'client.enabled' }).first() as { actor: string } | undefined;
+    const audit = (await server.gh.db('audit_log').where({ subject: made.client_id, action: 'client.enabled' }).first()) as { actor: string } | undefined;
     expect(audit?.actor).toBe(approver);
 
     // The same form again, and the link opened again: used.

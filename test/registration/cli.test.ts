@@ -81,17 +81,22 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
     db = await createTestDatabase(kind);
     const web = { ...testClients.web, redirect_uris: [redirectUri] };
     server = await startTestServer(db, { clients: [web, testClients.service], ...registrationConfig({ initialAccessToken: 'required' }) });
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      'clients:',
-      `  - ${JSON.stringify(web)}`,
-      `  - ${JSON.stringify(testClients.service)}`,
-      'registration: { enabled: true, initialAccessToken: required }',
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
-    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        `  - ${JSON.stringify(web)}`,
+        `  - ${JSON.stringify(testClients.service)}`,
+        'registration: { enabled: true, initialAccessToken: required }',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
+    introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -103,7 +108,18 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
     const from = Date.now();
     plain = await cliJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '3', '--expires', '7d']);
     const to = Date.now();
-    expect(plain).toMatchObject({ count: 3, uses: 0, usesLeft: 3, state: 'active', approval: false, grantTypes: null, redirectHosts: null, scope: null, revoked: null, registrationEndpoint: `${server.url}/reg` });
+    expect(plain).toMatchObject({
+      count: 3,
+      uses: 0,
+      usesLeft: 3,
+      state: 'active',
+      approval: false,
+      grantTypes: null,
+      redirectHosts: null,
+      scope: null,
+      revoked: null,
+      registrationEndpoint: `${server.url}/reg`,
+    });
     expect(plain.token).toMatch(/^ghr_[A-Za-z0-9_-]{40,}$/);
     const expires = Date.parse(String(plain.expires));
     expect(expires).toBeGreaterThanOrEqual(from + 7 * day);
@@ -118,16 +134,46 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
   });
 
   it('registration-token create takes a template and refuses bad flags with one line', async () => {
-    const fleet = await cliJson<RegistrationTokenJson>(['registration-token', 'create', '--count', '50', '--expires', '30d', '--description', 'sensor fleet',
-      '--grant-types', 'client_credentials', '--redirect-host', 'example.com', '--scope', 'openid email', '--approval']);
-    expect(fleet).toMatchObject({ count: 50, description: 'sensor fleet', grantTypes: ['client_credentials'], redirectHosts: ['example.com'], scope: 'openid email', approval: true });
+    const fleet = await cliJson<RegistrationTokenJson>([
+      'registration-token',
+      'create',
+      '--count',
+      '50',
+      '--expires',
+      '30d',
+      '--description',
+      'sensor fleet',
+      '--grant-types',
+      'client_credentials',
+      '--redirect-host',
+      'example.com',
+      '--scope',
+      'openid email',
+      '--approval',
+    ]);
+    expect(fleet).toMatchObject({
+      count: 50,
+      description: 'sensor fleet',
+      grantTypes: ['client_credentials'],
+      redirectHosts: ['example.com'],
+      scope: 'openid email',
+      approval: true,
+    });
     const refused = await register(server.url, webMetadata('https://app.example.com/cb'), fleet.token);
     expect(refused.body.error_description).toContain('registration token template: grant type authorization_code');
 
     expectRefusal(await cli(['registration-token', 'create', '--count', '0', '--expires', '7d']), 64, /--count must be a positive whole number/);
     expectRefusal(await cli(['registration-token', 'create', '--count', 'many', '--expires', '7d']), 64, /--count must be a positive whole number/);
-    expectRefusal(await cli(['registration-token', 'create', '--count', '1', '--expires', '7d', '--grant-types', 'password']), 64, /--grant-types: unknown grant type password/);
-    expectRefusal(await cli(['registration-token', 'create', '--count', '1', '--expires', '7d', '--redirect-host', 'https://x/']), 64, /--redirect-host: https:\/\/x\/ is not a host name/);
+    expectRefusal(
+      await cli(['registration-token', 'create', '--count', '1', '--expires', '7d', '--grant-types', 'password']),
+      64,
+      /--grant-types: unknown grant type password/,
+    );
+    expectRefusal(
+      await cli(['registration-token', 'create', '--count', '1', '--expires', '7d', '--redirect-host', 'https://x/']),
+      64,
+      /--redirect-host: https:\/\/x\/ is not a host name/,
+    );
     expectRefusal(await cli(['registration-token', 'create', '--count', '1', '--expires', '2001-01-01']), 64, /2001-01-01.* in the past/);
     expectRefusal(await cli(['registration-token', 'create', '--count', '1', '--expires', '7d', '--acl-token-id', 'nope']), 66, /no ACL token with id nope/);
     expect((await server.gh.registrationTokens.list()).map((r) => r.id).sort()).toEqual([plain.id, fleet.id].sort());
@@ -166,7 +212,13 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
     expect(await cliJson<Record<string, unknown>>(['client', 'enable', device.client_id])).toEqual({ id: device.client_id, state: 'enabled' });
     expect((await clientCredentials(server.url, device.client_id, device.client_secret)).status).toBe(200);
 
-    const spare = registered(await register(server.url, serviceMetadata({ client_name: 'Spare' }), (await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + day }, 'test')).token));
+    const spare = registered(
+      await register(
+        server.url,
+        serviceMetadata({ client_name: 'Spare' }),
+        (await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + day }, 'test')).token,
+      ),
+    );
     expect(await cliJson<Record<string, unknown>>(['client', 'delete', spare.client_id])).toEqual({ id: spare.client_id, state: 'deleted' });
     expect((await clientCredentials(server.url, spare.client_id, spare.client_secret)).body.error).toBe('invalid_client');
     expect(await server.gh.registrar.findRecord(spare.client_id)).toBeUndefined();
@@ -175,7 +227,12 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
 
   it('client disable, enable and delete refuse a static client and an unknown id with one line and a non-zero exit', async () => {
     // Through the real program once, then every verb in this process.
-    if (spawnOnce) expectRefusal(await runGatehouse(['--config', ws.configPath, 'client', 'disable', 'service'], { cwd: ws.cwd }), 64, /^gatehouse: service is a static client: change it in config\.yaml$/);
+    if (spawnOnce)
+      expectRefusal(
+        await runGatehouse(['--config', ws.configPath, 'client', 'disable', 'service'], { cwd: ws.cwd }),
+        64,
+        /^gatehouse: service is a static client: change it in config\.yaml$/,
+      );
     for (const verb of ['disable', 'enable', 'delete']) {
       expectRefusal(await cli(['client', verb, 'service']), 64, /^gatehouse: service is a static client: change it in config\.yaml$/);
       expectRefusal(await cli(['client', verb, 'nobody-has-this-id']), 66, /^gatehouse: no client with id nobody-has-this-id$/);
@@ -209,7 +266,7 @@ describe.each(databaseKinds)('registration CLI on %s', (kind) => {
     expect(await server.gh.registrar.findRecord(device.client_id)).toBeUndefined();
   });
 
-  it('device revoke makes the device\'s existing access token inactive at introspection', async () => {
+  it("device revoke makes the device's existing access token inactive at introspection", async () => {
     expect(deviceAccessToken).not.toBe('');
     expect(await active(deviceAccessToken)).toBe(false);
   });

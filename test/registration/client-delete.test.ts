@@ -35,16 +35,19 @@ describe.each(databaseKinds)('client delete on %s', (kind) => {
     const registration = { enabled: true, initialAccessToken: 'required', policies: { consentRequired: false } };
     server = await startTestServer(db, { clients: [testClients.service], registration, compat: { keycloak: { realm: realmName } } });
     realm = `${server.url}/realms/${realmName}`;
-    ws = writeWorkspace(db, [
-      `issuer: ${server.url}`,
-      `database: ${databaseYaml(db)}`,
-      'clients:',
-      `  - ${JSON.stringify(testClients.service)}`,
-      `registration: ${JSON.stringify(registration)}`,
-      `compat: { keycloak: { realm: ${realmName} } }`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [
+        `issuer: ${server.url}`,
+        `database: ${databaseYaml(db)}`,
+        'clients:',
+        `  - ${JSON.stringify(testClients.service)}`,
+        `registration: ${JSON.stringify(registration)}`,
+        `compat: { keycloak: { realm: ${realmName} } }`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     await server.gh.users.createLocal({ email, password }, 'test');
     introspector = await client.discovery(new URL(realm), 'service', testClients.service.client_secret, undefined, insecure);
   });
@@ -67,18 +70,30 @@ describe.each(databaseKinds)('client delete on %s', (kind) => {
   }
 
   const active = async (accessToken: string) => (await client.tokenIntrospection(introspector, accessToken)).active;
-  const rowsOf = async (clientId: string) => (await server.gh.db('oidc_model').select('kind', 'payload'))
-    .filter((r: { payload: string }) => (JSON.parse(r.payload) as { clientId?: string }).clientId === clientId).map((r: { kind: string }) => r.kind).sort();
+  const rowsOf = async (clientId: string) =>
+    (await server.gh.db('oidc_model').select('kind', 'payload'))
+      .filter((r: { payload: string }) => (JSON.parse(r.payload) as { clientId?: string }).clientId === clientId)
+      .map((r: { kind: string }) => r.kind)
+      .sort();
 
   it('ends the access and refresh tokens of a deleted client, also when a client is registered again under its id', async () => {
     const secret = await registerSame();
     const config = await client.discovery(new URL(realm), 'same', secret, undefined, insecure);
     const service = await client.clientCredentialsGrant(config);
     const { callbackUrl, verifier } = await obtainCode(realm, {
-      clientId: 'same', redirectUri, email, password, scope: 'openid email', authorizationEndpoint: config.serverMetadata().authorization_endpoint!,
+      clientId: 'same',
+      redirectUri,
+      email,
+      password,
+      scope: 'openid email',
+      authorizationEndpoint: config.serverMetadata().authorization_endpoint!,
       extra: { nonce: 'n-1' },
     });
-    const login = await client.authorizationCodeGrant(config, new URL(callbackUrl), { pkceCodeVerifier: verifier, expectedState: client.skipStateCheck, expectedNonce: 'n-1' });
+    const login = await client.authorizationCodeGrant(config, new URL(callbackUrl), {
+      pkceCodeVerifier: verifier,
+      expectedState: client.skipStateCheck,
+      expectedNonce: 'n-1',
+    });
     expect(login.refresh_token).toBeDefined();
     expect(await active(service.access_token)).toBe(true);
     expect(await active(login.access_token)).toBe(true);

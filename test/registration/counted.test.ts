@@ -28,8 +28,15 @@ describe.each(databaseKinds)('counted registration on %s', (kind) => {
 
   it('registers exactly 10 clients with a token for 10 raced by 20 parallel registrations', async () => {
     const { row, token } = await server.gh.registrationTokens.create({ count: 10, expiresAt: Date.now() + 3_600_000 }, 'test');
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      register(server.url, i % 2 ? serviceMetadata({ client_name: `racer ${i}` }) : webMetadata(`http://127.0.0.1:9/cb${i}`, { client_name: `racer ${i}` }), token)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        register(
+          server.url,
+          i % 2 ? serviceMetadata({ client_name: `racer ${i}` }) : webMetadata(`http://127.0.0.1:9/cb${i}`, { client_name: `racer ${i}` }),
+          token,
+        ),
+      ),
+    );
 
     const won = answers.filter((a) => a.status === 201);
     const lost = answers.filter((a) => a.status !== 201);
@@ -55,8 +62,11 @@ describe.each(databaseKinds)('counted registration on %s', (kind) => {
 
   it('lets every valid registration in when invalid ones race it for the same token (they never hold a use)', async () => {
     const { row, token } = await server.gh.registrationTokens.create({ count: 3, expiresAt: Date.now() + 3_600_000 }, 'test');
-    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
-      register(server.url, i % 4 === 0 ? serviceMetadata() : serviceMetadata({ token_endpoint_auth_method: 'bogus' }), token)));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        register(server.url, i % 4 === 0 ? serviceMetadata() : serviceMetadata({ token_endpoint_auth_method: 'bogus' }), token),
+      ),
+    );
     expect(answers.filter((a) => a.status === 201)).toHaveLength(3);
     expect(answers.filter((a) => a.status === 400 && a.body.error === 'invalid_client_metadata')).toHaveLength(9);
     expect(await usesOf(server.gh, row.id)).toBe(3);
@@ -76,7 +86,7 @@ describe.each(databaseKinds)('counted registration on %s', (kind) => {
     expect((await fetch(uri, { headers: { authorization: `Bearer ${successor}` } })).status).toBe(200);
   });
 
-  it('lets exactly as many registrations in as maxClients has left when they race, and gives the losers\' uses back', async () => {
+  it("lets exactly as many registrations in as maxClients has left when they race, and gives the losers' uses back", async () => {
     const before = await count(server.gh, 'registered_client');
     const left = maxClients - before;
     expect(left).toBeGreaterThan(0);

@@ -79,31 +79,73 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     const clientId = randomId();
     const now = Date.now();
     expect(await takeRegistrationTokenUse(gh.db, tokenId, now)).toBe(true);
-    await insertRegisteredClient(gh.db, { client_id: clientId, registration_token_id: tokenId, via: 'rfc7591', kind: 'device', disabled_reason: null, disabled_at: null, created_at: now - ageMs, state: 'reserved' });
+    await insertRegisteredClient(gh.db, {
+      client_id: clientId,
+      registration_token_id: tokenId,
+      via: 'rfc7591',
+      kind: 'device',
+      disabled_reason: null,
+      disabled_at: null,
+      created_at: now - ageMs,
+      state: 'reserved',
+    });
     if (withClient) {
-      const payload = { client_id: clientId, client_secret: 'stored-before-the-crash-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
-      await upsertModel(gh.db, { kind: 'Client', id: clientId, payload: JSON.stringify(payload), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
+      const payload = {
+        client_id: clientId,
+        client_secret: 'stored-before-the-crash-0123456789',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      };
+      await upsertModel(gh.db, {
+        kind: 'Client',
+        id: clientId,
+        payload: JSON.stringify(payload),
+        grant_id: null,
+        user_code: null,
+        uid: null,
+        account_id: null,
+        expires_at: null,
+        consumed_at: null,
+      });
     }
     return clientId;
   }
 
   const uses = async () => (await gh.registrationTokens.get(tokenId)).uses;
-  const stateOf = async (clientId: string) => ((await gh.db('registered_client').where({ client_id: clientId }).first()) as { state?: string } | undefined)?.state;
+  const stateOf = async (clientId: string) =>
+    ((await gh.db('registered_client').where({ client_id: clientId }).first()) as { state?: string } | undefined)?.state;
   /** Clients from the token that really exist (Gatehouse's record and oidc-provider's metadata). */
-  const realClients = async () => Number((await gh.db('registered_client as r')
-    .join('oidc_model as m', (j) => j.on('m.id', 'r.client_id').andOnVal('m.kind', 'Client'))
-    .where('r.registration_token_id', tokenId).count<{ n: number | string }[]>({ n: '*' }).first())?.n ?? 0);
+  const realClients = async () =>
+    Number(
+      (
+        await gh
+          .db('registered_client as r')
+          .join('oidc_model as m', (j) => j.on('m.id', 'r.client_id').andOnVal('m.kind', 'Client'))
+          .where('r.registration_token_id', tokenId)
+          .count<{ n: number | string }[]>({ n: '*' })
+          .first()
+      )?.n ?? 0,
+    );
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     issuer = `http://127.0.0.1:${await freePort()}`;
     raw.issuer = issuer;
-    ws = writeWorkspace(db, [`issuer: ${issuer}`, `database: ${databaseYaml(db)}`, `registration: ${JSON.stringify(registration)}`, 'log: { level: warn }', ''].join('\n'));
+    ws = writeWorkspace(
+      db,
+      [`issuer: ${issuer}`, `database: ${databaseYaml(db)}`, `registration: ${JSON.stringify(registration)}`, 'log: { level: warn }', ''].join('\n'),
+    );
     const config = buildConfig(raw, db);
     gh = createGatehouse(config, { logger: createLogger('silent') });
     await migrateLatest(gh.db);
-    ({ row: { id: tokenId }, token } = await gh.registrationTokens.create({ count: 10_000, expiresAt: Date.now() + 3_600_000 }, 'test'));
-    later = [0, 1].map(() => createGatehouse(buildConfig(raw, db), { logger: createLogger('silent'), clock: { now: () => Date.now() + reservationBoundMs + 1000 } }));
+    ({
+      row: { id: tokenId },
+      token,
+    } = await gh.registrationTokens.create({ count: 10_000, expiresAt: Date.now() + 3_600_000 }, 'test'));
+    later = [0, 1].map(() =>
+      createGatehouse(buildConfig(raw, db), { logger: createLogger('silent'), clock: { now: () => Date.now() + reservationBoundMs + 1000 } }),
+    );
   });
   afterAll(async () => {
     if (child && child.exitCode === null && child.signalCode === null) await kill();
@@ -182,7 +224,17 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     // The repair runs (an instance whose clock is past the bound) before oidc-provider got to store the client.
     expect((await later[0]!.registrar.repairReservations()).undone).toEqual([reservation.clientId]);
     const payload = { client_id: reservation.clientId, client_secret: 'stored-too-late-0123456789', ...serviceMetadata() };
-    await upsertModel(gh.db, { kind: 'Client', id: reservation.clientId, payload: JSON.stringify(payload), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
+    await upsertModel(gh.db, {
+      kind: 'Client',
+      id: reservation.clientId,
+      payload: JSON.stringify(payload),
+      grant_id: null,
+      user_code: null,
+      uid: null,
+      account_id: null,
+      expires_at: null,
+      consumed_at: null,
+    });
     await expect(gh.registrar.settle(reservation, true)).rejects.toMatchObject({ code: 'overloaded' });
     expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toEqual([]);
     expect(await uses()).toBe(before);

@@ -13,7 +13,18 @@ import type { Clock } from '../../src/lib/clock.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import {
-  clientCredentials, clientRows, count, manage, recordRows, register, registered, registrationConfig, serviceMetadata, updateBody, usesOf, webMetadata,
+  clientCredentials,
+  clientRows,
+  count,
+  manage,
+  recordRows,
+  register,
+  registered,
+  registrationConfig,
+  serviceMetadata,
+  updateBody,
+  usesOf,
+  webMetadata,
 } from '../helpers/registration.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
@@ -47,7 +58,12 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
   it('registers a web client and a client_credentials client with openid-client, and the latter gets a token', async () => {
     const { row, token } = await newToken({ count: 2 });
     const options = { initialAccessToken: token, execute: [client.allowInsecureRequests] };
-    const web = await client.dynamicClientRegistration(new URL(server.url), { redirect_uris: [redirectUri], client_name: 'Registered Web' }, undefined, options);
+    const web = await client.dynamicClientRegistration(
+      new URL(server.url),
+      { redirect_uris: [redirectUri], client_name: 'Registered Web' },
+      undefined,
+      options,
+    );
     const webMeta = web.clientMetadata();
     expect(webMeta.client_id).toEqual(expect.any(String));
     expect(webMeta.client_secret).toEqual(expect.any(String));
@@ -55,9 +71,18 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
     expect(webMeta.registration_access_token).toEqual(expect.any(String));
     expect(webMeta.registration_client_uri).toBe(`${server.url}/reg/${webMeta.client_id}`);
 
-    const service = await client.dynamicClientRegistration(new URL(server.url), {
-      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], client_name: 'Registered Service', token_endpoint_auth_method: 'client_secret_post',
-    }, undefined, options);
+    const service = await client.dynamicClientRegistration(
+      new URL(server.url),
+      {
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        client_name: 'Registered Service',
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+      undefined,
+      options,
+    );
     const tokens = await client.clientCredentialsGrant(service);
     expect(tokens.access_token).toEqual(expect.any(String));
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
@@ -65,23 +90,40 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
     expect(await usesOf(server.gh, row.id)).toBe(2);
     const records = await server.gh.registrar.listRegistered();
     const mine = records.filter((r) => r.registration_token_id === row.id);
-    expect(mine.map((r) => [r.client_id, r.kind]).sort()).toEqual([[webMeta.client_id, 'application'], [service.clientMetadata().client_id, 'device']].sort());
+    expect(mine.map((r) => [r.client_id, r.kind]).sort()).toEqual(
+      [
+        [webMeta.client_id, 'application'],
+        [service.clientMetadata().client_id, 'device'],
+      ].sort(),
+    );
     expect(mine.every((r) => r.via === 'rfc7591' && r.disabled_reason === null)).toBe(true);
     expect((await server.gh.registrar.listRegistered('device')).map((r) => r.client_id)).toContain(service.clientMetadata().client_id);
 
     // The token is used up now: openid-client reports the server's challenge.
-    const refused = await client.dynamicClientRegistration(new URL(server.url), { redirect_uris: [redirectUri] }, undefined, options).then(() => undefined, (err: unknown) => err);
+    const refused = await client.dynamicClientRegistration(new URL(server.url), { redirect_uris: [redirectUri] }, undefined, options).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refused).toBeInstanceOf(client.WWWAuthenticateChallengeError);
     const challenge = (refused as client.WWWAuthenticateChallengeError).cause[0];
     expect(challenge?.scheme).toBe('bearer');
-    expect(challenge?.parameters).toMatchObject({ error: 'invalid_token', error_description: 'this registration token has been used up (2 of 2 clients registered)' });
+    expect(challenge?.parameters).toMatchObject({
+      error: 'invalid_token',
+      error_description: 'this registration token has been used up (2 of 2 clients registered)',
+    });
   });
 
   it('refuses a registration token that expires in the past at creation', async () => {
-    const refused = await newToken({ expiresAt: Date.now() - 1000 }).then(() => undefined, (err: unknown) => err);
+    const refused = await newToken({ expiresAt: Date.now() - 1000 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refused).toBeInstanceOf(GatehouseError);
     expect((refused as GatehouseError).code).toBe('input.invalid');
-    const zero = await newToken({ count: 0 }).then(() => undefined, (err: unknown) => err);
+    const zero = await newToken({ count: 0 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect((zero as GatehouseError).code).toBe('input.invalid');
   });
 
@@ -164,9 +206,16 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
       const read = await manage(made.registration_client_uri, 'GET', made.registration_access_token);
       expect(read.status).toBe(200);
       const rat = String(read.body.registration_access_token);
-      const refused = await manage(made.registration_client_uri, 'PUT', rat, updateBody(read.body, {
-        grant_types: ['client_credentials', 'authorization_code'], response_types: ['code'], redirect_uris: [redirectUri],
-      }));
+      const refused = await manage(
+        made.registration_client_uri,
+        'PUT',
+        rat,
+        updateBody(read.body, {
+          grant_types: ['client_credentials', 'authorization_code'],
+          response_types: ['code'],
+          redirect_uris: [redirectUri],
+        }),
+      );
       expect(refused.status).toBe(400);
       expect(refused.body.error).toBe('invalid_client_metadata');
       expect(refused.body.error_description).toMatch(/^registration token template: grant type authorization_code is not allowed/);
@@ -187,7 +236,11 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
         expect(refused.text).not.toContain('partner.example');
         expect(refused.text).not.toContain('template');
       }
-      const anonymous = await fetch(made.registration_client_uri, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(outside) });
+      const anonymous = await fetch(made.registration_client_uri, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(outside),
+      });
       expect(anonymous.status).toBe(401);
       expect(await anonymous.text()).not.toContain('partner.example');
       // The client's own token still works (nothing was rotated by the refusals).
@@ -271,7 +324,9 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
       const stale = await manage(made.registration_client_uri, 'GET', made.registration_access_token);
       expect(stale.status).toBe(401);
       expect(stale.body.error).toBe('invalid_token');
-      expect((await manage(made.registration_client_uri, 'PUT', made.registration_access_token, updateBody(read.body, { client_name: 'Stolen' }))).status).toBe(401);
+      expect((await manage(made.registration_client_uri, 'PUT', made.registration_access_token, updateBody(read.body, { client_name: 'Stolen' }))).status).toBe(
+        401,
+      );
 
       const updated = await manage(made.registration_client_uri, 'PUT', second, updateBody(read.body, { client_name: 'Renamed' }));
       expect(updated.status).toBe(200);
@@ -325,7 +380,10 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
         expect(a.body.error, c.name).toBe('invalid_request');
         expect(a.body.error_description, c.name).toEqual(expect.any(String));
       }
-      const tooLarge = await register(server.url, undefined, token, { body: JSON.stringify({ client_name: 'x'.repeat(60_000) }), contentType: 'application/json' });
+      const tooLarge = await register(server.url, undefined, token, {
+        body: JSON.stringify({ client_name: 'x'.repeat(60_000) }),
+        contentType: 'application/json',
+      });
       expect(tooLarge.status).toBe(413);
       expect(tooLarge.body.error).toBe('invalid_request');
       // Wrong body and no token: either refusal is fine, but not a 500.

@@ -22,7 +22,8 @@ const day = 86_400_000;
 
 /** Client tokens of a client and the ACL tokens they are linked to. */
 async function linksOf(server: TestServer, clientId: string): Promise<{ acl_token_id: string; kind: string }[]> {
-  return server.gh.db('client_token as c')
+  return server.gh
+    .db('client_token as c')
     .join('acl_token_client_token as l', 'l.client_token_id', 'c.id')
     .join('acl_token as a', 'a.id', 'l.acl_token_id')
     .where('c.client_id', clientId)
@@ -56,8 +57,9 @@ describe.each(databaseKinds)('registered clients and gating on %s', (kind) => {
       const password = 'a-long-enough-password-1';
       const holderEmail = `holder-${kind}@example.com`;
       const strangerEmail = `stranger-${kind}@example.com`;
-      const holder = await server.gh.users.createLocal({ email: holderEmail, password }, 'test',
-        (trx, user) => server.gh.gate.attachToken(trx, user.id, team.row.id, 'test'));
+      const holder = await server.gh.users.createLocal({ email: holderEmail, password }, 'test', (trx, user) =>
+        server.gh.gate.attachToken(trx, user.id, team.row.id, 'test'),
+      );
       const stranger = await server.gh.users.createLocal({ email: strangerEmail, password }, 'test');
 
       expect(await server.gh.gate.hasAccess(holder.id, app.client_id)).toBe(true);
@@ -69,7 +71,11 @@ describe.each(databaseKinds)('registered clients and gating on %s', (kind) => {
 
       // Over HTTP: the holder signs in to the new client (consent asked); the stranger, a known user, is stopped.
       const { code, verifier } = await obtainCode(server.url, { clientId: app.client_id, redirectUri, email: holderEmail, password, scope: 'openid email' });
-      const tokens = await tokenRequest(server.url, { client_id: app.client_id, client_secret: app.client_secret }, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
+      const tokens = await tokenRequest(
+        server.url,
+        { client_id: app.client_id, client_secret: app.client_secret },
+        { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier },
+      );
       expect(tokens.status).toBe(200);
       const browser = new Browserless();
       const auth = `${server.url}/auth?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`;
@@ -93,8 +99,10 @@ describe.each(databaseKinds)('registered clients and gating on %s', (kind) => {
     });
 
     it('refuses a registration token for an ACL token that does not exist', async () => {
-      const refused = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + day, aclTokenId: 'no-such-acl-token' }, 'test')
-        .then(() => undefined, (err: unknown) => err);
+      const refused = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + day, aclTokenId: 'no-such-acl-token' }, 'test').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expect(refused).toBeInstanceOf(GatehouseError);
       expect((refused as GatehouseError).code).toBe('not_found');
     });
@@ -106,7 +114,11 @@ describe.each(databaseKinds)('registered clients and gating on %s', (kind) => {
 
     beforeAll(async () => {
       db = await createTestDatabase(kind);
-      server = await startTestServer(db, { clients: [web], firstauth: { enable: true, mode: 'auto' }, ...registrationConfig({ initialAccessToken: 'required' }) });
+      server = await startTestServer(db, {
+        clients: [web],
+        firstauth: { enable: true, mode: 'auto' },
+        ...registrationConfig({ initialAccessToken: 'required' }),
+      });
     });
     afterAll(async () => {
       await server?.stop();
@@ -124,7 +136,14 @@ describe.each(databaseKinds)('registered clients and gating on %s', (kind) => {
       const accountId = `auto-${randomBytes(4).toString('hex')}`;
       const email = `${accountId}@example.com`;
       const password = 'auto-mode-password-9';
-      await insertLocalAccount(server.gh.db, { id: accountId, email, name: null, password_hash: await server.gh.passwords.hash(password), email_verified_at: Date.now(), created_at: Date.now() });
+      await insertLocalAccount(server.gh.db, {
+        id: accountId,
+        email,
+        name: null,
+        password_hash: await server.gh.passwords.hash(password),
+        email_verified_at: Date.now(),
+        created_at: Date.now(),
+      });
       const first = await obtainCode(server.url, { clientId: app.client_id, redirectUri, email, password, scope: 'openid' });
       const link = (await server.gh.db('user_idp').where({ connector_id: 'local', subject: accountId }).first()) as { user_id: string };
       expect(await server.gh.gate.hasAccess(link.user_id, app.client_id)).toBe(true);

@@ -33,12 +33,24 @@ const webOnly = 'redirect_uris must only contain web uris';
 const refused: [string, Record<string, unknown>, string][] = [
   ['a private-use scheme beside a claimed https URI (a web shape)', { redirect_uris: ['https://app.example.com/cb', 'com.example.app:/cb'] }, webOnly],
   ['a private-use scheme beside http off loopback', { redirect_uris: ['http://app.example.com/cb', 'com.example.app:/cb'] }, webOnly],
-  ['a private-use scheme beside http on a host that only starts with localhost', { redirect_uris: ['http://localhost.evil.example/cb', 'com.example.app:/cb'] }, webOnly],
+  [
+    'a private-use scheme beside http on a host that only starts with localhost',
+    { redirect_uris: ['http://localhost.evil.example/cb', 'com.example.app:/cb'] },
+    webOnly,
+  ],
   ['javascript: beside loopback', { application_type: 'web', redirect_uris: ['http://127.0.0.1:8080/cb', 'javascript:alert(document.domain)'] }, webOnly],
   ['data: beside a private-use scheme', { redirect_uris: ['com.example.app:/cb', 'data:text/html,<script>alert(1)</script>'] }, webOnly],
   ['a custom scheme without a dot (not reverse-DNS)', { redirect_uris: ['myapp:/cb'] }, webOnly],
-  ['javascript: in a declared native application', { application_type: 'native', redirect_uris: ['com.example.app:/cb', 'javascript:alert(1)'] }, 'redirect_uris must not use the javascript URI scheme'],
-  ['http off loopback in a declared native application', { application_type: 'native', redirect_uris: ['http://app.example.com/cb'] }, 'redirect_uris for native clients using http as a protocol can only use loopback addresses as hostnames'],
+  [
+    'javascript: in a declared native application',
+    { application_type: 'native', redirect_uris: ['com.example.app:/cb', 'javascript:alert(1)'] },
+    'redirect_uris must not use the javascript URI scheme',
+  ],
+  [
+    'http off loopback in a declared native application',
+    { application_type: 'native', redirect_uris: ['http://app.example.com/cb'] },
+    'redirect_uris for native clients using http as a protocol can only use loopback addresses as hostnames',
+  ],
 ];
 
 describe('the native-app redirect rule', () => {
@@ -51,7 +63,10 @@ describe('the native-app redirect rule', () => {
     db = await createTestDatabase('sqlite');
     server = await startTestServer(db, realmRegistrationConfig(realmName));
     token = (await server.gh.registrationTokens.create({ count: 100, expiresAt: Date.now() + 3_600_000 }, 'test')).token;
-    for (const [name, issuer] of [['issuer', server.url], ['realm', `${server.url}/realms/${realmName}`]] as const) {
+    for (const [name, issuer] of [
+      ['issuer', server.url],
+      ['realm', `${server.url}/realms/${realmName}`],
+    ] as const) {
       const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
       endpoints[name] = { registration: discovery.registration_endpoint!, authorization: discovery.authorization_endpoint! };
     }
@@ -63,14 +78,22 @@ describe('the native-app redirect rule', () => {
 
   const register = async (where: string, metadata: Record<string, unknown>, bearer = token) => {
     const response = await fetch(endpoints[where]!.registration, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify(metadata),
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body: JSON.stringify(metadata),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const authorize = (where: string, clientId: string, redirectUri: string) => {
     const url = new URL(endpoints[where]!.authorization);
     url.search = new URLSearchParams({
-      client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', state: 's',
+      client_id: clientId,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: redirectUri,
+      code_challenge: pkcePair().challenge,
+      code_challenge_method: 'S256',
+      state: 's',
     }).toString();
     return fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
   };
@@ -86,7 +109,11 @@ describe('the native-app redirect rule', () => {
     it("accepts oidc-agent's registration (application_type web, loopback and edu.kit.data.oidc-agent:/redirect) as a native application", async () => {
       const answer = await register(where, oidcAgentRegistration);
       expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-      expect(answer.body).toMatchObject({ application_type: 'native', redirect_uris: oidcAgentRegistration.redirect_uris, grant_types: oidcAgentRegistration.grant_types });
+      expect(answer.body).toMatchObject({
+        application_type: 'native',
+        redirect_uris: oidcAgentRegistration.redirect_uris,
+        grant_types: oidcAgentRegistration.grant_types,
+      });
     });
 
     it('accepts a private-use scheme alone, with no application_type, as a native application', async () => {
@@ -98,13 +125,21 @@ describe('the native-app redirect rule', () => {
     it('keeps the rule on update: oidc-agent sending application_type web again stays native', async () => {
       const created = await register(where, oidcAgentRegistration);
       expect(created.status, JSON.stringify(created.body)).toBe(201);
-      const updated = await manage(String(created.body.registration_client_uri), 'PUT', String(created.body.registration_access_token), updateBody(created.body, { application_type: 'web' }));
+      const updated = await manage(
+        String(created.body.registration_client_uri),
+        'PUT',
+        String(created.body.registration_access_token),
+        updateBody(created.body, { application_type: 'web' }),
+      );
       expect(updated.status, updated.text).toBe(200);
       expect(updated.body).toMatchObject({ application_type: 'native', redirect_uris: oidcAgentRegistration.redirect_uris });
     });
 
     it('refuses a private-use scheme under a --redirect-host template, naming the rule', async () => {
-      const limited = await server.gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 3_600_000, template: { redirectHosts: ['localhost'] } }, 'test');
+      const limited = await server.gh.registrationTokens.create(
+        { count: 1, expiresAt: Date.now() + 3_600_000, template: { redirectHosts: ['localhost'] } },
+        'test',
+      );
       const answer = await register(where, oidcAgentRegistration, limited.token);
       expect(answer.status).toBe(400);
       expect(answer.body).toEqual({
@@ -140,7 +175,8 @@ describe('the native-app redirect rule', () => {
         ['edu.kit.data.oidc-agent://redirect', 'refused'],
         ['edu.kit.data.oidc-agent.evil:/redirect', 'refused'],
       ];
-      for (const [redirectUri, expected] of cases) expect([redirectUri, await outcome(await authorize(where, id, redirectUri))]).toEqual([redirectUri, expected]);
+      for (const [redirectUri, expected] of cases)
+        expect([redirectUri, await outcome(await authorize(where, id, redirectUri))]).toEqual([redirectUri, expected]);
 
       const web = await register(where, { redirect_uris: ['http://127.0.0.1:9/cb'] });
       expect(web.status, JSON.stringify(web.body)).toBe(201);

@@ -48,7 +48,10 @@ describe.each(databaseKinds)('registration policies on %s', (kind) => {
       expect(mixed.body.error).toBe('invalid_redirect_uri');
       const origins = await register(server.url, webMetadata('http://127.0.0.1/cb', { web_origins: ['+', 'https://elsewhere.example'] }));
       expect(origins.status).toBe(400);
-      expect(origins.body).toMatchObject({ error: 'invalid_client_metadata', error_description: 'policy trustedHosts: web origin https://elsewhere.example is not on an allowed host (127.0.0.1)' });
+      expect(origins.body).toMatchObject({
+        error: 'invalid_client_metadata',
+        error_description: 'policy trustedHosts: web origin https://elsewhere.example is not on an allowed host (127.0.0.1)',
+      });
       expect(await count(server.gh, 'registered_client')).toBe(1);
     });
 
@@ -144,7 +147,9 @@ describe.each(databaseKinds)('registration policies on %s', (kind) => {
       const ok = await clientCredentials(server.url, made.client_id, made.client_secret);
       expect(ok.status).toBe(200);
       const accessToken = String(ok.body.access_token);
-      const introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+      const introspector = await client.discovery(new URL(server.url), 'service', testClients.service.client_secret, undefined, {
+        execute: [client.allowInsecureRequests],
+      });
       expect((await client.tokenIntrospection(introspector, accessToken)).active).toBe(true);
 
       enabled = { clientId: made.client_id, secret: made.client_secret, accessToken, introspector };
@@ -152,7 +157,9 @@ describe.each(databaseKinds)('registration policies on %s', (kind) => {
       await server.gh.registrar.setEnabled(made.client_id, false, 'test');
       expect(await server.gh.registrar.findRecord(made.client_id)).toMatchObject({ disabled_reason: 'admin' });
       expect((await clientCredentials(server.url, made.client_id, made.client_secret)).body.error).toBe('invalid_client');
-      const actions = (await server.gh.db('audit_log').where({ subject: made.client_id }).orderBy('id').select('action')).map((r: { action: string }) => r.action);
+      const actions = (await server.gh.db('audit_log').where({ subject: made.client_id }).orderBy('id').select('action')).map(
+        (r: { action: string }) => r.action,
+      );
       expect(actions).toEqual(['client.registered', 'client.enabled', 'client.disabled']);
     });
 

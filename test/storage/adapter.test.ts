@@ -17,35 +17,73 @@ import { createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase
 async function schemaDump(db: Db, kind: DatabaseKind): Promise<string> {
   const lines: string[] = [];
   if (kind === 'sqlite') {
-    const tables = (await db.raw(`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'knex_%' order by name`)) as { name: string }[];
+    const tables = (await db.raw(
+      `select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'knex_%' order by name`,
+    )) as { name: string }[];
     for (const { name: table } of tables) {
-      const columns = (await db.raw(`select name, type, "notnull", dflt_value, pk from pragma_table_info(?) order by cid`, [table])) as { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }[];
-      for (const c of columns) lines.push(`${table} column ${c.name} ${c.type}${c.notnull ? ' not null' : ''}${c.dflt_value !== null ? ` default ${c.dflt_value}` : ''}${c.pk ? ` pk${c.pk}` : ''}`);
-      const indexes = (await db.raw(`select l.name, l."unique", l.origin, l.partial, m.sql from pragma_index_list(?) l left join sqlite_master m on m.type = 'index' and m.name = l.name order by l.name`, [table])) as { name: string; unique: number; origin: string; partial: number; sql: string | null }[];
+      const columns = (await db.raw(`select name, type, "notnull", dflt_value, pk from pragma_table_info(?) order by cid`, [table])) as {
+        name: string;
+        type: string;
+        notnull: number;
+        dflt_value: string | null;
+        pk: number;
+      }[];
+      for (const c of columns)
+        lines.push(
+          `${table} column ${c.name} ${c.type}${c.notnull ? ' not null' : ''}${c.dflt_value !== null ? ` default ${c.dflt_value}` : ''}${c.pk ? ` pk${c.pk}` : ''}`,
+        );
+      const indexes = (await db.raw(
+        `select l.name, l."unique", l.origin, l.partial, m.sql from pragma_index_list(?) l left join sqlite_master m on m.type = 'index' and m.name = l.name order by l.name`,
+        [table],
+      )) as { name: string; unique: number; origin: string; partial: number; sql: string | null }[];
       for (const i of indexes) {
         const cols = ((await db.raw(`select name from pragma_index_info(?) order by seqno`, [i.name])) as { name: string }[]).map((c) => c.name).join(', ');
         const where = i.partial && i.sql ? ` where ${i.sql.replace(/^[\s\S]* where /i, '')}` : '';
         lines.push(`${table} index ${i.name} (${cols})${i.unique ? ' unique' : ''} ${i.origin}${where}`);
       }
-      const keys = (await db.raw(`select "from", "table", "to", on_update, on_delete from pragma_foreign_key_list(?) order by id, seq`, [table])) as { from: string; table: string; to: string; on_update: string; on_delete: string }[];
+      const keys = (await db.raw(`select "from", "table", "to", on_update, on_delete from pragma_foreign_key_list(?) order by id, seq`, [table])) as {
+        from: string;
+        table: string;
+        to: string;
+        on_update: string;
+        on_delete: string;
+      }[];
       for (const k of keys) lines.push(`${table} foreign key (${k.from}) references ${k.table}(${k.to}) on update ${k.on_update} on delete ${k.on_delete}`);
     }
     return lines.join('\n');
   }
-  const rows = <T,>(result: unknown) => (result as { rows: T[] }).rows;
-  const columns = rows<{ table_name: string; column_name: string; data_type: string; character_maximum_length: number | null; is_nullable: string; column_default: string | null }>(await db.raw(
-    `select table_name, column_name, data_type, character_maximum_length, is_nullable, column_default from information_schema.columns
-     where table_schema = 'public' and table_name not like 'knex_%' order by table_name, ordinal_position`));
-  const indexes = rows<{ tablename: string; indexname: string; indexdef: string }>(await db.raw(
-    `select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' and tablename not like 'knex_%' order by tablename, indexname`));
-  const constraints = rows<{ table_name: string; conname: string; definition: string }>(await db.raw(
-    `select c.conrelid::regclass::text as table_name, c.conname, pg_get_constraintdef(c.oid) as definition from pg_constraint c
+  const rows = <T>(result: unknown) => (result as { rows: T[] }).rows;
+  const columns = rows<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    character_maximum_length: number | null;
+    is_nullable: string;
+    column_default: string | null;
+  }>(
+    await db.raw(
+      `select table_name, column_name, data_type, character_maximum_length, is_nullable, column_default from information_schema.columns
+     where table_schema = 'public' and table_name not like 'knex_%' order by table_name, ordinal_position`,
+    ),
+  );
+  const indexes = rows<{ tablename: string; indexname: string; indexdef: string }>(
+    await db.raw(
+      `select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' and tablename not like 'knex_%' order by tablename, indexname`,
+    ),
+  );
+  const constraints = rows<{ table_name: string; conname: string; definition: string }>(
+    await db.raw(
+      `select c.conrelid::regclass::text as table_name, c.conname, pg_get_constraintdef(c.oid) as definition from pg_constraint c
      join pg_namespace n on n.oid = c.connamespace where n.nspname = 'public' and c.conrelid <> 0 and c.conrelid::regclass::text not like 'knex_%'
-     order by 1, c.conname`));
+     order by 1, c.conname`,
+    ),
+  );
   const tables = [...new Set(columns.map((c) => c.table_name))];
   for (const table of tables) {
     for (const c of columns.filter((x) => x.table_name === table)) {
-      lines.push(`${table} column ${c.column_name} ${c.data_type}${c.character_maximum_length !== null ? `(${c.character_maximum_length})` : ''}${c.is_nullable === 'NO' ? ' not null' : ''}${c.column_default !== null ? ` default ${c.column_default}` : ''}`);
+      lines.push(
+        `${table} column ${c.column_name} ${c.data_type}${c.character_maximum_length !== null ? `(${c.character_maximum_length})` : ''}${c.is_nullable === 'NO' ? ' not null' : ''}${c.column_default !== null ? ` default ${c.column_default}` : ''}`,
+      );
     }
     for (const i of indexes.filter((x) => x.tablename === table)) lines.push(`${table} index ${i.indexname}: ${i.indexdef.replace(/ ON public\./, ' ON ')}`);
     // "user" is quoted by regclass::text; the table names above are not.
@@ -143,9 +181,16 @@ describe.each(databaseKinds)('knex adapter on %s', (kind) => {
   });
 
   it('matches the committed schema snapshot', async () => {
-    const columns: { table_name: string; column_name: string }[] = kind === 'sqlite'
-      ? (await db.raw(`select m.name as table_name, p.name as column_name from sqlite_master m join pragma_table_info(m.name) p where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like 'knex_%' order by 1, p.cid`)) as { table_name: string; column_name: string }[]
-      : ((await db.raw(`select table_name, column_name from information_schema.columns where table_schema = 'public' and table_name not like 'knex_%' order by 1, ordinal_position`)) as { rows: { table_name: string; column_name: string }[] }).rows;
+    const columns: { table_name: string; column_name: string }[] =
+      kind === 'sqlite'
+        ? ((await db.raw(
+            `select m.name as table_name, p.name as column_name from sqlite_master m join pragma_table_info(m.name) p where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like 'knex_%' order by 1, p.cid`,
+          )) as { table_name: string; column_name: string }[])
+        : (
+            (await db.raw(
+              `select table_name, column_name from information_schema.columns where table_schema = 'public' and table_name not like 'knex_%' order by 1, ordinal_position`,
+            )) as { rows: { table_name: string; column_name: string }[] }
+          ).rows;
     const dump = columns.map((c) => `${c.table_name}.${c.column_name}`).join('\n');
     await expect(`${dump}\n`).toMatchFileSnapshot('./__snapshots__/schema-columns.txt');
   });

@@ -37,7 +37,19 @@ const alreadyExists = { code: 'already_exists' };
 
 function aclTokenRow(over: Partial<acl.AclTokenRow> = {}): acl.AclTokenRow {
   const id = uniq('acl');
-  return { id, token_hash: `h-${id}`, description: null, max_users: 0, uses: 0, kind: 'invitation', expires_at: null, revoked_at: null, created_by: 'test', created_at: now, ...over };
+  return {
+    id,
+    token_hash: `h-${id}`,
+    description: null,
+    max_users: 0,
+    uses: 0,
+    kind: 'invitation',
+    expires_at: null,
+    revoked_at: null,
+    created_by: 'test',
+    created_at: now,
+    ...over,
+  };
 }
 function clientTokenRow(clientId: string, over: Partial<acl.ClientTokenRow> = {}): acl.ClientTokenRow {
   const id = uniq('ct');
@@ -50,19 +62,67 @@ function userRow(over: Partial<users.UserRow> = {}): users.UserRow {
 function joinRequestRow(over: Partial<joins.JoinRequestRow> = {}): joins.JoinRequestRow {
   const id = uniq('jr');
   return {
-    id, kind: 'join', connector_id: 'local', subject: `sub-${id}`, user_id: null, email: `${id}@example.org`, name: null, message: null, client_id: 'app',
-    status: 'pending', decided_by: null, decided_at: null, acl_token_id: null, redeemed_at: null, created_at: now, ...over,
+    id,
+    kind: 'join',
+    connector_id: 'local',
+    subject: `sub-${id}`,
+    user_id: null,
+    email: `${id}@example.org`,
+    name: null,
+    message: null,
+    client_id: 'app',
+    status: 'pending',
+    decided_by: null,
+    decided_at: null,
+    acl_token_id: null,
+    redeemed_at: null,
+    created_at: now,
+    ...over,
   };
 }
 function registrationTokenRow(over: Partial<reg.RegistrationTokenRow> = {}): reg.RegistrationTokenRow {
   const id = uniq('rt');
-  return { id, token_hash: `h-${id}`, description: null, max_clients: 1, uses: 0, template: null, approval: false, acl_token_id: null, expires_at: null, revoked_at: null, created_by: 'test', created_at: now, ...over };
+  return {
+    id,
+    token_hash: `h-${id}`,
+    description: null,
+    max_clients: 1,
+    uses: 0,
+    template: null,
+    approval: false,
+    acl_token_id: null,
+    expires_at: null,
+    revoked_at: null,
+    created_by: 'test',
+    created_at: now,
+    ...over,
+  };
 }
 function registeredClientRow(over: Partial<reg.RegisteredClientRow> = {}): reg.RegisteredClientRow {
-  return { client_id: uniq('client'), registration_token_id: null, via: 'rfc7591', kind: 'application', disabled_reason: null, disabled_at: null, created_at: now, ...over };
+  return {
+    client_id: uniq('client'),
+    registration_token_id: null,
+    via: 'rfc7591',
+    kind: 'application',
+    disabled_reason: null,
+    disabled_at: null,
+    created_at: now,
+    ...over,
+  };
 }
 function deviceTokenRow(over: Partial<devices.DeviceTokenRow> = {}): devices.DeviceTokenRow {
-  return { id: uniq('dt'), description: null, max_devices: 1, uses: 0, client_template: null, expires_at: now + 3_600_000, revoked_at: null, created_by: 'test', created_at: now, ...over };
+  return {
+    id: uniq('dt'),
+    description: null,
+    max_devices: 1,
+    uses: 0,
+    client_template: null,
+    expires_at: now + 3_600_000,
+    revoked_at: null,
+    created_by: 'test',
+    created_at: now,
+    ...over,
+  };
 }
 function modelRow(kind: string, over: Partial<models.OidcModelRow> = {}): models.OidcModelRow {
   return { kind, id: uniq(kind), payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null, ...over };
@@ -111,7 +171,14 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
     });
 
     it('keeps local accounts and uses a verification link once, even when raced', async () => {
-      const account = { id: uniq('la'), email: `${uniq('local')}@example.org`, name: null, password_hash: 'argon2id$x', email_verified_at: null, created_at: now };
+      const account = {
+        id: uniq('la'),
+        email: `${uniq('local')}@example.org`,
+        name: null,
+        password_hash: 'argon2id$x',
+        email_verified_at: null,
+        created_at: now,
+      };
       await users.insertLocalAccount(db, account);
       expect(await users.findLocalAccount(db, account.id)).toEqual(account);
       expect(await users.findLocalAccountByEmail(db, account.email.toUpperCase())).toEqual(account);
@@ -141,7 +208,9 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       await users.insertLocalAccount(db, account);
       await expect(users.insertLocalAccount(db, { ...account, id: uniq('la') })).rejects.toMatchObject(alreadyExists);
       await users.insertEmailVerification(db, { token_hash: 'dup-link', local_account_id: account.id, expires_at: now });
-      await expect(users.insertEmailVerification(db, { token_hash: 'dup-link', local_account_id: account.id, expires_at: now })).rejects.toMatchObject(alreadyExists);
+      await expect(users.insertEmailVerification(db, { token_hash: 'dup-link', local_account_id: account.id, expires_at: now })).rejects.toMatchObject(
+        alreadyExists,
+      );
     });
   });
 
@@ -249,7 +318,11 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       expect((await joins.listJoinRequests(db, 'pending')).map((r) => r.id)).toContain(request.id);
       const token = aclTokenRow();
       await acl.insertAclToken(db, token);
-      expect(await winners(parallel, () => joins.decideJoinRequest(db, request.id, { status: 'approved', decided_by: 'admin@example.org', decided_at: now, acl_token_id: token.id }))).toBe(1);
+      expect(
+        await winners(parallel, () =>
+          joins.decideJoinRequest(db, request.id, { status: 'approved', decided_by: 'admin@example.org', decided_at: now, acl_token_id: token.id }),
+        ),
+      ).toBe(1);
       expect(await joins.decideJoinRequest(db, request.id, { status: 'denied', decided_by: 'other', decided_at: now })).toBe(false);
       expect(await joins.findPendingJoinRequest(db, 'local', request.subject, 'app')).toBeUndefined();
       expect((await joins.listJoinRequests(db)).map((r) => r.id)).toContain(request.id);
@@ -263,7 +336,14 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
     it('uses an approval link once when 20 callers race, and not after it expired', async () => {
       const request = joinRequestRow();
       await joins.insertJoinRequest(db, request);
-      const link = { token_hash: uniq('al'), join_request_id: request.id, action: 'approve' as const, approver: 'admin@example.org', expires_at: now + 1000, used_at: null };
+      const link = {
+        token_hash: uniq('al'),
+        join_request_id: request.id,
+        action: 'approve' as const,
+        approver: 'admin@example.org',
+        expires_at: now + 1000,
+        used_at: null,
+      };
       await joins.insertApprovalLink(db, link);
       expect(await joins.findApprovalLink(db, link.token_hash)).toEqual(link);
       expect(await winners(parallel, () => joins.useApprovalLink(db, link.token_hash, now))).toBe(1);
@@ -275,7 +355,15 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
     });
 
     it('keeps a pending identity until it expires, replacing it on a second write', async () => {
-      const identity = { interaction_uid: uniq('uid'), connector_id: 'upstream', subject: 's', email: null, email_verified: false, name: null, expires_at: now + 1000 };
+      const identity = {
+        interaction_uid: uniq('uid'),
+        connector_id: 'upstream',
+        subject: 's',
+        email: null,
+        email_verified: false,
+        name: null,
+        expires_at: now + 1000,
+      };
       await joins.upsertPendingIdentity(db, identity);
       await joins.upsertPendingIdentity(db, { ...identity, email: 'a@example.org', email_verified: true });
       expect(await joins.findPendingIdentity(db, identity.interaction_uid, now)).toEqual({ ...identity, email: 'a@example.org', email_verified: true });
@@ -361,9 +449,13 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       await reg.insertRegisteredClient(db, device);
       await expect(reg.insertRegisteredClient(db, { ...device, manufacturer_id: null })).rejects.toMatchObject(alreadyExists);
       await expect(reg.insertRegisteredClient(db, { ...device, client_id: uniq('client') })).rejects.toMatchObject(alreadyExists);
-      const raced = await Promise.allSettled(Array.from({ length: 5 }, () => reg.insertRegisteredClient(db, registeredClientRow({ manufacturer_id: 'raced-mfr' }))));
+      const raced = await Promise.allSettled(
+        Array.from({ length: 5 }, () => reg.insertRegisteredClient(db, registeredClientRow({ manufacturer_id: 'raced-mfr' }))),
+      );
       expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      expect(raced.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual(Array.from({ length: 4 }, () => expect.objectContaining(alreadyExists)));
+      expect(raced.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual(
+        Array.from({ length: 4 }, () => expect.objectContaining(alreadyExists)),
+      );
     });
 
     it('uses a client approval link once when 20 callers race; the others for the client retire', async () => {
@@ -501,12 +593,16 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       await keys.insertSigningKey(db, { kid: uniq('kid'), alg, private_jwk: '{}', created_at: now, retired_at: null });
       await keys.insertSigningKey(db, { kid: uniq('kid'), alg, private_jwk: '{}', created_at: now, retired_at: null });
       // Half the callers revoke the first key, half the second: unlocked, two of them would both see "another remains".
-      const revoked = await Promise.all(Array.from({ length: parallel }, (_, i) => withTransaction(db, async (trx) => {
-        await keys.lockSigningKeys(trx, alg);
-        const active = (await keys.listSigningKeys(trx)).filter((k) => k.alg === alg && k.retired_at === null);
-        if (active.length < 2) return false;
-        return (await keys.deleteSigningKey(trx, active[i % 2]!.kid)) === 1;
-      })));
+      const revoked = await Promise.all(
+        Array.from({ length: parallel }, (_, i) =>
+          withTransaction(db, async (trx) => {
+            await keys.lockSigningKeys(trx, alg);
+            const active = (await keys.listSigningKeys(trx)).filter((k) => k.alg === alg && k.retired_at === null);
+            if (active.length < 2) return false;
+            return (await keys.deleteSigningKey(trx, active[i % 2]!.kid)) === 1;
+          }),
+        ),
+      );
       expect(revoked.filter(Boolean)).toHaveLength(1);
       expect((await keys.listSigningKeys(db)).filter((k) => k.alg === alg)).toHaveLength(1);
     });

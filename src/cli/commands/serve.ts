@@ -28,9 +28,12 @@ function banner(gh: Gatehouse, running: RunningServer): string {
   const rows: [string, string][] = [
     ['discovery', `${running.url}/.well-known/openid-configuration`],
     ['gating', gh.gate.mode === 'open' ? 'off (firstauth.enable is false or mode none): anyone who signs in gets in' : `${gh.gate.mode} (firstauth.mode)`],
-    ['registration', registration.enabled
-      ? `on at ${running.url}/reg (${registration.initialAccessToken === 'required' ? 'a registration token is required' : 'anonymous requests allowed, policies apply'})`
-      : 'off (registration.enabled)'],
+    [
+      'registration',
+      registration.enabled
+        ? `on at ${running.url}/reg (${registration.initialAccessToken === 'required' ? 'a registration token is required' : 'anonymous requests allowed, policies apply'})`
+        : 'off (registration.enabled)',
+    ],
     ['device enrolment', deviceRegistration.enabled ? `on at ${gh.devices.registrationUrl()}` : 'off (deviceRegistration.enabled)'],
     ['keycloak realm', realm ? `${realm}, issuer ${config.issuer}/realms/${realm}` : 'off (compat.keycloak)'],
     ['logs', `JSON lines on stdout (log.level ${gh.logger.level})`],
@@ -45,23 +48,28 @@ function banner(gh: Gatehouse, running: RunningServer): string {
 }
 
 export function serveCommand(): Command {
-  return new Command('serve')
-    .description('run the server (runs migrations first); JSON logs on stdout, this banner on stderr')
-    .action(withGatehouse(async ({ gh }) => {
-      // Loaded here so other commands do not pay for (or warn about) oidc-provider.
-      const { startServer } = await import('../../http/server.ts');
-      const running = await startServer(gh);
-      process.stderr.write(`${banner(gh, running)}\n`);
-      if (running.bootstrapLink) {
-        process.stderr.write(`\nNobody has an account yet. First admin: open this one-time invitation, then sign in to any client:\n  ${running.bootstrapLink}\n(it is shown once; \`gatehouse acl-token create\` makes more at any time)\n`);
-      }
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      gh.logger.info('shutting down');
-      // stop() closes the database; the wrapper's close afterwards is harmless.
-      await running.stop().catch(() => undefined);
-    }, { logLevel: undefined, migrate: false, needs: 'all' }));
+  return new Command('serve').description('run the server (runs migrations first); JSON logs on stdout, this banner on stderr').action(
+    withGatehouse(
+      async ({ gh }) => {
+        // Loaded here so other commands do not pay for (or warn about) oidc-provider.
+        const { startServer } = await import('../../http/server.ts');
+        const running = await startServer(gh);
+        process.stderr.write(`${banner(gh, running)}\n`);
+        if (running.bootstrapLink) {
+          process.stderr.write(
+            `\nNobody has an account yet. First admin: open this one-time invitation, then sign in to any client:\n  ${running.bootstrapLink}\n(it is shown once; \`gatehouse acl-token create\` makes more at any time)\n`,
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        gh.logger.info('shutting down');
+        // stop() closes the database; the wrapper's close afterwards is harmless.
+        await running.stop().catch(() => undefined);
+      },
+      { logLevel: undefined, migrate: false, needs: 'all' },
+    ),
+  );
 }

@@ -81,12 +81,18 @@ export async function revokeClientToken(db: DbOrTrx, id: string, now: number): P
 }
 
 export async function linkAclTokenToClientToken(db: DbOrTrx, aclTokenId: string, clientTokenId: string): Promise<void> {
-  await db('acl_token_client_token').insert({ acl_token_id: aclTokenId, client_token_id: clientTokenId }).onConflict(['acl_token_id', 'client_token_id']).ignore();
+  await db('acl_token_client_token')
+    .insert({ acl_token_id: aclTokenId, client_token_id: clientTokenId })
+    .onConflict(['acl_token_id', 'client_token_id'])
+    .ignore();
 }
 
 export async function clientTokensOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<ClientTokenRow[]> {
-  return db('client_token').join('acl_token_client_token', 'client_token.id', 'acl_token_client_token.client_token_id')
-    .where('acl_token_client_token.acl_token_id', aclTokenId).select('client_token.*').orderBy('client_token.client_id');
+  return db('client_token')
+    .join('acl_token_client_token', 'client_token.id', 'acl_token_client_token.client_token_id')
+    .where('acl_token_client_token.acl_token_id', aclTokenId)
+    .select('client_token.*')
+    .orderBy('client_token.client_id');
 }
 
 export async function linkUserToAclToken(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<void> {
@@ -95,14 +101,20 @@ export async function linkUserToAclToken(db: DbOrTrx, userId: string, aclTokenId
 
 /** Links a user to a token unless already linked; true only for the caller whose row went in (the race winner). */
 export async function linkUserToAclTokenOnce(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<boolean> {
-  const rows: unknown[] = await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now })
-    .onConflict(['user_id', 'acl_token_id']).ignore().returning('user_id');
+  const rows: unknown[] = await db('user_acl_token')
+    .insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now })
+    .onConflict(['user_id', 'acl_token_id'])
+    .ignore()
+    .returning('user_id');
   return rows.length === 1;
 }
 
 export async function aclTokensOfUser(db: DbOrTrx, userId: string): Promise<AclTokenRow[]> {
-  return db('acl_token').join('user_acl_token', 'acl_token.id', 'user_acl_token.acl_token_id')
-    .where('user_acl_token.user_id', userId).select('acl_token.*').orderBy('acl_token.created_at');
+  return db('acl_token')
+    .join('user_acl_token', 'acl_token.id', 'user_acl_token.acl_token_id')
+    .where('user_acl_token.user_id', userId)
+    .select('acl_token.*')
+    .orderBy('acl_token.created_at');
 }
 
 export async function usersOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<string[]> {
@@ -134,7 +146,11 @@ export async function userAccessToClient(db: DbOrTrx, userId: string, clientId: 
 }
 
 /** Every client a user can reach, with the access expiry (for `user show`). */
-export async function userAccessList(db: DbOrTrx, userId: string, now: number): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
+export async function userAccessList(
+  db: DbOrTrx,
+  userId: string,
+  now: number,
+): Promise<{ client_id: string; acl_token_id: string; expires_at: number | null }[]> {
   const rows: { client_id: string; acl_token_id: string; expires_at: number | null }[] = await db('user_acl_token as u')
     .join('acl_token as a', 'a.id', 'u.acl_token_id')
     .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')

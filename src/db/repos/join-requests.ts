@@ -55,13 +55,21 @@ export async function listJoinRequests(db: DbOrTrx, status?: JoinRequestStatus):
 }
 
 /** Moves a request out of `pending`; false if someone else decided first. */
-export async function decideJoinRequest(db: DbOrTrx, id: string, patch: Pick<JoinRequestRow, 'status' | 'decided_by' | 'decided_at'> & { acl_token_id?: string | null }): Promise<boolean> {
+export async function decideJoinRequest(
+  db: DbOrTrx,
+  id: string,
+  patch: Pick<JoinRequestRow, 'status' | 'decided_by' | 'decided_at'> & { acl_token_id?: string | null },
+): Promise<boolean> {
   return (await db('join_request').where({ id, status: 'pending' }).update(patch)) === 1;
 }
 
 /** Approved, unredeemed requests of one identity for one client (let in at its next login). */
 export async function findApprovedUnredeemed(db: DbOrTrx, connectorId: string, subject: string, clientId: string): Promise<JoinRequestRow[]> {
-  return db('join_request').where({ connector_id: connectorId, subject, client_id: clientId, status: 'approved' }).whereNull('redeemed_at').whereNotNull('acl_token_id').orderBy('decided_at');
+  return db('join_request')
+    .where({ connector_id: connectorId, subject, client_id: clientId, status: 'approved' })
+    .whereNull('redeemed_at')
+    .whereNotNull('acl_token_id')
+    .orderBy('decided_at');
 }
 
 export async function markJoinRequestRedeemed(db: DbOrTrx, id: string, now: number): Promise<boolean> {
@@ -89,7 +97,10 @@ export async function upsertPendingIdentity(db: DbOrTrx, row: PendingIdentityRow
 }
 
 export async function findPendingIdentity(db: DbOrTrx, uid: string, now: number): Promise<PendingIdentityRow | undefined> {
-  const row: (Omit<PendingIdentityRow, 'email_verified'> & { email_verified: boolean | number }) | undefined = await db('pending_identity').where({ interaction_uid: uid }).andWhere('expires_at', '>', now).first();
+  const row: (Omit<PendingIdentityRow, 'email_verified'> & { email_verified: boolean | number }) | undefined = await db('pending_identity')
+    .where({ interaction_uid: uid })
+    .andWhere('expires_at', '>', now)
+    .first();
   return row && { ...row, email_verified: Boolean(row.email_verified) };
 }
 

@@ -27,9 +27,11 @@ export async function enqueueMail(db: DbOrTrx, mail: NewMail, now: number): Prom
 
 export async function listDueMail(db: DbOrTrx, now: number, limit: number): Promise<OutboxRow[]> {
   return db('mail_outbox')
-    .where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now)
+    .where({ status: 'pending' })
+    .andWhere('next_attempt_at', '<=', now)
     .andWhere((q) => q.whereNull('locked_until').orWhere('locked_until', '<', now))
-    .orderBy('id').limit(limit);
+    .orderBy('id')
+    .limit(limit);
 }
 
 /** Takes a lease on one mail; false if another sender (instance) got it first. */
@@ -47,7 +49,10 @@ export async function markMailSent(db: DbOrTrx, id: number, now: number): Promis
 }
 
 export async function markMailFailed(db: DbOrTrx, id: number, error: string, nextAttemptAt: number): Promise<void> {
-  await db('mail_outbox').where({ id }).increment('attempts', 1).update({ last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, locked_until: null });
+  await db('mail_outbox')
+    .where({ id })
+    .increment('attempts', 1)
+    .update({ last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, locked_until: null });
 }
 
 export async function listMail(db: DbOrTrx): Promise<OutboxRow[]> {

@@ -21,10 +21,13 @@ export interface OidcModelRow {
 
 export async function upsertModel(db: DbOrTrx, row: OidcModelRow): Promise<void> {
   if (fast(db)) {
-    await runPrepared(db as Db, `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
+    await runPrepared(
+      db as Db,
+      `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
       values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
       user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
-    (s) => s.run(row.kind, row.id, row.payload, row.grant_id, row.user_code, row.uid, row.account_id, row.expires_at, row.consumed_at));
+      (s) => s.run(row.kind, row.id, row.payload, row.grant_id, row.user_code, row.uid, row.account_id, row.expires_at, row.consumed_at),
+    );
     return;
   }
   await db('oidc_model').insert(row).onConflict(['kind', 'id']).merge(['payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at', 'consumed_at']);
@@ -44,13 +47,25 @@ export async function findClientModel(db: DbOrTrx, id: string): Promise<(OidcMod
 }
 
 export async function findModelBy(db: DbOrTrx, kind: string, column: 'uid' | 'user_code', value: string): Promise<OidcModelRow | undefined> {
-  if (fast(db)) return readPrepared(db as Db, `select * from oidc_model where kind = ? and ${column === 'uid' ? 'uid' : 'user_code'} = ? limit 1`, (s) => s.get(kind, value) as OidcModelRow | undefined);
-  return db('oidc_model').where({ kind, [column]: value }).first();
+  if (fast(db))
+    return readPrepared(
+      db as Db,
+      `select * from oidc_model where kind = ? and ${column === 'uid' ? 'uid' : 'user_code'} = ? limit 1`,
+      (s) => s.get(kind, value) as OidcModelRow | undefined,
+    );
+  return db('oidc_model')
+    .where({ kind, [column]: value })
+    .first();
 }
 
 /** Marks a row consumed; true only for the one caller that did it. */
 export async function consumeModel(db: DbOrTrx, kind: string, id: string, at: number): Promise<boolean> {
-  if (fast(db)) return runPrepared(db as Db, 'update oidc_model set consumed_at = ? where kind = ? and id = ? and consumed_at is null', (s) => s.run(at, kind, id).changes === 1);
+  if (fast(db))
+    return runPrepared(
+      db as Db,
+      'update oidc_model set consumed_at = ? where kind = ? and id = ? and consumed_at is null',
+      (s) => s.run(at, kind, id).changes === 1,
+    );
   const changed = await db('oidc_model').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: at });
   return changed === 1;
 }
@@ -74,7 +89,14 @@ export async function destroyByAccountId(db: DbOrTrx, accountId: string): Promis
  * Kinds that name their client in the payload but need not belong to a grant;
  * access tokens, refresh tokens and authorization codes always belong to one.
  */
-const clientBoundKinds = ['Grant', 'ClientCredentials', 'RegistrationAccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest'];
+const clientBoundKinds = [
+  'Grant',
+  'ClientCredentials',
+  'RegistrationAccessToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PushedAuthorizationRequest',
+];
 
 /**
  * Ends everything oidc-provider holds for one client: its metadata, its grants

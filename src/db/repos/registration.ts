@@ -87,7 +87,10 @@ export async function revokeRegistrationToken(db: DbOrTrx, id: string, now: numb
 }
 
 export async function insertRegisteredClient(db: DbOrTrx, row: RegisteredClientRow): Promise<void> {
-  await insertUnique(db('registered_client').insert(row), row.manufacturer_id ? `client ${row.client_id} or a device with manufacturer id ${row.manufacturer_id}` : `client ${row.client_id}`);
+  await insertUnique(
+    db('registered_client').insert(row),
+    row.manufacturer_id ? `client ${row.client_id} or a device with manufacturer id ${row.manufacturer_id}` : `client ${row.client_id}`,
+  );
 }
 
 export async function findRegisteredClient(db: DbOrTrx, clientId: string): Promise<RegisteredClientRow | undefined> {
@@ -126,7 +129,8 @@ export async function listStaleReservations(db: DbOrTrx, before: number, limit =
 }
 
 export async function setClientDisabled(db: DbOrTrx, clientId: string, reason: RegisteredClientRow['disabled_reason'], now: number): Promise<boolean> {
-  const changed = await db('registered_client').where({ client_id: clientId })
+  const changed = await db('registered_client')
+    .where({ client_id: clientId })
     .update(reason ? { disabled_reason: reason, disabled_at: now } : { disabled_reason: null, disabled_at: null });
   return changed === 1;
 }
@@ -145,7 +149,11 @@ export async function findClientApprovalLink(db: DbOrTrx, tokenHash: string): Pr
 
 /** Uses a link once; true only for the caller that used it. */
 export async function useClientApprovalLink(db: DbOrTrx, tokenHash: string, now: number): Promise<boolean> {
-  const changed = await db('client_approval_link').where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).update({ used_at: now });
+  const changed = await db('client_approval_link')
+    .where({ token_hash: tokenHash })
+    .whereNull('used_at')
+    .andWhere('expires_at', '>', now)
+    .update({ used_at: now });
   return changed === 1;
 }
 
@@ -156,7 +164,8 @@ export async function retireClientApprovalLinks(db: DbOrTrx, clientId: string, n
 
 /** When a client last got a token (written at most once a minute per client, see oidc/provider.ts). */
 export async function touchClientTokenTime(db: DbOrTrx, clientId: string, now: number): Promise<void> {
-  await db('registered_client').where({ client_id: clientId })
+  await db('registered_client')
+    .where({ client_id: clientId })
     .andWhere((q) => q.whereNull('last_token_at').orWhere('last_token_at', '<', now - 60_000))
     .update({ last_token_at: now });
 }

@@ -105,14 +105,20 @@ export async function insertEmailVerification(db: DbOrTrx, row: { token_hash: st
 /** The account an unused, unexpired verification link is for (reading only: the link stays usable). */
 export async function findEmailVerification(db: DbOrTrx, tokenHash: string, now: number): Promise<string | undefined> {
   const row: { local_account_id: string } | undefined = await db('email_verification')
-    .where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).first();
+    .where({ token_hash: tokenHash })
+    .whereNull('used_at')
+    .andWhere('expires_at', '>', now)
+    .first();
   return row?.local_account_id;
 }
 
 /** Uses a verification link once; returns the account id, or undefined if unknown, used or expired. */
 export async function useEmailVerification(db: DbOrTrx, tokenHash: string, now: number): Promise<string | undefined> {
   const row: { local_account_id: string } | undefined = await db('email_verification')
-    .where({ token_hash: tokenHash }).whereNull('used_at').andWhere('expires_at', '>', now).first();
+    .where({ token_hash: tokenHash })
+    .whereNull('used_at')
+    .andWhere('expires_at', '>', now)
+    .first();
   if (!row) return undefined;
   const changed = await db('email_verification').where({ token_hash: tokenHash }).whereNull('used_at').update({ used_at: now });
   return changed === 1 ? row.local_account_id : undefined;

@@ -36,7 +36,10 @@ export function rateLimitsOf(config: Config): Record<RateLimitName, RateLimit> {
 export class RateLimits {
   private readonly limits: Record<RateLimitName, RateLimit>;
 
-  constructor(config: Config, private readonly clock: Clock) {
+  constructor(
+    config: Config,
+    private readonly clock: Clock,
+  ) {
     this.limits = rateLimitsOf(config);
   }
 

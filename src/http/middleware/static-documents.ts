@@ -12,7 +12,10 @@ import type { Context, Next } from 'koa';
  * a rotated or revoked key reaches relying parties within a minute, 30 s until
  * every server has looked (oidc/key-refresh.ts) plus 30 s in their caches.
  */
-const maxAge = new Map([['/.well-known/openid-configuration', 300], ['/jwks', 30]]);
+const maxAge = new Map([
+  ['/.well-known/openid-configuration', 300],
+  ['/jwks', 30],
+]);
 
 export function staticDocuments(version: () => unknown = () => undefined) {
   const kept = new Map<string, { type: string; body: string }>();
@@ -33,7 +36,10 @@ export function staticDocuments(version: () => unknown = () => undefined) {
       await next();
       // Kept only if the keys did not change while it was made (it would be kept under the new version).
       if (ctx.status === 200 && !ctx.get('origin') && version() === current && keptFor === current) {
-        kept.set(ctx.path, { type: ctx.response.get('Content-Type') || 'application/json', body: typeof ctx.body === 'string' ? ctx.body : JSON.stringify(ctx.body) });
+        kept.set(ctx.path, {
+          type: ctx.response.get('Content-Type') || 'application/json',
+          body: typeof ctx.body === 'string' ? ctx.body : JSON.stringify(ctx.body),
+        });
       }
     }
     ctx.set('Cache-Control', `public, max-age=${age}`);

@@ -19,14 +19,21 @@ async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: 
   if (!ctx.is('application/json')) throw invalid('send the request as JSON (Content-Type: application/json)');
   const read = await readJsonObjectBody(ctx.req, bodyLimit, Number(ctx.get('content-length') || 0));
   if (!read.ok) {
-    throw invalid(read.problem === 'too_large' ? `the request body is larger than ${bodyLimit} bytes`
-      : read.problem === 'not_json' ? 'the request body is not valid JSON' : 'the request body must be a JSON object with "token" and "manufacturerId"');
+    throw invalid(
+      read.problem === 'too_large'
+        ? `the request body is larger than ${bodyLimit} bytes`
+        : read.problem === 'not_json'
+          ? 'the request body is not valid JSON'
+          : 'the request body must be a JSON object with "token" and "manufacturerId"',
+    );
   }
   const { token, manufacturerId } = read.value;
   if (typeof token !== 'string' || token.length === 0) throw invalid('"token" is missing: send the registration JWT as a string');
   if (token.length > 4096) throw invalid('"token" is longer than 4096 characters');
-  if (typeof manufacturerId !== 'string' || manufacturerId.length === 0) throw invalid('"manufacturerId" is missing: send the device\'s manufacturer id as a string');
-  if (!manufacturerIdPattern.test(manufacturerId)) throw invalid('"manufacturerId" must be 1 to 128 letters, digits, and . _ : - (starting with a letter or digit)');
+  if (typeof manufacturerId !== 'string' || manufacturerId.length === 0)
+    throw invalid('"manufacturerId" is missing: send the device\'s manufacturer id as a string');
+  if (!manufacturerIdPattern.test(manufacturerId))
+    throw invalid('"manufacturerId" must be 1 to 128 letters, digits, and . _ : - (starting with a letter or digit)');
   return { token, manufacturerId };
 }
 

@@ -34,7 +34,14 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
     const details = await deps.aclTokens.get(row.id);
     const clientNames = await Promise.all([...new Set(details.clients.map((c) => c.client_id))].map((id) => deps.clients.displayName(id)));
     // Remembered for 30 days in this browser; used when a first login completes.
-    ctx.cookies.set(inviteCookie, token, { httpOnly: true, sameSite: 'lax', secure: deps.secure, signed: true, maxAge: 30 * 86_400_000, path: deps.cookiePath });
+    ctx.cookies.set(inviteCookie, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: deps.secure,
+      signed: true,
+      maxAge: 30 * 86_400_000,
+      path: deps.cookiePath,
+    });
     deps.page(ctx, 'invite', { clientNames, description: details.description });
   });
 
@@ -42,8 +49,12 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
   router.get('/approval/client/:token', ...form, async (ctx: Context) => {
     const view = await deps.registrar.viewLink(String(ctx.params.token));
     deps.page(ctx, 'client-approval', {
-      token: String(ctx.params.token), clientId: view.record.client_id, clientName: view.clientName,
-      redirectUris: view.redirectUris, grantTypes: view.grantTypes, approver: view.link.approver,
+      token: String(ctx.params.token),
+      clientId: view.record.client_id,
+      clientName: view.clientName,
+      redirectUris: view.redirectUris,
+      grantTypes: view.grantTypes,
+      approver: view.link.approver,
     });
   });
 
@@ -53,7 +64,13 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
 
   router.get('/approval/:token', ...form, async (ctx: Context) => {
     const view = await deps.joinRequests.viewLink(String(ctx.params.token));
-    deps.page(ctx, 'approval', { token: String(ctx.params.token), action: view.link.action, request: view.request, clientName: view.clientName, approver: view.link.approver });
+    deps.page(ctx, 'approval', {
+      token: String(ctx.params.token),
+      action: view.link.action,
+      request: view.request,
+      clientName: view.clientName,
+      approver: view.link.approver,
+    });
   });
 
   router.post('/approval/:token', ...form, async (ctx: Context) => {

@@ -7,7 +7,13 @@
 import type { Audit } from '../../audit/audit.ts';
 import type { Db } from '../../db/knex.ts';
 import {
-  findEmailVerification, findLocalAccount, findLocalAccountByEmail, insertEmailVerification, insertLocalAccount, updateLocalAccount, useEmailVerification,
+  findEmailVerification,
+  findLocalAccount,
+  findLocalAccountByEmail,
+  insertEmailVerification,
+  insertLocalAccount,
+  updateLocalAccount,
+  useEmailVerification,
 } from '../../db/repos/users.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { GatehouseError } from '../../errors.ts';
@@ -105,7 +111,12 @@ export class LocalConnector {
       const existing = await findLocalAccountByEmail(trx, email);
       if (existing?.email_verified_at) {
         // Someone already owns this address: tell them by mail, not the person at the form.
-        await this.outbox.enqueue(trx, { to: email, subject: `You already have an account`, template: 'account-exists', context: { issuer: this.options.issuer, brand: this.options.brandName } });
+        await this.outbox.enqueue(trx, {
+          to: email,
+          subject: `You already have an account`,
+          template: 'account-exists',
+          context: { issuer: this.options.issuer, brand: this.options.brandName },
+        });
         return;
       }
       const now = this.clock.now();

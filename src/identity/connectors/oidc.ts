@@ -54,12 +54,17 @@ export class OidcConnector {
   async finish(callbackUrl: URL, redirectUri: string, saved: UpstreamState): Promise<Identity> {
     const config = await this.configuration();
     try {
-      const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
-        pkceCodeVerifier: saved.verifier,
-        expectedState: saved.state,
-        expectedNonce: saved.nonce,
-        idTokenExpected: true,
-      }, { redirect_uri: redirectUri });
+      const tokens = await client.authorizationCodeGrant(
+        config,
+        callbackUrl,
+        {
+          pkceCodeVerifier: saved.verifier,
+          expectedState: saved.state,
+          expectedNonce: saved.nonce,
+          idTokenExpected: true,
+        },
+        { redirect_uri: redirectUri },
+      );
       const claims = tokens.claims();
       if (!claims) throw new GatehouseError('auth.upstream_failed', `Signing in with ${this.name} failed: it sent no ID token.`);
       let email = typeof claims.email === 'string' ? claims.email : undefined;

@@ -18,7 +18,11 @@ export async function showConsent(deps: InteractionDeps, ctx: Context, details: 
   const client = await deps.provider.Client.find(String(details.params.client_id));
   const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
   // Asked again although everything was granted before (registered clients, consentRequired): show what is asked now.
-  const asked = missing.length ? missing : String(details.params.scope ?? '').split(' ').filter(Boolean);
+  const asked = missing.length
+    ? missing
+    : String(details.params.scope ?? '')
+        .split(' ')
+        .filter(Boolean);
   deps.page(ctx, 'consent', {
     uid: details.uid,
     clientName: clientName(client),
@@ -33,7 +37,12 @@ export async function postConsent(deps: InteractionDeps, ctx: Context): Promise<
   }
   const body = ctx.request.body as Record<string, unknown>;
   if (body.decision === 'deny') {
-    await deps.provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user declined the request.' }, { mergeWithLastSubmission: true });
+    await deps.provider.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'The user declined the request.' },
+      { mergeWithLastSubmission: true },
+    );
     ctx.respond = false;
     return;
   }
@@ -42,7 +51,11 @@ export async function postConsent(deps: InteractionDeps, ctx: Context): Promise<
     ? await Grant.find(details.grantId)
     : new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
   if (!grant) throw new GatehouseError('input.invalid', 'This sign-in has expired. Go back to the application and start again.');
-  const promptDetails = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+  const promptDetails = details.prompt.details as {
+    missingOIDCScope?: string[];
+    missingOIDCClaims?: string[];
+    missingResourceScopes?: Record<string, string[]>;
+  };
   if (promptDetails.missingOIDCScope) grant.addOIDCScope(promptDetails.missingOIDCScope.join(' '));
   if (promptDetails.missingOIDCClaims) grant.addOIDCClaims(promptDetails.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(promptDetails.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));

@@ -37,7 +37,8 @@ export interface InteractionDeps {
   page(ctx: Context, name: string, vars: Record<string, unknown>, status?: number): void;
 }
 
-const expired = () => new GatehouseError('input.invalid', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+const expired = () =>
+  new GatehouseError('input.invalid', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
 
 /**
  * The interaction of this request. Only a missing interaction (no cookie, or

@@ -10,17 +10,24 @@ import type { Identity } from '../../identity/identity.ts';
 import { gateClient, inviteCookie, loadInteraction, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 
 export async function showGate(
-  deps: InteractionDeps, ctx: Context, details: Interaction,
+  deps: InteractionDeps,
+  ctx: Context,
+  details: Interaction,
   view: { identity?: Identity | undefined; error?: string | undefined; status?: number },
 ): Promise<void> {
   const client = await gateClient(deps, details);
-  deps.page(ctx, 'gate', {
-    uid: details.uid,
-    clientName: client.name,
-    known: details.prompt.name === 'access',
-    email: view.identity?.email,
-    error: view.error,
-  }, view.status ?? 200);
+  deps.page(
+    ctx,
+    'gate',
+    {
+      uid: details.uid,
+      clientName: client.name,
+      known: details.prompt.name === 'access',
+      email: view.identity?.email,
+      error: view.error,
+    },
+    view.status ?? 200,
+  );
 }
 
 /** GET for the `access` prompt: let the user through at once if a token or an approval already covers it. */
@@ -33,7 +40,10 @@ export async function showAccess(deps: InteractionDeps, ctx: Context, details: I
   } catch (err) {
     if (!isGatehouseError(err) || !(err.code.startsWith('acl_token.') || err.code === 'access.token_required')) throw err;
     // A token presented and refused says why with its status (410 expired, 409 used up…); none presented is "no access".
-    await showGate(deps, ctx, details, { error: presented ? err.message : undefined, status: presented ? deps.statuses[err.code] : deps.statuses['access.token_required'] });
+    await showGate(deps, ctx, details, {
+      error: presented ? err.message : undefined,
+      status: presented ? deps.statuses[err.code] : deps.statuses['access.token_required'],
+    });
     return;
   }
   await finishAccess(deps, ctx);
@@ -79,12 +89,20 @@ export async function postToken(deps: InteractionDeps, ctx: Context): Promise<vo
   }
 }
 
-async function requester(deps: InteractionDeps, details: Interaction): Promise<{ identity: Identity; userId?: string | undefined; email: string; name: string }> {
+async function requester(
+  deps: InteractionDeps,
+  details: Interaction,
+): Promise<{ identity: Identity; userId?: string | undefined; email: string; name: string }> {
   if (details.prompt.name === 'access' && details.session?.accountId) {
     const user = await deps.users.get(details.session.accountId);
     const first = user.identities[0];
     if (!first) throw new GatehouseError('input.invalid', 'This account has no sign-in method.');
-    return { identity: { connectorId: first.connector_id, subject: first.subject, emailVerified: user.email_verified }, userId: user.id, email: user.email ?? '', name: user.name ?? '' };
+    return {
+      identity: { connectorId: first.connector_id, subject: first.subject, emailVerified: user.email_verified },
+      userId: user.id,
+      email: user.email ?? '',
+      name: user.name ?? '',
+    };
   }
   const identity = await deps.gate.held(details.uid);
   if (!identity) throw new GatehouseError('input.invalid', 'This sign-in has expired. Go back to the application and start again.');
@@ -94,7 +112,13 @@ async function requester(deps: InteractionDeps, details: Interaction): Promise<{
 export async function showJoin(deps: InteractionDeps, ctx: Context): Promise<void> {
   const details = await loadInteraction(deps, ctx);
   const who = await requester(deps, details);
-  deps.page(ctx, 'join', { uid: details.uid, clientName: (await gateClient(deps, details)).name, email: who.email, name: who.name, known: Boolean(who.userId) });
+  deps.page(ctx, 'join', {
+    uid: details.uid,
+    clientName: (await gateClient(deps, details)).name,
+    email: who.email,
+    name: who.name,
+    known: Boolean(who.userId),
+  });
 }
 
 export async function postJoin(deps: InteractionDeps, ctx: Context): Promise<void> {

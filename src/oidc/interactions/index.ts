@@ -35,7 +35,12 @@ export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Ro
   router.post('/interaction/:uid/join', ...form, bind(postJoin));
   router.get('/interaction/:uid/abort', async (ctx) => {
     await loadInteraction(deps, ctx);
-    await deps.provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    await deps.provider.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
+      { mergeWithLastSubmission: false },
+    );
     ctx.respond = false;
   });
   router.get('/interaction/:uid/connector/:connector', bind(startUpstream));

@@ -11,15 +11,20 @@ import { showGate } from './gate.ts';
 
 export async function showLogin(deps: InteractionDeps, ctx: Context, details: Interaction, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
   const client = await deps.provider.Client.find(String(details.params.client_id));
-  deps.page(ctx, 'login', {
-    uid: details.uid,
-    clientName: clientName(client),
-    local: localConnectors(deps)[0],
-    upstream: deps.connectors.filter((c) => c.type === 'oidc'),
-    email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
-    signupOpen: localConnectors(deps).some((c) => c.options.signup),
-    ...extra,
-  }, status);
+  deps.page(
+    ctx,
+    'login',
+    {
+      uid: details.uid,
+      clientName: clientName(client),
+      local: localConnectors(deps)[0],
+      upstream: deps.connectors.filter((c) => c.type === 'oidc'),
+      email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
+      signupOpen: localConnectors(deps).some((c) => c.options.signup),
+      ...extra,
+    },
+    status,
+  );
 }
 
 export function linkNotice(deps: InteractionDeps, identity: Identity): { connectorName: string; email: string | undefined } {
@@ -29,7 +34,8 @@ export function linkNotice(deps: InteractionDeps, identity: Identity): { connect
 export async function postLogin(deps: InteractionDeps, ctx: Context): Promise<void> {
   const details = await loadInteraction(deps, ctx);
   const local = localConnectors(deps)[0];
-  if (details.prompt.name !== 'login' || !local) throw new GatehouseError('input.invalid', 'This sign-in step is not expected now. Go back to the application and start again.');
+  if (details.prompt.name !== 'login' || !local)
+    throw new GatehouseError('input.invalid', 'This sign-in step is not expected now. Go back to the application and start again.');
   const body = ctx.request.body as Record<string, unknown>;
   const email = typeof body.email === 'string' ? body.email : '';
   const password = typeof body.password === 'string' ? body.password : '';

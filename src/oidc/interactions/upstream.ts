@@ -46,7 +46,9 @@ export async function upstreamCallback(deps: InteractionDeps, ctx: Context): Pro
   if (!saved || saved.connector !== ctx.params.connector) {
     throw new GatehouseError('input.invalid', 'This sign-in could not be matched to your browser. Go back to the application and start again.');
   }
-  ctx.redirect(`${new URL(deps.issuer).pathname.replace(/\/$/, '')}/interaction/${encodeURIComponent(saved.uid)}/connector/${encodeURIComponent(saved.connector)}/done${ctx.search}`);
+  ctx.redirect(
+    `${new URL(deps.issuer).pathname.replace(/\/$/, '')}/interaction/${encodeURIComponent(saved.uid)}/connector/${encodeURIComponent(saved.connector)}/done${ctx.search}`,
+  );
 }
 
 export async function finishUpstream(deps: InteractionDeps, ctx: Context): Promise<void> {

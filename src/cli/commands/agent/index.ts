@@ -12,9 +12,12 @@ import { loginCommand } from './login.ts';
 import { type GlobalOptions, seconds, timeoutHelp, warn } from './options.ts';
 
 export function agentCommands(): Command {
-  const agent = new Command('agent').description('the device side: register or enroll this device as its own client, or sign a person in on it; get access tokens');
+  const agent = new Command('agent').description(
+    'the device side: register or enroll this device as its own client, or sign a person in on it; get access tokens',
+  );
 
-  agent.command('register')
+  agent
+    .command('register')
     .description('register this device once with a registration token; later runs re-use the state file')
     .requiredOption('--issuer <url>', 'the Gatehouse issuer URL (https; http only on 127.0.0.1, localhost, ::1)')
     .requiredOption('--registration-token <token>', 'registration token (gatehouse registration-token create)')
@@ -25,19 +28,29 @@ export function agentCommands(): Command {
       const out = createOutput(Boolean(cmd.optsWithGlobals<GlobalOptions>().json));
       const [{ register }, { publicView }] = await Promise.all([import('../../../agent/register.ts'), import('../../../agent/state.ts')]);
       const { reused, state } = await register({
-        issuer: opts.issuer, registrationToken: opts.registrationToken, statePath: opts.state, name: opts.name, timeoutSeconds: opts.timeout, warn,
+        issuer: opts.issuer,
+        registrationToken: opts.registrationToken,
+        statePath: opts.state,
+        name: opts.name,
+        timeoutSeconds: opts.timeout,
+        warn,
       });
       if (out.json) return out.record({ ...publicView(state), reused });
-      out.say(reused
-        ? `re-using the state in ${opts.state}: this device is already registered as client ${state.client_id}`
-        : `registered this device as client ${state.client_id}; credentials saved in ${opts.state}`);
+      out.say(
+        reused
+          ? `re-using the state in ${opts.state}: this device is already registered as client ${state.client_id}`
+          : `registered this device as client ${state.client_id}; credentials saved in ${opts.state}`,
+      );
     });
 
   agent.addCommand(enrollCommand());
   agent.addCommand(loginCommand());
 
-  agent.command('token')
-    .description('print an access token for this device (client_credentials with the state file\'s credentials, or the signed-in person\'s token, refreshed when due)')
+  agent
+    .command('token')
+    .description(
+      "print an access token for this device (client_credentials with the state file's credentials, or the signed-in person's token, refreshed when due)",
+    )
     .requiredOption('--state <file>', 'the state file written by `agent register`, `agent enroll` or `agent login`')
     .option('--scope <scopes>', 'space-separated scopes to ask for')
     .option('--timeout <seconds>', timeoutHelp, seconds)

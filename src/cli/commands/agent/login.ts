@@ -41,15 +41,17 @@ async function qrOf(text: string): Promise<string> {
 /** What the person sees on the device's screen (or in its log). */
 async function showAuthorization(authorization: DeviceAuthorization): Promise<void> {
   const complete = authorization.verification_uri_complete;
-  print([
-    'To sign in this device, open',
-    `  ${authorization.verification_uri}`,
-    'and enter the code',
-    `  ${authorization.user_code}`,
-    '',
-    ...(complete ? [`or open ${complete}`, 'or scan this QR code with your phone:', await qrOf(complete), ''] : []),
-    `Waiting for the sign-in (the code expires in ${inWords(authorization.expires_in)})...`,
-  ].join('\n'));
+  print(
+    [
+      'To sign in this device, open',
+      `  ${authorization.verification_uri}`,
+      'and enter the code',
+      `  ${authorization.user_code}`,
+      '',
+      ...(complete ? [`or open ${complete}`, 'or scan this QR code with your phone:', await qrOf(complete), ''] : []),
+      `Waiting for the sign-in (the code expires in ${inWords(authorization.expires_in)})...`,
+    ].join('\n'),
+  );
 }
 
 function validUntil(state: LoginState): string {
@@ -58,7 +60,9 @@ function validUntil(state: LoginState): string {
 
 export function loginCommand(): Command {
   return new Command('login')
-    .description('sign a person in on this device (device authorization grant): shows a URL, a code and a QR code, then keeps the tokens; later runs refresh them')
+    .description(
+      'sign a person in on this device (device authorization grant): shows a URL, a code and a QR code, then keeps the tokens; later runs refresh them',
+    )
     .requiredOption('--issuer <url>', 'the Gatehouse issuer URL (https; http only on 127.0.0.1, localhost, ::1)')
     .requiredOption('--client-id <id>', 'a public client allowed the device code grant')
     .option('--scope <scopes>', 'space-separated scopes to ask for (default "openid offline_access")')
@@ -68,7 +72,12 @@ export function loginCommand(): Command {
       const json = Boolean(cmd.optsWithGlobals<GlobalOptions>().json);
       const [{ login }, { publicView }] = await Promise.all([import('../../../agent/login.ts'), import('../../../agent/state.ts')]);
       const { via, state } = await login({
-        issuer: opts.issuer, clientId: opts.clientId, scope: opts.scope, statePath: opts.state, timeoutSeconds: opts.timeout, warn,
+        issuer: opts.issuer,
+        clientId: opts.clientId,
+        scope: opts.scope,
+        statePath: opts.state,
+        timeoutSeconds: opts.timeout,
+        warn,
         onAuthorization: (authorization) => (json ? jsonLine({ event: 'device_authorization', ...authorization }) : showAuthorization(authorization)),
       });
       if (json) {

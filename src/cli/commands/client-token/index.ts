@@ -11,24 +11,33 @@ export function clientTokenCommands(): Command {
     .description('create a client token; prints it once')
     .requiredOption('--client <id>', 'client id')
     .requiredOption('--expires <duration>', 'until when (30d, ISO date)')
-    .action(withGatehouse(async ({ gh, out, actor }, opts: { client: string; expires: string }) => {
-      const now = gh.clock.now();
-      const made = await gh.aclTokens.createClientToken(opts.client, parseExpiry(opts.expires, new Date(now)).getTime(), actor);
-      out.record({ ...clientTokenView(made.row, now), token: made.token });
-    }));
+    .action(
+      withGatehouse(async ({ gh, out, actor }, opts: { client: string; expires: string }) => {
+        const now = gh.clock.now();
+        const made = await gh.aclTokens.createClientToken(opts.client, parseExpiry(opts.expires, new Date(now)).getTime(), actor);
+        out.record({ ...clientTokenView(made.row, now), token: made.token });
+      }),
+    );
 
   ct.command('list')
     .description('list client tokens')
-    .action(withGatehouse(async ({ gh, out }) => {
-      const now = gh.clock.now();
-      out.table((await gh.aclTokens.listClientTokens()).map((r) => clientTokenView(r, now)), ['id', 'client', 'state', 'expires', 'created']);
-    }));
+    .action(
+      withGatehouse(async ({ gh, out }) => {
+        const now = gh.clock.now();
+        out.table(
+          (await gh.aclTokens.listClientTokens()).map((r) => clientTokenView(r, now)),
+          ['id', 'client', 'state', 'expires', 'created'],
+        );
+      }),
+    );
 
   ct.command('revoke')
     .description('revoke a client token: nobody reaches the client through it any more')
     .argument('<id>', 'client token id')
-    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
-      out.record(clientTokenView(await gh.aclTokens.revokeClientToken(id, actor), gh.clock.now()));
-    }));
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(clientTokenView(await gh.aclTokens.revokeClientToken(id, actor), gh.clock.now()));
+      }),
+    );
   return ct;
 }

@@ -9,8 +9,16 @@ import { iso } from '../../output.ts';
 
 export function deviceTokenView(row: DeviceTokenRow, now: number): Record<string, unknown> {
   return {
-    id: row.id, description: row.description, maxDevices: row.max_devices, devices: row.uses, state: deviceTokenState(row, now), clientTemplate: row.client_template,
-    expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at), createdBy: row.created_by,
+    id: row.id,
+    description: row.description,
+    maxDevices: row.max_devices,
+    devices: row.uses,
+    state: deviceTokenState(row, now),
+    clientTemplate: row.client_template,
+    expires: iso(row.expires_at),
+    revoked: iso(row.revoked_at),
+    created: iso(row.created_at),
+    createdBy: row.created_by,
   };
 }
 
@@ -26,39 +34,62 @@ export function deviceTokenCommands(): Command {
     .description('create a device token; prints the JWT once')
     .option('--expires <duration>', 'until when devices can enroll with it (365d, ISO date)', '365d')
     .option('--max-devices <n>', 'how many devices may enroll with it (0 = no limit)', '0')
-    .option('--client-template <id>', 'a static client whose scope the devices\' clients get')
+    .option('--client-template <id>', "a static client whose scope the devices' clients get")
     .option('--description <text>', 'what it is for')
-    .action(withGatehouse(async ({ gh, out, actor }, opts: { expires: string; maxDevices: string; clientTemplate?: string; description?: string }) => {
-      if (!gh.config.deviceRegistration.jwt) throw new GatehouseError('config.invalid', 'set deviceRegistration.jwt { secret, issuer } in the config first');
-      const now = gh.clock.now();
-      const made = await gh.devices.createToken({
-        expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(), maxDevices: wholeNumber(opts.maxDevices),
-        clientTemplate: opts.clientTemplate ?? null, description: opts.description ?? null,
-      }, actor);
-      out.record({ ...deviceTokenView(made.row, now), token: made.token, registrationUrl: gh.devices.registrationUrl() },
-        `The token is shown only now. A device enrolls with: gatehouse agent enroll --url ${gh.devices.registrationUrl()} --token <token> --manufacturer-id <id> --state <file>`);
-      if (!gh.config.deviceRegistration.enabled) process.stderr.write('gatehouse: note: deviceRegistration.enabled is false in the config; the server refuses enrollments until it is true\n');
-    }, { needs: ['database', 'deviceRegistration.jwt'] }));
+    .action(
+      withGatehouse(
+        async ({ gh, out, actor }, opts: { expires: string; maxDevices: string; clientTemplate?: string; description?: string }) => {
+          if (!gh.config.deviceRegistration.jwt)
+            throw new GatehouseError('config.invalid', 'set deviceRegistration.jwt { secret, issuer } in the config first');
+          const now = gh.clock.now();
+          const made = await gh.devices.createToken(
+            {
+              expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(),
+              maxDevices: wholeNumber(opts.maxDevices),
+              clientTemplate: opts.clientTemplate ?? null,
+              description: opts.description ?? null,
+            },
+            actor,
+          );
+          out.record(
+            { ...deviceTokenView(made.row, now), token: made.token, registrationUrl: gh.devices.registrationUrl() },
+            `The token is shown only now. A device enrolls with: gatehouse agent enroll --url ${gh.devices.registrationUrl()} --token <token> --manufacturer-id <id> --state <file>`,
+          );
+          if (!gh.config.deviceRegistration.enabled)
+            process.stderr.write('gatehouse: note: deviceRegistration.enabled is false in the config; the server refuses enrollments until it is true\n');
+        },
+        { needs: ['database', 'deviceRegistration.jwt'] },
+      ),
+    );
 
   dt.command('list')
     .description('list device tokens with how many devices enrolled')
-    .action(withGatehouse(async ({ gh, out }) => {
-      const now = gh.clock.now();
-      out.table((await gh.devices.listTokens()).map((r) => deviceTokenView(r, now)), ['id', 'description', 'devices', 'maxDevices', 'state', 'expires']);
-    }));
+    .action(
+      withGatehouse(async ({ gh, out }) => {
+        const now = gh.clock.now();
+        out.table(
+          (await gh.devices.listTokens()).map((r) => deviceTokenView(r, now)),
+          ['id', 'description', 'devices', 'maxDevices', 'state', 'expires'],
+        );
+      }),
+    );
 
   dt.command('show')
     .description('show one device token')
-    .argument('<id>', 'device token id (the JWT\'s jti)')
-    .action(withGatehouse(async ({ gh, out }, id: string) => {
-      out.record(deviceTokenView(await gh.devices.getToken(id), gh.clock.now()));
-    }));
+    .argument('<id>', "device token id (the JWT's jti)")
+    .action(
+      withGatehouse(async ({ gh, out }, id: string) => {
+        out.record(deviceTokenView(await gh.devices.getToken(id), gh.clock.now()));
+      }),
+    );
 
   dt.command('revoke')
     .description('revoke a device token: no more devices can enroll with it (enrolled ones keep working)')
     .argument('<id>', 'device token id')
-    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
-      out.record(deviceTokenView(await gh.devices.revokeToken(id, actor), gh.clock.now()));
-    }));
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(deviceTokenView(await gh.devices.revokeToken(id, actor), gh.clock.now()));
+      }),
+    );
   return dt;
 }

@@ -11,9 +11,21 @@ import { iso } from '../../output.ts';
 export function registrationTokenView(row: RegistrationTokenRow, now: number): Record<string, unknown> {
   const template = parseTemplate(row.template);
   return {
-    id: row.id, description: row.description, count: row.max_clients, uses: row.uses, usesLeft: Math.max(0, row.max_clients - row.uses),
-    state: tokenState(row, now), grantTypes: template?.grantTypes ?? null, redirectHosts: template?.redirectHosts ?? null, scope: template?.scope ?? null,
-    approval: Boolean(row.approval), aclTokenId: row.acl_token_id, expires: iso(row.expires_at), revoked: iso(row.revoked_at), created: iso(row.created_at), createdBy: row.created_by,
+    id: row.id,
+    description: row.description,
+    count: row.max_clients,
+    uses: row.uses,
+    usesLeft: Math.max(0, row.max_clients - row.uses),
+    state: tokenState(row, now),
+    grantTypes: template?.grantTypes ?? null,
+    redirectHosts: template?.redirectHosts ?? null,
+    scope: template?.scope ?? null,
+    approval: Boolean(row.approval),
+    aclTokenId: row.acl_token_id,
+    expires: iso(row.expires_at),
+    revoked: iso(row.revoked_at),
+    created: iso(row.created_at),
+    createdBy: row.created_by,
   };
 }
 
@@ -46,40 +58,59 @@ export function registrationTokenCommands(): Command {
     .option('--scope <scopes>', 'allowed scopes, space-separated (clients that ask for none get these)')
     .option('--approval', 'clients made with it start disabled until an approver enables them from an e-mailed link')
     .option('--acl-token-id <id>', 'people holding this ACL token may use the clients registered with it')
-    .action(withGatehouse(async ({ gh, out, actor }, opts: CreateOptions) => {
-      const now = gh.clock.now();
-      const made = await gh.registrationTokens.create({
-        count: count(opts.count),
-        expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(),
-        description: opts.description ?? null,
-        template: { grantTypes: opts.grantTypes, redirectHosts: opts.redirectHost, scope: opts.scope },
-        approval: Boolean(opts.approval),
-        aclTokenId: opts.aclTokenId ?? null,
-      }, actor);
-      out.record({ ...registrationTokenView(made.row, now), token: made.token, registrationEndpoint: `${gh.config.issuer}/reg` },
-        'The token is shown only now. Devices use it with: gatehouse agent register --issuer ' + gh.config.issuer + ' --registration-token <token> --state <file>');
-      if (!gh.config.registration.enabled) process.stderr.write('gatehouse: note: registration.enabled is false in the config; the server refuses registrations until it is true\n');
-    }));
+    .action(
+      withGatehouse(async ({ gh, out, actor }, opts: CreateOptions) => {
+        const now = gh.clock.now();
+        const made = await gh.registrationTokens.create(
+          {
+            count: count(opts.count),
+            expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(),
+            description: opts.description ?? null,
+            template: { grantTypes: opts.grantTypes, redirectHosts: opts.redirectHost, scope: opts.scope },
+            approval: Boolean(opts.approval),
+            aclTokenId: opts.aclTokenId ?? null,
+          },
+          actor,
+        );
+        out.record(
+          { ...registrationTokenView(made.row, now), token: made.token, registrationEndpoint: `${gh.config.issuer}/reg` },
+          'The token is shown only now. Devices use it with: gatehouse agent register --issuer ' +
+            gh.config.issuer +
+            ' --registration-token <token> --state <file>',
+        );
+        if (!gh.config.registration.enabled)
+          process.stderr.write('gatehouse: note: registration.enabled is false in the config; the server refuses registrations until it is true\n');
+      }),
+    );
 
   rt.command('list')
     .description('list registration tokens with their uses left')
-    .action(withGatehouse(async ({ gh, out }) => {
-      const now = gh.clock.now();
-      out.table((await gh.registrationTokens.list()).map((r) => registrationTokenView(r, now)), ['id', 'description', 'uses', 'count', 'usesLeft', 'state', 'expires']);
-    }));
+    .action(
+      withGatehouse(async ({ gh, out }) => {
+        const now = gh.clock.now();
+        out.table(
+          (await gh.registrationTokens.list()).map((r) => registrationTokenView(r, now)),
+          ['id', 'description', 'uses', 'count', 'usesLeft', 'state', 'expires'],
+        );
+      }),
+    );
 
   rt.command('show')
     .description('show one registration token')
     .argument('<id>', 'registration token id')
-    .action(withGatehouse(async ({ gh, out }, id: string) => {
-      out.record(registrationTokenView(await gh.registrationTokens.get(id), gh.clock.now()));
-    }));
+    .action(
+      withGatehouse(async ({ gh, out }, id: string) => {
+        out.record(registrationTokenView(await gh.registrationTokens.get(id), gh.clock.now()));
+      }),
+    );
 
   rt.command('revoke')
     .description('revoke a registration token: no more clients can be registered with it')
     .argument('<id>', 'registration token id')
-    .action(withGatehouse(async ({ gh, out, actor }, id: string) => {
-      out.record(registrationTokenView(await gh.registrationTokens.revoke(id, actor), gh.clock.now()));
-    }));
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(registrationTokenView(await gh.registrationTokens.revoke(id, actor), gh.clock.now()));
+      }),
+    );
   return rt;
 }
