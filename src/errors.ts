@@ -15,6 +15,7 @@ export const gatehouseErrorCodes = [
   'auth.email_not_verified',
   'auth.user_disabled',
   'auth.throttled',
+  'auth.unauthenticated',
   'auth.upstream_failed',
   'signup.disabled',
   'verification.invalid',

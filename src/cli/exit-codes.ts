@@ -31,6 +31,7 @@ export const exitCodes = {
   'auth.email_not_verified': 77,
   'auth.user_disabled': 77,
   'auth.throttled': 75,
+  'auth.unauthenticated': 77,
   'auth.upstream_failed': 69,
   'signup.disabled': 77,
   'verification.invalid': 77,

@@ -117,8 +117,35 @@ export const configSchema = z.strictObject({
     .array(clientSchema)
     .default([])
     .refine((list) => new Set(list.map((c) => c.client_id)).size === list.length, 'client_id values must be unique'),
-  /** E-mail addresses of administrators. */
+  /** E-mail addresses of administrators: they sign in to the console at `/admin` and may call `/admin/api` with their access token. */
   admins: z.array(email).default([]),
+  /** The admin API (`/admin/api`). */
+  adminApi: z
+    .strictObject({
+      /**
+       * API keys for scripts: `Authorization: Bearer <key>`. Made by `gatehouse admin-key create`,
+       * which prints the key once and the `{ id, hash }` entry to paste here.
+       */
+      keys: z
+        .array(
+          z.strictObject({
+            id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
+            hash: z.string().regex(/^sha256:[A-Za-z0-9_-]{43}$/, 'a hash printed by `gatehouse admin-key create`'),
+          }),
+        )
+        .default([])
+        .refine((list) => new Set(list.map((k) => k.id)).size === list.length, 'admin API key ids must be unique'),
+    })
+    .default({ keys: [] }),
+  /** The admin console (`/admin`). */
+  adminConsole: z
+    .strictObject({
+      /** A console session ends after this long without a request. */
+      idleTimeout: duration.default('30m'),
+      /** …and after this long in any case. */
+      maxAge: duration.default('12h'),
+    })
+    .default({ idleTimeout: '30m', maxAge: '12h' }),
   /** First-auth gating (the Dex-era keys). */
   firstauth: z
     .strictObject({
@@ -250,12 +277,15 @@ export const configSchema = z.strictObject({
               window: duration.default('15m'),
             })
             .default({ window: '15m' }),
+          /** Admin API calls (`/admin/api`) and console form posts, per caller (admin or API key). */
+          admin: rateLimit(600, '1m'),
         })
         .default({
           deviceCodes: { max: 10, window: '15m' },
           gate: { max: 30, window: '15m' },
           signup: { max: 10, window: '15m' },
           deviceRegistration: { window: '15m' },
+          admin: { max: 600, window: '1m' },
         }),
     })
     .default({
@@ -268,6 +298,7 @@ export const configSchema = z.strictObject({
         gate: { max: 30, window: '15m' },
         signup: { max: 10, window: '15m' },
         deviceRegistration: { window: '15m' },
+        admin: { max: 600, window: '1m' },
       },
     }),
   log: z

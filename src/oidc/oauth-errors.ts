@@ -25,6 +25,7 @@ export const oauthErrors = {
   'auth.user_disabled': 'access_denied',
   // RFC 6749's code for "try again later", as oidc-provider's own endpoints answer an outage (./unavailable.ts).
   'auth.throttled': 'temporarily_unavailable',
+  'auth.unauthenticated': 'invalid_token',
   'auth.upstream_failed': 'temporarily_unavailable',
   'signup.disabled': 'access_denied',
   'verification.invalid': 'invalid_request',

@@ -4,6 +4,7 @@
  * client credentials, introspection, revocation, device flow, RP-initiated
  * logout. devInteractions are off: interactions are ours (./interactions/).
  */
+import { adminScope } from './admin-tokens.ts';
 import { Provider, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Gate } from '../gating/access.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
@@ -85,7 +86,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', ...(issuer === config.issuer ? [adminScope] : [])],
     // Authorization code only: the implicit and hybrid flows are not offered (OAuth 2.0 Security BCP).
     responseTypes: ['code', 'none'],
     // The Dex-style first-auth parameters travel with the authorization request.

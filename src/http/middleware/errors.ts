@@ -18,6 +18,7 @@ export const httpStatus = {
   'auth.email_not_verified': 403,
   'auth.user_disabled': 403,
   'auth.throttled': 429,
+  'auth.unauthenticated': 401,
   'auth.upstream_failed': 502,
   'signup.disabled': 403,
   'verification.invalid': 400,
@@ -94,7 +95,8 @@ export function errorHandler(views: Views, logger: Logger) {
         ctx.type = 'html';
         ctx.body = views.page('error', { title: titles[status] ?? 'Something is not right', message, code, csrf: ctx.state.csrf });
       } else {
-        ctx.body = { error: code, error_description: message };
+        const field = err instanceof GatehouseError && typeof err.details?.field === 'string' ? err.details.field : undefined;
+        ctx.body = field ? { error: code, error_description: message, field } : { error: code, error_description: message };
       }
     }
   };

@@ -2,29 +2,11 @@
 import { Command } from 'commander';
 import { GatehouseError } from '../../../errors.ts';
 import { isEmail } from '../../../lib/email.ts';
-import type { UserRow } from '../../../db/repos/users.ts';
+import { invoke } from '../../../admin/operation.ts';
+import { createUser, deleteUser, disableUser, enableUser, listUsers, setUserPassword, showUser } from '../../../admin/ops/users.ts';
 import { withGatehouse } from '../../index.ts';
-import { iso } from '../../output.ts';
-import type { Gatehouse } from '../../../context.ts';
 
 const columns = ['id', 'email', 'name', 'status', 'created', 'lastLogin'];
-
-export function userView(u: UserRow): Record<string, unknown> {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name,
-    status: u.status,
-    created: new Date(u.created_at).toISOString(),
-    lastLogin: u.last_login_at ? new Date(u.last_login_at).toISOString() : null,
-  };
-}
-
-/** The clients a user can reach now, with the expiry of that access (null = no end). */
-async function accessView(gh: Gatehouse, userId: string): Promise<Record<string, unknown>[]> {
-  if (gh.gate.mode === 'open') return [{ client: '*', via: 'gating off', expires: null }];
-  return (await gh.gate.accessList(userId)).map((a) => ({ client: a.client_id, aclTokenId: a.acl_token_id, expires: iso(a.expires_at) }));
-}
 
 async function readPasswordFromStdin(command: string): Promise<string> {
   if (process.stdin.isTTY)
@@ -61,14 +43,13 @@ export function userCommands(): Command {
           );
         }
         const password = opts.passwordStdin ? await readPasswordFromStdin('user create') : undefined;
-        const tokenId = opts.aclTokenId;
-        const created = await gh.users.createLocal(
-          { email: opts.email, name: opts.name, password },
-          actor,
-          tokenId ? (trx, user) => gh.gate.attachToken(trx, user.id, tokenId, actor) : undefined,
+        const { identities: _identities, ...created } = await invoke(
+          createUser,
+          { gh, actor },
+          { email: opts.email, name: opts.name, password, aclTokenId: opts.aclTokenId },
         );
         out.record(
-          { ...userView(created), hasPassword: password !== undefined, access: await accessView(gh, created.id) },
+          created,
           password
             ? undefined
             : `No password: ${created.email} cannot sign in until one is set with: echo "$PW" | gatehouse user set-password ${created.id} --password-stdin`,
@@ -85,7 +66,7 @@ export function userCommands(): Command {
       withGatehouse(async ({ gh, out, actor }, id: string) => {
         await gh.users.get(id); // an unknown id is refused before anyone types a password
         const password = await readPasswordFromStdin('user set-password');
-        out.record({ ...userView(await gh.users.setPassword(id, password, actor)), hasPassword: true });
+        out.record({ ...(await invoke(setUserPassword, { gh, actor }, { id, password })), hasPassword: true });
       }),
     );
 
@@ -93,8 +74,8 @@ export function userCommands(): Command {
     .command('list')
     .description('list users')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        out.table((await gh.users.list()).map(userView), columns);
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listUsers, { gh, actor }, {}), columns);
       }),
     );
 
@@ -103,19 +84,14 @@ export function userCommands(): Command {
     .description('show one user and its identities')
     .argument('<id>', 'user id')
     .action(
-      withGatehouse(async ({ gh, out }, id: string) => {
-        const details = await gh.users.get(id);
-        out.record({
-          ...userView(details),
-          identities: details.identities.map((i) => ({ connector: i.connector_id, subject: i.subject, email: i.email })),
-          access: await accessView(gh, id),
-        });
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(await invoke(showUser, { gh, actor }, { id }));
       }),
     );
 
-  for (const [verb, status] of [
-    ['disable', 'disabled'],
-    ['enable', 'active'],
+  for (const [verb, op] of [
+    ['disable', disableUser],
+    ['enable', enableUser],
   ] as const) {
     user
       .command(verb)
@@ -123,7 +99,7 @@ export function userCommands(): Command {
       .argument('<id>', 'user id')
       .action(
         withGatehouse(async ({ gh, out, actor }, id: string) => {
-          out.record(userView(await gh.users.setStatus(id, status, actor)));
+          out.record(await invoke(op, { gh, actor }, { id }));
         }),
       );
   }
@@ -134,8 +110,7 @@ export function userCommands(): Command {
     .argument('<id>', 'user id')
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
-        await gh.users.delete(id, actor);
-        out.record({ id, deleted: true });
+        out.record(await invoke(deleteUser, { gh, actor }, { id }));
       }),
     );
   return user;
