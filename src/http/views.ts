@@ -11,6 +11,8 @@ export const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export interface Views {
   page(name: string, vars: Record<string, unknown>): string;
+  /** An admin console page: `views/admin/<name>.njk`. */
+  admin(name: string, vars: Record<string, unknown>): string;
   mail(name: string, vars: Record<string, unknown>): { text: string; html: string };
 }
 
@@ -28,6 +30,7 @@ export function createViews(config: Pick<Config, 'branding' | 'issuer'>): Views 
   const text = make(false);
   return {
     page: (name, vars) => env.render(`pages/${name}.njk`, vars),
+    admin: (name, vars) => env.render(`admin/${name}.njk`, vars),
     mail: (name, vars) => ({
       text: text.render(`email/${name}.txt.njk`, vars),
       html: env.render(`email/${name}.html.njk`, vars),

@@ -1,0 +1,4 @@
+/** Admin operations on acl-tokens (not written yet). */
+import type { AnyOperation } from '../operation.ts';
+
+export const aclTokenOps: AnyOperation[] = [];

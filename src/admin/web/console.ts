@@ -1,0 +1,42 @@
+/**
+ * What every console page module is handed (the contract between the
+ * console's shell, ./index.ts, and its sections, ./pages/). A section adds
+ * its routes to the console's router (prefix `/admin`, every route behind
+ * the admin session guard) and renders `views/admin/<name>.njk` through
+ * `page`, which fills in what the layout needs: the admin, the CSRF value,
+ * the active section, `base`.
+ */
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Provider } from 'oidc-provider';
+import type { Gatehouse } from '../../context.ts';
+
+/** The signed-in admin of this request (`ctx.state.admin`, set by the session guard). */
+export interface ConsoleAdmin {
+  userId: string;
+  email: string;
+  /** The audit log's name for them: `admin:<email>`. */
+  actor: string;
+}
+
+/**
+ * Renders `views/admin/<name>.njk` as the answer. `section` marks the active
+ * navigation entry (dashboard, requests, invitations, users, clients,
+ * registration-tokens, device-tokens, devices, audit, keys).
+ */
+export type AdminPage = (ctx: Context, name: string, section: string, vars?: Record<string, unknown>, status?: number) => void;
+
+export interface ConsoleDeps {
+  gh: Gatehouse;
+  provider: Provider;
+  page: AdminPage;
+  /** Body parser + CSRF check: put in front of every POST route. */
+  form: Middleware[];
+}
+
+export type ConsoleSection = (router: Router, deps: ConsoleDeps) => void;
+
+/** The admin of a request behind the guard. */
+export function adminOf(ctx: Context): ConsoleAdmin {
+  return ctx.state.admin as ConsoleAdmin;
+}

@@ -1,0 +1,4 @@
+/** The console's registration-tokens section (not built yet: its routes come with its page). */
+import type { ConsoleSection } from '../console.ts';
+
+export const registrationTokenPages: ConsoleSection = () => {};
