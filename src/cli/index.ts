@@ -22,6 +22,7 @@ import { registrationTokenCommands } from './commands/registration-token/index.t
 import { deviceCommands } from './commands/device/index.ts';
 import { deviceTokenCommands } from './commands/device-token/index.ts';
 import { agentCommands } from './commands/agent/index.ts';
+import { adminKeyCommands } from './commands/admin-key/index.ts';
 import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 import { version } from './version.ts';
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
     deviceCommands(),
     deviceTokenCommands(),
     agentCommands(),
+    adminKeyCommands(),
   ]) {
     program.addCommand(command);
   }
