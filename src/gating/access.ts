@@ -9,6 +9,7 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import {
+  aclTokensOfUser,
   clientTokensOfAclToken,
   findAclToken,
   findAclTokensByKind,
@@ -19,6 +20,7 @@ import {
   userAccessToClient,
   type AclTokenRow,
 } from '../db/repos/acl-tokens.ts';
+import { unlinkUserFromAclToken } from '../db/repos/user-acl-token.ts';
 import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/users.ts';
 import {
   deletePendingIdentity,
@@ -190,6 +192,50 @@ export class Gate {
     if (state === 'revoked') throw new GatehouseError('acl_token.revoked', 'This invitation has been revoked.');
     if (state === 'expired') throw new GatehouseError('acl_token.expired', 'This invitation has expired.');
     await this.redeem(trx, token, userId, { id: '*', name: 'any' }, actor);
+  }
+
+  /**
+   * An admin ends one user's access to one client: every ACL token of theirs
+   * that opens it lets go of them. What such a token also gave them at other
+   * clients stays theirs, through a personal token (its secret never handed
+   * out) linking the same client tokens, so those expiries are kept. Refresh
+   * tokens for the client stop at their next use (hasAccess is false).
+   * Access through auto mode's global token cannot be taken from one user (the
+   * gate would link them again): disable the user instead.
+   */
+  async revokeAccess(userId: string, clientId: string, actor: string): Promise<{ aclTokens: string[]; keptBy: string | null }> {
+    if (this.mode === 'open') throw new GatehouseError('forbidden', 'Gating is off (firstauth): every user reaches every client. Disable the user instead.');
+    return withTransaction(this.db, async (trx) => {
+      const now = this.clock.now();
+      if (!(await findUser(trx, userId))) throw new GatehouseError('not_found', `no user with id ${userId}`);
+      const opens = (links: { client_id: string; revoked_at: number | null; expires_at: number | null }[]) =>
+        links.some((c) => c.client_id === clientId && clientTokenState(c, now) === 'active');
+      const global = this.mode === 'auto' ? await systemGlobalToken(trx) : undefined;
+      if (global && global.revoked_at === null && opens(await clientTokensOfAclToken(trx, global.id))) {
+        throw new GatehouseError('forbidden', `In auto mode every user reaches ${clientId} through the global token; disable the user instead.`);
+      }
+      const opening: string[] = [];
+      const kept = new Set<string>();
+      for (const token of await aclTokensOfUser(trx, userId)) {
+        if (token.revoked_at !== null) continue;
+        const links = await clientTokensOfAclToken(trx, token.id);
+        if (!opens(links)) continue;
+        opening.push(token.id);
+        for (const c of links) if (c.client_id !== clientId && clientTokenState(c, now) === 'active') kept.add(c.id);
+      }
+      if (opening.length === 0) throw new GatehouseError('not_found', `user ${userId} has no access to ${clientId}`);
+      for (const id of opening) await unlinkUserFromAclToken(trx, userId, id);
+      let keptBy: string | null = null;
+      if (kept.size > 0) {
+        const description = `kept when access to ${clientId} was revoked (from ${opening.join(', ')})`.slice(0, 500);
+        const made = await this.aclTokens.create({ maxUsers: 1, clients: [], clientTokenIds: [...kept], kind: 'personal', description }, actor, trx);
+        await incrementAclTokenUses(trx, made.row.id, now);
+        await linkUserToAclToken(trx, userId, made.row.id, now);
+        keptBy = made.row.id;
+      }
+      await this.audit.record(trx, { actor, action: 'access.revoked', subject: userId, details: { client: clientId, aclTokens: opening, keptBy } });
+      return { aclTokens: opening, keptBy };
+    });
   }
 
   /** Keeps an identity that proved who it is but is not let in yet, for the rest of this sign-in. */

@@ -3,10 +3,12 @@
  * config holds: list (paginated, searchable), show, create, set a password,
  * disable, enable, delete; bad input names the field, an unknown id is a 404,
  * no bearer or a wrong one a 401, and every change is audited as `key:<id>`.
+ * Revoking one client's access (manual gating) keeps the rest and stops refresh.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startAdminApi, type AdminApi } from '../helpers/admin-api.ts';
+import { obtainCode, tokenRequest } from '../helpers/http-login.ts';
 
 describe.each(databaseKinds)('admin API users on %s', (kind) => {
   let db: TestDatabase;
@@ -82,5 +84,71 @@ describe.each(databaseKinds)('admin API users on %s', (kind) => {
     expect((await api.call('GET', '/users', { bearer: null, headers: { cookie: 'gh.session=x; gh.admin=y' } })).status).toBe(401);
     expect((await api.call('GET', '/users', { bearer: `${api.key.slice(0, -3)}abc` })).status).toBe(401);
     expect((await api.call('GET', '/users', { bearer: 'ghk_tests_short' })).status).toBe(401);
+  });
+});
+
+describe.each(databaseKinds)('admin API users.revokeAccess on %s', (kind) => {
+  let db: TestDatabase;
+  let api: AdminApi;
+  const redirectUri = 'http://127.0.0.1:9/cb';
+  const clients = ['one', 'two', 'three'].map((id) => ({
+    client_id: id,
+    client_secret: `${id}-secret-0123456789`,
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+  }));
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    api = await startAdminApi(db, { admins: ['root@example.com'], firstauth: { enable: true, mode: 'manual' }, clients });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  it("ends one client's access, keeps the others the same invitation gave, and audits it", async () => {
+    const { gh } = api.server;
+    const shared = await gh.aclTokens.create({ maxUsers: 5, clients: ['one', 'two'] }, 'test');
+    const personal = await gh.aclTokens.create({ maxUsers: 1, clients: ['one'] }, 'test');
+    const made = await api.call('POST', '/users', { body: { email: 'cat@example.com', password: 'cat password 123', aclTokenId: shared.row.id } });
+    const other = await api.call('POST', '/users', { body: { email: 'dan@example.com', aclTokenId: shared.row.id } });
+    await gh.gate.attachToken(gh.db, made.body.id, personal.row.id, 'test');
+    expect(await gh.gate.hasAccess(made.body.id, 'one')).toBe(true);
+    const signedIn = await obtainCode(api.server.url, {
+      clientId: 'one',
+      redirectUri,
+      email: 'cat@example.com',
+      password: 'cat password 123',
+      scope: 'openid offline_access',
+      extra: { prompt: 'consent' },
+    });
+    const tokens = await tokenRequest(api.server.url, clients[0]!, {
+      grant_type: 'authorization_code',
+      code: signedIn.code,
+      redirect_uri: redirectUri,
+      code_verifier: signedIn.verifier,
+    });
+    expect(tokens.body.refresh_token).toEqual(expect.any(String));
+
+    const revoked = await api.call('DELETE', `/users/${made.body.id}/access/one`);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.access.map((a: { client: string }) => a.client)).toEqual(['two']);
+    expect(revoked.body.access[0].aclTokenId).not.toBe(shared.row.id);
+    expect(await gh.gate.hasAccess(made.body.id, 'one')).toBe(false);
+    const refresh = await tokenRequest(api.server.url, clients[0]!, { grant_type: 'refresh_token', refresh_token: String(tokens.body.refresh_token) });
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect(await gh.gate.hasAccess(made.body.id, 'two')).toBe(true);
+    // The others who hold the same invitation keep everything it gives.
+    expect(await gh.gate.hasAccess(other.body.id, 'one')).toBe(true);
+    const audit = await gh.db('audit_log').where({ action: 'access.revoked', subject: made.body.id }).first();
+    expect(audit.actor).toBe('key:tests');
+    expect(JSON.parse(audit.details)).toMatchObject({ client: 'one', aclTokens: expect.arrayContaining([shared.row.id, personal.row.id]) });
+
+    // Nothing left to revoke, an unknown user or client: 404; the kept access can go too.
+    expect((await api.call('DELETE', `/users/${made.body.id}/access/one`)).status).toBe(404);
+    expect((await api.call('DELETE', `/users/no-such-user/access/one`)).status).toBe(404);
+    expect((await api.call('DELETE', `/users/${made.body.id}/access/three`)).status).toBe(404);
+    expect((await api.call('DELETE', `/users/${made.body.id}/access/two`)).body.access).toEqual([]);
   });
 });

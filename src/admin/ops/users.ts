@@ -1,4 +1,4 @@
-/** Users: list, show (identities and access per client), create, set a password, disable, enable, delete. */
+/** Users: list, show (identities and access per client), create, set a password, disable, enable, delete, revoke access to one client. */
 import { z } from 'zod';
 import type { Gatehouse } from '../../context.ts';
 import type { UserRow } from '../../db/repos/users.ts';
@@ -146,4 +146,19 @@ export const deleteUser = operation({
   },
 });
 
-export const userOps = [listUsers, showUser, createUser, setUserPassword, disableUser, enableUser, deleteUser];
+export const revokeUserAccess = operation({
+  name: 'users.revokeAccess',
+  method: 'DELETE',
+  path: '/users/:id/access/:client',
+  tag: 'users',
+  summary:
+    "End a user's access to one client: the invitations that open it let go of the user (what they give at other clients is kept), the next authorization shows the gate and refresh tokens for it stop working",
+  input: byId.extend({ client: z.string().min(1).max(255).describe('client id') }),
+  output: userDetails,
+  async run({ gh, actor }, { id, client }) {
+    await gh.gate.revokeAccess(id, client, actor);
+    return details(gh, id);
+  },
+});
+
+export const userOps = [listUsers, showUser, createUser, setUserPassword, disableUser, enableUser, deleteUser, revokeUserAccess];

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { GatehouseError } from '../../../errors.ts';
 import { isEmail } from '../../../lib/email.ts';
 import { invoke } from '../../../admin/operation.ts';
-import { createUser, deleteUser, disableUser, enableUser, listUsers, setUserPassword, showUser } from '../../../admin/ops/users.ts';
+import { createUser, deleteUser, disableUser, enableUser, listUsers, revokeUserAccess, setUserPassword, showUser } from '../../../admin/ops/users.ts';
 import { withGatehouse } from '../../index.ts';
 
 const columns = ['id', 'email', 'name', 'status', 'created', 'lastLogin'];
@@ -111,6 +111,17 @@ export function userCommands(): Command {
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
         out.record(await invoke(deleteUser, { gh, actor }, { id }));
+      }),
+    );
+
+  user
+    .command('revoke-access')
+    .description("end a user's access to one client (the next sign-in to it shows the gate; its refresh tokens stop)")
+    .argument('<id>', 'user id')
+    .argument('<client>', 'client id')
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string, client: string) => {
+        out.record(await invoke(revokeUserAccess, { gh, actor }, { id, client }));
       }),
     );
   return user;
