@@ -62,6 +62,11 @@ export interface LinkView {
   clientName: string;
 }
 
+/** How an admin approves: `accessEndsAt` time-boxes the access it gives (epoch ms; absent or null = no end). */
+export interface DecisionOptions {
+  accessEndsAt?: number | null | undefined;
+}
+
 interface DecisionClient {
   id: string;
   name: string;
@@ -165,8 +170,20 @@ export class JoinRequests {
     return request;
   }
 
-  /** Admin decision (CLI, admin API); `approver` is checked against the client's approvers when given. */
-  async decide(id: string, decision: 'approve' | 'deny', actor: string, approver?: string): Promise<JoinRequestRow> {
+  /**
+   * Admin decision (CLI, admin API, console); `approver` is checked against the
+   * client's approvers when given. An approval with `accessEndsAt` gives access
+   * until then: the personal token's client token expires at that moment, so
+   * access ends as for any expired client token (refresh refused, the "No
+   * access" page at the next sign-in). Mailed links give access without end.
+   */
+  async decide(id: string, decision: 'approve' | 'deny', actor: string, approver?: string | undefined, options: DecisionOptions = {}): Promise<JoinRequestRow> {
+    const endsAt = options.accessEndsAt ?? null;
+    if (endsAt !== null) {
+      if (decision !== 'approve') throw new GatehouseError('input.invalid', 'only an approval can set when access ends', { field: 'for' });
+      if (!Number.isSafeInteger(endsAt) || endsAt <= this.clock.now())
+        throw new GatehouseError('input.invalid', 'the end of access must lie in the future', { field: 'for' });
+    }
     // Client lookups (approvers, names, existence) read through this.db: done before the
     // transaction, which on SQLite holds the only connection.
     const request = await this.get(id);
@@ -175,7 +192,7 @@ export class JoinRequests {
     return withTransaction(this.db, async (trx) => {
       const current = await findJoinRequest(trx, id);
       if (!current) throw new GatehouseError('not_found', `no join request with id ${id}`);
-      return this.transition(trx, current, decision, actor, client);
+      return this.transition(trx, current, decision, actor, client, endsAt);
     });
   }
 
@@ -233,6 +250,7 @@ export class JoinRequests {
     decision: 'approve' | 'deny',
     actor: string,
     client: DecisionClient,
+    accessEndsAt: number | null = null,
   ): Promise<JoinRequestRow> {
     if (endingStatuses.includes(request.status)) throw this.alreadyDecided(request);
     const now = this.clock.now();
@@ -244,7 +262,7 @@ export class JoinRequests {
       // The client token is made here, in this transaction: AclTokens.create's existence check
       // for `clients` reads through its own connection (checked above, in decisionClient).
       if (!client.exists) throw new GatehouseError('not_found', `no client with id ${client.id}`);
-      const clientToken = await this.aclTokens.insertClientToken(trx, client.id, null, actor);
+      const clientToken = await this.aclTokens.insertClientToken(trx, client.id, accessEndsAt, actor);
       const made = await this.aclTokens.create(
         {
           maxUsers: 1,
@@ -294,7 +312,7 @@ export class JoinRequests {
       actor,
       action: `join_request.${status}`,
       subject: request.id,
-      details: { client: request.client_id, aclToken: aclTokenId },
+      details: { client: request.client_id, aclToken: aclTokenId, ...(accessEndsAt !== null ? { accessEnds: new Date(accessEndsAt).toISOString() } : {}) },
     });
     return { ...request, status, decided_by: actor, decided_at: now, acl_token_id: aclTokenId };
   }

@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import type { DbOrTrx } from '../db/knex.ts';
 import { findModel, listModels } from '../db/repos/oidc-models.ts';
-import { listRegisteredClients as listRegisteredRecords, type RegisteredClientRow } from '../db/repos/registration.ts';
+import { approversOfRecord, findRegisteredClient, listRegisteredClients as listRegisteredRecords, type RegisteredClientRow } from '../db/repos/registration.ts';
 
 export interface ClientSummary {
   clientId: string;
@@ -14,9 +14,12 @@ export interface ClientSummary {
   source: 'static' | 'registered';
   grantTypes: string[];
   redirectUris: string[];
+  /** Who decides its join/access requests: config.yaml's `approvers` (static) or `client set-approvers` (registered); empty = the global approvers. */
   approvers: string[];
   /** Registered clients can be held: `disabled (policy|approval|admin)`. */
   state: string;
+  /** Why a registered client is held (the reason in `state`), or null. */
+  heldReason: RegisteredClientRow['disabled_reason'];
   /** The registration token a registered client was made with. */
   registrationTokenId: string | null;
   /** Metadata without secrets. */
@@ -35,6 +38,7 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
     redirectUris: Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [],
     approvers,
     state: record?.disabled_reason ? `disabled (${record.disabled_reason})` : 'enabled',
+    heldReason: record?.disabled_reason ?? null,
     registrationTokenId: record?.registration_token_id ?? null,
     metadata: visible,
   };
@@ -54,7 +58,7 @@ export class ClientDirectory {
     const fromConfig = this.config.clients.map(({ approvers, ...metadata }) => summarize(metadata, 'static', approvers));
     const records = new Map((await listRegisteredRecords(this.db)).map((r) => [r.client_id, r]));
     const registered = (await listModels(this.db, 'Client')).map((row) =>
-      summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', [], records.get(row.id)),
+      summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', approversOfRecord(records.get(row.id)), records.get(row.id)),
     );
     return [...fromConfig, ...registered];
   }
@@ -67,7 +71,9 @@ export class ClientDirectory {
       return summarize(metadata, 'static', approvers);
     }
     const row = await findModel(db, 'Client', clientId);
-    return row ? summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', []) : undefined;
+    if (!row) return undefined;
+    const record = await findRegisteredClient(db, clientId);
+    return summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', approversOfRecord(record), record);
   }
 
   async exists(clientId: string, db: DbOrTrx = this.db): Promise<boolean> {

@@ -32,6 +32,7 @@ import type { Db, DbOrTrx } from '../db/knex.ts';
 import { deleteClientTokensOfClient } from '../db/repos/acl-tokens.ts';
 import { destroyModel, destroyModelsOfClient } from '../db/repos/oidc-models.ts';
 import {
+  approversOfRecord,
   countRegisteredClients,
   deleteRegisteredClient,
   deleteReservation,
@@ -46,6 +47,7 @@ import {
   retireClientApprovalLinks,
   returnRegistrationTokenUse,
   setClientDisabled,
+  setRegisteredClientApprovers,
   takeRegistrationTokenUse,
   touchClientTokenTime,
   useClientApprovalLink,
@@ -57,6 +59,7 @@ import { GatehouseError } from '../errors.ts';
 import type { AclTokens } from '../gating/acl-tokens.ts';
 import type { Gate } from '../gating/access.ts';
 import type { Clock } from '../lib/clock.ts';
+import { isEmail } from '../lib/email.ts';
 import type { Logger } from '../lib/logger.ts';
 import { randomId, randomSecret, sha256 } from '../lib/secrets.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
@@ -87,7 +90,7 @@ export interface RegistrarOptions {
   registration: Config['registration'];
   issuer: string;
   brand: string;
-  /** Who is asked to enable a client made with an `--approval` token. */
+  /** Who is asked to enable a client made with an `--approval` token, unless the client has its own approvers. */
   approvers: string[];
   linkTtlMs: number;
   /** Host name -> addresses, for the trustedHosts source check (tests pass their own). */
@@ -364,6 +367,34 @@ export class Registrar {
     });
   }
 
+  /**
+   * Sets a registered client's own approvers (SPEC 9, `client set-approvers`):
+   * they get the mails for its join and access requests and, while it waits
+   * for approval, its approval mail (sent to them now, the old links retired).
+   * An empty list clears them: the global approvers decide again. Static
+   * clients keep theirs in config.yaml and are refused.
+   */
+  async setApprovers(clientId: string, emails: string[], actor: string): Promise<RegisteredClientRow> {
+    if (this.clients.staticIds().includes(clientId)) {
+      throw new GatehouseError('input.invalid', `${clientId} is a static client: its approvers are set in config.yaml (clients[].approvers)`);
+    }
+    const approvers = [...new Set(emails.map((e) => e.trim().toLowerCase()))];
+    const bad = approvers.find((e) => !isEmail(e));
+    if (bad !== undefined) throw new GatehouseError('input.invalid', `"${bad}" is not an e-mail address`, { field: 'approvers' });
+    if (approvers.length > 50) throw new GatehouseError('input.invalid', 'a client has at most 50 approvers', { field: 'approvers' });
+    const updated = await withTransaction(this.db, async (trx) => {
+      const record = await this.record(clientId, trx);
+      await setRegisteredClientApprovers(trx, clientId, approvers);
+      await this.audit.record(trx, { actor, action: 'client.approvers_set', subject: clientId, details: { approvers } });
+      return { ...record, approvers: approvers.length ? JSON.stringify(approvers) : null };
+    });
+    if (updated.disabled_reason === 'approval' && approvers.length > 0) {
+      await withTransaction(this.db, (trx) => retireClientApprovalLinks(trx, clientId, this.clock.now()));
+      await this.askApprovers(clientId);
+    }
+    return updated;
+  }
+
   listRegistered(kind?: RegisteredClientRow['kind']): Promise<RegisteredClientRow[]> {
     return listRegisteredClients(this.db, kind);
   }
@@ -375,7 +406,8 @@ export class Registrar {
   // ---- approval links ---------------------------------------------------
 
   private async askApprovers(clientId: string): Promise<void> {
-    const approvers = this.options.approvers;
+    const own = approversOfRecord(await findRegisteredClient(this.db, clientId));
+    const approvers = own.length ? own : this.options.approvers;
     if (approvers.length === 0) {
       this.logger.warn(
         { clientId },

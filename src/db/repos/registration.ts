@@ -40,6 +40,8 @@ export interface RegisteredClientRow {
   manufacturer_id?: string | null;
   device_token_id?: string | null;
   last_token_at?: number | null;
+  /** JSON array of the client's own approvers' e-mail addresses (`client set-approvers`), or null: the global approvers. */
+  approvers?: string | null;
 }
 
 export interface ClientApprovalLinkRow {
@@ -133,6 +135,45 @@ export async function setClientDisabled(db: DbOrTrx, clientId: string, reason: R
     .where({ client_id: clientId })
     .update(reason ? { disabled_reason: reason, disabled_at: now } : { disabled_reason: null, disabled_at: null });
   return changed === 1;
+}
+
+/** Sets a registered client's own approvers (null or an empty list: none, the global approvers decide); false when there is no record. */
+export async function setRegisteredClientApprovers(db: DbOrTrx, clientId: string, approvers: string[] | null): Promise<boolean> {
+  const value = approvers && approvers.length > 0 ? JSON.stringify(approvers) : null;
+  return (await db('registered_client').where({ client_id: clientId }).update({ approvers: value })) === 1;
+}
+
+/** The approvers stored on a registered client's record (an unreadable or empty value is none). */
+export function approversOfRecord(record: Pick<RegisteredClientRow, 'approvers'> | undefined): string[] {
+  if (!record?.approvers) return [];
+  try {
+    const parsed: unknown = JSON.parse(record.approvers);
+    return Array.isArray(parsed) ? parsed.filter((a): a is string => typeof a === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * How many distinct users hold live access to each of these clients now: a
+ * non-revoked ACL token linking a non-revoked, unexpired client token for the
+ * client (the access query of acl-tokens.ts, counted). Clients nobody can
+ * reach are absent from the map.
+ */
+export async function countUsersWithAccess(db: DbOrTrx, clientIds: string[], now: number): Promise<Map<string, number>> {
+  if (clientIds.length === 0) return new Map();
+  const rows: { client_id: string; n: number | string }[] = await db('user_acl_token as u')
+    .join('acl_token as a', 'a.id', 'u.acl_token_id')
+    .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
+    .join('client_token as c', 'c.id', 'l.client_token_id')
+    .whereIn('c.client_id', clientIds)
+    .whereNull('a.revoked_at')
+    .whereNull('c.revoked_at')
+    .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
+    .groupBy('c.client_id')
+    .select('c.client_id')
+    .countDistinct({ n: 'u.user_id' });
+  return new Map(rows.map((r) => [r.client_id, Number(r.n)]));
 }
 
 export async function deleteRegisteredClient(db: DbOrTrx, clientId: string): Promise<void> {
