@@ -1,0 +1,262 @@
+/**
+ * The admin console end to end, in real headless Chromium with the sample
+ * relying party (openid-client) as the app people sign in to: an admin is sent
+ * to Gatehouse's own sign-in page and lands on the dashboard; approves a join
+ * request with one click and the requester gets in; makes an invitation, which
+ * a second browser redeems, then revokes it and the redeemed user is refused;
+ * disables a user, who can no longer sign in; enables a registered client held
+ * for approval; a signed-in non-admin gets the plain 403 page. Every console
+ * page is checked on the way (lang, title, no sideways scrolling at 390 px,
+ * axe-core WCAG 2.1 A/AA: no serious or critical violations) and drawn at 1280
+ * and 390 wide into GATEHOUSE_SCREENSHOTS when it is set. Presentation does not
+ * depend on the database: SQLite only.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelyingParty, type RelyingParty } from '../../examples/relying-party.ts';
+import { insertLocalAccount } from '../../src/db/repos/users.ts';
+import { launchBrowser } from '../helpers/browser.ts';
+import { ConsoleInspector, signInHere, signInToConsole, type Person } from '../helpers/console.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { clientCredentials, register, registered, serviceMetadata } from '../helpers/registration.ts';
+import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { chromiumAvailable } from '../helpers/services.ts';
+
+const day = 86_400_000;
+
+describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let rp: RelyingParty;
+  let browser: Browser;
+  /** The admin's browser, 1280 wide (the inspector narrows it to 390 for its checks). */
+  let adminContext: BrowserContext;
+  let page: Page;
+  const inspector = new ConsoleInspector(process.env.GATEHOUSE_SCREENSHOTS);
+  const admin: Person = { email: 'admin@example.com', password: 'admin-password-0123' };
+  let n = 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    rp = await startRelyingParty({ issuer: 'http://placeholder.invalid', clientId: 'web', clientSecret: testClients.web.client_secret });
+    server = await startTestServer(db, {
+      admins: [admin.email],
+      connectors: [{ id: 'local', type: 'local', name: 'Email', signup: true }],
+      clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }],
+      firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+      registration: { enabled: true, initialAccessToken: 'required' },
+    });
+    await rp.connect(server.url);
+    await server.gh.users.createLocal({ email: admin.email, name: 'Ada Admin', password: admin.password }, 'test');
+    browser = await launchBrowser();
+    adminContext = await context();
+    page = await adminContext.newPage();
+  });
+
+  afterAll(async () => {
+    const found = inspector.report();
+    console.log(`console pages checked: ${inspector.seen.join(', ')}\naxe findings below serious:\n${found || '(none)'}`);
+    await browser?.close();
+    await rp?.stop();
+    await server?.stop();
+    await db?.drop();
+  });
+
+  const consoleUrl = (path = '') => `${server.url}/admin${path}`;
+
+  /** A fresh browser context, 1280 wide, that gives up on a missing element after 10 s (not playwright's 30). */
+  async function context(): Promise<BrowserContext> {
+    const made = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    made.setDefaultTimeout(10_000);
+    return made;
+  }
+
+  /** Opens a console page in the admin's browser, expects a 200, and inspects it. */
+  async function open(path: string, name: string): Promise<void> {
+    const response = await page.goto(consoleUrl(path));
+    expect(response?.status(), `GET /admin${path}`).toBe(200);
+    await inspector.inspect(page, name);
+  }
+
+  /** A person with a verified local account and no Gatehouse user yet (nobody let them in). */
+  async function newcomer(): Promise<Person & { name: string }> {
+    n += 1;
+    const who = { email: `newcomer${n}@example.com`, password: `password-of-${n}-xyz`, name: `Newcomer ${n}` };
+    await insertLocalAccount(server.gh.db, {
+      id: `local-newcomer-${n}`,
+      email: who.email,
+      name: who.name,
+      password_hash: await server.gh.passwords.hash(who.password),
+      email_verified_at: Date.now(),
+      created_at: Date.now(),
+    });
+    return who;
+  }
+
+  /** Signs in at the relying party in a browser page (Gatehouse's sign-in page, consent if asked). */
+  async function signInAtApp(p: Page, who: Person): Promise<void> {
+    await p.goto(`${rp.url}/login`);
+    await signInHere(p, who);
+  }
+
+  async function landsAtApp(p: Page, who: Person): Promise<void> {
+    await p.waitForSelector('#who');
+    expect(await p.textContent('#who')).toBe(who.email);
+  }
+
+  it('sends a signed-out admin to the sign-in page, and shows the dashboard after it', async () => {
+    await signInToConsole(page, server.url, admin);
+    expect(new URL(page.url()).pathname).toMatch(/^\/admin\/?$/);
+    await page.getByRole('heading', { level: 1 }).first().waitFor();
+    await inspector.inspect(page, 'dashboard');
+  });
+
+  let requester: Person & { name: string };
+  let requesterContext: BrowserContext;
+
+  it('approves a pending join request with one click, and the requester then gets in through the app', async () => {
+    requester = await newcomer();
+    requesterContext = await context();
+    const p = await requesterContext.newPage();
+    await signInAtApp(p, requester);
+    await p.getByRole('link', { name: 'Ask to join' }).click();
+    await p.getByLabel('Message').fill('I am the new intern.');
+    await p.getByRole('button', { name: 'Send request' }).click();
+    await p.getByRole('heading', { name: 'Request sent' }).waitFor();
+    expect(await server.gh.joinRequests.list('pending')).toHaveLength(1);
+
+    await open('/requests', 'requests');
+    const row = page.locator('tr, li, article').filter({ hasText: requester.email }).last();
+    await row.getByRole('button', { name: /^Approve/ }).click();
+    await page.waitForLoadState();
+    expect(await server.gh.joinRequests.list('pending')).toHaveLength(0);
+
+    await signInAtApp(p, requester);
+    await landsAtApp(p, requester);
+  });
+
+  let invited: Person & { name: string };
+  let invitedPage: Page;
+
+  it('makes an invitation whose link a second browser redeems, then revokes it: the redeemed user is refused', async () => {
+    await open('/invitations', 'invitations');
+    await page
+      .getByRole('link', { name: /new invitation|create/i })
+      .first()
+      .click();
+    await page.waitForLoadState();
+    await inspector.inspect(page, 'invitation-new');
+    await page.getByLabel(/max.*users/i).fill('1');
+    await page.getByLabel('Web App').check();
+    await page.getByRole('button', { name: /create/i }).click();
+    await page.waitForLoadState();
+    const link = new RegExp(`${server.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/invite/[A-Za-z0-9_-]+`).exec((await page.textContent('main')) ?? '')?.[0];
+    expect(link, 'the created page shows the invitation link').toBeTruthy();
+    await inspector.inspect(page, 'invitation-created');
+
+    invited = await newcomer();
+    const second = await context();
+    invitedPage = await second.newPage();
+    await invitedPage.goto(link!);
+    expect(await invitedPage.textContent('main')).toContain('Web App');
+    await signInAtApp(invitedPage, invited);
+    await landsAtApp(invitedPage, invited);
+
+    await page.goto(consoleUrl('/invitations'));
+    await page
+      .locator('main a[href*="/admin/invitations/"]')
+      .filter({ hasNotText: /new|create/i })
+      .first()
+      .click();
+    await page.waitForLoadState();
+    await inspector.inspect(page, 'invitation-detail');
+    await page
+      .getByRole('link', { name: /revoke/i })
+      .or(page.getByRole('button', { name: /revoke/i }))
+      .first()
+      .click();
+    await page.waitForLoadState();
+    await inspector.inspect(page, 'confirm');
+    await page.getByRole('button', { name: /revoke/i }).click();
+    await page.waitForLoadState();
+    expect(await page.textContent('main')).toMatch(/revoked/i);
+
+    const before = rp.signIns.length;
+    await invitedPage.goto(`${rp.url}/login`);
+    if (await invitedPage.getByLabel('E-mail address').isVisible()) await signInHere(invitedPage, invited);
+    await invitedPage.getByRole('heading', { name: 'An invitation is needed' }).waitFor();
+    expect(rp.signIns.length).toBe(before);
+  });
+
+  it('disables a user after asking, and that user can no longer sign in', async () => {
+    await open('/users', 'users');
+    await page.getByRole('link', { name: requester.email }).first().click();
+    await page.waitForLoadState();
+    await inspector.inspect(page, 'user-detail');
+    await page
+      .getByRole('link', { name: /disable/i })
+      .or(page.getByRole('button', { name: /disable/i }))
+      .first()
+      .click();
+    await page.waitForLoadState();
+    await page.getByRole('button', { name: /disable/i }).click();
+    await page.waitForLoadState();
+    expect(await page.textContent('main')).toMatch(/disabled/i);
+
+    const fresh = await context();
+    const p = await fresh.newPage();
+    const before = rp.signIns.length;
+    await signInAtApp(p, requester);
+    await p
+      .getByText(/disabled/i)
+      .first()
+      .waitFor();
+    expect(rp.signIns.length).toBe(before);
+    await fresh.close();
+  });
+
+  it('enables a registered client held for approval', async () => {
+    const { token } = await server.gh.registrationTokens.create(
+      { count: 2, expiresAt: Date.now() + day, approval: true, description: 'Sensors in hall B' },
+      'test',
+    );
+    const made = registered(await register(server.url, serviceMetadata({ client_name: 'Hall B Sensor' }), token));
+    expect((await clientCredentials(server.url, made.client_id, made.client_secret)).status).toBe(401);
+
+    await open('/clients', 'clients');
+    await page
+      .getByRole('link', { name: /Hall B Sensor/ })
+      .first()
+      .click();
+    await page.waitForLoadState();
+    await inspector.inspect(page, 'client-detail');
+    await page.getByRole('button', { name: /^Enable/ }).click();
+    await page.waitForLoadState();
+    const confirm = page.getByRole('button', { name: /^Enable/ });
+    if (await confirm.isVisible()) await confirm.click();
+    expect((await clientCredentials(server.url, made.client_id, made.client_secret)).status).toBe(200);
+  });
+
+  it('shows the other sections: registration tokens, device tokens, devices, audit log, keys', async () => {
+    await open('/registration-tokens', 'registration-tokens');
+    await open('/device-tokens', 'device-tokens');
+    await open('/devices', 'devices');
+    await open('/audit', 'audit');
+    await open('/keys', 'keys');
+  });
+
+  it('gives a signed-in non-admin the plain 403 page', async () => {
+    const plain = { email: 'plain@example.com', password: 'plain-password-0123' };
+    await server.gh.users.createLocal({ ...plain, name: 'Plain User' }, 'test');
+    const fresh = await context();
+    const p = await fresh.newPage();
+    await p.goto(consoleUrl());
+    await signInHere(p, plain);
+    await p.waitForLoadState();
+    const again = await p.goto(consoleUrl());
+    expect(again?.status()).toBe(403);
+    expect(await p.textContent('body')).not.toContain('Dashboard');
+    await inspector.inspect(p, 'forbidden');
+    await fresh.close();
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * The admin console in Chromium: signing in through Gatehouse's own login page
+ * (the console sends the browser there and back), and looking at a console page
+ * as a person and a checker would: lang, title, no sideways scrolling at 390
+ * pixels, axe-core's WCAG 2.1 A/AA rules (serious and critical violations fail,
+ * the others are collected for the report), and a PNG at 1280 and 390 wide
+ * when GATEHOUSE_SCREENSHOTS names a folder.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+export interface Person {
+  email: string;
+  password: string;
+}
+
+/** Fills Gatehouse's sign-in page (already open) and allows the consent prompt if one is asked. */
+export async function signInHere(page: Page, who: Person): Promise<void> {
+  await page.getByLabel('E-mail address').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: /Sign in/ }).click();
+  await page.waitForLoadState();
+  const allow = page.getByRole('button', { name: 'Allow' });
+  if (await allow.isVisible()) await allow.click();
+}
+
+/** Opens /admin, expects to be sent to Gatehouse's sign-in page, signs in, and returns the status of the page landed on. */
+export async function signInToConsole(page: Page, issuer: string, who: Person): Promise<void> {
+  await page.goto(`${issuer}/admin`);
+  await page.getByLabel('E-mail address').waitFor();
+  expect(new URL(page.url()).pathname, 'the console sends a signed-out browser to the sign-in page').not.toMatch(/^\/admin/);
+  await signInHere(page, who);
+  await page.waitForURL((url) => url.pathname.startsWith('/admin'));
+}
+
+export interface AxeFinding {
+  page: string;
+  rule: string;
+  impact: string;
+  help: string;
+  targets: string[];
+}
+
+const blocking = new Set(['serious', 'critical']);
+
+/** Looks at console pages at both widths and keeps what axe found below serious for the report. */
+export class ConsoleInspector {
+  readonly findings: AxeFinding[] = [];
+  readonly seen: string[] = [];
+
+  constructor(readonly shots: string | undefined) {
+    if (shots) mkdirSync(shots, { recursive: true });
+  }
+
+  /**
+   * The page as it is now (no reload): a PNG at 1280, then at 390 wide the
+   * checks and a PNG; the viewport goes back to what it was.
+   */
+  async inspect(page: Page, name: string): Promise<void> {
+    const before = page.viewportSize() ?? { width: 1280, height: 900 };
+    try {
+      expect(await page.getAttribute('html', 'lang'), `${name} has a language`).toBeTruthy();
+      expect((await page.title()).trim().length, `${name} has a title`).toBeGreaterThan(0);
+      await page.setViewportSize({ width: 1280, height: 900 });
+      if (this.shots) await page.screenshot({ path: `${this.shots}/console-${name}-1280.png`, fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(sideways, `${name} at 390 px does not scroll sideways`).toBeLessThanOrEqual(0);
+      if (this.shots) await page.screenshot({ path: `${this.shots}/console-${name}-390.png`, fullPage: true });
+      const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+      // A page axe could not read (blank, blocked) passes nothing: that is a failure too.
+      expect(results.passes.length, `axe read ${name}`).toBeGreaterThan(5);
+      const serious: string[] = [];
+      for (const v of results.violations) {
+        const targets = v.nodes.map((n) => n.target.join(' ')).slice(0, 5);
+        const impact = v.impact ?? 'n/a';
+        if (blocking.has(impact)) serious.push(`${v.id} (${impact}): ${targets.join(', ')}`);
+        else this.findings.push({ page: name, rule: v.id, impact, help: v.help, targets });
+      }
+      expect(serious, `${name}: serious or critical axe violations at 390 px`).toEqual([]);
+      this.seen.push(name);
+    } finally {
+      await page.setViewportSize(before);
+    }
+  }
+
+  /** The moderate and minor findings, also written to the screenshot folder as axe-findings.json. */
+  report(): string {
+    if (this.shots) writeFileSync(`${this.shots}/axe-findings.json`, JSON.stringify({ pages: this.seen, findings: this.findings }, null, 2));
+    return this.findings.map((f) => `${f.page}: ${f.rule} (${f.impact}) ${f.help}: ${f.targets.join(', ')}`).join('\n');
+  }
+}
