@@ -1,8 +1,8 @@
 /** `gatehouse client-token create|list|revoke`: access to one client, with an expiry. */
 import { Command } from 'commander';
-import { parseExpiry } from '../../../config/duration.ts';
+import { invoke } from '../../../admin/operation.ts';
+import { createClientToken, listClientTokens, revokeClientToken } from '../../../admin/ops/client-tokens.ts';
 import { withGatehouse } from '../../index.ts';
-import { clientTokenView } from '../acl-token/index.ts';
 
 export function clientTokenCommands(): Command {
   const ct = new Command('client-token').description('client tokens (access to one client, linked from ACL tokens)');
@@ -13,21 +13,15 @@ export function clientTokenCommands(): Command {
     .requiredOption('--expires <duration>', 'until when (30d, ISO date)')
     .action(
       withGatehouse(async ({ gh, out, actor }, opts: { client: string; expires: string }) => {
-        const now = gh.clock.now();
-        const made = await gh.aclTokens.createClientToken(opts.client, parseExpiry(opts.expires, new Date(now)).getTime(), actor);
-        out.record({ ...clientTokenView(made.row, now), token: made.token });
+        out.record(await invoke(createClientToken, { gh, actor }, { client: opts.client, expires: opts.expires }));
       }),
     );
 
   ct.command('list')
     .description('list client tokens')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        const now = gh.clock.now();
-        out.table(
-          (await gh.aclTokens.listClientTokens()).map((r) => clientTokenView(r, now)),
-          ['id', 'client', 'state', 'expires', 'created'],
-        );
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listClientTokens, { gh, actor }, {}), ['id', 'client', 'state', 'expires', 'created']);
       }),
     );
 
@@ -36,7 +30,7 @@ export function clientTokenCommands(): Command {
     .argument('<id>', 'client token id')
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
-        out.record(clientTokenView(await gh.aclTokens.revokeClientToken(id, actor), gh.clock.now()));
+        out.record(await invoke(revokeClientToken, { gh, actor }, { id }));
       }),
     );
   return ct;
