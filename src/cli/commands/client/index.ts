@@ -1,5 +1,7 @@
-/** `gatehouse client list|show`: static clients (config.yaml) and registered ones (database). */
+/** `gatehouse client list|show|enable|disable|delete|set-approvers`: static clients (config.yaml) and registered ones (database), through the admin operations. */
 import { Command } from 'commander';
+import { invoke } from '../../../admin/operation.ts';
+import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, showClient } from '../../../admin/ops/clients.ts';
 import { GatehouseError } from '../../../errors.ts';
 import { withGatehouse } from '../../index.ts';
 
@@ -9,20 +11,8 @@ export function clientCommands(): Command {
     .command('list')
     .description('list static and registered clients')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        const clients = await gh.clients.list();
-        out.table(
-          clients.map((c) => ({
-            id: c.clientId,
-            name: c.name,
-            source: c.source,
-            state: c.state,
-            grantTypes: c.grantTypes,
-            redirectUris: c.redirectUris,
-            registrationTokenId: c.registrationTokenId,
-          })),
-          ['id', 'name', 'source', 'state', 'grantTypes', 'redirectUris'],
-        );
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listClients, { gh, actor }, {}), ['id', 'name', 'source', 'state', 'grantTypes', 'redirectUris', 'usersWithAccess']);
       }),
     );
   client
@@ -30,50 +20,41 @@ export function clientCommands(): Command {
     .description('show one client')
     .argument('<id>', 'client id')
     .action(
-      withGatehouse(async ({ gh, out }, id: string) => {
-        const found = (await gh.clients.list()).find((c) => c.clientId === id);
-        if (!found) throw new GatehouseError('not_found', `no client with id ${id}`);
-        out.record({
-          id: found.clientId,
-          name: found.name,
-          source: found.source,
-          state: found.state,
-          registrationTokenId: found.registrationTokenId,
-          grantTypes: found.grantTypes,
-          redirectUris: found.redirectUris,
-          approvers: found.approvers,
-          metadata: found.metadata,
-        });
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(await invoke(showClient, { gh, actor }, { id }));
       }),
     );
+  for (const [verb, op, description] of [
+    ['enable', enableClient, 'enable a registered client (held by policy clientDisabled, an approval token, or an admin)'],
+    ['disable', disableClient, 'disable a registered client: it cannot sign anybody in or get tokens, and its tokens stop working'],
+    ['delete', deleteClient, 'delete a registered client: its access links, grants, tokens and codes go with it'],
+  ] as const) {
+    client
+      .command(verb)
+      .description(description)
+      .argument('<id>', 'client id')
+      .action(
+        withGatehouse(async ({ gh, out, actor }, id: string) => {
+          out.record(await invoke(op, { gh, actor }, { id }));
+        }),
+      );
+  }
   client
-    .command('enable')
-    .description('enable a registered client (held by policy clientDisabled, an approval token, or an admin)')
+    .command('set-approvers')
+    .description("set a registered client's approvers: they get its join/access request mails and its approval mail (static clients: config.yaml)")
     .argument('<id>', 'client id')
+    .argument('[emails...]', 'approver e-mail addresses (replace the current ones)')
+    .option('--clear', 'remove its approvers: the global approvers (firstauth.mailer.receiver, else admins) decide again')
     .action(
-      withGatehouse(async ({ gh, out, actor }, id: string) => {
-        const record = await gh.registrar.setEnabled(id, true, actor);
-        out.record({ id: record.client_id, state: 'enabled' });
-      }),
-    );
-  client
-    .command('disable')
-    .description('disable a registered client: it cannot sign anybody in or get tokens, and its tokens stop working')
-    .argument('<id>', 'client id')
-    .action(
-      withGatehouse(async ({ gh, out, actor }, id: string) => {
-        const record = await gh.registrar.setEnabled(id, false, actor);
-        out.record({ id: record.client_id, state: 'disabled (admin)' });
-      }),
-    );
-  client
-    .command('delete')
-    .description('delete a registered client: its access links, grants, tokens and codes go with it')
-    .argument('<id>', 'client id')
-    .action(
-      withGatehouse(async ({ gh, out, actor }, id: string) => {
-        const record = await gh.registrar.delete(id, actor);
-        out.record({ id: record.client_id, state: 'deleted' });
+      withGatehouse(async ({ gh, out, actor }, id: string, emails: string[], opts: { clear?: boolean }) => {
+        if (opts.clear && emails.length > 0) throw new GatehouseError('input.invalid', 'give either e-mail addresses or --clear, not both');
+        if (!opts.clear && emails.length === 0) {
+          throw new GatehouseError(
+            'input.invalid',
+            "give the approvers' e-mail addresses (gatehouse client set-approvers ID EMAIL...), or --clear to remove them",
+          );
+        }
+        out.record(await invoke(setClientApprovers, { gh, actor }, { id, approvers: opts.clear ? [] : emails }));
       }),
     );
   return client;
