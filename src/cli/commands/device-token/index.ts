@@ -1,26 +1,9 @@
 /** `gatehouse device-token create|list|show|revoke`: signed registration JWTs that devices enroll with (SPEC 6.2). */
 import { Command } from 'commander';
-import { parseExpiry } from '../../../config/duration.ts';
-import type { DeviceTokenRow } from '../../../db/repos/device-tokens.ts';
-import { deviceTokenState } from '../../../devices/tokens.ts';
+import { invoke } from '../../../admin/operation.ts';
+import { createDeviceToken, listDeviceTokens, revokeDeviceToken, showDeviceToken } from '../../../admin/ops/device-tokens.ts';
 import { GatehouseError } from '../../../errors.ts';
 import { withGatehouse } from '../../index.ts';
-import { iso } from '../../output.ts';
-
-export function deviceTokenView(row: DeviceTokenRow, now: number): Record<string, unknown> {
-  return {
-    id: row.id,
-    description: row.description,
-    maxDevices: row.max_devices,
-    devices: row.uses,
-    state: deviceTokenState(row, now),
-    clientTemplate: row.client_template,
-    expires: iso(row.expires_at),
-    revoked: iso(row.revoked_at),
-    created: iso(row.created_at),
-    createdBy: row.created_by,
-  };
-}
 
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new GatehouseError('input.invalid', `--max-devices must be a whole number (0 = no limit), not "${value}"`);
@@ -41,19 +24,14 @@ export function deviceTokenCommands(): Command {
         async ({ gh, out, actor }, opts: { expires: string; maxDevices: string; clientTemplate?: string; description?: string }) => {
           if (!gh.config.deviceRegistration.jwt)
             throw new GatehouseError('config.invalid', 'set deviceRegistration.jwt { secret, issuer } in the config first');
-          const now = gh.clock.now();
-          const made = await gh.devices.createToken(
-            {
-              expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(),
-              maxDevices: wholeNumber(opts.maxDevices),
-              clientTemplate: opts.clientTemplate ?? null,
-              description: opts.description ?? null,
-            },
-            actor,
+          const made = await invoke(
+            createDeviceToken,
+            { gh, actor },
+            { expires: opts.expires, maxDevices: wholeNumber(opts.maxDevices), clientTemplate: opts.clientTemplate, description: opts.description },
           );
           out.record(
-            { ...deviceTokenView(made.row, now), token: made.token, registrationUrl: gh.devices.registrationUrl() },
-            `The token is shown only now. A device enrolls with: gatehouse agent enroll --url ${gh.devices.registrationUrl()} --token <token> --manufacturer-id <id> --state <file>`,
+            made,
+            `The token is shown only now. A device enrolls with: gatehouse agent enroll --url ${made.registrationUrl} --token <token> --manufacturer-id <id> --state <file>`,
           );
           if (!gh.config.deviceRegistration.enabled)
             process.stderr.write('gatehouse: note: deviceRegistration.enabled is false in the config; the server refuses enrollments until it is true\n');
@@ -65,12 +43,8 @@ export function deviceTokenCommands(): Command {
   dt.command('list')
     .description('list device tokens with how many devices enrolled')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        const now = gh.clock.now();
-        out.table(
-          (await gh.devices.listTokens()).map((r) => deviceTokenView(r, now)),
-          ['id', 'description', 'devices', 'maxDevices', 'state', 'expires'],
-        );
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listDeviceTokens, { gh, actor }, {}), ['id', 'description', 'devices', 'maxDevices', 'state', 'expires']);
       }),
     );
 
@@ -78,8 +52,8 @@ export function deviceTokenCommands(): Command {
     .description('show one device token')
     .argument('<id>', "device token id (the JWT's jti)")
     .action(
-      withGatehouse(async ({ gh, out }, id: string) => {
-        out.record(deviceTokenView(await gh.devices.getToken(id), gh.clock.now()));
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(await invoke(showDeviceToken, { gh, actor }, { id }));
       }),
     );
 
@@ -88,7 +62,7 @@ export function deviceTokenCommands(): Command {
     .argument('<id>', 'device token id')
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
-        out.record(deviceTokenView(await gh.devices.revokeToken(id, actor), gh.clock.now()));
+        out.record(await invoke(revokeDeviceToken, { gh, actor }, { id }));
       }),
     );
   return dt;

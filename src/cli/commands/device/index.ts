@@ -4,28 +4,9 @@
  * register) or a device token (agent enroll).
  */
 import { Command } from 'commander';
-import type { RegisteredClientRow } from '../../../db/repos/registration.ts';
-import { GatehouseError } from '../../../errors.ts';
+import { invoke } from '../../../admin/operation.ts';
+import { listDevices, revokeDevice } from '../../../admin/ops/devices.ts';
 import { withGatehouse } from '../../index.ts';
-import { iso } from '../../output.ts';
-
-export function deviceView(row: RegisteredClientRow, name: string | null): Record<string, unknown> {
-  return {
-    id: row.client_id,
-    clientId: row.client_id,
-    name,
-    manufacturerId: row.manufacturer_id ?? null,
-    path: row.via === 'jwt' ? 'device-token' : 'registration-token',
-    // The one token it came with, whichever path: the registration token (agent register) or the device token (agent enroll).
-    tokenId: (row.via === 'jwt' ? row.device_token_id : row.registration_token_id) ?? null,
-    registrationTokenId: row.registration_token_id,
-    deviceTokenId: row.device_token_id ?? null,
-    via: row.via,
-    state: row.disabled_reason ? `disabled (${row.disabled_reason})` : 'enabled',
-    created: iso(row.created_at),
-    lastToken: iso(row.last_token_at),
-  };
-}
 
 export function deviceCommands(): Command {
   const device = new Command('device').description('devices (registered client_credentials clients)');
@@ -34,13 +15,8 @@ export function deviceCommands(): Command {
     .command('list')
     .description('list registered devices with the registration or device token each used (TOKENID)')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        const rows = await gh.registrar.listRegistered('device');
-        const names = new Map((await gh.clients.list()).map((c) => [c.clientId, c.name]));
-        out.table(
-          rows.map((r) => deviceView(r, names.get(r.client_id) ?? null)),
-          ['id', 'name', 'manufacturerId', 'path', 'tokenId', 'state', 'created', 'lastToken'],
-        );
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listDevices, { gh, actor }, {}), ['id', 'name', 'manufacturerId', 'path', 'tokenId', 'state', 'created', 'lastToken']);
       }),
     );
 
@@ -50,10 +26,7 @@ export function deviceCommands(): Command {
     .argument('<id>', 'device (client) id')
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
-        const record = await gh.registrar.findRecord(id);
-        if (!record || record.kind !== 'device') throw new GatehouseError('not_found', `no device with id ${id} (see gatehouse device list)`);
-        const name = (await gh.clients.find(id))?.name ?? null;
-        out.record({ ...deviceView(await gh.registrar.delete(id, actor), name), state: 'revoked' });
+        out.record(await invoke(revokeDevice, { gh, actor }, { id }));
       }),
     );
   return device;

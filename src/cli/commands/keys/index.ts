@@ -1,5 +1,7 @@
 /** `gatehouse keys list|rotate|revoke`: the signing keys in the database (running servers follow within 30 s). */
 import { Command } from 'commander';
+import { invoke } from '../../../admin/operation.ts';
+import { listKeys, revokeKey, rotateKeys } from '../../../admin/ops/keys.ts';
 import { keyRefreshIntervalMs } from '../../../oidc/key-refresh.ts';
 import { withGatehouse } from '../../index.ts';
 
@@ -11,9 +13,8 @@ export function keysCommands(): Command {
     .command('list')
     .description('list published signing keys')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        await gh.keys.ensure();
-        out.table((await gh.keys.list()) as unknown as Record<string, unknown>[], ['kid', 'alg', 'state', 'createdAt', 'retiredAt']);
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listKeys, { gh, actor }, {}), ['kid', 'alg', 'state', 'createdAt', 'retiredAt']);
       }),
     );
   keys
@@ -21,10 +22,7 @@ export function keysCommands(): Command {
     .description('add new signing keys; old ones stay published until their tokens expire')
     .action(
       withGatehouse(async ({ gh, out, actor }) => {
-        await gh.keys.ensure();
-        const made = await gh.keys.rotate();
-        await gh.audit.record(gh.db, { actor, action: 'keys.rotated', details: { kids: made.map((k) => k.kid) } });
-        out.table(made as unknown as Record<string, unknown>[], ['kid', 'alg', 'state', 'createdAt']);
+        out.table(await invoke(rotateKeys, { gh, actor }, {}), ['kid', 'alg', 'state', 'createdAt']);
         out.say(live);
       }),
     );
@@ -34,10 +32,7 @@ export function keysCommands(): Command {
     .argument('<kid>', 'the key id (see keys list)')
     .action(
       withGatehouse(async ({ gh, out, actor }, kid: string) => {
-        await gh.keys.ensure();
-        const revoked = await gh.keys.revoke(kid);
-        await gh.audit.record(gh.db, { actor, action: 'keys.revoked', subject: revoked.kid, details: { kid: revoked.kid, alg: revoked.alg } });
-        out.record({ kid: revoked.kid, alg: revoked.alg, state: 'revoked' }, live);
+        out.record(await invoke(revokeKey, { gh, actor }, { kid }), live);
       }),
     );
   return keys;

@@ -1,33 +1,9 @@
 /** `gatehouse registration-token create|list|show|revoke`: counted initial access tokens for dynamic registration. */
 import { Command } from 'commander';
-import { parseExpiry } from '../../../config/duration.ts';
-import type { RegistrationTokenRow } from '../../../db/repos/registration.ts';
+import { invoke } from '../../../admin/operation.ts';
+import { createRegistrationToken, listRegistrationTokens, revokeRegistrationToken, showRegistrationToken } from '../../../admin/ops/registration-tokens.ts';
 import { GatehouseError } from '../../../errors.ts';
-import { parseTemplate } from '../../../registration/rules.ts';
-import { tokenState } from '../../../registration/tokens.ts';
 import { withGatehouse } from '../../index.ts';
-import { iso } from '../../output.ts';
-
-export function registrationTokenView(row: RegistrationTokenRow, now: number): Record<string, unknown> {
-  const template = parseTemplate(row.template);
-  return {
-    id: row.id,
-    description: row.description,
-    count: row.max_clients,
-    uses: row.uses,
-    usesLeft: Math.max(0, row.max_clients - row.uses),
-    state: tokenState(row, now),
-    grantTypes: template?.grantTypes ?? null,
-    redirectHosts: template?.redirectHosts ?? null,
-    scope: template?.scope ?? null,
-    approval: Boolean(row.approval),
-    aclTokenId: row.acl_token_id,
-    expires: iso(row.expires_at),
-    revoked: iso(row.revoked_at),
-    created: iso(row.created_at),
-    createdBy: row.created_by,
-  };
-}
 
 function count(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new GatehouseError('input.invalid', `--count must be a positive whole number, not "${value}"`);
@@ -60,20 +36,22 @@ export function registrationTokenCommands(): Command {
     .option('--acl-token-id <id>', 'people holding this ACL token may use the clients registered with it')
     .action(
       withGatehouse(async ({ gh, out, actor }, opts: CreateOptions) => {
-        const now = gh.clock.now();
-        const made = await gh.registrationTokens.create(
+        const made = await invoke(
+          createRegistrationToken,
+          { gh, actor },
           {
             count: count(opts.count),
-            expiresAt: parseExpiry(opts.expires, new Date(now)).getTime(),
-            description: opts.description ?? null,
-            template: { grantTypes: opts.grantTypes, redirectHosts: opts.redirectHost, scope: opts.scope },
+            expires: opts.expires,
+            description: opts.description,
+            grantTypes: opts.grantTypes,
+            redirectHosts: opts.redirectHost,
+            scope: opts.scope,
             approval: Boolean(opts.approval),
-            aclTokenId: opts.aclTokenId ?? null,
+            aclTokenId: opts.aclTokenId,
           },
-          actor,
         );
         out.record(
-          { ...registrationTokenView(made.row, now), token: made.token, registrationEndpoint: `${gh.config.issuer}/reg` },
+          made,
           'The token is shown only now. Devices use it with: gatehouse agent register --issuer ' +
             gh.config.issuer +
             ' --registration-token <token> --state <file>',
@@ -86,12 +64,8 @@ export function registrationTokenCommands(): Command {
   rt.command('list')
     .description('list registration tokens with their uses left')
     .action(
-      withGatehouse(async ({ gh, out }) => {
-        const now = gh.clock.now();
-        out.table(
-          (await gh.registrationTokens.list()).map((r) => registrationTokenView(r, now)),
-          ['id', 'description', 'uses', 'count', 'usesLeft', 'state', 'expires'],
-        );
+      withGatehouse(async ({ gh, out, actor }) => {
+        out.table(await invoke(listRegistrationTokens, { gh, actor }, {}), ['id', 'description', 'uses', 'count', 'usesLeft', 'state', 'expires']);
       }),
     );
 
@@ -99,8 +73,8 @@ export function registrationTokenCommands(): Command {
     .description('show one registration token')
     .argument('<id>', 'registration token id')
     .action(
-      withGatehouse(async ({ gh, out }, id: string) => {
-        out.record(registrationTokenView(await gh.registrationTokens.get(id), gh.clock.now()));
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(await invoke(showRegistrationToken, { gh, actor }, { id }));
       }),
     );
 
@@ -109,7 +83,7 @@ export function registrationTokenCommands(): Command {
     .argument('<id>', 'registration token id')
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string) => {
-        out.record(registrationTokenView(await gh.registrationTokens.revoke(id, actor), gh.clock.now()));
+        out.record(await invoke(revokeRegistrationToken, { gh, actor }, { id }));
       }),
     );
   return rt;
