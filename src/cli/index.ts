@@ -23,6 +23,7 @@ import { deviceCommands } from './commands/device/index.ts';
 import { deviceTokenCommands } from './commands/device-token/index.ts';
 import { agentCommands } from './commands/agent/index.ts';
 import { adminKeyCommands } from './commands/admin-key/index.ts';
+import { auditCommands } from './commands/audit/index.ts';
 import { exitCodes, unexpectedError, usageError } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 import { version } from './version.ts';
@@ -97,6 +98,7 @@ export function buildProgram(): Command {
     deviceTokenCommands(),
     agentCommands(),
     adminKeyCommands(),
+    auditCommands(),
   ]) {
     program.addCommand(command);
   }
