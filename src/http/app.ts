@@ -28,6 +28,7 @@ import { gatingRoutes } from './routes/gating.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { viewsDir } from './views.ts';
 import { adminApiRoutes } from '../admin/api/index.ts';
+import { consoleRoutes } from '../admin/web/index.ts';
 import type { SlidingWindow } from '../lib/throttle.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 
@@ -139,7 +140,10 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
     ),
   ];
   // The admin API (and console) belong to Gatehouse's own issuer only.
-  if (issuer === config.issuer) routers.push(adminApiRoutes({ gh, provider, limiter: limits.window('admin') }));
+  // The console after the API: its guard answers every other path below /admin.
+  if (issuer === config.issuer) {
+    routers.push(adminApiRoutes({ gh, provider, limiter: limits.window('admin') }), consoleRoutes({ gh, provider, limiter: limits.window('admin') }));
+  }
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
   if (config.deviceRegistration.enabled && issuer === config.issuer) {
     routers.push(deviceRoutes(gh.devices, limits.window('deviceRegistration'), limits.firstRefusals('deviceRegistration')));

@@ -22,6 +22,7 @@ import { deviceFlowPages } from './device-pages.ts';
 import { installDeviceRequestFixes } from './device-requests.ts';
 import { plainError } from './error-pages.ts';
 import { allowedWebOrigins, validateWebOrigins, webOriginsKey } from './web-origins.ts';
+import { consoleClientId, loadGrantWithConsole, withConsoleClient } from './console-client.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -69,10 +70,12 @@ export function createProvider(deps: ProviderDeps): Provider {
   const ttl = (key: keyof Config['ttl']) => parseDurationSeconds(config.ttl[key]);
   const secure = issuer.startsWith('https:');
   const prefix = new URL(issuer).pathname.replace(/\/$/, '');
+  // The admin console's built-in client lives at Gatehouse's own issuer only (./console-client.ts).
+  const main = issuer === config.issuer;
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
-    clients: staticClients(config),
+    clients: main ? withConsoleClient(config, staticClients(config)) : staticClients(config),
     findAccount: findAccountWith(deps.users, deps.gate),
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
@@ -86,7 +89,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile', ...(issuer === config.issuer ? [adminScope] : [])],
+    scopes: ['openid', 'offline_access', 'email', 'profile', ...(main ? [adminScope] : [])],
     // Authorization code only: the implicit and hybrid flows are not offered (OAuth 2.0 Security BCP).
     responseTypes: ['code', 'none'],
     // The Dex-style first-auth parameters travel with the authorization request.
@@ -131,7 +134,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     interactions: {
-      policy: gatedPolicy(deps.gate, config.registration.policies.consentRequired ? new Set(config.clients.map((c) => c.client_id)) : undefined),
+      policy: gatedPolicy(
+        deps.gate,
+        config.registration.policies.consentRequired ? new Set([...config.clients.map((c) => c.client_id), consoleClientId]) : undefined,
+      ),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
     // People get plain words; the OAuth code stays in small print (JSON callers get oidc-provider's answer unchanged).
@@ -139,6 +145,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       const { title, message } = plainError(out.error);
       render(ctx, 'error', { title, message, code: out.error }, ctx.status >= 400 ? ctx.status : 400);
     },
+    ...(main ? { loadExistingGrant: loadGrantWithConsole } : {}),
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     // Browser-based clients may call the token, userinfo, introspection and revocation endpoints from their
@@ -189,7 +196,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 /**
  * oidc-provider's default prompts (login, consent) with Gatehouse's `access`
  * prompt between them: at every authorization, a signed-in user without access
- * to this client is shown the gate page instead of being sent back with a code.
+ * to this client is shown the gate page instead of being sent back with a code
+ * (never for the admin console's own client, ./console-client.ts).
  */
 export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
@@ -203,7 +211,8 @@ export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interact
         reportingOutages(async (ctx: KoaContextWithOIDC) => {
           const accountId = ctx.oidc.session?.accountId;
           const clientId = ctx.oidc.client?.clientId;
-          if (!accountId || !clientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
+          // The admin console needs no invitation: it refuses everyone but admins itself.
+          if (!accountId || !clientId || clientId === consoleClientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
           await gate.recordLapsed(accountId, clientId, 'authorization');
           return Check.REQUEST_PROMPT;
         }),

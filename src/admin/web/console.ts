@@ -40,3 +40,11 @@ export type ConsoleSection = (router: Router, deps: ConsoleDeps) => void;
 export function adminOf(ctx: Context): ConsoleAdmin {
   return ctx.state.admin as ConsoleAdmin;
 }
+
+/**
+ * Shows `message` in the status box of the next console page this browser
+ * gets: for a POST that redirects (303) to the page showing the result.
+ */
+export function flashNotice(ctx: Context, message: string): void {
+  (ctx.state.consoleNotice as ((message: string) => void) | undefined)?.(message);
+}
