@@ -1,0 +1,240 @@
+/**
+ * Every admin API route, whatever it does: the sweep walks `operations` (so a
+ * route added later is swept without being named here) and sends each one the
+ * calls a careless or hostile client sends. No bearer or a bogus one is a 401
+ * with WWW-Authenticate; a malformed JSON body is a 400; an unknown id in the
+ * path is a 404 (or a 400 when the id cannot be one); a field of the wrong
+ * type is a 400 naming it; a body missing required fields is a 400 naming one
+ * of them; a well-formed call is answered below 500 with the operation's
+ * status when it succeeds. Every answer is JSON, carries
+ * `Cache-Control: no-store`, and is never a 5xx; every refusal is
+ * `{ error, error_description }`.
+ *
+ * Inputs come from the operation's own zod schema: a minimal valid input is
+ * made from its JSON Schema and checked with the schema itself; wrong values
+ * are picked among a few candidates as the first the field's schema refuses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { pathParams, type AnyOperation } from '../../src/admin/operation.ts';
+import { operations } from '../../src/admin/ops/index.ts';
+import { startAdminApi, type AdminApi, type ApiAnswer } from '../helpers/admin-api.ts';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { testClients } from '../helpers/server.ts';
+
+type JsonSchema = Record<string, unknown> & { type?: string | string[] };
+
+const unknownId = 'no-such-id-in-the-sweep';
+const writes = new Set(['POST', 'PUT', 'PATCH']);
+const inQuery = (op: AnyOperation) => op.method === 'GET' || op.method === 'DELETE';
+
+/** Strings a pattern-checked field may accept (durations, dates, ids, URLs…), tried in order. */
+const stringCandidates = [
+  'sweep-value-0123456789',
+  'sweep',
+  '30d',
+  '1h',
+  'sweep@example.com',
+  'https://app.example.com/callback',
+  new Date(Date.now() + 86_400_000).toISOString(),
+  '2030-01-01',
+  'sweep-1',
+  'SWEEP',
+  '1',
+];
+
+function sampleString(schema: JsonSchema): string {
+  const min = typeof schema.minLength === 'number' ? schema.minLength : 1;
+  if (schema.format === 'email') return 'sweep@example.com';
+  if (schema.format === 'date-time') return new Date(Date.now() + 86_400_000).toISOString();
+  if (schema.format === 'uri' || schema.format === 'url') return 'https://app.example.com/callback';
+  if (schema.format === 'uuid') return crypto.randomUUID();
+  const fits = (s: string) =>
+    s.length >= min &&
+    (typeof schema.maxLength !== 'number' || s.length <= schema.maxLength) &&
+    (typeof schema.pattern !== 'string' || new RegExp(schema.pattern, 'u').test(s));
+  return stringCandidates.find(fits) ?? 'x'.repeat(Math.max(min, 1));
+}
+
+/** A minimal value the JSON Schema accepts (required properties only), or undefined when none is found. */
+function sample(schema: JsonSchema | undefined): unknown {
+  if (!schema || typeof schema !== 'object') return undefined;
+  if ('const' in schema) return schema.const;
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  for (const key of ['anyOf', 'oneOf'] as const) {
+    const options = schema[key] as JsonSchema[] | undefined;
+    if (options) return sample(options.find((o) => o.type !== 'null') ?? options[0]);
+  }
+  if (Array.isArray(schema.allOf)) return sample(schema.allOf[0] as JsonSchema);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'string':
+      return sampleString(schema);
+    case 'integer':
+    case 'number':
+      return typeof schema.minimum === 'number' ? schema.minimum : typeof schema.exclusiveMinimum === 'number' ? schema.exclusiveMinimum + 1 : 1;
+    case 'boolean':
+      return false;
+    case 'array': {
+      const n = typeof schema.minItems === 'number' ? schema.minItems : 0;
+      return Array.from({ length: n }, () => sample(schema.items as JsonSchema));
+    }
+    case 'object': {
+      const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+      const required = (schema.required ?? []) as string[];
+      return Object.fromEntries(required.map((name) => [name, sample(properties[name])]));
+    }
+    default:
+      return undefined;
+  }
+}
+
+interface Plan {
+  op: AnyOperation;
+  /** The OpenAPI path with each path parameter set to `unknownId`. */
+  path: string;
+  params: string[];
+  /** Fields other than the path's. */
+  fields: Record<string, z.ZodType>;
+  required: string[];
+  /** A minimal input (path parameters aside) the schema accepts, if one was found. */
+  valid: Record<string, unknown> | undefined;
+}
+
+function planOf(op: AnyOperation): Plan {
+  const params = pathParams(op.path);
+  const shape = op.input.shape as Record<string, z.ZodType>;
+  const fields = Object.fromEntries(Object.entries(shape).filter(([name]) => !params.includes(name)));
+  const required = Object.entries(fields)
+    .filter(([, schema]) => !schema.safeParse(undefined).success)
+    .map(([name]) => name);
+  const made = sample(z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any' }) as JsonSchema) as Record<string, unknown> | undefined;
+  const candidate = Object.fromEntries(Object.entries(made ?? {}).filter(([name]) => !params.includes(name)));
+  const withIds = { ...candidate, ...Object.fromEntries(params.map((name) => [name, unknownId])) };
+  const valid = op.input.safeParse(withIds).success ? candidate : undefined;
+  return { op, path: op.path.replace(/:([A-Za-z0-9_]+)/g, unknownId), params, fields, required, valid };
+}
+
+/** Values `schema` refuses (at most 4): for the query, strings (or a repeated parameter); for a body, JSON of other types. */
+function wrongValues(schema: z.ZodType, query: boolean): unknown[] {
+  const candidates: unknown[] = query
+    ? [['sweep', 'twice'], 'not a valid value ∅', 'x'.repeat(5000), '-1', '0']
+    : [{ sweep: 1 }, 12345, true, 'not a valid value ∅', ['sweep'], 'x'.repeat(5000), -1];
+  return candidates.filter((value) => !schema.safeParse(value).success).slice(0, 4);
+}
+
+function withQuery(path: string, query: Record<string, unknown>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const one of Array.isArray(value) ? value : [value]) search.append(name, typeof one === 'string' ? one : JSON.stringify(one));
+  }
+  const text = search.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+const plans = operations.map(planOf);
+
+describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
+  let db: TestDatabase;
+  let api: AdminApi;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    api = await startAdminApi(db, {
+      admins: ['root@example.com'],
+      clients: [testClients.web],
+      firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+      security: { rateLimits: { admin: { max: 100_000, window: '1m' } } },
+    });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  /** One call, with what every answer of the API must be: JSON, no-store, below 500, refusals in the Error shape. */
+  async function call(plan: Plan, path: string, options: Parameters<AdminApi['call']>[2] = {}): Promise<ApiAnswer> {
+    const answer = await api.call(plan.op.method, path, options);
+    const what = `${plan.op.method} ${path} (${plan.op.name}) answered ${answer.status} ${JSON.stringify(answer.body)}`;
+    expect(answer.status, what).toBeLessThan(500);
+    expect(answer.headers.get('content-type'), what).toMatch(/^application\/json/);
+    expect(typeof answer.body, what).toBe('object');
+    expect(answer.headers.get('cache-control'), what).toBe('no-store');
+    if (answer.status >= 400) {
+      expect(answer.body, what).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
+    }
+    return answer;
+  }
+
+  it('sweeps every operation', () => {
+    expect(plans.length).toBe(operations.length);
+    expect(plans.length).toBeGreaterThan(0);
+  });
+
+  describe.each(plans.map((plan) => [`${plan.op.method} ${plan.op.path} (${plan.op.name})`, plan] as const))('%s', (_label, plan) => {
+    const body = writes.has(plan.op.method) ? (plan.valid ?? {}) : undefined;
+    const url = (query: Record<string, unknown> = {}) => (inQuery(plan.op) ? withQuery(plan.path, query) : plan.path);
+
+    it('refuses a call without a bearer (401, WWW-Authenticate) or with a bogus one (401)', async () => {
+      const none = await call(plan, url(plan.valid), { bearer: null, ...(body ? { body } : {}) });
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toMatch(/^Bearer /);
+      const bogus = await call(plan, url(plan.valid), { bearer: 'ghk_sweep_not-a-key-at-all-0123456789abcdef', ...(body ? { body } : {}) });
+      expect(bogus.status).toBe(401);
+      expect(bogus.headers.get('www-authenticate')).toMatch(/^Bearer /);
+      expect((await call(plan, url(plan.valid), { bearer: null, headers: { authorization: 'Basic c3dlZXA6c3dlZXA=' } })).status).toBe(401);
+      // A stranger's body is not read: no bearer is a 401 even when the body is not JSON.
+      if (writes.has(plan.op.method)) expect((await call(plan, plan.path, { bearer: null, body: '{"sweep":' })).status).toBe(401);
+    });
+
+    it.runIf(writes.has(plan.op.method))('refuses a malformed JSON body or one that is not an object with a 400', async () => {
+      for (const malformed of ['{"sweep":', 'not json', '[1, 2]', '"a string"', 'null']) {
+        const answer = await call(plan, plan.path, { body: malformed });
+        expect(answer.status, `body ${malformed}`).toBe(400);
+        expect(answer.body.error).toBe('input.invalid');
+      }
+    });
+
+    it.runIf(plan.params.length > 0)('answers an unknown id in the path with a 404 (or a 400 when it cannot be an id)', async () => {
+      const answer = await call(plan, url(plan.valid), body ? { body } : {});
+      expect([400, 404], JSON.stringify(answer.body)).toContain(answer.status);
+      // With a valid input the only thing wrong is the id.
+      if (plan.valid) expect(answer.status, JSON.stringify(answer.body)).toBe(404);
+    });
+
+    it.runIf(Object.keys(plan.fields).length > 0)('answers a field of the wrong type with a 400 naming it', async () => {
+      // A field that takes anything a client can send there has no wrong values.
+      for (const [name, wrong] of Object.entries(plan.fields).flatMap(([name, schema]) =>
+        wrongValues(schema, inQuery(plan.op)).map((v) => [name, v] as const),
+      )) {
+        const input = { ...(plan.valid ?? {}), [name]: wrong };
+        const answer = await call(plan, url(input), writes.has(plan.op.method) ? { body: input } : {});
+        const what = `${name} = ${JSON.stringify(wrong).slice(0, 60)}: ${JSON.stringify(answer.body)}`;
+        expect(answer.status, what).toBe(400);
+        expect(answer.body.error, what).toBe('input.invalid');
+        if (plan.valid) expect(String(answer.body.field).split('.')[0], what).toBe(name);
+        else expect(answer.body.field, what).toEqual(expect.any(String));
+      }
+    });
+
+    it.runIf(writes.has(plan.op.method) && plan.required.length > 0)('answers an empty body with a 400 naming a required field', async () => {
+      const answer = await call(plan, plan.path, { body: {} });
+      expect(answer.status).toBe(400);
+      expect(plan.required).toContain(String(answer.body.field).split('.')[0]);
+    });
+
+    it.runIf(plan.op.paginated === true)('refuses a bad limit or cursor with a 400 naming it', async () => {
+      expect((await call(plan, url({ ...plan.valid, limit: '0' }))).body.field).toBe('limit');
+      expect((await call(plan, url({ ...plan.valid, limit: '201' }))).body.field).toBe('limit');
+      expect((await call(plan, url({ ...plan.valid, cursor: 'not-a-cursor' }))).body.field).toBe('cursor');
+      const first = await call(plan, url({ ...plan.valid, limit: '200' }));
+      expect(first.status).toBe(200);
+      expect(first.body).toEqual({ items: expect.any(Array), nextCursor: null });
+    });
+
+    it('answers a well-formed call below 500, with its own status when it succeeds', async () => {
+      const answer = await call(plan, url(plan.valid), body ? { body } : {});
+      if (answer.status < 300) expect(answer.status).toBe(plan.op.status ?? 200);
+    });
+  });
+});
