@@ -4,19 +4,52 @@
  * clock moves forward between them), an invitation with 4 of its 5 uses and
  * one expiring in 3 days, a pending join request whose mail fails (SMTP on a
  * port nobody listens on), and a device that enrolled. GET
- * /admin/api/dashboard with the API key answers all of it.
+ * /admin/api/dashboard with the API key answers all of it, and /admin shows
+ * it to a signed-in admin: cards linking to their sections, the chart as an
+ * image with its numbers in a table, no inline style anywhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utcDay } from '../../src/audit/stats.ts';
+import { duration, when } from '../../src/admin/web/pages/dashboard.ts';
 import type { Clock } from '../../src/lib/clock.ts';
 import { startAdminApi, type AdminApi } from '../helpers/admin-api.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { deviceJwtIssuer, deviceJwtSecret, enroll, newManufacturerId } from '../helpers/devices.ts';
+import { Browserless, csrfOf } from '../helpers/http-login.ts';
 import { freePort } from '../helpers/ports.ts';
 import { testClients } from '../helpers/server.ts';
 
 const day = 86_400_000;
+const password = 'a long enough password';
+
+/** Opens /admin signed out, signs in on Gatehouse's pages (and consents if asked), and lands back in the console. */
+async function signInToConsole(issuer: string, email: string): Promise<Browserless> {
+  const browser = new Browserless();
+  let step = await browser.follow(`${issuer}/admin`, issuer);
+  for (let pages = 0; pages < 4 && !new URL(step.url).pathname.startsWith('/admin'); pages += 1) {
+    const html = await step.response.text();
+    const csrf = csrfOf(html);
+    if (html.includes('name="password"')) step = await browser.follow(`${step.url}/login`, issuer, { form: { _csrf: csrf, email, password } });
+    else if (html.includes('name="decision"')) step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrf, decision: 'allow' } });
+    else throw new Error(`unexpected page at ${step.url}: ${html.slice(0, 300)}`);
+  }
+  expect(step.response.status).toBe(200);
+  expect(new URL(step.url).pathname).toBe('/admin');
+  return browser;
+}
 const web = { ...testClients.web, redirect_uris: ['http://127.0.0.1:9/cb'] };
+
+describe('dashboard words', () => {
+  it('puts ages in the largest unit they nearly fill, and times in UTC', () => {
+    expect(duration(20)).toBe('less than a minute');
+    expect(duration(90)).toBe('2 minutes');
+    expect(duration(55 * 60)).toBe('1 hour');
+    expect(duration(-(2 * day - 5000) / 1000)).toBe('2 days');
+    expect(duration((36 * 3600 * 1000) / 1000)).toBe('2 days');
+    expect(when('2026-12-01T10:20:30.000Z')).toBe('2026-12-01 10:20 UTC');
+    expect(when(null)).toBe('');
+  });
+});
 
 describe.each(databaseKinds)('admin dashboard on %s', (kind) => {
   let db: TestDatabase;
@@ -93,6 +126,9 @@ describe.each(databaseKinds)('admin dashboard on %s', (kind) => {
     const enrolled = await enroll(api.server.url, { token: fleet.token, manufacturerId: seeded.manufacturerId });
     expect(enrolled.status).toBe(201);
     seeded.device = enrolled.body.clientId as string;
+
+    // The admin who looks at the console (made by hand: no invitation, no gate decision).
+    await gh.users.createLocal({ email: 'root@example.com', name: 'Root', password }, 'test');
   });
   afterAll(async () => {
     await api?.stop();
@@ -144,5 +180,41 @@ describe.each(databaseKinds)('admin dashboard on %s', (kind) => {
     expect((await api.call('GET', '/dashboard', { bearer: null })).status).toBe(401);
     const document = await api.call('GET', '/openapi.json');
     expect(document.body.paths['/dashboard'].get.operationId).toBe('dashboard.show');
+  });
+
+  it('shows all of it at /admin to a signed-in admin, and sends a signed-out browser to sign in', async () => {
+    const signedOut = await fetch(`${api.server.url}/admin`, { redirect: 'manual' });
+    expect(signedOut.status).toBe(302);
+    const admin = await signInToConsole(api.server.url, 'root@example.com');
+    const response = await admin.request(`${api.server.url}/admin`);
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('<h1>Dashboard</h1>');
+    expect(html).toContain('aria-current="page"');
+    // Who is waiting, with their age, and where to decide.
+    expect(html).toContain('New Comer');
+    expect(html).toContain('newcomer@example.com');
+    expect(html).toMatch(/<time datetime="[^"]+" title="[^"]+">(less than a minute|\d+ minutes?)<\/time>/);
+    expect(html).toContain('href="/admin/requests"');
+    // Invitations running out link to their page; the description is escaped.
+    expect(html).toContain(`href="/admin/invitations/${seeded.fourOfFive}"`);
+    expect(html).toContain('team &lt;b&gt;');
+    expect(html).toContain('4 of 5 used');
+    expect(html).toContain(`href="/admin/invitations/${seeded.expiring}"`);
+    expect(html).not.toContain(`/admin/invitations/${seeded.notRunningOut}"`);
+    // The chart: an image with a summary, and its numbers in a table.
+    expect(html).toMatch(/<svg [^>]*role="img" aria-label="Gate decisions over the last 14 days \([^)]*\): 6 allowed, 3 refused/);
+    expect(html).toContain('<caption>Gate decisions per day</caption>');
+    expect(html).toContain('<th scope="col">Refused: acl_token.exhausted</th>');
+    expect(html).toContain(`<time datetime="${days.yesterday}">${days.yesterday}</time></th><td>2</td><td>2</td>`);
+    // Recent enrolments and the mail queue with its last error.
+    expect(html).toContain(seeded.manufacturerId);
+    expect(html).toContain('href="/admin/devices"');
+    expect(html).toContain('Last error');
+    expect(html).toMatch(/ECONNREFUSED|connect/i);
+    expect(html).toContain('boss@example.com');
+    // The strict CSP holds: no inline style, no inline script.
+    expect(html).not.toMatch(/style=/i);
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)/);
   });
 });
