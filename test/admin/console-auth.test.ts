@@ -182,6 +182,11 @@ describe.each(databaseKinds)('admin console sign-in on %s', (kind) => {
     expect(idle.status).toBe(302);
     expect(idle.headers.get('location')).toMatch(/^\/admin\/login/);
     expect(sessionCookieOf(browser)).toBeUndefined();
+    // Signing in again (Gatehouse's own session and the console's grant may still be there): a new session.
+    const again = await browser.request(await toCallback(browser, 'root@example.com', new URL(idle.headers.get('location')!, issuer).href));
+    expect(again.status).toBe(302);
+    expect(again.headers.get('location')).toBe('/admin/nowhere');
+    expect((await browser.request(`${issuer}/admin/nowhere`)).status).toBe(404);
   });
 
   it('ends a session older than adminConsole.maxAge however busy', async () => {
