@@ -8,6 +8,7 @@
  * it to a signed-in admin: cards linking to their sections, the chart as an
  * image with its numbers in a table, no inline style anywhere.
  */
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utcDay } from '../../src/audit/stats.ts';
 import { duration, when } from '../../src/admin/web/pages/dashboard.ts';
@@ -180,6 +181,9 @@ describe.each(databaseKinds)('admin dashboard on %s', (kind) => {
     expect((await api.call('GET', '/dashboard', { bearer: null })).status).toBe(401);
     const document = await api.call('GET', '/openapi.json');
     expect(document.body.paths['/dashboard'].get.operationId).toBe('dashboard.show');
+    const checked = await new Validator().validate(structuredClone(document.body));
+    expect(checked.errors ?? []).toEqual([]);
+    expect(checked.valid).toBe(true);
   });
 
   it('shows all of it at /admin to a signed-in admin, and sends a signed-out browser to sign in', async () => {
