@@ -15,6 +15,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, obtainCode } from '../helpers/http-login.ts';
+import { register } from '../helpers/registration.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const redirectUri = 'http://127.0.0.1:9/cb';
@@ -55,6 +56,7 @@ describe.each(databaseKinds)('admin API with access tokens on %s', (kind) => {
     admins: adminList,
     clients: [tools, plain],
     security: { rateLimits: { admin: { max: 3, window: '1m' } } },
+    registration: { enabled: true, policies: { consentRequired: false } },
   });
 
   beforeAll(async () => {
@@ -126,6 +128,20 @@ describe.each(databaseKinds)('admin API with access tokens on %s', (kind) => {
 
   it('refuses the scope through a client not allowed it (401)', async () => {
     const tokens = await accessToken('root@example.com', plain);
+    expect(tokens.scope?.split(' ')).toContain('gatehouse:admin');
+    expect((await call('GET', '/users', tokens.access_token)).status).toBe(401);
+  });
+
+  it('refuses the scope through a registered client, even one whose own metadata names it (401)', async () => {
+    const { token } = await server.gh.registrationTokens.create({ count: 1, expiresAt: clock.now() + hour }, 'test');
+    const made = await register(
+      server.url,
+      { client_name: 'Registered tool', redirect_uris: [redirectUri], grant_types: ['authorization_code'], scope: 'openid email gatehouse:admin' },
+      token,
+    );
+    expect(made.status).toBe(201);
+    const rp = { client_id: String(made.body.client_id), client_secret: String(made.body.client_secret) };
+    const tokens = await accessToken('root@example.com', rp);
     expect(tokens.scope?.split(' ')).toContain('gatehouse:admin');
     expect((await call('GET', '/users', tokens.access_token)).status).toBe(401);
   });

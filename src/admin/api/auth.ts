@@ -1,7 +1,8 @@
 /**
  * Who calls the admin API: `Authorization: Bearer` with an API key from
  * config (`adminApi.keys`) or an access token Gatehouse issued to an admin
- * (oidc/admin-tokens.ts: scope `gatehouse:admin`, through a client allowed it).
+ * (oidc/admin-tokens.ts: scope `gatehouse:admin`, through a static client
+ * allowed it or the console's own; never a registered client).
  * An admin is an `admins:` e-mail, verified, whose account is active; the
  * check is made at every call, so removing someone from `admins:` or
  * disabling them ends their API access at once. Cookies are never looked at.
@@ -47,11 +48,11 @@ export async function authenticate(ctx: Context, gh: Gatehouse, provider: Provid
   }
   const keyId = matchApiKey(gh.config.adminApi.keys, presented);
   if (keyId) return `key:${keyId}`;
-  const grant = await adminTokenGrant(provider, presented);
+  const grant = await adminTokenGrant(provider, presented, async (clientId) => (await gh.clients.find(clientId))?.source === 'registered');
   if (!grant) {
     throw unauthenticated(
       ctx,
-      'This bearer token is not a valid API key or an unexpired access token with the gatehouse:admin scope from a client allowed that scope.',
+      'This bearer token is not a valid API key or an unexpired access token with the gatehouse:admin scope from a configured client allowed that scope.',
     );
   }
   return `admin:${(await adminAccount(gh, grant.accountId)).email}`;
