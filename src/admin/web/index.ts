@@ -175,9 +175,11 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
     ctx.redirect(end.href);
   });
 
-  // The guard: every other path below /admin (the admin API has its own bearer auth).
-  router.use(async (ctx: Context, next: Next) => {
-    if (ctx.path === adminApiPrefix || ctx.path.startsWith(`${adminApiPrefix}/`)) return next();
+  // The guard: every other path below /admin (the admin API has its own bearer auth). Routes, not
+  // `router.use` (whose pattern path would cost ownRoutes its fast first-segment lookup); `/admin/`
+  // matches both, so it runs once per request.
+  const guard = async (ctx: Context, next: Next) => {
+    if (ctx.state.admin || ctx.path === adminApiPrefix || ctx.path.startsWith(`${adminApiPrefix}/`)) return next();
     // GET pages carry the CSRF value for their forms (POST routes check it through `form`).
     if (['GET', 'HEAD', 'OPTIONS'].includes(ctx.method)) await csrfCheck(ctx, async () => {});
     ctx.set('Cache-Control', 'no-store');
@@ -200,15 +202,20 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
     ctx.state.consoleNotice = (message: string) =>
       ctx.cookies.set(noticeCookie, Buffer.from(message.slice(0, 500)).toString('base64url'), { ...noticeOptions, maxAge: 60_000 });
     await next();
-  });
+  };
+  router.all('/', guard);
+  router.all('/{*rest}', guard);
 
   const sectionDeps: ConsoleDeps = { gh, provider, page, form };
   for (const section of sections) section(router, sectionDeps);
 
   // Anything else below /admin: a not-found page inside the console (signed in; the guard ran first).
-  router.all('{/*rest}', async (ctx, next) => {
+  // Two literal-first paths, not one `{/*rest}`: ownRoutes (http/middleware/own-routes.ts) keeps its fast lookup.
+  const notFound = async (ctx: Context, next: Next) => {
     if (ctx.path === adminApiPrefix || ctx.path.startsWith(`${adminApiPrefix}/`)) return next();
     page(ctx, 'not-found', '', {}, 404);
-  });
+  };
+  router.all('/', notFound);
+  router.all('/{*rest}', notFound);
   return router;
 }
