@@ -1,0 +1,179 @@
+/**
+ * The console's users pages over HTTP on SQLite and PostgreSQL, signed in as
+ * an admin the way a browser is (the console sends it through Gatehouse's own
+ * sign-in and back): search by e-mail or name, a user's identities and access
+ * with the invitation that gives it, disabling from the page (after the
+ * confirmation page; the user can no longer sign in), revoking one client's
+ * access (the next authorization to it shows the gate, the other client
+ * still signs in), deleting, and a POST without its CSRF field refused (403).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { Browserless, csrfOf, obtainCode } from '../helpers/http-login.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const redirectUri = 'http://127.0.0.1:9/cb';
+const password = 'a long enough password';
+const clients = ['one', 'two'].map((id) => ({
+  client_id: id,
+  client_secret: `${id}-secret-0123456789`,
+  client_name: id === 'one' ? 'App One' : 'App Two',
+  redirect_uris: [redirectUri],
+  grant_types: ['authorization_code', 'refresh_token'],
+}));
+
+/** Opens /admin signed out, signs in on Gatehouse's pages (and consents if asked), and lands back in the console. */
+async function signInToConsole(issuer: string, email: string): Promise<Browserless> {
+  const browser = new Browserless();
+  let step = await browser.follow(`${issuer}/admin`, issuer);
+  for (let pages = 0; pages < 4 && !new URL(step.url).pathname.startsWith('/admin'); pages += 1) {
+    const html = await step.response.text();
+    const csrf = csrfOf(html);
+    if (html.includes('name="password"')) step = await browser.follow(`${step.url}/login`, issuer, { form: { _csrf: csrf, email, password } });
+    else if (html.includes('name="decision"')) step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrf, decision: 'allow' } });
+    else throw new Error(`unexpected page at ${step.url}: ${html.slice(0, 300)}`);
+  }
+  expect(step.response.status).toBe(200);
+  expect(new URL(step.url).pathname).toBe('/admin');
+  return browser;
+}
+
+describe.each(databaseKinds)('console users pages on %s', (kind) => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let admin: Browserless;
+  const ids: Record<string, string> = {};
+  const idOf = (key: string) => ids[key]!;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    server = await startTestServer(db, { admins: ['root@example.com'], firstauth: { enable: true, mode: 'manual' }, clients });
+    const { gh } = server;
+    const invitation = await gh.aclTokens.create({ maxUsers: 10, clients: ['one', 'two'], description: 'team' }, 'test');
+    for (const [key, email, name] of [
+      ['root', 'root@example.com', 'Root'],
+      ['ann', 'ann@example.com', 'Ann Archer'],
+      ['bob', 'bob@example.com', 'Bob Smith'],
+      ['cat', 'cat@example.com', 'Cat Smithers'],
+    ] as const) {
+      const user = await gh.users.createLocal({ email, name, password }, 'test', (trx, u) => gh.gate.attachToken(trx, u.id, invitation.row.id, 'test'));
+      ids[key] = user.id;
+    }
+    ids.invitation = invitation.row.id;
+    admin = await signInToConsole(server.url, 'root@example.com');
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await db?.drop();
+  });
+
+  const get = async (path: string, browser = admin) => {
+    const response = await browser.request(`${server.url}${path}`);
+    return { status: response.status, html: await response.text(), location: response.headers.get('location') };
+  };
+  /** Opens a confirmation page and presses its button (the POST carries the page's CSRF field). */
+  const confirm = async (path: string) => {
+    const page = await get(path);
+    expect(page.status).toBe(200);
+    const action = /<form method="post" action="([^"]+)" class="confirm-form">/.exec(page.html)?.[1];
+    expect(action).toBe(path);
+    const response = await admin.request(`${server.url}${action}`, { form: { _csrf: csrfOf(page.html) } });
+    return { status: response.status, location: response.headers.get('location') };
+  };
+  const signIn = (email: string, clientId: string, browser?: Browserless) =>
+    obtainCode(server.url, { clientId, redirectUri, email, password, scope: 'openid email', ...(browser ? { browser } : {}) });
+
+  it('searches users by e-mail or name (any case) and lists everyone without a query', async () => {
+    const smith = await get('/admin/users?q=SMITH');
+    expect(smith.status).toBe(200);
+    expect(smith.html).toContain('bob@example.com');
+    expect(smith.html).toContain('cat@example.com');
+    expect(smith.html).not.toContain('ann@example.com');
+    expect(smith.html).toMatch(/<label for="q">/);
+    const byMail = await get('/admin/users?q=ann%40');
+    expect(byMail.html).toContain('ann@example.com');
+    expect(byMail.html).not.toContain('bob@example.com');
+    const everyone = await get('/admin/users');
+    for (const email of ['root@', 'ann@', 'bob@', 'cat@']) expect(everyone.html).toContain(email);
+    expect((await get('/admin/users?q=nobody-like-this')).html).toContain('contains “nobody-like-this”');
+  });
+
+  it("shows a user's identities and access per client with the invitation that gives it", async () => {
+    const page = await get(`/admin/users/${ids.ann}`);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Ann Archer');
+    expect(page.html).toMatch(/<td>local<\/td>/);
+    expect(page.html).toContain('App One');
+    expect(page.html).toContain('App Two');
+    expect(page.html).toContain(`/admin/invitations/${ids.invitation}`);
+    expect(page.html).toContain(`/admin/users/${ids.ann}/access/one/revoke`);
+    expect((await get('/admin/users/no-such-user')).status).toBe(404);
+  });
+
+  it('disables a user from the page after asking: they can no longer sign in; enabling lets them back', async () => {
+    await signIn('bob@example.com', 'one');
+    const done = await confirm(`/admin/users/${ids.bob}/disable`);
+    expect(done.status).toBe(303);
+    expect(done.location).toBe(`/admin/users/${ids.bob}`);
+    const shown = await get(done.location!);
+    expect(shown.html).toContain('The user is disabled.');
+    expect(shown.html).toContain('badge-disabled');
+    await expect(signIn('bob@example.com', 'one')).rejects.toThrow(/unexpected 403/);
+    const audit = await server.gh.db('audit_log').where({ action: 'user.disabled', subject: ids.bob }).first();
+    expect(audit.actor).toBe('admin:root@example.com');
+
+    const enable = await admin.request(`${server.url}/admin/users/${ids.bob}/enable`, { form: { _csrf: csrfOf(shown.html) } });
+    expect(enable.status).toBe(303);
+    await signIn('bob@example.com', 'one');
+  });
+
+  it("revokes one client's access: the next authorization to it shows the gate, the other client still signs in", async () => {
+    const browser = new Browserless();
+    await signIn('cat@example.com', 'one', browser);
+    const done = await confirm(`/admin/users/${ids.cat}/access/one/revoke`);
+    expect(done.status).toBe(303);
+    const shown = await get(done.location!);
+    expect(shown.html).toContain('Access to one is revoked.');
+    expect(shown.html).not.toContain(`/admin/users/${ids.cat}/access/one/revoke`);
+    expect(shown.html).toContain(`/admin/users/${ids.cat}/access/two/revoke`);
+
+    // Same browser, still signed in to Gatehouse: the authorization to that client stops at the gate page.
+    await expect(signIn('cat@example.com', 'one', browser)).rejects.toThrow(/unexpected 403/);
+    const auth = new URLSearchParams({
+      client_id: 'one',
+      response_type: 'code',
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+    });
+    const gate = await browser.follow(`${server.url}/auth?${auth}`, server.url);
+    expect(gate.response.status).toBe(403);
+    const html = await gate.response.text();
+    expect(html).toContain('name="acl_token"');
+    expect(html).toContain('App One');
+    await signIn('cat@example.com', 'two', browser);
+    const audit = await server.gh.db('audit_log').where({ action: 'access.revoked', subject: ids.cat }).first();
+    expect(audit.actor).toBe('admin:root@example.com');
+
+    // Nothing left to revoke at that client: said on the user's page, not an error page.
+    const again = await admin.request(`${server.url}/admin/users/${ids.cat}/access/one/revoke`, { form: { _csrf: csrfOf(shown.html) } });
+    expect(again.status).toBe(303);
+    expect((await get(`/admin/users/${ids.cat}`)).html).toContain('has no access to one');
+  });
+
+  it('refuses a POST without its CSRF field (403) and changes nothing', async () => {
+    const response = await admin.request(`${server.url}/admin/users/${ids.ann}/disable`, { form: { reason: 'no csrf' } });
+    expect(response.status).toBe(403);
+    expect((await server.gh.users.get(idOf('ann'))).status).toBe('active');
+  });
+
+  it('deletes a user after asking and lands on the list', async () => {
+    const done = await confirm(`/admin/users/${ids.ann}/delete`);
+    expect(done.status).toBe(303);
+    expect(done.location).toBe('/admin/users');
+    const list = await get('/admin/users');
+    expect(list.html).toContain('The user is deleted.');
+    expect(list.html).not.toContain('ann@example.com');
+  });
+});
