@@ -62,15 +62,22 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
     ctx.body = document;
   });
 
+  // Before the body is read: who calls, and whether they may call now. Every answer, refusals included, is no-store.
+  const guard = async (ctx: Context, next: () => Promise<unknown>) => {
+    ctx.set('Cache-Control', 'no-store');
+    const actor = await authenticate(ctx, gh, provider);
+    if (!limiter.hit(actor)) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil(limiter.retryAfterMs(actor) / 1000))));
+      throw new GatehouseError('rate_limited', 'Too many admin API calls from this caller; wait a moment and try again.');
+    }
+    ctx.state.adminActor = actor;
+    await next();
+  };
+
   for (const op of operations) {
     const method = op.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
-    router[method](op.path, json, async (ctx: Context) => {
-      ctx.set('Cache-Control', 'no-store');
-      const actor = await authenticate(ctx, gh, provider);
-      if (!limiter.hit(actor)) {
-        ctx.set('Retry-After', String(Math.max(1, Math.ceil(limiter.retryAfterMs(actor) / 1000))));
-        throw new GatehouseError('rate_limited', 'Too many admin API calls from this caller; wait a moment and try again.');
-      }
+    router[method](op.path, guard, json, async (ctx: Context) => {
+      const actor = ctx.state.adminActor as string;
       const pageQuery = op.paginated ? readPageQuery(ctx.query as Record<string, unknown>) : undefined;
       const answer = await invoke(op, { gh, actor }, inputOf(ctx, op));
       ctx.status = op.status ?? 200;
