@@ -20,6 +20,8 @@ import { pathParams, type AnyOperation } from '../../src/admin/operation.ts';
 import { operations } from '../../src/admin/ops/index.ts';
 import { startAdminApi, type AdminApi, type ApiAnswer } from '../helpers/admin-api.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { deviceJwtIssuer, deviceJwtSecret } from '../helpers/devices.ts';
+import { register, registered, serviceMetadata } from '../helpers/registration.ts';
 import { testClients } from '../helpers/server.ts';
 
 type JsonSchema = Record<string, unknown> & { type?: string | string[] };
@@ -89,6 +91,9 @@ function sample(schema: JsonSchema | undefined): unknown {
   }
 }
 
+/** Values that mean something for fields of these names here (a duration, the configured client), used when the field's schema takes them. */
+const hints: Record<string, unknown> = { expires: '30d', clientExpires: '30d', for: '30d', client: 'web', clients: ['web'], approvers: ['boss@example.com'] };
+
 interface Plan {
   op: AnyOperation;
   /** The OpenAPI path with each path parameter set to `unknownId`. */
@@ -109,7 +114,11 @@ function planOf(op: AnyOperation): Plan {
     .filter(([, schema]) => !schema.safeParse(undefined).success)
     .map(([name]) => name);
   const made = sample(z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any' }) as JsonSchema) as Record<string, unknown> | undefined;
-  const candidate = Object.fromEntries(Object.entries(made ?? {}).filter(([name]) => !params.includes(name)));
+  const candidate = Object.fromEntries(
+    Object.entries(made ?? {})
+      .filter(([name]) => !params.includes(name))
+      .map(([name, value]) => [name, name in hints && fields[name]!.safeParse(hints[name]).success ? hints[name] : value]),
+  );
   const withIds = { ...candidate, ...Object.fromEntries(params.map((name) => [name, unknownId])) };
   const valid = op.input.safeParse(withIds).success ? candidate : undefined;
   return { op, path: op.path.replace(/:([A-Za-z0-9_]+)/g, unknownId), params, fields, required, valid };
@@ -144,6 +153,8 @@ describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
       admins: ['root@example.com'],
       clients: [testClients.web],
       firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
+      registration: { enabled: true },
+      deviceRegistration: { enabled: true, jwt: { secret: deviceJwtSecret, issuer: deviceJwtIssuer }, rateLimit: 100_000 },
       security: { rateLimits: { admin: { max: 100_000, window: '1m' } } },
     });
   });
@@ -235,6 +246,66 @@ describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
     it('answers a well-formed call below 500, with its own status when it succeeds', async () => {
       const answer = await call(plan, url(plan.valid), body ? { body } : {});
       if (answer.status < 300) expect(answer.status).toBe(plan.op.status ?? 200);
+    });
+  });
+
+  describe('with real ids (what the calls above made, a registered client, join requests, and what the server starts with)', () => {
+    beforeAll(async () => {
+      const { gh } = api.server;
+      const { token } = await gh.registrationTokens.create({ count: 1, expiresAt: Date.now() + 86_400_000 }, 'test');
+      expect(registered(await register(api.server.url, serviceMetadata({ client_name: 'Swept Sensor' }), token)).client_id).toEqual(expect.any(String));
+      for (const who of ['ann', 'bob']) {
+        await gh.joinRequests.file({
+          identity: { connectorId: 'local', subject: `sweep-${who}`, emailVerified: true },
+          clientId: 'web',
+          email: `${who}@example.com`,
+          name: who,
+          message: `please, ${who}`,
+        });
+      }
+    });
+
+    /** The ids (at most 4) the list beside `plan`'s path (`/users` for `/users/:id…`) holds, by the path's parameter. */
+    async function realIds(plan: Plan): Promise<string[]> {
+      const param = plan.params[0]!;
+      const collection = plan.op.path.slice(0, plan.op.path.indexOf(`/:${param}`));
+      const list = plans.find((p) => p.op.method === 'GET' && p.op.path === collection && p.params.length === 0);
+      if (!list) return [];
+      const answer = await call(list, withQuery(list.path, list.valid ?? {}));
+      const items = (Array.isArray(answer.body) ? answer.body : (answer.body.items ?? [])) as Array<Record<string, unknown>>;
+      return items
+        .map((item) => item[param] ?? item.id ?? item.kid)
+        .filter((id): id is string | number => typeof id === 'string' || typeof id === 'number')
+        .map(String)
+        .slice(0, 4);
+    }
+    const single = plans.filter((plan) => plan.params.length === 1);
+    const at = (plan: Plan, id: string) => plan.op.path.replace(`:${plan.params[0]}`, encodeURIComponent(id));
+
+    it('shows every listed thing by its id (200)', async () => {
+      let shown = 0;
+      for (const plan of single.filter((p) => p.op.method === 'GET')) {
+        for (const id of await realIds(plan)) {
+          const answer = await call(plan, withQuery(at(plan, id), plan.valid ?? {}));
+          expect(answer.status, `${plan.op.name} ${id}: ${JSON.stringify(answer.body)}`).toBe(200);
+          shown++;
+        }
+      }
+      expect(shown).toBeGreaterThan(0);
+    });
+
+    it('answers every write on a real id below 500 (done, or refused in the Error shape)', async () => {
+      for (const plan of single.filter((p) => p.op.method !== 'GET')) {
+        for (const id of await realIds(plan)) {
+          const path = at(plan, id);
+          const answer = await call(
+            plan,
+            inQuery(plan.op) ? withQuery(path, plan.valid ?? {}) : path,
+            writes.has(plan.op.method) ? { body: plan.valid ?? {} } : {},
+          );
+          if (answer.status < 300) expect(answer.status, plan.op.name).toBe(plan.op.status ?? 200);
+        }
+      }
     });
   });
 });
