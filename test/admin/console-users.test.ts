@@ -98,6 +98,22 @@ describe.each(databaseKinds)('console users pages on %s', (kind) => {
     expect((await get('/admin/users?q=nobody-like-this')).html).toContain('contains “nobody-like-this”');
   });
 
+  it('shows 50 users a page with links to the next and previous pages, the query kept', async () => {
+    for (let n = 1; n <= 52; n += 1) await server.gh.users.createLocal({ email: `many${String(n).padStart(2, '0')}@example.com` }, 'test');
+    const first = await get('/admin/users?q=many');
+    expect(first.html).toContain('52 users match');
+    expect(first.html).toContain('Page 1 of 2');
+    expect(first.html).toContain('many50@example.com');
+    expect(first.html).not.toContain('many51@example.com');
+    const next = /href="([^"]+)" rel="next"/.exec(first.html)?.[1];
+    expect(next).toBe('/admin/users?q=many&amp;page=2');
+    const second = await get('/admin/users?q=many&page=2');
+    expect(second.html).toContain('many52@example.com');
+    expect(second.html).not.toContain('many50@example.com');
+    expect(second.html).toContain('rel="prev"');
+    expect((await get('/admin/users?q=many&page=99')).html).toContain('Page 2 of 2');
+  });
+
   it("shows a user's identities and access per client with the invitation that gives it", async () => {
     const page = await get(`/admin/users/${ids.ann}`);
     expect(page.status).toBe(200);
