@@ -1,4 +1,92 @@
-/** The console's audit section (not built yet: its routes come with its page). */
-import type { ConsoleSection } from '../console.ts';
+/**
+ * The console's audit log: every gating decision and admin action, newest
+ * first, 100 to a page, with a filter form (GET: actor, action or a family
+ * such as `client.*`, subject, client, a time range in UTC). Each entry links
+ * to its subject where the console has a page for it (users, invitations,
+ * clients) and to its client. Read through the audit operation
+ * (../../ops/audit.ts).
+ */
+import type { Context } from 'koa';
+import { clientSubjectPrefixes } from '../../../audit/audit.ts';
+import { isGatehouseError } from '../../../errors.ts';
+import { invoke } from '../../operation.ts';
+import { listAudit } from '../../ops/audit.ts';
+import { adminOf, type ConsoleSection } from '../console.ts';
+import { one, refusal, when } from './registration-tokens.ts';
 
-export const auditPages: ConsoleSection = () => {};
+export const auditPageSize = 100;
+
+const filterFields = ['actor', 'action', 'subject', 'client', 'from', 'to'] as const;
+type Filter = Record<(typeof filterFields)[number], string>;
+
+const fieldLabels: Record<string, string> = { actor: 'Actor', action: 'Action', subject: 'Subject', client: 'Client', from: 'From', to: 'To' };
+
+/**
+ * A time from the form as the operation's ISO instant: a browser's
+ * `datetime-local` (`2026-12-01T10:30`) or a date alone is read as UTC; a full
+ * ISO instant passes as it is (a wrong one is refused by the operation).
+ */
+export function instantOf(value: string): string {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${value}T00:00:00Z`;
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value)) return `${value}:00Z`;
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value)) return `${value}Z`;
+  return value;
+}
+
+/** The console page about an entry's subject, if there is one. */
+function subjectUrl(base: string, action: string, subject: string | null): string | undefined {
+  if (!subject) return undefined;
+  const id = encodeURIComponent(subject);
+  if (action.startsWith('user.')) return `${base}/users/${id}`;
+  if (action.startsWith('acl_token.')) return `${base}/invitations/${id}`;
+  if (clientSubjectPrefixes.some((p) => action.startsWith(p))) return `${base}/clients/${id}`;
+  return undefined;
+}
+
+/** `user:<id>` actors are people with a page. */
+function actorUrl(base: string, actor: string): string | undefined {
+  return actor.startsWith('user:') ? `${base}/users/${encodeURIComponent(actor.slice(5))}` : undefined;
+}
+
+export const auditPages: ConsoleSection = (router, { gh, page }) => {
+  const base = `${new URL(gh.config.issuer).pathname.replace(/\/$/, '')}/admin`;
+  const ctxOf = (ctx: Context) => ({ gh, actor: adminOf(ctx).actor });
+
+  router.get('/audit', async (ctx) => {
+    const filter = Object.fromEntries(filterFields.map((f) => [f, one(ctx.query[f]).slice(0, 400)])) as Filter;
+    const pageNumber = /^\d{1,6}$/.test(one(ctx.query.page)) ? Math.max(1, Number(one(ctx.query.page))) : 1;
+    const input = Object.fromEntries(
+      filterFields.filter((f) => filter[f] !== '').map((f) => [f, f === 'from' || f === 'to' ? instantOf(filter[f]) : filter[f]]),
+    );
+    let entries;
+    try {
+      entries = await invoke(listAudit, ctxOf(ctx), input);
+    } catch (err) {
+      if (!isGatehouseError(err, 'input.invalid')) throw err;
+      page(ctx, 'audit', 'audit', { title: 'Audit log', filter, entries: [], error: refusal(err, fieldLabels) }, 400);
+      return;
+    }
+    const start = (pageNumber - 1) * auditPageSize;
+    const shown = entries.slice(start, start + auditPageSize);
+    const query = (n: number) =>
+      new URLSearchParams([...filterFields.filter((f) => filter[f] !== '').map((f) => [f, filter[f]] as [string, string]), ['page', String(n)]]).toString();
+    page(ctx, 'audit', 'audit', {
+      title: 'Audit log',
+      filter,
+      filtered: Object.keys(input).length > 0,
+      total: entries.length,
+      first: shown.length ? start + 1 : 0,
+      last: start + shown.length,
+      newer: pageNumber > 1 ? `${base}/audit?${query(pageNumber - 1)}` : undefined,
+      older: start + auditPageSize < entries.length ? `${base}/audit?${query(pageNumber + 1)}` : undefined,
+      entries: shown.map((e) => ({
+        ...e,
+        timeText: when(e.time),
+        subjectUrl: subjectUrl(base, e.action, e.subject),
+        actorUrl: actorUrl(base, e.actor),
+        clientUrl: e.client ? `${base}/clients/${encodeURIComponent(e.client)}` : undefined,
+        detailsText: e.details ? JSON.stringify(e.details) : '',
+      })),
+    });
+  });
+};
