@@ -173,7 +173,7 @@ describe.each(databaseKinds)('console invitations pages on %s', (kind) => {
       ['maxUsers', 'lots'],
     ]);
     expect(badNumber.status).toBe(400);
-    expect(badNumber.html).toContain('Number of people: enter a whole number (0 for no limit)');
+    expect(badNumber.html).toContain('Maximum users: enter a whole number (0 for no limit)');
     expect(badNumber.html).toContain('aria-invalid="true"');
     // What was typed stays in the form.
     expect(badNumber.html).toMatch(/name="clients" value="one" checked/);

@@ -33,7 +33,7 @@ export const accessPresets = [
 /** The form's field names, as a person reads them (for errors that name a field). */
 const fieldLabels: Record<string, string> = {
   clients: 'Clients',
-  maxUsers: 'Number of people',
+  maxUsers: 'Maximum users',
   expires: 'Invitation expires',
   clientExpires: 'Access lasts',
   description: 'Description',
