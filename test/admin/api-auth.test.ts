@@ -4,7 +4,8 @@
  * static client whose `scope` metadata names `gatehouse:admin` gets it for an
  * admin (`admins:`, verified e-mail, active): reads answer 200, writes are
  * audited as `admin:<email>`. Refused: a non-admin (403), a token without
- * the scope or through a client not allowed it (401), an expired token (the
+ * the scope, through a client not allowed it or through a registered client
+ * whose own metadata names it (401), an expired token (the
  * injected clock moved past ttl.accessToken: 401), a disabled admin (their
  * tokens end: 401; an account found disabled: 403), an admin taken out of
  * `admins:` (the server restarted on the same database: 403), cookies

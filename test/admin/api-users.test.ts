@@ -65,6 +65,14 @@ describe.each(databaseKinds)('admin API users on %s', (kind) => {
     expect(actions.map((a: { action: string }) => a.action)).toEqual(expect.arrayContaining(['user.disabled', 'user.deleted']));
   });
 
+  it("refuses to revoke one client's access while gating is off (every user reaches every client)", async () => {
+    const made = await api.call('POST', '/users', { body: { email: 'open@example.com' } });
+    expect(made.body.access).toEqual([{ client: '*', via: 'gating off', expires: null }]);
+    const refused = await api.call('DELETE', `/users/${made.body.id}/access/web`);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe('forbidden');
+  });
+
   it('names the field at fault, answers 404 for unknown ids, 409 for a taken e-mail', async () => {
     const bad = await api.call('POST', '/users', { body: { email: 'not-an-email' } });
     expect(bad.status).toBe(400);
@@ -150,5 +158,31 @@ describe.each(databaseKinds)('admin API users.revokeAccess on %s', (kind) => {
     expect((await api.call('DELETE', `/users/no-such-user/access/one`)).status).toBe(404);
     expect((await api.call('DELETE', `/users/${made.body.id}/access/three`)).status).toBe(404);
     expect((await api.call('DELETE', `/users/${made.body.id}/access/two`)).body.access).toEqual([]);
+  });
+});
+
+describe.each(databaseKinds)('admin API users.revokeAccess in auto mode on %s', (kind) => {
+  let db: TestDatabase;
+  let api: AdminApi;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    api = await startAdminApi(db, {
+      firstauth: { enable: true, mode: 'auto' },
+      clients: [{ client_id: 'one', client_secret: 'one-secret-0123456789', redirect_uris: ['http://127.0.0.1:9/cb'] }],
+    });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  it('refuses access through the global token (the gate would link the user again) and changes nothing', async () => {
+    const made = await api.call('POST', '/users', { body: { email: 'eve@example.com' } });
+    expect(await api.server.gh.gate.hasAccess(made.body.id, 'one')).toBe(true);
+    const refused = await api.call('DELETE', `/users/${made.body.id}/access/one`);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error_description).toMatch(/auto mode/);
+    expect(await api.server.gh.gate.hasAccess(made.body.id, 'one')).toBe(true);
   });
 });
