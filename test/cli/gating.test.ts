@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
+import { upsertModel } from '../../src/db/repos/oidc-models.ts';
+import { insertRegisteredClient } from '../../src/db/repos/registration.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { sha256 } from '../../src/lib/secrets.ts';
 import { runInProcess } from './in-process.ts';
@@ -466,6 +468,94 @@ describe.each(databaseKinds)('gatehouse gating commands on %s', (kind) => {
       expect(refusals).toHaveLength(1);
       expect(refusals[0]!.text).not.toContain('/invite/');
       expect(refusals[0]!.text).toMatch(/not approved/);
+    });
+  });
+
+  describe('join-request approve --for and show', () => {
+    it('approve --for 30d time-boxes the access (the personal client token ends then); show prints the end', async () => {
+      const request = await gh.joinRequests.file({
+        identity: { connectorId: 'local', subject: 's-timed', emailVerified: true },
+        clientId: 'other',
+        email: 'timed@example.com',
+        name: 'Timed',
+        message: '',
+      });
+      const { result, from, to } = await timed(['join-request', 'approve', request.id, '--for', '30d']);
+      const approved = parsed<JoinRequestJson & { accessEnds: string | null }>(result);
+      expect(approved).toMatchObject({ id: request.id, status: 'approved', decidedBy: actor, client: 'other' });
+      expectAbout(approved.accessEnds, from, to, 30 * day);
+      const token = await gh.aclTokens.get(approved.aclTokenId!);
+      expect(token.clients.map((c) => [c.client_id, c.expires_at])).toEqual([['other', Date.parse(approved.accessEnds!)]]);
+      const shown = parsed<JoinRequestJson & { accessEnds: string | null }>(await run(['join-request', 'show', request.id, '--json']));
+      expect(shown).toMatchObject({ id: request.id, status: 'approved', accessEnds: approved.accessEnds });
+    });
+
+    it('refuses a bad --for with one line and decides nothing', async () => {
+      const request = await gh.joinRequests.file({
+        identity: { connectorId: 'local', subject: 's-bad-for', emailVerified: true },
+        clientId: 'other',
+        email: 'badfor@example.com',
+        name: 'Bad For',
+        message: '',
+      });
+      expectRefusal(await run(['join-request', 'approve', request.id, '--for', 'soon', '--json']), 64, /^gatehouse: for: "soon" is not a duration or date/);
+      expectRefusal(await run(['join-request', 'approve', request.id, '--for', '2020-01-01', '--json']), 64, /^gatehouse: for: "2020-01-01" lies in the past$/);
+      expect((await gh.joinRequests.get(request.id)).status).toBe('pending');
+    });
+  });
+
+  describe('client set-approvers', () => {
+    it("sets a registered client's approvers (its requests go to them), clears them with --clear, and refuses a static client", async () => {
+      const now = Date.now();
+      await upsertModel(gh.db, {
+        kind: 'Client',
+        id: 'wiki',
+        payload: JSON.stringify({ client_id: 'wiki', client_name: 'Wiki', redirect_uris: ['https://wiki.example.com/cb'] }),
+        grant_id: null,
+        user_code: null,
+        uid: null,
+        account_id: null,
+        expires_at: null,
+        consumed_at: null,
+      });
+      await insertRegisteredClient(gh.db, {
+        client_id: 'wiki',
+        registration_token_id: null,
+        via: 'rfc7591',
+        kind: 'application',
+        disabled_reason: null,
+        disabled_at: null,
+        created_at: now,
+      });
+      const set = parsed<{ id: string; approvers: string[] }>(
+        await run(['client', 'set-approvers', 'wiki', 'Lead@example.com', 'second@example.com', '--json']),
+      );
+      expect(set).toMatchObject({ id: 'wiki', source: 'registered', approvers: ['lead@example.com', 'second@example.com'] });
+      expect(await gh.joinRequests.approversFor('wiki')).toEqual(['lead@example.com', 'second@example.com']);
+      const audit = await gh.db('audit_log').where({ action: 'client.approvers_set', subject: 'wiki', actor });
+      expect(audit).toHaveLength(1);
+
+      expectRefusal(
+        await run(['client', 'set-approvers', 'wiki', '--json']),
+        64,
+        /^gatehouse: give the approvers' e-mail addresses .* or --clear to remove them$/,
+      );
+      expectRefusal(
+        await run(['client', 'set-approvers', 'wiki', 'a@example.com', '--clear', '--json']),
+        64,
+        /^gatehouse: give either e-mail addresses or --clear, not both$/,
+      );
+      expectRefusal(await run(['client', 'set-approvers', 'wiki', 'not-an-email', '--json']), 64, /^gatehouse: "not-an-email" is not an e-mail address$/);
+      expectRefusal(
+        await run(['client', 'set-approvers', 'app', 'a@example.com', '--json']),
+        64,
+        /^gatehouse: app is a static client: its approvers are set in config\.yaml/,
+      );
+      expectRefusal(await run(['client', 'set-approvers', 'nope', 'a@example.com', '--json']), 66, /^gatehouse: no client with id nope$/);
+
+      const cleared = parsed<{ approvers: string[] }>(await run(['client', 'set-approvers', 'wiki', '--clear', '--json']));
+      expect(cleared.approvers).toEqual([]);
+      expect(await gh.joinRequests.approversFor('wiki')).toEqual(['boss@example.com']);
     });
   });
 });
