@@ -9,6 +9,7 @@
  * are exactly the routes the router has. Operations are read from the
  * registry, so one added later is checked without being named here.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,5 +195,26 @@ describe('admin API OpenAPI document', () => {
       'routed but not documented',
     ).toEqual([]);
     expect(routed.size).toBe(operations.length);
+  });
+
+  it("is what the README's Admin API section lists: every route, and no route that is not there", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Admin API\n'), readme.indexOf('\n## ', readme.indexOf('\n## Admin API\n') + 1));
+    expect(section.length).toBeGreaterThan(100);
+    const listed = [...section.matchAll(/^\| `(GET|POST|PUT|PATCH|DELETE) \/admin\/api(\/[^`]*)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const routes = operations.map((op) => `${op.method} ${op.path}`);
+    expect(
+      listed.filter((route) => !routes.includes(route)),
+      'in the README but not routed',
+    ).toEqual([]);
+    expect(
+      routes.filter((route) => !listed.includes(route)),
+      'routed but not in the README',
+    ).toEqual([]);
+    // The curl examples call routes that exist (ID stands for an id).
+    const patterns = operations.map((op) => new RegExp(`^${op.path.replace(/:[A-Za-z0-9_]+/g, '[^/?]+')}(\\?|$)`));
+    const called = [...readme.matchAll(/http:\/\/127\.0\.0\.1:3000\/admin\/api(\/[^\s'"]*)/g)].map((m) => m[1]!).filter((p) => !p.startsWith('/openapi.json'));
+    expect(called.length).toBeGreaterThan(0);
+    expect(called.filter((path) => !patterns.some((re) => re.test(path)))).toEqual([]);
   });
 });
