@@ -3,7 +3,7 @@
  * first, 100 to a page, with a filter form (GET: actor, action or a family
  * such as `client.*`, subject, client, a time range in UTC). Each entry links
  * to its subject where the console has a page for it (users, invitations,
- * clients) and to its client. Read through the audit operation
+ * clients), to its actor when that is a user, and to its client. Read through the audit operation
  * (../../ops/audit.ts).
  */
 import type { Context } from 'koa';
@@ -37,7 +37,8 @@ export function instantOf(value: string): string {
 function subjectUrl(base: string, action: string, subject: string | null): string | undefined {
   if (!subject) return undefined;
   const id = encodeURIComponent(subject);
-  if (action.startsWith('user.')) return `${base}/users/${id}`;
+  // user.*, admin.* (console sign-ins) and access.* (access revoked) name a user.
+  if (['user.', 'admin.', 'access.'].some((p) => action.startsWith(p))) return `${base}/users/${id}`;
   if (action.startsWith('acl_token.')) return `${base}/invitations/${id}`;
   if (clientSubjectPrefixes.some((p) => action.startsWith(p))) return `${base}/clients/${id}`;
   return undefined;
