@@ -50,6 +50,8 @@ export interface AuditFilter {
   from?: number | undefined;
   /** Epoch ms, inclusive. */
   to?: number | undefined;
+  /** Only entries older than the one with this id. */
+  beforeId?: number | undefined;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function searchAudit(db: DbOrTrx, filter: AuditFilter, limit: numbe
       subject: filter.subject,
       from: filter.from,
       to: filter.to,
+      beforeId: filter.beforeId,
       client:
         filter.client === undefined
           ? undefined

@@ -4,7 +4,8 @@
  * only), revoke a kid (an algorithm's last active key refused with 409, an
  * unknown kid 404), each audited as the API key; the audit log newest first,
  * filtered by actor, action (exact or a family), subject, client and a time
- * range (the server's clock moved, not waited for), paged, a bad instant a 400
+ * range (the server's clock moved, not waited for), paged (also by `before`
+ * an id), a bad instant a 400
  * naming the field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +99,8 @@ describe.each(databaseKinds)('admin API keys and audit log on %s', (kind) => {
     expect(created.body.items.map((e) => e.subject)).toEqual([...made].reverse());
     expect(created.body.items[0]).toMatchObject({ actor: 'key:tests', action: 'user.created', client: null, details: { email: 'audit3@example.com' } });
     expect(Date.parse(created.body.items[0]!.time)).toBeGreaterThan(Date.parse(created.body.items[2]!.time));
+    const older = await audit(`?actor=key:tests&action=user.created&before=${created.body.items[0]!.id}`);
+    expect(older.body.items.map((e) => e.subject)).toEqual([made[1], made[0]]);
 
     const iso = (ms: number) => new Date(ms).toISOString();
     const middle = await audit(`?action=user.created&from=${iso(start + hour - 1000)}&to=${iso(start + 2 * hour - 1000)}`);
@@ -126,6 +129,7 @@ describe.each(databaseKinds)('admin API keys and audit log on %s', (kind) => {
     expect((await audit('?to=2026-13-01T00:00:00Z')).body).toMatchObject({ error: 'input.invalid', field: 'to' });
     expect((await audit('?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z')).body).toMatchObject({ error: 'input.invalid', field: 'to' });
     expect((await audit('?limit=0')).body).toMatchObject({ error: 'input.invalid', field: 'limit' });
+    expect((await audit('?before=soon')).body).toMatchObject({ error: 'input.invalid', field: 'before' });
     expect((await audit('?actor=nobody')).body).toEqual({ items: [], nextCursor: null });
   });
 });

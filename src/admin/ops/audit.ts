@@ -32,6 +32,13 @@ export const auditFilter = z.object({
   client: z.string().min(1).max(255).optional().describe('entries about this client id'),
   from: when.optional().describe('at or after this instant (ISO 8601, e.g. 2026-12-01T00:00:00Z)'),
   to: when.optional().describe('at or before this instant (ISO 8601)'),
+  before: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe('only entries older than the one with this id: pages that stay put while new entries arrive (pass the last id seen)'),
 });
 
 export function auditView(e: AuditEvent): z.input<typeof auditEntry> {
@@ -51,7 +58,11 @@ export const listAudit = operation({
     const from = input.from === undefined ? undefined : Date.parse(input.from);
     const to = input.to === undefined ? undefined : Date.parse(input.to);
     if (from !== undefined && to !== undefined && from > to) throw new GatehouseError('input.invalid', 'to: must not lie before from', { field: 'to' });
-    const events = await searchAudit(gh.db, { actor: input.actor, action: input.action, subject: input.subject, client: input.client, from, to }, auditListMax);
+    const events = await searchAudit(
+      gh.db,
+      { actor: input.actor, action: input.action, subject: input.subject, client: input.client, from, to, beforeId: input.before },
+      auditListMax,
+    );
     return events.map(auditView);
   },
 });

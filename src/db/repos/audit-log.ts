@@ -35,6 +35,8 @@ export interface AuditRowFilter {
   from?: number | undefined;
   /** Epoch ms, inclusive. */
   to?: number | undefined;
+  /** Only rows with a smaller id (older than that row). */
+  beforeId?: number | undefined;
 }
 
 /** `%`, `_` and the escape character itself, escaped for LIKE … ESCAPE '\' (the same on SQLite and PostgreSQL). */
@@ -51,6 +53,7 @@ export async function searchAuditRows(db: DbOrTrx, filter: AuditRowFilter, limit
   if (filter.subject !== undefined) query.where('subject', filter.subject);
   if (filter.from !== undefined) query.where('at', '>=', filter.from);
   if (filter.to !== undefined) query.where('at', '<=', filter.to);
+  if (filter.beforeId !== undefined) query.where('id', '<', filter.beforeId);
   const client = filter.client;
   if (client) {
     query.where((q) => {
