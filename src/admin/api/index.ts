@@ -74,9 +74,19 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
     await next();
   };
 
+  // A body sent as anything but JSON is refused, not ignored (a form post would otherwise run the operation without its fields).
+  const jsonOnly = async (ctx: Context, next: () => Promise<unknown>) => {
+    if (ctx.request.length || ctx.get('Transfer-Encoding')) {
+      if (!ctx.is('application/json', 'application/*+json')) {
+        throw new GatehouseError('input.invalid', 'send the request body as JSON (Content-Type: application/json)');
+      }
+    }
+    await next();
+  };
+
   for (const op of operations) {
     const method = op.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
-    router[method](op.path, guard, json, async (ctx: Context) => {
+    router[method](op.path, guard, jsonOnly, json, async (ctx: Context) => {
       const actor = ctx.state.adminActor as string;
       const pageQuery = op.paginated ? readPageQuery(ctx.query as Record<string, unknown>) : undefined;
       const answer = await invoke(op, { gh, actor }, inputOf(ctx, op));
