@@ -21,6 +21,7 @@ const above = {
   oidc: ['http', 'admin', 'cli', 'agent', 'main'],
   http: ['cli', 'agent', 'main'],
   admin: ['cli', 'agent', 'main'],
+  account: ['cli', 'agent', 'main'],
   agent: ['db', ...domain, 'oidc', 'http', 'admin', 'cli', 'context', 'main'],
 };
 
@@ -116,5 +117,6 @@ export default tseslint.config(
   ...layer('http', ['http'], [{ ...oidcProvider, allowTypeImports: true }]),
   // admin/ likewise: its routes take oidc-provider's types; what it needs of the provider is in src/oidc/.
   ...layer('admin', ['admin'], [{ ...oidcProvider, allowTypeImports: true }]),
+  ...layer('account', ['account'], [{ ...oidcProvider, allowTypeImports: true }]),
   ...layer('agent', ['agent'], [koa, nunjucks, oidcProvider]),
 );

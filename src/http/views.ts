@@ -13,6 +13,8 @@ export interface Views {
   page(name: string, vars: Record<string, unknown>): string;
   /** An admin console page: `views/admin/<name>.njk`. */
   admin(name: string, vars: Record<string, unknown>): string;
+  /** A page of /account or /review: `views/account/<name>.njk`. */
+  account(name: string, vars: Record<string, unknown>): string;
   mail(name: string, vars: Record<string, unknown>): { text: string; html: string };
 }
 
@@ -31,6 +33,7 @@ export function createViews(config: Pick<Config, 'branding' | 'issuer'>): Views 
   return {
     page: (name, vars) => env.render(`pages/${name}.njk`, vars),
     admin: (name, vars) => env.render(`admin/${name}.njk`, vars),
+    account: (name, vars) => env.render(`account/${name}.njk`, vars),
     mail: (name, vars) => ({
       text: text.render(`email/${name}.txt.njk`, vars),
       html: env.render(`email/${name}.html.njk`, vars),

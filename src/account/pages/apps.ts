@@ -1,0 +1,4 @@
+/** The people's pages: apps (not built yet: its routes come with its page). */
+import type { SiteSection } from '../site.ts';
+
+export const appPages: SiteSection = () => {};

@@ -1,0 +1,17 @@
+/** The people's pages, in navigation order: one module each (see ../site.ts for what they are handed). */
+import type { SiteSection } from '../site.ts';
+import { appPages } from './apps.ts';
+import { browsePages } from './browse.ts';
+import { securityPages } from './security.ts';
+import { reviewPages } from './review.ts';
+
+export const sections: readonly SiteSection[] = [appPages, browsePages, securityPages, reviewPages];
+
+/** Navigation entries: section key, path, label. `review` is shown only to approvers and admins. */
+export const navigation: readonly { section: string; path: string; label: string }[] = [
+  { section: 'apps', path: '/account', label: 'My apps' },
+  { section: 'browse', path: '/account/browse', label: 'Other apps' },
+  { section: 'requests', path: '/account/requests', label: 'My requests' },
+  { section: 'security', path: '/account/security', label: 'Security' },
+  { section: 'review', path: '/review', label: 'For my review' },
+];
