@@ -8,6 +8,12 @@
  * Every page behind the guard is for an admin (an `admins:` e-mail, verified,
  * active: checked at every request). Nobody else gets a session: they get a
  * plain 403 page.
+ *
+ * The audit log records each console sign-in (`admin.signed_in`, actor
+ * `admin:<email>`, subject the user id), each sign-out (`admin.signed_out`),
+ * and each refusal of someone who is not (or no longer) an admin
+ * (`admin.refused`, actor `user:<id>`, subject their user id, their e-mail and
+ * the reason in the details).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,8 +39,8 @@ export const consolePrefix = '/admin';
 const script = readFileSync(path.join(viewsDir, 'static', 'admin.js'), 'utf8');
 const stylesheet = readFileSync(path.join(viewsDir, 'static', 'admin.css'), 'utf8');
 
-/** Paths below the prefix a signed-out browser may reach. */
-const publicPaths = new Set(['/login', '/callback', '/logout', '/static/admin.js', '/static/admin.css']);
+/** Paths below the prefix a signed-out browser may reach (the sign-in routes and the console's two assets). */
+export const publicPaths: ReadonlySet<string> = new Set(['/login', '/callback', '/logout', '/static/admin.js', '/static/admin.css']);
 
 const noticeCookie = 'gh.admin.notice';
 
@@ -103,6 +109,12 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
 
   const forbidden = (ctx: Context, message: string) => page(ctx, 'forbidden', '', { message }, 403);
 
+  /** Someone who is not (or no longer) an admin was turned away: who (`user:<id>`, their e-mail in the details), why, and when (`sign-in` or `session`). */
+  const auditRefused = async (userId: string, reason: string, during: 'sign-in' | 'session') => {
+    const email = (await gh.users.find(userId))?.email ?? null;
+    await gh.audit.record(gh.db, { actor: `user:${userId}`, action: 'admin.refused', subject: userId, details: { email, reason, during } });
+  };
+
   const router = new Router({ prefix: consolePrefix });
 
   router.get('/static/admin.js', (ctx) => {
@@ -156,18 +168,25 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
     }
     if (typeof code !== 'string' || !code) throw new GatehouseError('input.invalid', `The sign-in answer carries no code. ${restart}`);
     const accountId = await redeemConsoleCode(provider, issuer, code, login.verifier);
+    let admin: { userId: string; email: string };
     try {
-      await adminAccount(gh, accountId);
+      admin = await adminAccount(gh, accountId);
     } catch (err) {
-      if (isGatehouseError(err) && err.code === 'forbidden') return forbidden(ctx, err.message);
-      throw err;
+      if (!isGatehouseError(err) || err.code !== 'forbidden') throw err;
+      await auditRefused(accountId, err.message, 'sign-in');
+      return forbidden(ctx, err.message);
     }
     await sessions.start(ctx, accountId);
+    await gh.audit.record(gh.db, { actor: `admin:${admin.email}`, action: 'admin.signed_in', subject: admin.userId });
     ctx.redirect(`${base}${login.next}`);
   });
 
   router.post('/logout', parseForm, csrfCheck, async (ctx) => {
-    await sessions.end(ctx);
+    const userId = await sessions.end(ctx);
+    if (userId) {
+      const user = await gh.users.find(userId);
+      await gh.audit.record(gh.db, { actor: `admin:${user?.email ?? userId}`, action: 'admin.signed_out', subject: userId });
+    }
     // Gatehouse's own session ends too (oidc-provider asks "Sign out?" and says when it is done).
     const end = new URL(provider.urlFor('end_session'));
     end.searchParams.set('client_id', consoleClientId);
@@ -196,6 +215,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
       if (!isGatehouseError(err) || err.code !== 'forbidden') throw err;
       // No longer an admin (removed from `admins:`, disabled, e-mail unverified): the session ends now.
       await sessions.end(ctx);
+      await auditRefused(session.userId, err.message, 'session');
       return forbidden(ctx, err.message);
     }
     ctx.state.admin = { ...admin, actor: `admin:${admin.email}` } satisfies ConsoleAdmin;

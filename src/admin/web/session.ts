@@ -77,11 +77,17 @@ export class ConsoleSessions {
     return { id, userId: row.user_id };
   }
 
-  /** Ends this request's session, if any: row and cookie. */
-  async end(ctx: Context): Promise<void> {
+  /** Ends this request's session, if any: row and cookie. Returns the user whose session it was (undefined when there was none). */
+  async end(ctx: Context): Promise<string | undefined> {
     const value = ctx.cookies.get(sessionCookie);
-    if (value) await deleteAdminSession(this.gh.db, sha256(value));
+    let userId: string | undefined;
+    if (value) {
+      const id = sha256(value);
+      userId = (await findAdminSession(this.gh.db, id))?.user_id;
+      if (!(await deleteAdminSession(this.gh.db, id))) userId = undefined;
+    }
     ctx.cookies.set(sessionCookie, null, this.cookieOptions);
+    return userId;
   }
 
   /** Starts a sign-in: a fresh state and PKCE verifier, kept in the signed login cookie. */
