@@ -11,6 +11,7 @@ import { closeDatabase } from './db/flavor.ts';
 import { LocalConnector } from './identity/connectors/local.ts';
 import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
+import { PasswordResets } from './identity/password-reset.ts';
 import { Users } from './identity/users.ts';
 import { createViews, type Views } from './http/views.ts';
 import { parseDurationSeconds } from './config/duration.ts';
@@ -47,6 +48,8 @@ export interface Gatehouse {
   sender: MailSender;
   passwords: Passwords;
   users: Users;
+  /** "Forgot password?" for the local connector's accounts; undefined without one. */
+  passwordResets: PasswordResets | undefined;
   connectors: Connector[];
   keys: Keys;
   clients: ClientDirectory;
@@ -92,6 +95,13 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
         )
       : new OidcConnector(c),
   );
+  const passwordResets = localConfigs[0]
+    ? new PasswordResets(db, clock, audit, passwords, outbox, users, {
+        localConnectorId: localConfigs[0].id,
+        issuer: config.issuer,
+        brandName: config.branding.name,
+      })
+    : undefined;
   const smtp = config.mailer.host ? config.mailer : config.firstauth.mailer.host ? config.firstauth.mailer : {};
   const sender = new MailSender(db, clock, logger, {
     smtp,
@@ -135,6 +145,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     sender,
     passwords,
     users,
+    passwordResets,
     connectors,
     keys,
     clients,

@@ -279,6 +279,8 @@ export const configSchema = z.strictObject({
             .default({ window: '15m' }),
           /** Admin API calls (`/admin/api`) and console form posts, per caller (admin or API key). */
           admin: rateLimit(600, '1m'),
+          /** "Forgot password?" requests (POST /forgot-password) per IP; per address at most 3 links an hour besides. */
+          passwordReset: rateLimit(10, '15m'),
         })
         .default({
           deviceCodes: { max: 10, window: '15m' },
@@ -286,6 +288,7 @@ export const configSchema = z.strictObject({
           signup: { max: 10, window: '15m' },
           deviceRegistration: { window: '15m' },
           admin: { max: 600, window: '1m' },
+          passwordReset: { max: 10, window: '15m' },
         }),
     })
     .default({
@@ -299,6 +302,7 @@ export const configSchema = z.strictObject({
         signup: { max: 10, window: '15m' },
         deviceRegistration: { window: '15m' },
         admin: { max: 600, window: '1m' },
+        passwordReset: { max: 10, window: '15m' },
       },
     }),
   log: z

@@ -24,6 +24,7 @@ import { RateLimits, wrongDeviceCodes } from './middleware/rate-limit.ts';
 import { staticDocuments } from './middleware/static-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { signupRoutes } from './routes/signup.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
 import { gatingRoutes } from './routes/gating.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { viewsDir } from './views.ts';
@@ -125,6 +126,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
       form,
       limits.window('signup'),
     ),
+    passwordResetRoutes(gh.passwordResets, base, page, form, limits.window('passwordReset')),
     gatingRoutes(
       {
         db: gh.db,

@@ -183,6 +183,19 @@ export class Users {
     });
   }
 
+  /**
+   * Replaces a local account's password hash inside the caller's transaction
+   * and ends everything the account's user holds (sessions, grants, access and
+   * refresh tokens), as disabling does: after a reset nobody stays signed in
+   * with the old password. Returns the user, when the account has signed in before.
+   */
+  async replaceLocalPassword(trx: DbOrTrx, localAccountId: string, passwordHash: string): Promise<UserRow | undefined> {
+    await updateLocalAccount(trx, localAccountId, { password_hash: passwordHash });
+    const user = await this.findByIdentity(trx, { connectorId: this.localConnectorId, subject: localAccountId, emailVerified: true });
+    if (user) await destroyByAccountId(trx, user.id);
+    return user;
+  }
+
   async setStatus(id: string, status: UserStatus, actor: string): Promise<UserRow> {
     return withTransaction(this.db, async (trx) => {
       const user = await findUser(trx, id);

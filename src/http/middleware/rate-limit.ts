@@ -22,7 +22,7 @@ export interface RateLimit {
 
 /** The limits as configured; device enrollment's `max` falls back to `deviceRegistration.rateLimit` (its older key). */
 export function rateLimitsOf(config: Config): Record<RateLimitName, RateLimit> {
-  const { deviceCodes, gate, signup, deviceRegistration, admin } = config.security.rateLimits;
+  const { deviceCodes, gate, signup, deviceRegistration, admin, passwordReset } = config.security.rateLimits;
   const of = (max: number, window: string): RateLimit => ({ max, windowMs: parseDurationSeconds(window) * 1000 });
   return {
     deviceCodes: of(deviceCodes.max, deviceCodes.window),
@@ -30,6 +30,7 @@ export function rateLimitsOf(config: Config): Record<RateLimitName, RateLimit> {
     signup: of(signup.max, signup.window),
     deviceRegistration: of(deviceRegistration.max ?? config.deviceRegistration.rateLimit, deviceRegistration.window),
     admin: of(admin.max, admin.window),
+    passwordReset: of(passwordReset.max, passwordReset.window),
   };
 }
 

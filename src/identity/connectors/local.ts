@@ -15,11 +15,13 @@ import {
   updateLocalAccount,
   useEmailVerification,
 } from '../../db/repos/users.ts';
+import { findEmailVerificationLink } from '../../db/repos/email-verification-links.ts';
 import { withTransaction } from '../../db/transaction.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isEmail } from '../../lib/email.ts';
 import { newId, randomSecret, sha256 } from '../../lib/secrets.ts';
+import { SlidingWindow } from '../../lib/throttle.ts';
 import type { MailOutbox } from '../../mail/outbox.ts';
 import type { Identity } from '../identity.ts';
 import { LoginThrottle } from '../login-throttle.ts';
@@ -51,12 +53,26 @@ function waitTime(seconds: number): string {
   return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }
 
-const invalidVerification = () =>
-  new GatehouseError('verification.invalid', 'This confirmation link is invalid, already used or expired. Sign up again to get a new one.');
+/** `email`: the address the link was for, when the link is known (expired, or voided by a later sign-up), to fill in the "send it again" form. */
+const invalidVerification = (email?: string) =>
+  new GatehouseError(
+    'verification.invalid',
+    'This confirmation link is invalid, already used or expired. Ask for a new one below.',
+    email === undefined ? undefined : { email },
+  );
+
+/** What a confirmation link leads to: the address to confirm, or one that is confirmed already. */
+export interface VerificationState {
+  email: string;
+  /** The address was confirmed before (this link or another): the person can sign in. */
+  alreadyConfirmed: boolean;
+}
 
 export class LocalConnector {
   readonly type = 'local';
   private readonly throttle: LoginThrottle;
+  /** "Send it again" per address (the per-IP limit is the sign-up window, in the HTTP layer). */
+  private readonly resends: SlidingWindow;
 
   constructor(
     readonly options: LocalConnectorOptions,
@@ -67,6 +83,7 @@ export class LocalConnector {
     private readonly audit: Audit,
   ) {
     this.throttle = new LoginThrottle({ maxFailures: options.maxFailures, windowMs: options.windowMs }, clock);
+    this.resends = new SlidingWindow(3, 3_600_000, () => clock.now());
   }
 
   get id(): string {
@@ -139,25 +156,70 @@ export class LocalConnector {
   /**
    * The address a verification link would confirm, changing nothing: opening the
    * link shows a confirmation page, and only its POST (`verifyEmail`) confirms,
-   * so a mail scanner that opens links confirms nothing.
+   * so a mail scanner that opens links confirms nothing. A link whose address is
+   * confirmed already (used, or another link was) says so instead of failing.
    */
-  async viewVerification(token: string): Promise<string> {
+  async viewVerification(token: string): Promise<VerificationState> {
     const accountId = await findEmailVerification(this.db, sha256(token), this.clock.now());
     const account = accountId ? await findLocalAccount(this.db, accountId) : undefined;
-    if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw invalidVerification();
-    return account.email;
+    if (account && account.email_verified_at === null && token.split('.')[1] === passwordMark(account.password_hash)) {
+      return { email: account.email, alreadyConfirmed: false };
+    }
+    return this.spentLink(token);
   }
 
-  /** Uses a verification link; returns the verified address. */
-  async verifyEmail(token: string): Promise<string> {
-    return withTransaction(this.db, async (trx) => {
-      const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
-      const account = accountId ? await findLocalAccount(trx, accountId) : undefined;
-      // Throwing rolls back the use of the token along with everything else.
-      if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw invalidVerification();
-      await updateLocalAccount(trx, account.id, { email_verified_at: this.clock.now() });
-      await this.audit.record(trx, { actor: account.email, action: 'signup.verified', subject: account.id });
-      return account.email;
+  /** Uses a verification link; returns the verified address (or, for an address confirmed before, says so). */
+  async verifyEmail(token: string): Promise<VerificationState> {
+    try {
+      return await withTransaction(this.db, async (trx) => {
+        const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
+        const account = accountId ? await findLocalAccount(trx, accountId) : undefined;
+        // Throwing rolls back the use of the token along with everything else.
+        if (!account || token.split('.')[1] !== passwordMark(account.password_hash)) throw invalidVerification();
+        if (account.email_verified_at !== null) return { email: account.email, alreadyConfirmed: true };
+        await updateLocalAccount(trx, account.id, { email_verified_at: this.clock.now() });
+        await this.audit.record(trx, { actor: account.email, action: 'signup.verified', subject: account.id });
+        return { email: account.email, alreadyConfirmed: false };
+      });
+    } catch (err) {
+      if (err instanceof GatehouseError && err.code === 'verification.invalid') return this.spentLink(token);
+      throw err;
+    }
+  }
+
+  /**
+   * "Send it again": a new confirmation link to an address whose account waits
+   * for one. Known, unknown or confirmed already, the caller answers the same;
+   * at most 3 an hour per address.
+   */
+  async resendVerification(emailInput: string, returnTo: string | undefined): Promise<void> {
+    if (!this.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
+    const email = emailInput.trim().toLowerCase();
+    if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.', { field: 'email' });
+    if (!this.resends.hit(email)) return;
+    await withTransaction(this.db, async (trx) => {
+      const account = await findLocalAccountByEmail(trx, email);
+      if (!account || account.email_verified_at !== null) return;
+      const now = this.clock.now();
+      // The mark of the password chosen at sign-up: a later sign-up still voids this link.
+      const token = `${randomSecret()}.${passwordMark(account.password_hash)}`;
+      await insertEmailVerification(trx, { token_hash: sha256(token), local_account_id: account.id, expires_at: now + verificationTtlMs });
+      const query = returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : '';
+      await this.outbox.enqueue(trx, {
+        to: email,
+        subject: `Confirm your e-mail address`,
+        template: 'verify-email',
+        context: { name: account.name ?? '', link: `${this.options.issuer}/verify-email/${token}${query}`, brand: this.options.brandName },
+      });
+      await this.audit.record(trx, { actor: email, action: 'signup.resent', subject: account.id });
     });
+  }
+
+  /** A link that cannot confirm (used, expired, voided, unknown): fine when its address is confirmed, else `verification.invalid`. */
+  private async spentLink(token: string): Promise<VerificationState> {
+    const link = token.length > 300 ? undefined : await findEmailVerificationLink(this.db, sha256(token));
+    const account = link ? await findLocalAccount(this.db, link.local_account_id) : undefined;
+    if (account && account.email_verified_at !== null) return { email: account.email, alreadyConfirmed: true };
+    throw invalidVerification(account?.email);
   }
 }

@@ -19,7 +19,13 @@ export async function showLogin(deps: InteractionDeps, ctx: Context, details: In
       clientName: clientName(client),
       local: localConnectors(deps)[0],
       upstream: deps.connectors.filter((c) => c.type === 'oidc'),
-      email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
+      // `?login_hint=` on the page's own address: back from a confirmation or reset page, the address stays filled in.
+      email:
+        typeof ctx.query.login_hint === 'string'
+          ? ctx.query.login_hint.slice(0, 320)
+          : typeof details.params.login_hint === 'string'
+            ? details.params.login_hint
+            : '',
       signupOpen: localConnectors(deps).some((c) => c.options.signup),
       ...extra,
     },
