@@ -17,6 +17,7 @@ import { startRelyingParty, type RelyingParty } from '../../examples/relying-par
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { ConsoleInspector, signInHere, signInToConsole, type Person } from '../helpers/console.ts';
+import { deviceJwtIssuer, deviceJwtSecret, enroll } from '../helpers/devices.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { clientCredentials, register, registered, serviceMetadata } from '../helpers/registration.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -40,10 +41,15 @@ const everyPage = [
   'clients',
   'client-detail',
   'registration-tokens',
+  'registration-token-new',
+  'registration-token-created',
   'device-tokens',
+  'device-token-new',
+  'device-token-created',
   'devices',
   'audit',
   'keys',
+  'dashboard-with-data',
   'forbidden',
 ];
 
@@ -68,6 +74,7 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
       clients: [{ ...testClients.web, redirect_uris: [rp.redirectUri] }],
       firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
       registration: { enabled: true, initialAccessToken: 'required' },
+      deviceRegistration: { enabled: true, jwt: { secret: deviceJwtSecret, issuer: deviceJwtIssuer } },
     });
     await rp.connect(server.url);
     await server.gh.users.createLocal({ email: admin.email, name: 'Ada Admin', password: admin.password }, 'test');
@@ -220,10 +227,7 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
     const p = await fresh.newPage();
     const before = rp.signIns.length;
     await signInAtApp(p, requester);
-    await p
-      .getByText(/disabled/i)
-      .first()
-      .waitFor();
+    await p.getByText('This account has been disabled. Contact your administrator.').waitFor();
     expect(rp.signIns.length).toBe(before);
     await fresh.close();
   });
@@ -245,12 +249,38 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
     expect((await clientCredentials(server.url, made.client_id, made.client_secret)).status).toBe(200);
   });
 
-  it('shows the other sections: registration tokens, device tokens, devices, audit log, keys', async () => {
+  it('makes a registration token and a device token through their forms, and their secrets work; shows devices, the audit log and the keys', async () => {
     await open('/registration-tokens', 'registration-tokens');
+    await page.getByRole('link', { name: 'New registration token' }).click();
+    await page.getByRole('heading', { name: 'New registration token' }).waitFor();
+    await inspector.inspect(page, 'registration-token-new');
+    await page.getByLabel('Number of clients').fill('3');
+    await page.getByLabel(/^Description/).fill('Lab printers');
+    await page.getByRole('button', { name: 'Create registration token' }).click();
+    await page.getByRole('heading', { name: 'Registration token created' }).waitFor();
+    const registrationToken = (await page.locator('#secret').textContent())?.trim() ?? '';
+    await inspector.inspect(page, 'registration-token-created');
+    registered(await register(server.url, serviceMetadata({ client_name: 'Lab Printer' }), registrationToken));
+
     await open('/device-tokens', 'device-tokens');
+    await page.getByRole('link', { name: 'New device token' }).click();
+    await page.getByRole('heading', { name: 'New device token' }).waitFor();
+    await inspector.inspect(page, 'device-token-new');
+    await page.getByLabel('Number of devices').fill('5');
+    await page.getByLabel(/^Description/).fill('Thermostats, batch 7');
+    await page.getByRole('button', { name: 'Create device token' }).click();
+    await page.getByRole('heading', { name: 'Device token created' }).waitFor();
+    const deviceToken = (await page.locator('#secret').textContent())?.trim() ?? '';
+    expect(deviceToken.split('.')).toHaveLength(3);
+    await inspector.inspect(page, 'device-token-created');
+    expect((await enroll(server.url, { token: deviceToken, manufacturerId: 'THERMO-0007' })).status).toBe(201);
+
     await open('/devices', 'devices');
+    expect(await page.textContent('main')).toContain('THERMO-0007');
     await open('/audit', 'audit');
     await open('/keys', 'keys');
+    // The dashboard again, now with requests decided, refusals and enrolments to show.
+    await open('', 'dashboard-with-data');
   });
 
   it('gives a signed-in non-admin the plain 403 page', async () => {
