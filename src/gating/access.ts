@@ -17,10 +17,10 @@ import {
   linkUserToAclToken,
   linkUserToAclTokenOnce,
   userAccessList,
+  unlinkUserFromAclToken,
   userAccessToClient,
   type AclTokenRow,
 } from '../db/repos/acl-tokens.ts';
-import { unlinkUserFromAclToken } from '../db/repos/user-acl-token.ts';
 import { countUsers, findUser, listUserIdps, type UserRow } from '../db/repos/users.ts';
 import {
   deletePendingIdentity,

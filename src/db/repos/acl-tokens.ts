@@ -168,3 +168,8 @@ export async function userAccessList(
 export async function deleteClientTokensOfClient(db: DbOrTrx, clientId: string): Promise<void> {
   await db('client_token').where({ client_id: clientId }).delete();
 }
+
+/** Removes the link between a user and an ACL token (an admin ending that user's access to a client); true when there was one. */
+export async function unlinkUserFromAclToken(db: DbOrTrx, userId: string, aclTokenId: string): Promise<boolean> {
+  return (await db('user_acl_token').where({ user_id: userId, acl_token_id: aclTokenId }).delete()) > 0;
+}
