@@ -49,6 +49,8 @@ const blocking = new Set(['serious', 'critical']);
 export class ConsoleInspector {
   readonly findings: AxeFinding[] = [];
   readonly seen: string[] = [];
+  /** What axe could not decide by itself (e.g. contrast over a background it cannot read): for a person to look at. */
+  readonly needsReview: AxeFinding[] = [];
   /** Lang, title, sideways scrolling, serious and critical axe violations, per page. */
   readonly problems: string[] = [];
 
@@ -100,15 +102,21 @@ export class ConsoleInspector {
         if (blocking.has(impact)) problem(`axe ${v.id} (${impact}) ${v.help}: ${targets.join(', ')}`);
         else this.findings.push({ page: name, rule: v.id, impact, help: v.help, targets });
       }
+      for (const v of results.incomplete)
+        this.needsReview.push({ page: name, rule: v.id, impact: v.impact ?? 'n/a', help: v.help, targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) });
       this.seen.push(name);
     } finally {
       await page.setViewportSize(before);
     }
   }
 
-  /** The moderate and minor findings, also written to the screenshot folder as axe-findings.json. */
+  /** The moderate and minor findings (and the rest, in the screenshot folder as axe-findings.json). */
   report(): string {
-    if (this.shots) writeFileSync(`${this.shots}/axe-findings.json`, JSON.stringify({ pages: this.seen, findings: this.findings }, null, 2));
+    if (this.shots)
+      writeFileSync(
+        `${this.shots}/axe-findings.json`,
+        JSON.stringify({ pages: this.seen, findings: this.findings, needsReview: this.needsReview, problems: this.problems }, null, 2),
+      );
     return this.findings.map((f) => `${f.page}: ${f.rule} (${f.impact}) ${f.help}: ${f.targets.join(', ')}`).join('\n');
   }
 }
