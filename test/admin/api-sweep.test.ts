@@ -177,6 +177,25 @@ describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
     return answer;
   }
 
+  it('answers a path or method no operation has with a JSON 404 or 405, with or without a bearer', async () => {
+    const routes = new Set(operations.map((op) => `${op.method} ${op.path}`));
+    const misses: Array<[string, string]> = [
+      ['GET', '/no-such-route'],
+      ['POST', '/no-such-route'],
+      ['GET', '/users/x/y/z'],
+    ];
+    for (const method of ['PATCH', 'PUT', 'DELETE']) if (!routes.has(`${method} /users`)) misses.push([method, '/users']);
+    for (const [method, path] of misses) {
+      for (const bearer of [undefined, null]) {
+        const answer = await api.call(method, path, bearer === null ? { bearer } : {});
+        const what = `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`;
+        expect([404, 405], what).toContain(answer.status);
+        expect(answer.headers.get('content-type'), what).toMatch(/^application\/json/);
+        expect(answer.body, what).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
+      }
+    }
+  });
+
   it('sweeps every operation', () => {
     expect(plans.length).toBe(operations.length);
     expect(plans.length).toBeGreaterThan(0);
