@@ -80,6 +80,8 @@ export const clientSchema = z.looseObject({
   client_id: z.string().min(1),
   /** Who approves join and access requests for this client (falls back to firstauth.mailer.receiver). */
   approvers: z.array(email).default([]),
+  /** List this client to signed-in people at `/account/browse` ("Other apps"), where those without access can ask for it. */
+  discoverable: z.boolean().default(false),
 });
 
 const sqliteDatabase = z.strictObject({
@@ -112,7 +114,7 @@ export const configSchema = z.strictObject({
     .array(connectorSchema)
     .default([{ id: 'local', type: 'local', name: 'Email', signup: false }])
     .refine((list) => new Set(list.map((c) => c.id)).size === list.length, 'connector ids must be unique'),
-  /** Static clients: oidc-provider client metadata plus `approvers`. */
+  /** Static clients: oidc-provider client metadata plus `approvers` and `discoverable`. */
   clients: z
     .array(clientSchema)
     .default([])

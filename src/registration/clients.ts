@@ -22,11 +22,25 @@ export interface ClientSummary {
   heldReason: RegisteredClientRow['disabled_reason'];
   /** The registration token a registered client was made with. */
   registrationTokenId: string | null;
+  /** Listed to people at `/account/browse` to ask for: config.yaml's `discoverable` (static) or `client set-discoverable` (registered). */
+  discoverable: boolean;
   /** Metadata without secrets. */
   metadata: Record<string, unknown>;
 }
 
 const hidden = new Set(['client_secret', 'registration_access_token']);
+
+/** Gatehouse's own keys on a static client (config.yaml), which are not oidc-provider client metadata. */
+export type StaticClient = Config['clients'][number];
+
+/** A static client's metadata without Gatehouse's own keys (`approvers`, `discoverable`). */
+export function staticMetadata({ approvers: _approvers, discoverable: _discoverable, ...metadata }: StaticClient): Record<string, unknown> {
+  return metadata;
+}
+
+function summarizeStatic(client: StaticClient): ClientSummary {
+  return { ...summarize(staticMetadata(client), 'static', client.approvers), discoverable: client.discoverable };
+}
 
 function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[], record?: RegisteredClientRow): ClientSummary {
   const visible = Object.fromEntries(Object.entries(metadata).filter(([k]) => !hidden.has(k)));
@@ -40,6 +54,7 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
     state: record?.disabled_reason ? `disabled (${record.disabled_reason})` : 'enabled',
     heldReason: record?.disabled_reason ?? null,
     registrationTokenId: record?.registration_token_id ?? null,
+    discoverable: Boolean(record?.discoverable),
     metadata: visible,
   };
 }
@@ -55,7 +70,7 @@ export class ClientDirectory {
   }
 
   async list(): Promise<ClientSummary[]> {
-    const fromConfig = this.config.clients.map(({ approvers, ...metadata }) => summarize(metadata, 'static', approvers));
+    const fromConfig = this.config.clients.map(summarizeStatic);
     const records = new Map((await listRegisteredRecords(this.db)).map((r) => [r.client_id, r]));
     const registered = (await listModels(this.db, 'Client')).map((row) =>
       summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', approversOfRecord(records.get(row.id)), records.get(row.id)),
@@ -66,10 +81,7 @@ export class ClientDirectory {
   /** `db` lets a caller inside a transaction look up without a second connection (SQLite has one). */
   async find(clientId: string, db: DbOrTrx = this.db): Promise<ClientSummary | undefined> {
     const fixed = this.config.clients.find((c) => c.client_id === clientId);
-    if (fixed) {
-      const { approvers, ...metadata } = fixed;
-      return summarize(metadata, 'static', approvers);
-    }
+    if (fixed) return summarizeStatic(fixed);
     const row = await findModel(db, 'Client', clientId);
     if (!row) return undefined;
     const record = await findRegisteredClient(db, clientId);

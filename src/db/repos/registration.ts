@@ -42,6 +42,8 @@ export interface RegisteredClientRow {
   last_token_at?: number | null;
   /** JSON array of the client's own approvers' e-mail addresses (`client set-approvers`), or null: the global approvers. */
   approvers?: string | null;
+  /** Listed at `/account/browse` for people to ask for (`client set-discoverable`); SQLite reads it back as 0/1. Absent on insert: false. */
+  discoverable?: boolean | number;
 }
 
 export interface ClientApprovalLinkRow {
@@ -141,6 +143,11 @@ export async function setClientDisabled(db: DbOrTrx, clientId: string, reason: R
 export async function setRegisteredClientApprovers(db: DbOrTrx, clientId: string, approvers: string[] | null): Promise<boolean> {
   const value = approvers && approvers.length > 0 ? JSON.stringify(approvers) : null;
   return (await db('registered_client').where({ client_id: clientId }).update({ approvers: value })) === 1;
+}
+
+/** Lists a registered client at `/account/browse` or stops listing it; false when there is no record. */
+export async function setRegisteredClientDiscoverable(db: DbOrTrx, clientId: string, discoverable: boolean): Promise<boolean> {
+  return (await db('registered_client').where({ client_id: clientId }).update({ discoverable })) === 1;
 }
 
 /** The approvers stored on a registered client's record (an unreadable or empty value is none). */
