@@ -3,7 +3,7 @@
  * Chromium: from the relying party's sign-in, "Create an account", the mailed
  * confirmation link (through a real SMTP server; opening it shows a page whose
  * button confirms), then signing in at the app. Plus the refusals: unconfirmed
- * address, a used link, a link only opened (as a mail scanner does), bad input,
+ * address, a used link (it says "already confirmed"), a link only opened (as a mail scanner does), bad input,
  * sign-up off, and forged form posts (CSRF). On SQLite and PostgreSQL.
  */
 import { mkdirSync } from 'node:fs';
@@ -108,9 +108,11 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
     await page.screenshot({ path: `${shots}/email-verified-${kind}.png`, fullPage: true });
 
     const resume = page.getByRole('link', { name: 'Continue signing in' });
-    expect(await resume.getAttribute('href')).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/);
+    // Back to the sign-in with the address filled in.
+    expect(await resume.getAttribute('href')).toMatch(/^\/interaction\/[A-Za-z0-9_-]+\?login_hint=[^&]+$/);
     await resume.click();
     await page.waitForSelector('h1:has-text("Sign in")');
+    expect(await page.getByLabel('E-mail address').inputValue()).toBe(person.email);
     expect(await page.textContent('main')).toContain('Web App');
     await page.getByLabel('E-mail address').fill(person.email);
     await page.getByLabel('Password').fill(person.password);
@@ -185,18 +187,24 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('self sign-up in a bro
     await phone.close();
   });
 
-  it('accepts a confirmation link only once and answers a second use with a plain 400 page', async () => {
+  it('answers a second use of a confirmation link with "already confirmed" and the way to sign in, a made-up link with a plain 400 page', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const link = await signUp(page, { name: 'Once Only', email: newEmail('once'), password: 'single-use-link' });
+    const email = newEmail('once');
+    const link = await signUp(page, { name: 'Once Only', email, password: 'single-use-link' });
     await confirmAddress(page, link);
     const again = await page.goto(link);
-    expect(again?.status()).toBe(400);
+    expect(again?.status()).toBe(200);
+    await page.waitForSelector('h1:has-text("Already confirmed")');
+    expect(await page.textContent('main')).toContain(email);
+    expect(await page.textContent('main')).not.toContain('Sign up again');
+    expect(await page.getByRole('link', { name: 'Continue signing in' }).getAttribute('href')).toMatch(/^\/interaction\/[A-Za-z0-9_-]+\?login_hint=/);
+    await page.screenshot({ path: `${shots}/email-verify-used-${kind}.png`, fullPage: true });
+    // A made-up token is refused, with a way to get a new link.
+    expect((await page.goto(`${server.url}/verify-email/not-a-real-token`))?.status()).toBe(400);
     expect(await page.getByRole('alert').textContent()).toContain('This confirmation link is invalid, already used or expired');
     expect(await page.textContent('main')).not.toContain('Something went wrong on our side');
-    await page.screenshot({ path: `${shots}/email-verify-used-${kind}.png`, fullPage: true });
-    // A made-up token is refused the same way.
-    expect((await page.goto(`${server.url}/verify-email/not-a-real-token`))?.status()).toBe(400);
+    expect(await page.getByRole('button', { name: 'Send it again' }).count()).toBe(1);
     await context.close();
   });
 
@@ -377,13 +385,15 @@ describe.each(databaseKinds)('sign-up over HTTP (CSRF, repeated sign-up) on %s',
     expect(confirmed.status).toBe(200);
     expect(await confirmed.text()).toContain('E-mail confirmed');
     expect((await accountFor(email))?.email_verified_at).toBeGreaterThan(0);
-    // Used now: opening it or pressing again gives a clear 400 page.
+    // Used now: opening it or pressing again says the address is confirmed already, and changes nothing.
+    const verifiedAt = (await accountFor(email))?.email_verified_at;
     const reopened = await browser.request(link);
-    expect(reopened.status).toBe(400);
-    expect(await reopened.text()).toContain('This confirmation link is invalid, already used or expired');
+    expect(reopened.status).toBe(200);
+    expect(await reopened.text()).toContain('Already confirmed');
     const pressedAgain = await pressConfirm(browser, link, csrfOf(await (await browser.request(`${server.url}/signup`)).text()));
-    expect(pressedAgain.status).toBe(400);
-    expect(await pressedAgain.text()).toContain('This confirmation link is invalid, already used or expired');
+    expect(pressedAgain.status).toBe(200);
+    expect(await pressedAgain.text()).toContain('Already confirmed');
+    expect((await accountFor(email))?.email_verified_at).toBe(verifiedAt);
     expect((await browser.request(`${server.url}/verify-email/not-a-real-token`)).status).toBe(400);
   });
 

@@ -28,12 +28,16 @@ describe('rate limits from security.rateLimits', () => {
       gate: { max: 30, window: '15m' },
       signup: { max: 10, window: '15m' },
       deviceRegistration: { window: '15m' },
+      admin: { max: 600, window: '1m' },
+      passwordReset: { max: 10, window: '15m' },
     });
     expect(rateLimitsOf(config)).toEqual({
       deviceCodes: { max: 10, windowMs: 15 * minute },
       gate: { max: 30, windowMs: 15 * minute },
       signup: { max: 10, windowMs: 15 * minute },
       deviceRegistration: { max: 60, windowMs: 15 * minute },
+      admin: { max: 600, windowMs: minute },
+      passwordReset: { max: 10, windowMs: 15 * minute },
     });
   });
 
