@@ -9,8 +9,11 @@
  * What it proves, for every route:
  * - The console links only to working pages: a crawl from /admin as a signed-in
  *   admin follows every link and GET form below /admin; each page it reaches is
- *   a 200 (or a redirect inside /admin), and the crawl changes nothing in the
- *   database (GETs are safe). The URLs found give each `:param` route real ids.
+ *   a 200 (or a redirect inside /admin), every POST form on it carries the
+ *   browser's `_csrf` value, and the crawl changes nothing in the database
+ *   (GETs are safe). The URLs found give each `:param` route real ids (a POST
+ *   route the console does not offer now, such as Enable on an enabled user,
+ *   takes the ids of a linked sibling route).
  * - GET routes without a path parameter, signed in: 200 or a redirect inside
  *   /admin; an HTML page with `<html lang=`, a non-empty `<title>`, a `<main`,
  *   no inline `<script>` (only `src=`), no `<style>` element, no `style=`
@@ -20,7 +23,9 @@
  *   real ids the console links to, and an unknown id (each parameter in turn)
  *   is the console's 404 page, never a 500.
  * - POST routes, signed in: without `_csrf`, and with a wrong one, a 403 and
- *   nothing changed (no audit row, no table changed), on the real ids.
+ *   nothing changed (no audit row, no table changed), on the real ids. With
+ *   the right `_csrf` and an empty form (unknown ids): below 500, a redirect
+ *   inside /admin or a whole page (the form shown again with its refusal).
  * - Signed out: every GET page redirects 302 to /admin/login?next=<the path>
  *   (/admin itself to /admin/login); every POST, even with the browser's own
  *   valid CSRF value, is refused (403 or a redirect) and changes nothing.
@@ -278,6 +283,8 @@ describe.each(databaseKinds)('console route sweep on %s', (kind) => {
 
   it('crawls every link and GET form below /admin: each answers a page (or a redirect inside /admin), and nothing changes', async () => {
     const before = await snapshot();
+    const csrfValue = /(?:^|; )gh\.csrf=([^;]+)/.exec(admin.jar.header(`${server.url}${consolePrefix}`))?.[1];
+    expect(csrfValue).toBeTruthy();
     const queue = [consolePrefix];
     const seen = new Set(queue);
     /** Where each URL was first linked from. */
@@ -294,6 +301,12 @@ describe.each(databaseKinds)('console route sweep on %s', (kind) => {
         continue;
       }
       if (response.status !== 200) found.push(`GET (crawl): ${url} (linked from ${from.get(url)}) answered ${response.status}`);
+      // Every POST form carries this browser's CSRF value.
+      for (const [, tag, body] of html.matchAll(/(<form\b[^>]*>)([\s\S]*?)<\/form>/g)) {
+        if (!/\bmethod="post"/i.test(tag!)) continue;
+        const sent = /<input\b[^>]*\bname="_csrf"[^>]*\bvalue="([^"]*)"/.exec(body!)?.[1];
+        if (sent !== csrfValue) found.push(`GET (crawl): ${url}: a POST form ${tag} without this browser's _csrf (${sent ?? 'none'})`);
+      }
       const { gets, posts: forms } = targetsOf(html);
       for (const action of forms) posts.add(action);
       for (const next of gets) {
@@ -380,6 +393,24 @@ describe.each(databaseKinds)('console route sweep on %s', (kind) => {
     assertClean('POST routes, signed in, bad CSRF', 'POST /');
     // Still signed in: the refusals ended nothing.
     expect((await admin.request(`${server.url}${consolePrefix}`)).status).toBe(200);
+  });
+
+  it('answers every POST route with the right _csrf and an empty form (unknown ids) below 500: a page or a redirect inside /admin', async () => {
+    const html = await (await admin.request(`${server.url}${consolePrefix}`)).text();
+    const csrfValue = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+    expect(csrfValue).not.toBe('');
+    // Not the sign-in routes: /admin/logout would end the sweep's session.
+    for (const route of routes.filter((r) => r.method === 'POST' && !r.isPublic)) {
+      const url = fill(route, {});
+      const { response, html: answer } = await send(admin, route, url, { _csrf: csrfValue });
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400) {
+        if (!location || !new URL(location, server.url).pathname.startsWith(consolePrefix)) mark(route, `${url} with an empty form redirects to ${location}`);
+      } else if (response.status < 500) {
+        for (const problem of pageProblems(response, answer)) mark(route, `${url} with an empty form (${response.status}): ${problem}`);
+      }
+    }
+    assertClean('POST routes, signed in, an empty form', 'POST /');
   });
 
   it('sends a signed-out browser to the sign-in page from every GET route and refuses every POST, changing nothing', async () => {
