@@ -8,12 +8,14 @@
  * of them; a well-formed call is answered below 500 with the operation's
  * status when it succeeds. Every answer is JSON, carries
  * `Cache-Control: no-store`, and is never a 5xx; every refusal is
- * `{ error, error_description }`.
+ * `{ error, error_description }`, and every answer is what the served OpenAPI
+ * document says that route answers with that status.
  *
  * Inputs come from the operation's own zod schema: a minimal valid input is
  * made from its JSON Schema and checked with the schema itself; wrong values
  * are picked among a few candidates as the first the field's schema refuses.
  */
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { pathParams, type AnyOperation } from '../../src/admin/operation.ts';
@@ -143,9 +145,35 @@ function withQuery(path: string, query: Record<string, unknown>): string {
 
 const plans = operations.map(planOf);
 
+// Answers are checked against the served OpenAPI document with the Ajv the OpenAPI validator runs on (JSON Schema 2020-12).
+type Check = ((data: unknown) => boolean) & { errors?: unknown };
+const Ajv2020 = createRequire(import.meta.resolve('@seriousme/openapi-schema-validator'))('ajv/dist/2020.js').default as new (options: object) => {
+  compile(schema: object): Check;
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the served document, walked as plain JSON (its shape is openapi.test.ts's)
+type OpenApi = Record<string, any>;
+
+/** `check(name, status)`: the documented schema of that answer (`default` for an undocumented status), compiled once. */
+function answerChecks(doc: OpenApi): (op: AnyOperation, status: number) => Check | undefined {
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
+  const $defs = JSON.parse(JSON.stringify(doc.components.schemas).replaceAll('#/components/schemas/', '#/$defs/')) as object;
+  const compiled = new Map<string, Check | undefined>();
+  return (op, status) => {
+    const responses = doc.paths[op.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')]?.[op.method.toLowerCase()]?.responses;
+    const key = `${op.name} ${status}`;
+    if (!compiled.has(key)) {
+      const schema = (responses?.[String(status)] ?? responses?.default)?.content?.['application/json']?.schema;
+      compiled.set(key, schema ? ajv.compile(JSON.parse(JSON.stringify({ ...schema, $defs }).replaceAll('#/components/schemas/', '#/$defs/'))) : undefined);
+    }
+    return compiled.get(key);
+  };
+}
+
 describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
   let db: TestDatabase;
   let api: AdminApi;
+  let checkOf: ReturnType<typeof answerChecks>;
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
@@ -157,6 +185,7 @@ describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
       deviceRegistration: { enabled: true, jwt: { secret: deviceJwtSecret, issuer: deviceJwtIssuer }, rateLimit: 100_000 },
       security: { rateLimits: { admin: { max: 100_000, window: '1m' } } },
     });
+    checkOf = answerChecks((await api.call('GET', '/openapi.json', { bearer: null })).body);
   });
   afterAll(async () => {
     await api?.stop();
@@ -174,6 +203,10 @@ describe.each(databaseKinds)('admin API route sweep on %s', (kind) => {
     if (answer.status >= 400) {
       expect(answer.body, what).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
     }
+    // The OpenAPI document describes this answer.
+    const check = checkOf(plan.op, answer.status);
+    expect(check, `${what}: no documented answer`).toBeDefined();
+    expect(check!(answer.body) ? [] : check!.errors, `${what}: not as documented`).toEqual([]);
     return answer;
   }
 
