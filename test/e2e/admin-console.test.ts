@@ -80,7 +80,7 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
     await server.gh.users.createLocal({ email: admin.email, name: 'Ada Admin', password: admin.password }, 'test');
     browser = await launchBrowser();
     adminContext = await context();
-    page = await adminContext.newPage();
+    page = inspector.watch(await adminContext.newPage());
   });
 
   afterAll(async () => {
@@ -287,7 +287,7 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
     const plain = { email: 'plain@example.com', password: 'plain-password-0123' };
     await server.gh.users.createLocal({ ...plain, name: 'Plain User' }, 'test');
     const fresh = await context();
-    const p = await fresh.newPage();
+    const p = inspector.watch(await fresh.newPage());
     await p.goto(consoleUrl());
     await signInHere(p, plain);
     await p.waitForLoadState();

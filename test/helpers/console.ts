@@ -59,6 +59,28 @@ export class ConsoleInspector {
   }
 
   /**
+   * Keeps the browser's own complaints about a page (CSP refusals of an inline
+   * style or script, script errors, failed loads) as problems too.
+   */
+  watch(page: Page): Page {
+    const where = () => new URL(page.url()).pathname;
+    page.on('console', (message) => {
+      // Failed loads are reported with their URL below, by the response.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+        this.problems.push(`browser console at ${where()}: ${message.text().slice(0, 300)}`);
+    });
+    page.on('pageerror', (error) => this.problems.push(`script error at ${where()}: ${error.message.slice(0, 300)}`));
+    page.on('response', (response) => {
+      const request = response.request();
+      // Pages may answer with an error status on purpose (the 403 page); what they load may not. The
+      // favicon Chromium asks for on its own is not something a page loads.
+      if (request.resourceType() === 'document' || new URL(response.url()).pathname === '/favicon.ico') return;
+      if (response.status() >= 400) this.problems.push(`${request.resourceType()} ${response.url()} answered ${response.status()} on ${where()}`);
+    });
+    return page;
+  }
+
+  /**
    * The page as it is now (no reload): a PNG at 1280, then at 390 wide the
    * checks and a PNG; the viewport goes back to what it was. What fails is
    * kept in `problems` (one line each) so that one page's fault does not stop
