@@ -48,6 +48,7 @@ import {
   returnRegistrationTokenUse,
   setClientDisabled,
   setRegisteredClientApprovers,
+  setRegisteredClientDiscoverable,
   takeRegistrationTokenUse,
   touchClientTokenTime,
   useClientApprovalLink,
@@ -393,6 +394,24 @@ export class Registrar {
       await this.askApprovers(clientId);
     }
     return updated;
+  }
+
+  /**
+   * Lists a registered client to people at `/account/browse` ("Other apps",
+   * where those without access ask for it) or stops listing it; audited
+   * `client.discoverable_set`. Static clients keep theirs in config.yaml and
+   * are refused.
+   */
+  async setDiscoverable(clientId: string, discoverable: boolean, actor: string): Promise<RegisteredClientRow> {
+    if (this.clients.staticIds().includes(clientId)) {
+      throw new GatehouseError('input.invalid', `${clientId} is a static client: whether it is discoverable is set in config.yaml (clients[].discoverable)`);
+    }
+    return withTransaction(this.db, async (trx) => {
+      const record = await this.record(clientId, trx);
+      await setRegisteredClientDiscoverable(trx, clientId, discoverable);
+      await this.audit.record(trx, { actor, action: 'client.discoverable_set', subject: clientId, details: { discoverable } });
+      return { ...record, discoverable };
+    });
   }
 
   listRegistered(kind?: RegisteredClientRow['kind']): Promise<RegisteredClientRow[]> {

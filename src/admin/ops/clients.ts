@@ -1,8 +1,8 @@
 /**
  * Clients: list and show (static ones from config.yaml, read-only, and
- * registered ones from the database), enable, disable, delete and set the
- * approvers of a registered client. A change to a static client is refused
- * (400: it is changed in config.yaml).
+ * registered ones from the database), enable, disable, delete, set the
+ * approvers of a registered client and whether it is discoverable. A change
+ * to a static client is refused (400: it is changed in config.yaml).
  */
 import { z } from 'zod';
 import type { Gatehouse } from '../../context.ts';
@@ -23,6 +23,7 @@ export const client = z.object({
   registrationTokenId: z.string().nullable().describe('the registration token it was registered with'),
   approvers: z.array(z.string()).describe('who decides its requests; empty = the global approvers (firstauth.mailer.receiver, else admins)'),
   usersWithAccess: z.number().int().nullable().describe('users who can reach it now; null when gating is off'),
+  discoverable: z.boolean().describe('listed to signed-in people at /account/browse, where those without access can ask for it'),
 });
 
 export const clientDetails = client.extend({
@@ -43,6 +44,7 @@ export function clientView(c: ClientSummary, users: Map<string, number> | null):
     registrationTokenId: c.registrationTokenId,
     approvers: c.approvers,
     usersWithAccess: users ? (users.get(c.clientId) ?? 0) : null,
+    discoverable: c.discoverable,
   };
 }
 
@@ -147,4 +149,19 @@ export const setClientApprovers = operation({
   },
 });
 
-export const clientOps = [listClients, showClient, enableClient, disableClient, deleteClient, setClientApprovers];
+export const setClientDiscoverable = operation({
+  name: 'clients.setDiscoverable',
+  method: 'PUT',
+  path: '/clients/:id/discoverable',
+  tag: 'clients',
+  summary:
+    'List a registered client to signed-in people at /account/browse ("Other apps"), where those without access can ask for it, or stop listing it (static clients: clients[].discoverable in config.yaml)',
+  input: byId.extend({ discoverable: z.boolean().describe('true: listed; false: not listed') }),
+  output: clientDetails,
+  async run({ gh, actor }, { id, discoverable }) {
+    await gh.registrar.setDiscoverable(id, discoverable, actor);
+    return clientDetailsView(gh, id);
+  },
+});
+
+export const clientOps = [listClients, showClient, enableClient, disableClient, deleteClient, setClientApprovers, setClientDiscoverable];

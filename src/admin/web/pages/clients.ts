@@ -4,14 +4,15 @@
  * with state, users with access and the registration token used; one client
  * with its facts, approvers and metadata. A registered client can be enabled
  * at once, disabled and deleted through the confirmation page, and given its
- * own approvers (one e-mail address a line; empty clears them). Every change
+ * own approvers (one e-mail address a line; empty clears them) and be listed
+ * to people at /account/browse or not (discoverable). Every change
  * goes through the clients operations (../../ops/clients.ts) as the signed-in
  * admin, then 303 to the page that shows the result.
  */
 import type { Context } from 'koa';
 import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
-import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, showClient } from '../../ops/clients.ts';
+import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, setClientDiscoverable, showClient } from '../../ops/clients.ts';
 import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
 
 /** The approvers textarea: addresses split on new lines, commas, semicolons or spaces. */
@@ -138,6 +139,22 @@ export const clientPages: ConsoleSection = (router, { gh, page, form }) => {
       ctx,
       () => invoke(setClientApprovers, ctxOf(ctx), { id, approvers }),
       approvers.length ? `The approvers are saved: ${approvers.join(', ')}.` : 'The approvers are removed: the global approvers decide again.',
+      clientUrl(id),
+    );
+  });
+
+  router.post('/clients/:id/discoverable', ...form, async (ctx) => {
+    const id = param(ctx, 'id');
+    const raw = (ctx.request.body as Record<string, unknown> | undefined)?.discoverable;
+    if (raw !== 'true' && raw !== 'false') {
+      flashNotice(ctx, 'Choose whether the client is listed in Other apps.');
+      return see(ctx, clientUrl(id));
+    }
+    const discoverable = raw === 'true';
+    await change(
+      ctx,
+      () => invoke(setClientDiscoverable, ctxOf(ctx), { id, discoverable }),
+      discoverable ? 'The client is listed in Other apps: people without access can ask for it.' : 'The client is no longer listed in Other apps.',
       clientUrl(id),
     );
   });

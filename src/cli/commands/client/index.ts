@@ -1,7 +1,7 @@
-/** `gatehouse client list|show|enable|disable|delete|set-approvers`: static clients (config.yaml) and registered ones (database), through the admin operations. */
+/** `gatehouse client list|show|enable|disable|delete|set-approvers|set-discoverable`: static clients (config.yaml) and registered ones (database), through the admin operations. */
 import { Command } from 'commander';
 import { invoke } from '../../../admin/operation.ts';
-import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, showClient } from '../../../admin/ops/clients.ts';
+import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, setClientDiscoverable, showClient } from '../../../admin/ops/clients.ts';
 import { GatehouseError } from '../../../errors.ts';
 import { withGatehouse } from '../../index.ts';
 
@@ -55,6 +55,20 @@ export function clientCommands(): Command {
           );
         }
         out.record(await invoke(setClientApprovers, { gh, actor }, { id, approvers: opts.clear ? [] : emails }));
+      }),
+    );
+  client
+    .command('set-discoverable')
+    .description('list a registered client to people at /account/browse, where those without access can ask for it, or stop (static clients: config.yaml)')
+    .argument('<id>', 'client id')
+    .argument('<value>', 'true (listed) or false (not listed)')
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string, value: string) => {
+        const answer = value.trim().toLowerCase();
+        if (answer !== 'true' && answer !== 'false') {
+          throw new GatehouseError('input.invalid', `say true or false (gatehouse client set-discoverable ID true|false), not "${value}"`);
+        }
+        out.record(await invoke(setClientDiscoverable, { gh, actor }, { id, discoverable: answer === 'true' }));
       }),
     );
   return client;
