@@ -80,6 +80,11 @@ export const clientSchema = z.looseObject({
   client_id: z.string().min(1),
   /** Who approves join and access requests for this client (falls back to firstauth.mailer.receiver). */
   approvers: z.array(email).default([]),
+  /**
+   * Quorum: how many different approvers must approve a join or access request for this client
+   * (one deny decides). An admin's approval (console, API, CLI, or an approver who is in `admins`) decides outright.
+   */
+  approvals: z.number().int().min(1).default(1),
   /** List this client to signed-in people at `/account/browse` ("Other apps"), where those without access can ask for it. */
   discoverable: z.boolean().default(false),
 });

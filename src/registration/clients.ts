@@ -24,6 +24,8 @@ export interface ClientSummary {
   registrationTokenId: string | null;
   /** Listed to people at `/account/browse` to ask for: config.yaml's `discoverable` (static) or `client set-discoverable` (registered). */
   discoverable: boolean;
+  /** Quorum: how many different approvers must approve a request (config.yaml's `approvals`; registered clients: 1). */
+  approvals: number;
   /** Metadata without secrets. */
   metadata: Record<string, unknown>;
 }
@@ -33,13 +35,18 @@ const hidden = new Set(['client_secret', 'registration_access_token']);
 /** Gatehouse's own keys on a static client (config.yaml), which are not oidc-provider client metadata. */
 export type StaticClient = Config['clients'][number];
 
-/** A static client's metadata without Gatehouse's own keys (`approvers`, `discoverable`). */
-export function staticMetadata({ approvers: _approvers, discoverable: _discoverable, ...metadata }: StaticClient): Record<string, unknown> {
+/** A static client's metadata without Gatehouse's own keys (`approvers`, `discoverable`, `approvals`). */
+export function staticMetadata({
+  approvers: _approvers,
+  discoverable: _discoverable,
+  approvals: _approvals,
+  ...metadata
+}: StaticClient): Record<string, unknown> {
   return metadata;
 }
 
 function summarizeStatic(client: StaticClient): ClientSummary {
-  return { ...summarize(staticMetadata(client), 'static', client.approvers), discoverable: client.discoverable };
+  return { ...summarize(staticMetadata(client), 'static', client.approvers), discoverable: client.discoverable, approvals: client.approvals };
 }
 
 function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[], record?: RegisteredClientRow): ClientSummary {
@@ -55,6 +62,7 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
     heldReason: record?.disabled_reason ?? null,
     registrationTokenId: record?.registration_token_id ?? null,
     discoverable: Boolean(record?.discoverable),
+    approvals: 1,
     metadata: visible,
   };
 }
