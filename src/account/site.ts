@@ -42,3 +42,22 @@ export type SiteSection = (router: Router, deps: SiteDeps) => void;
 export function personOf(ctx: Context): Person {
   return ctx.state.person as Person;
 }
+
+/** The people's-pages session of a request behind the guard: its stored id and the Gatehouse sign-in it came from. */
+export interface PersonSession {
+  id: string;
+  oidcSessionUid: string | null;
+}
+
+/** The session of a request behind the guard (`ctx.state.personSession`). */
+export function sessionOf(ctx: Context): PersonSession {
+  return ctx.state.personSession as PersonSession;
+}
+
+/**
+ * Shows `message` in the status box of the next people's page this browser
+ * gets: for a POST that redirects (303) to the page showing the result.
+ */
+export function flashNotice(ctx: Context, message: string): void {
+  (ctx.state.accountNotice as ((message: string) => void) | undefined)?.(message);
+}

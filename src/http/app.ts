@@ -30,6 +30,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { viewsDir } from './views.ts';
 import { adminApiRoutes } from '../admin/api/index.ts';
 import { consoleRoutes } from '../admin/web/index.ts';
+import { accountRoutes } from '../account/index.ts';
 import type { SlidingWindow } from '../lib/throttle.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 
@@ -145,6 +146,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   // The console after the API: its guard answers every other path below /admin.
   if (issuer === config.issuer) {
     routers.push(adminApiRoutes({ gh, provider, limiter: limits.window('admin') }), consoleRoutes({ gh, provider, limiter: limits.window('admin') }));
+    routers.push(accountRoutes({ gh, provider }));
   }
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).
   if (config.deviceRegistration.enabled && issuer === config.issuer) {

@@ -22,7 +22,7 @@ import { deviceFlowPages } from './device-pages.ts';
 import { installDeviceRequestFixes } from './device-requests.ts';
 import { plainError } from './error-pages.ts';
 import { allowedWebOrigins, validateWebOrigins, webOriginsKey } from './web-origins.ts';
-import { consoleClientId, loadGrantWithConsole, withConsoleClient } from './console-client.ts';
+import { builtInClients, isBuiltInClientId, loadGrantWithBuiltIns, withBuiltInClients } from './console-client.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -70,12 +70,12 @@ export function createProvider(deps: ProviderDeps): Provider {
   const ttl = (key: keyof Config['ttl']) => parseDurationSeconds(config.ttl[key]);
   const secure = issuer.startsWith('https:');
   const prefix = new URL(issuer).pathname.replace(/\/$/, '');
-  // The admin console's built-in client lives at Gatehouse's own issuer only (./console-client.ts).
+  // The built-in clients (admin console, people's pages) live at Gatehouse's own issuer only (./console-client.ts).
   const main = issuer === config.issuer;
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
-    clients: main ? withConsoleClient(config, staticClients(config)) : staticClients(config),
+    clients: main ? withBuiltInClients(config, staticClients(config)) : staticClients(config),
     findAccount: findAccountWith(deps.users, deps.gate),
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
@@ -136,7 +136,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     interactions: {
       policy: gatedPolicy(
         deps.gate,
-        config.registration.policies.consentRequired ? new Set([...config.clients.map((c) => c.client_id), consoleClientId]) : undefined,
+        config.registration.policies.consentRequired
+          ? new Set([...config.clients.map((c) => c.client_id), ...builtInClients.map((c) => c.clientId)])
+          : undefined,
       ),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
@@ -145,7 +147,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       const { title, message } = plainError(out.error);
       render(ctx, 'error', { title, message, code: out.error }, ctx.status >= 400 ? ctx.status : 400);
     },
-    ...(main ? { loadExistingGrant: loadGrantWithConsole } : {}),
+    ...(main ? { loadExistingGrant: loadGrantWithBuiltIns } : {}),
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     // Browser-based clients may call the token, userinfo, introspection and revocation endpoints from their
@@ -197,7 +199,7 @@ export function createProvider(deps: ProviderDeps): Provider {
  * oidc-provider's default prompts (login, consent) with Gatehouse's `access`
  * prompt between them: at every authorization, a signed-in user without access
  * to this client is shown the gate page instead of being sent back with a code
- * (never for the admin console's own client, ./console-client.ts).
+ * (never for the built-in clients: the admin console's and the people's pages', ./console-client.ts).
  */
 export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
@@ -211,8 +213,9 @@ export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interact
         reportingOutages(async (ctx: KoaContextWithOIDC) => {
           const accountId = ctx.oidc.session?.accountId;
           const clientId = ctx.oidc.client?.clientId;
-          // The admin console needs no invitation: it refuses everyone but admins itself.
-          if (!accountId || !clientId || clientId === consoleClientId || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
+          // The built-in clients need no invitation: the console refuses everyone but admins itself, and
+          // anyone with an account may see their own account.
+          if (!accountId || !clientId || isBuiltInClientId(clientId) || (await gate.hasAccess(accountId, clientId))) return Check.NO_NEED_TO_PROMPT;
           await gate.recordLapsed(accountId, clientId, 'authorization');
           return Check.REQUEST_PROMPT;
         }),
