@@ -78,9 +78,11 @@ export class PasswordResets {
   /**
    * Mails a reset link to `emailInput` if a local account has that address.
    * Returns nothing that tells whether it had one. `returnTo` (a sign-in
-   * under way, already checked by the caller) travels in the link.
+   * under way, already checked by the caller) travels in the link. `from`:
+   * the asking IP, and the actor when it is not the person (an admin's
+   * "send reset link": `admin:<email>`).
    */
-  async request(emailInput: string, returnTo: string | undefined, ip: string): Promise<void> {
+  async request(emailInput: string, returnTo: string | undefined, from: { ip?: string; actor?: string } = {}): Promise<void> {
     const email = emailInput.trim().toLowerCase();
     if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.', { field: 'email' });
     // Counted per address, known or not, so being throttled tells nothing either.
@@ -109,11 +111,11 @@ export class PasswordResets {
         });
       }
       await this.audit.record(trx, {
-        actor: email,
+        actor: from.actor ?? email,
         action: 'password.reset_requested',
         // The user when the account has signed in before, else the local account.
         ...(account ? { subject: user?.id ?? account.id } : {}),
-        details: { ip, mailed: Boolean(account) },
+        details: { ...(from.ip ? { ip: from.ip } : {}), ...(from.actor ? { email } : {}), mailed: Boolean(account) },
       });
     });
   }

@@ -350,6 +350,12 @@ describe.each(databaseKinds)('password reset over HTTP on %s', (kind) => {
     expect(loginHtml).toContain('Forgot password?');
     const returnTo = decodeURIComponent(new URL(forgot!.replaceAll('&amp;', '&'), server.url).searchParams.get('return_to')!);
     expect(returnTo).toBe(new URL(login.url).pathname);
+    // After a wrong password the link carries the address typed, and the form shows it.
+    const wrong = await browser.request(`${login.url}/login`, { form: { _csrf: csrfOf(loginHtml), email, password: 'not-the-password' } });
+    expect(wrong.status).toBe(401);
+    const hinted = /href="(\/forgot-password\?[^"]+)"/.exec(await wrong.text())?.[1]?.replaceAll('&amp;', '&');
+    expect(new URL(hinted!, server.url).searchParams.get('login_hint')).toBe(email);
+    expect(await (await browser.request(`${server.url}${hinted}`)).text()).toContain(`value="${email}"`);
 
     const sent = await askReset(email, { browser, returnTo });
     expect(await sent.text()).toContain(`href="${returnTo}"`);

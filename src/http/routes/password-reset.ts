@@ -16,10 +16,7 @@ import type { PasswordResets } from '../../identity/password-reset.ts';
 import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Page } from '../app.ts';
 import { httpStatus } from '../middleware/errors.ts';
-import { resumeLink } from './signup.ts';
-
-const safeReturn = (value: unknown, base: string): string | undefined =>
-  typeof value === 'string' && value.startsWith(`${base}/interaction/`) && !value.includes('//', 1) && value.length < 300 ? value : undefined;
+import { resumeLink, safeReturn } from './signup.ts';
 
 /** `resets` is undefined without a local connector: then these pages do not exist. */
 export function passwordResetRoutes(resets: PasswordResets | undefined, base: string, page: Page, form: Middleware[], perIp: SlidingWindow): Router {
@@ -43,7 +40,7 @@ export function passwordResetRoutes(resets: PasswordResets | undefined, base: st
     const returnTo = safeReturn(body.return_to, base);
     if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'Too many reset requests from your network. Wait 15 minutes and try again.');
     try {
-      await service.request(email, returnTo, ctx.ip);
+      await service.request(email, returnTo, { ip: ctx.ip });
     } catch (err) {
       if (!isGatehouseError(err, 'input.invalid')) throw err;
       page(ctx, 'forgot-password', { returnTo, email, error: err.message }, httpStatus[err.code]);

@@ -16,8 +16,9 @@ import type { SlidingWindow } from '../../lib/throttle.ts';
 import type { Page } from '../app.ts';
 import { httpStatus } from '../middleware/errors.ts';
 
-const safeReturn = (value: unknown, base: string): string | undefined =>
-  typeof value === 'string' && value.startsWith(`${base}/interaction/`) && !value.includes('//', 1) ? value : undefined;
+/** A `return_to` that leads back to a sign-in under way at this issuer, or nothing. */
+export const safeReturn = (value: unknown, base: string): string | undefined =>
+  typeof value === 'string' && value.startsWith(`${base}/interaction/`) && !value.includes('//', 1) && value.length < 300 ? value : undefined;
 
 /** The sign-in to go back to, with the address filled in (the login page reads `login_hint`). */
 export const resumeLink = (returnTo: string | undefined, email: string): string | undefined =>
