@@ -16,17 +16,22 @@ export interface Person {
   password: string;
 }
 
-/** Fills Gatehouse's sign-in page (already open) and allows the consent prompt if one is asked. */
+/**
+ * Fills Gatehouse's sign-in page (already open), waits for the answer (always
+ * another URL: the next page, or the sign-in page again at its POST address
+ * with what went wrong), and allows the consent prompt if that is what came.
+ */
 export async function signInHere(page: Page, who: Person): Promise<void> {
   await page.getByLabel('E-mail address').fill(who.email);
   await page.getByLabel('Password').fill(who.password);
+  const from = page.url();
   await page.getByRole('button', { name: /Sign in/ }).click();
-  await page.waitForLoadState();
+  await page.waitForURL((url) => url.href !== from);
   const allow = page.getByRole('button', { name: 'Allow' });
   if (await allow.isVisible()) await allow.click();
 }
 
-/** Opens /admin, expects to be sent to Gatehouse's sign-in page, signs in, and returns the status of the page landed on. */
+/** Opens /admin, expects to be sent to Gatehouse's sign-in page, signs in, and waits to be back in the console. */
 export async function signInToConsole(page: Page, issuer: string, who: Person): Promise<void> {
   await page.goto(`${issuer}/admin`);
   await page.getByLabel('E-mail address').waitFor();
