@@ -107,3 +107,25 @@ export async function findPendingIdentity(db: DbOrTrx, uid: string, now: number)
 export async function deletePendingIdentity(db: DbOrTrx, uid: string): Promise<void> {
   await db('pending_identity').where({ interaction_uid: uid }).delete();
 }
+
+/**
+ * The requests a user made, newest first: access requests filed as that user
+ * and join requests filed by one of their identities (connector + subject)
+ * before the account existed. Matched on identities, not on the e-mail
+ * address typed into a join form, which anyone may type.
+ */
+export async function listJoinRequestsOfUser(db: DbOrTrx, userId: string): Promise<JoinRequestRow[]> {
+  return db('join_request as j')
+    .where('j.user_id', userId)
+    .orWhereExists((q) =>
+      q
+        .select('i.user_id')
+        .from('user_idp as i')
+        .where('i.user_id', userId)
+        .whereRaw('?? = ??', ['i.connector_id', 'j.connector_id'])
+        .whereRaw('?? = ??', ['i.subject', 'j.subject']),
+    )
+    .select('j.*')
+    .orderBy('j.created_at', 'desc')
+    .orderBy('j.id', 'desc');
+}
