@@ -77,6 +77,7 @@ function joinRequestRow(over: Partial<joins.JoinRequestRow> = {}): joins.JoinReq
     acl_token_id: null,
     redeemed_at: null,
     created_at: now,
+    decision_note: null,
     ...over,
   };
 }

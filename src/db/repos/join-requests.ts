@@ -1,5 +1,5 @@
 /** Join requests, their single-use approval links, and identities waiting at the gate. */
-import { insertUnique } from '../flavor.ts';
+import { insertUnique, lockRows } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export type JoinRequestStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -20,6 +20,8 @@ export interface JoinRequestRow {
   acl_token_id: string | null;
   redeemed_at: number | null;
   created_at: number;
+  /** The note an approver gave with the decision (`/review`); null when none. */
+  decision_note: string | null;
 }
 
 export interface ApprovalLinkRow {
@@ -58,7 +60,7 @@ export async function listJoinRequests(db: DbOrTrx, status?: JoinRequestStatus):
 export async function decideJoinRequest(
   db: DbOrTrx,
   id: string,
-  patch: Pick<JoinRequestRow, 'status' | 'decided_by' | 'decided_at'> & { acl_token_id?: string | null },
+  patch: Pick<JoinRequestRow, 'status' | 'decided_by' | 'decided_at'> & { acl_token_id?: string | null; decision_note?: string | null },
 ): Promise<boolean> {
   return (await db('join_request').where({ id, status: 'pending' }).update(patch)) === 1;
 }
@@ -106,6 +108,85 @@ export async function findPendingIdentity(db: DbOrTrx, uid: string, now: number)
 
 export async function deletePendingIdentity(db: DbOrTrx, uid: string): Promise<void> {
   await db('pending_identity').where({ interaction_uid: uid }).delete();
+}
+
+// --- Quorum (`clients[].approvals`) and the approver's review page (`/review`) ---
+
+/** One approver's counted approval of a request (quorum). */
+export interface JoinRequestApprovalRow {
+  join_request_id: string;
+  /** Lower-cased e-mail address. */
+  approver: string;
+  decided_at: number;
+}
+
+/**
+ * Takes the request's row lock until the transaction ends, so the deciders of
+ * one request take turns: the approvals counted under it cannot change before
+ * the count is acted on (PostgreSQL: FOR UPDATE; SQLite: the write lock).
+ */
+export async function lockJoinRequest(trx: DbOrTrx, id: string): Promise<void> {
+  await lockRows(trx, trx('join_request').where({ id }).select('id'));
+}
+
+/** Counts one approver's approval once: false when it was counted already. Call under lockJoinRequest. */
+export async function insertJoinRequestApproval(db: DbOrTrx, row: JoinRequestApprovalRow): Promise<boolean> {
+  if (await db('join_request_approval').where({ join_request_id: row.join_request_id, approver: row.approver }).first()) return false;
+  await insertUnique(db('join_request_approval').insert(row), 'approval');
+  return true;
+}
+
+/** The approvals counted for these requests, oldest first. */
+export async function listJoinRequestApprovals(db: DbOrTrx, ids: string[]): Promise<JoinRequestApprovalRow[]> {
+  if (ids.length === 0) return [];
+  return db('join_request_approval').whereIn('join_request_id', ids).orderBy('decided_at').orderBy('approver');
+}
+
+/** Pending requests for these clients, oldest first. */
+export async function listPendingJoinRequestsFor(db: DbOrTrx, clientIds: string[]): Promise<JoinRequestRow[]> {
+  if (clientIds.length === 0) return [];
+  return db('join_request').where({ status: 'pending' }).whereIn('client_id', clientIds).orderBy('created_at').orderBy('id');
+}
+
+export interface AccessHolderRow {
+  client_id: string;
+  user_id: string;
+  email: string | null;
+  name: string | null;
+  /** When the access ends (the latest live client token); null = no end. */
+  expires_at: number | null;
+}
+
+/**
+ * Who holds live access to these clients now, one row per user and client:
+ * the access query of acl-tokens.ts (a non-revoked ACL token linking a live
+ * client token), listed with the users' names.
+ */
+export async function listAccessHolders(db: DbOrTrx, clientIds: string[], now: number): Promise<AccessHolderRow[]> {
+  if (clientIds.length === 0) return [];
+  type Row = Omit<AccessHolderRow, 'expires_at'> & { expires_at: number | string | null; unending: number | string };
+  const rows = (await db('user_acl_token as u')
+    .join('acl_token as a', 'a.id', 'u.acl_token_id')
+    .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
+    .join('client_token as c', 'c.id', 'l.client_token_id')
+    .join('user as p', 'p.id', 'u.user_id')
+    .whereIn('c.client_id', clientIds)
+    .whereNull('a.revoked_at')
+    .whereNull('c.revoked_at')
+    .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
+    .groupBy('c.client_id', 'u.user_id', 'p.email', 'p.name')
+    .select('c.client_id', 'u.user_id', 'p.email', 'p.name')
+    .max({ expires_at: 'c.expires_at' })
+    .select(db.raw('sum(case when c.expires_at is null then 1 else 0 end) as unending'))
+    .orderBy('c.client_id')
+    .orderBy('p.email')) as Row[];
+  return rows.map((r) => ({
+    client_id: r.client_id,
+    user_id: r.user_id,
+    email: r.email,
+    name: r.name,
+    expires_at: Number(r.unending) > 0 || r.expires_at === null ? null : Number(r.expires_at),
+  }));
 }
 
 /**
