@@ -57,7 +57,7 @@ export const keycloakRoutes: Configuration['routes'] = {
 
 /** Static client metadata as oidc-provider wants it: Gatehouse's own keys removed. */
 export function staticClients(config: Config): ClientMetadata[] {
-  return config.clients.map(({ approvers: _approvers, discoverable: _discoverable, ...metadata }) => metadata as ClientMetadata);
+  return config.clients.map(({ approvers: _approvers, discoverable: _discoverable, approvals: _approvals, ...metadata }) => metadata as ClientMetadata);
 }
 
 /** How many built registered clients a provider keeps (oidc-provider keeps 100; ./internals.ts). */
