@@ -5,11 +5,18 @@
  * request with one click and the requester gets in; makes an invitation, which
  * a second browser redeems, then revokes it and the redeemed user is refused;
  * disables a user, who can no longer sign in; enables a registered client held
- * for approval; a signed-in non-admin gets the plain 403 page. Every console
- * page is checked on the way (lang, title, no sideways scrolling at 390 px,
- * axe-core WCAG 2.1 A/AA: no serious or critical violations) and drawn at 1280
- * and 390 wide into GATEHOUSE_SCREENSHOTS when it is set. Presentation does not
- * depend on the database: SQLite only.
+ * for approval; makes a registration token and a device token whose shown
+ * secrets register a client and enroll a device; a signed-in non-admin gets
+ * the plain 403 page.
+ *
+ * Every console page is checked on the way (test/helpers/console.ts): lang,
+ * title, no sideways scrolling at 390 px, every section link on screen at
+ * 390 px with the current one marked, no browser console errors (CSP
+ * refusals) or failed loads, axe-core WCAG 2.1 A/AA without serious or
+ * critical violations; the last test fails with every page's problems at
+ * once. With GATEHOUSE_SCREENSHOTS=DIR each page is drawn at 1280 and 390
+ * wide there (console-<page>-<width>.png, axe-findings.json beside them).
+ * Presentation does not depend on the database: SQLite only.
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -294,7 +301,7 @@ describe.skipIf(!chromiumAvailable())('the admin console in Chromium', () => {
     const again = await p.goto(consoleUrl());
     expect(again?.status()).toBe(403);
     expect(await p.textContent('body')).not.toContain('Dashboard');
-    await inspector.inspect(p, 'forbidden');
+    await inspector.inspect(p, 'forbidden', { navigation: false });
     await fresh.close();
   });
 

@@ -91,7 +91,7 @@ export class ConsoleInspector {
    * kept in `problems` (one line each) so that one page's fault does not stop
    * the flow that reached it; the test asserts `problems` is empty at the end.
    */
-  async inspect(page: Page, name: string): Promise<void> {
+  async inspect(page: Page, name: string, options: { navigation?: boolean } = {}): Promise<void> {
     const before = page.viewportSize() ?? { width: 1280, height: 900 };
     const problem = (what: string) => this.problems.push(`${name} (${new URL(page.url()).pathname}): ${what}`);
     try {
@@ -119,6 +119,25 @@ export class ConsoleInspector {
         return `${over} px sideways scroll at 390 wide, sticking out: ${culprits.join(', ') || 'unknown'}`;
       });
       if (sideways) problem(sideways);
+      // On a phone every section stays one tap away: all navigation links on screen, the current one marked.
+      const links = await page.evaluate(() =>
+        [...document.querySelectorAll('nav[aria-label="Console sections"] a')].map((a) => {
+          const box = a.getBoundingClientRect();
+          return {
+            text: (a.textContent ?? '').trim(),
+            shown: box.width > 0 && box.height > 0 && box.left >= 0 && box.right <= innerWidth,
+            current: a.getAttribute('aria-current') === 'page',
+          };
+        }),
+      );
+      if (options.navigation === false) {
+        if (links.length) problem('shows the console navigation to someone who is not an admin');
+      } else {
+        if (links.length < 10) problem(`console navigation has ${links.length} links, not the 10 sections`);
+        const hidden = links.filter((l) => !l.shown).map((l) => l.text);
+        if (hidden.length) problem(`navigation links not on screen at 390 px: ${hidden.join(', ')}`);
+        if (!links.some((l) => l.current)) problem('no navigation link is marked as the current section (aria-current)');
+      }
       if (this.shots) await page.screenshot({ path: `${this.shots}/console-${name}-390.png`, fullPage: true });
       const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
       // A page axe could not read (blank, blocked) passes nothing: that is a failure too.
