@@ -61,3 +61,10 @@ export function sessionOf(ctx: Context): PersonSession {
 export function flashNotice(ctx: Context, message: string): void {
   (ctx.state.accountNotice as ((message: string) => void) | undefined)?.(message);
 }
+
+/** A moment (ms) as the people's pages show it: `2026-12-01 10:20 UTC`; `none` for null. */
+export function dateText(ms: number | null | undefined, none = ''): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return none;
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}

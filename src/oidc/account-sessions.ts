@@ -17,19 +17,22 @@ import {
   deleteAccountSessionsOfOidcSession,
   deleteAccountSessionsOfUser,
   destroyModelsOfAccountExcept,
-  findModelOfAccount,
   listModelsOfAccount,
 } from '../db/repos/account-sessions.ts';
 import { destroyByAccountId, destroyByGrantId, destroyModel } from '../db/repos/oidc-models.ts';
 import { withTransaction } from '../db/transaction.ts';
+import { sha256 } from '../lib/secrets.ts';
 
 export const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
 
 export interface SignIn {
   /** `session`: a browser signed in to Gatehouse; `refresh`: an app or device holding a refresh token. */
   kind: 'session' | 'refresh';
-  /** The row's id (what ending it names). */
-  id: string;
+  /**
+   * What ending it names: a hash of the row's id, never the id itself (a
+   * session's id is its cookie value, a refresh token's id is the token).
+   */
+  handle: string;
   /** The clients it is for (a session: every app signed in through it). */
   clientIds: string[];
   /** A refresh token from the device flow. */
@@ -59,6 +62,11 @@ interface RefreshPayload {
   rotations?: number;
 }
 
+/** A sign-in's handle: what the page shows and sends back instead of the row's id. */
+export function handleOf(kind: string, id: string): string {
+  return sha256(`${kind}:${id}`).slice(0, 32);
+}
+
 const seconds = (value: unknown): number | null => (typeof value === 'number' ? value * 1000 : null);
 
 function parse<T>(payload: string): T {
@@ -79,7 +87,7 @@ export async function listSignIns(db: Db, accountId: string, now: number, curren
       const p = parse<SessionPayload>(row.payload);
       sessions.push({
         kind: 'session',
-        id: row.id,
+        handle: handleOf(row.kind, row.id),
         clientIds: Object.keys(p.authorizations ?? {}),
         device: false,
         createdAt: seconds(p.loginTs),
@@ -92,7 +100,7 @@ export async function listSignIns(db: Db, accountId: string, now: number, curren
       const rotated = typeof p.rotations === 'number' && p.rotations > 0;
       refreshes.push({
         kind: 'refresh',
-        id: row.id,
+        handle: handleOf(row.kind, row.id),
         clientIds: p.clientId ? [p.clientId] : [],
         device: (p.gty ?? '').split(' ').includes(deviceCodeGrantType),
         createdAt: seconds(p.iiat ?? p.iat),
@@ -107,24 +115,26 @@ export async function listSignIns(db: Db, accountId: string, now: number, curren
 }
 
 /**
- * Ends one sign-in of the account: a session (and the people's pages'
- * sessions that came from it) or a refresh token's grant with everything
- * issued under it. False when the account has no such live row.
+ * Ends one live sign-in of the account, named by its handle: a session (and
+ * the people's pages' sessions that came from it) or a refresh token's grant
+ * with everything issued under it. Returns what it was, or undefined when the
+ * account has no such live sign-in (ended meanwhile, or not theirs).
  */
-export async function endSignIn(db: Db, accountId: string, kind: SignIn['kind'], id: string): Promise<boolean> {
+export async function endSignIn(db: Db, accountId: string, handle: string, now: number): Promise<SignIn['kind'] | undefined> {
   return withTransaction(db, async (trx) => {
-    const row = await findModelOfAccount(trx, accountId, kind === 'session' ? 'Session' : 'RefreshToken', id);
-    if (!row) return false;
-    if (kind === 'session') {
-      await destroyModel(trx, 'Session', id);
+    const rows = await listModelsOfAccount(trx, accountId, ['Session', 'RefreshToken'], now);
+    const row = rows.find((r) => handleOf(r.kind, r.id) === handle);
+    if (!row) return undefined;
+    if (row.kind === 'Session') {
+      await destroyModel(trx, 'Session', row.id);
       const uid = row.uid ?? parse<SessionPayload>(row.payload).uid;
       if (uid) await deleteAccountSessionsOfOidcSession(trx, accountId, uid);
-      return true;
+      return 'session';
     }
     const grantId = row.grant_id ?? parse<RefreshPayload>(row.payload).grantId;
     if (grantId) await destroyByGrantId(trx, grantId);
-    await destroyModel(trx, 'RefreshToken', id);
-    return true;
+    await destroyModel(trx, 'RefreshToken', row.id);
+    return 'refresh';
   });
 }
 

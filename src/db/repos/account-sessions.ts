@@ -62,11 +62,6 @@ export async function listModelsOfAccount(db: DbOrTrx, accountId: string, kinds:
     .orderBy('id');
 }
 
-/** One oidc-provider row of an account (kind and id), or undefined when it is not that account's. */
-export async function findModelOfAccount(db: DbOrTrx, accountId: string, kind: string, id: string): Promise<OidcModelRow | undefined> {
-  return db('oidc_model').where({ kind, id, account_id: accountId }).first();
-}
-
 /** Everything oidc-provider holds for an account except one Gatehouse session (by uid); returns how many rows went. */
 export async function destroyModelsOfAccountExcept(db: DbOrTrx, accountId: string, keepSessionUid: string): Promise<number> {
   return db('oidc_model')
