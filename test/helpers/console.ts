@@ -2,9 +2,12 @@
  * The admin console in Chromium: signing in through Gatehouse's own login page
  * (the console sends the browser there and back), and looking at a console page
  * as a person and a checker would: lang, title, no sideways scrolling at 390
- * pixels, axe-core's WCAG 2.1 A/AA rules (serious and critical violations fail,
- * the others are collected for the report), and a PNG at 1280 and 390 wide
- * when GATEHOUSE_SCREENSHOTS names a folder.
+ * pixels, the section navigation on screen, axe-core's WCAG 2.1 A/AA rules
+ * (serious and critical violations are problems, the others are collected for
+ * the report), what the browser complains about (console errors, failed
+ * loads), and a PNG at 1280 and 390 wide when GATEHOUSE_SCREENSHOTS names a
+ * folder. Problems are collected, not thrown, so one page's fault does not
+ * stop the flow through the others; the test asserts there are none.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
