@@ -6,7 +6,7 @@
  * admin API), a second ask while it waits is refused in plain words, CSRF
  * missing is a 403; an approval for 30 days shows in My requests with its end
  * (and the end passing, on the injected clock, lists the app again), a denial
- * is said; registered clients are made discoverable through the admin API,
+ * is said with the approver's note; registered clients are made discoverable through the admin API,
  * the CLI and the console (static ones refused, every change audited
  * `client.discoverable_set`); asks are rate-limited per person.
  */
@@ -208,12 +208,13 @@ describe.each(databaseKinds)('Other apps and My requests on %s', (kind) => {
     const bob = await signInToAccount(issuer, 'bob@example.com', password);
     expect((await ask(bob, 'wiki')).status).toBe(303);
     const [request] = (await pendingFor('wiki')).filter((r) => r.email === 'bob@example.com');
-    await api.server.gh.joinRequests.decide(request!.id, 'deny', 'lead@example.com', 'lead@example.com');
+    await api.server.gh.joinRequests.decide(request!.id, 'deny', 'lead@example.com', 'lead@example.com', { note: 'Only the writers team for now' });
     const wikiCard = card((await page(bob, '/account/browse')).html, 'Team Wiki');
     expect(wikiCard).toContain('the request was denied on');
     expect(wikiCard).toContain('Ask for access</button>');
     const requests = await page(bob, '/account/requests');
     expect(requests.html).toContain('Denied by lead@example.com on');
+    expect(requests.html).toContain('Note: Only the writers team for now');
     expect(requests.html).toContain('Asked for access on');
     expect((await listJoinRequestsOfUser(api.server.gh.db, bobId)).map((r) => r.status)).toEqual(['denied']);
   });

@@ -49,6 +49,8 @@ export interface RequestLine {
   decided: string | null;
   decidedDay: string | null;
   decidedBy: string | null;
+  /** The note the approver gave with the decision (`/review`), or null. */
+  note: string | null;
   /** For an approval: when the access it gave ends (ISO), or null for no end. */
   accessEnds: string | null;
   accessEndsDay: string | null;
@@ -84,6 +86,7 @@ async function requestLine(gh: Gatehouse, request: JoinRequestRow, names: Map<st
     decided: request.decided_at === null ? null : new Date(request.decided_at).toISOString(),
     decidedDay: request.decided_at === null ? null : dayOf(request.decided_at),
     decidedBy: deciderOf(request.decided_by),
+    note: request.decision_note ?? null,
     accessEnds: request.status === 'approved' ? details.accessEnds : null,
     accessEndsDay: request.status === 'approved' && endsAt !== null ? dayOf(endsAt) : null,
     accessEnded: request.status === 'approved' && endsAt !== null && endsAt <= gh.clock.now(),
