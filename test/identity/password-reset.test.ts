@@ -303,6 +303,19 @@ describe.each(databaseKinds)('password reset over HTTP on %s', (kind) => {
     }
   });
 
+  it('counts "send it again" in the sign-up window per IP (security.rateLimits.signup): 429 past 10 in 15 minutes', async () => {
+    skew += 20 * hour;
+    try {
+      const browser = new Browserless();
+      const csrf = csrfOf(await (await browser.request(`${strict.url}/signup`)).text());
+      const resend = () => browser.request(`${strict.url}/signup/resend`, { form: { _csrf: csrf, email: newEmail('resend') } });
+      for (let i = 0; i < 10; i += 1) expect((await resend()).status).toBe(200);
+      expect((await resend()).status).toBe(429);
+    } finally {
+      skew = 0;
+    }
+  });
+
   it('stores the token only as its SHA-256', async () => {
     const email = newEmail('hashed');
     await createUser(email);
@@ -380,7 +393,12 @@ describe.each(databaseKinds)('e-mail confirmation links over HTTP on %s', (kind)
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    server = await startTestServer(db, { clients: [web], connectors: [{ id: 'local', type: 'local', name: 'Email', signup: true }] }, { clock });
+    // Sign-ups and "send it again" share the per-IP sign-up window: wide here, every test comes from 127.0.0.1.
+    server = await startTestServer(
+      db,
+      { clients: [web], connectors: [{ id: 'local', type: 'local', name: 'Email', signup: true }], security: { rateLimits: { signup: { max: 10_000 } } } },
+      { clock },
+    );
   });
 
   afterAll(async () => {
@@ -403,11 +421,13 @@ describe.each(databaseKinds)('e-mail confirmation links over HTTP on %s', (kind)
   }
 
   /** Opens the link and presses its button (the CSRF value from the sign-up form when the page has no button). */
-  async function confirm(browser: Browserless, link: string): Promise<Response> {
+  async function confirm(browser: Browserless, link: string, password?: string): Promise<Response> {
     const csrf = csrfOf(await (await browser.request(link)).text()) || csrfOf(await (await browser.request(`${server.url}/signup`)).text());
     const url = new URL(link);
     const returnTo = url.searchParams.get('return_to');
-    return browser.request(`${url.origin}${url.pathname}`, { form: { _csrf: csrf, ...(returnTo ? { return_to: returnTo } : {}) } });
+    return browser.request(`${url.origin}${url.pathname}`, {
+      form: { _csrf: csrf, ...(returnTo ? { return_to: returnTo } : {}), ...(password === undefined ? {} : { password }) },
+    });
   }
 
   it('says a used link of a confirmed address is confirmed already and offers sign-in, not sign-up', async () => {
@@ -434,6 +454,29 @@ describe.each(databaseKinds)('e-mail confirmation links over HTTP on %s', (kind)
     expect(/href="([^"]+)">Continue signing in/.exec(html)?.[1]?.replaceAll('&amp;', '&')).toBe(`/interaction/xyz?login_hint=${encodeURIComponent(email)}`);
   });
 
+  it("never lets a resent link confirm a stranger's password: a later sign-up by someone else is refused at the owner's confirmation", async () => {
+    const email = newEmail('owner');
+    const owner = new Browserless();
+    const ownersLink = await signUp(owner, email);
+    // Someone else signs up with the owner's address and a password of their own: the owner's link is void.
+    const stranger = new Browserless();
+    const csrf = csrfOf(await (await stranger.request(`${server.url}/signup`)).text());
+    await stranger.request(`${server.url}/signup`, { form: { _csrf: csrf, name: 'Stranger', email, password: 'strangers-password' } });
+    const voided = await owner.request(ownersLink);
+    expect(voided.status).toBe(400);
+    // The owner asks for the mail again and opens the new link: the owner's password does not match the stranger's, so nothing is confirmed.
+    const csrfOwner = csrfOf(await voided.text());
+    expect((await owner.request(`${server.url}/signup/resend`, { form: { _csrf: csrfOwner, email } })).status).toBe(200);
+    const resent = (await links(email)).at(-1)!;
+    const refused = await confirm(owner, resent, 'confirming-password');
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('If someone else signed up with your address after you');
+    expect(await server.gh.db('local_account').where({ email }).first()).toMatchObject({ email_verified_at: null });
+    // Signing up again gives the owner their own password and a link that works.
+    expect((await confirm(owner, await signUp(owner, email))).status).toBe(200);
+    expect((await server.gh.db('local_account').where({ email }).first()).email_verified_at).toBeGreaterThan(0);
+  });
+
   it('sends the confirmation again from the check-your-mail page, and from a link that expired, the same answer for unknown addresses', async () => {
     const email = newEmail('again');
     const browser = new Browserless();
@@ -451,8 +494,11 @@ describe.each(databaseKinds)('e-mail confirmation links over HTTP on %s', (kind)
     expect(await unknown.text()).toContain('If an account at this address is waiting for confirmation');
     const all = await links(email);
     expect(all).toHaveLength(2);
-    // The new link confirms.
-    expect(await (await confirm(browser, all[1]!)).text()).toContain('E-mail confirmed');
+    // The new link asks for the sign-up password, and confirms with it.
+    const resentPage = await (await browser.request(all[1]!)).text();
+    expect(resentPage).toContain('The password you chose when you signed up');
+    expect((await confirm(browser, all[1]!)).status).toBe(400);
+    expect(await (await confirm(browser, all[1]!, 'confirming-password')).text()).toContain('E-mail confirmed');
     // A confirmed address gets no more links.
     await resend(email);
     expect(await links(email)).toHaveLength(2);
@@ -477,7 +523,7 @@ describe.each(databaseKinds)('e-mail confirmation links over HTTP on %s', (kind)
       expect(again.status).toBe(200);
       const fresh = (await links(late)).at(-1)!;
       expect(fresh).toContain('?return_to=%2Finteraction%2Flate');
-      expect(await (await confirm(browser, fresh)).text()).toContain('E-mail confirmed');
+      expect(await (await confirm(browser, fresh, 'confirming-password')).text()).toContain('E-mail confirmed');
     } finally {
       skew = 0;
     }

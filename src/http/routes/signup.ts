@@ -68,7 +68,7 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
     try {
       const state = await open().viewVerification(token);
       if (state.alreadyConfirmed) page(ctx, 'email-verified', { ...state, resume: resumeLink(returnTo, state.email) });
-      else page(ctx, 'verify-email', { email: state.email, token, returnTo });
+      else page(ctx, 'verify-email', { ...state, token, returnTo });
     } catch (err) {
       if (!isGatehouseError(err, 'verification.invalid')) throw err;
       spent(ctx, err, returnTo);
@@ -76,11 +76,19 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
   });
 
   router.post('/verify-email/:token', ...form, async (ctx: Context) => {
-    const returnTo = safeReturn((ctx.request.body as Record<string, unknown>).return_to, base);
+    const connector = open();
+    const token = String(ctx.params.token);
+    const body = ctx.request.body as Record<string, unknown>;
+    const returnTo = safeReturn(body.return_to, base);
     try {
-      const state = await open().verifyEmail(String(ctx.params.token));
+      const state = await connector.verifyEmail(token, typeof body.password === 'string' ? body.password : undefined);
       page(ctx, 'email-verified', { ...state, resume: resumeLink(returnTo, state.email) });
     } catch (err) {
+      if (isGatehouseError(err, 'input.invalid')) {
+        const state = await connector.viewVerification(token);
+        page(ctx, 'verify-email', { ...state, token, returnTo, error: err.message }, httpStatus[err.code]);
+        return;
+      }
       if (!isGatehouseError(err, 'verification.invalid')) throw err;
       spent(ctx, err, returnTo);
     }

@@ -66,7 +66,12 @@ export interface VerificationState {
   email: string;
   /** The address was confirmed before (this link or another): the person can sign in. */
   alreadyConfirmed: boolean;
+  /** A link from "send it again": confirming it takes the password chosen at sign-up (see `resendVerification`). */
+  needsPassword?: boolean;
 }
+
+/** Links from "send it again" end in this segment (after the password mark). */
+const resentSuffix = '.r';
 
 export class LocalConnector {
   readonly type = 'local';
@@ -163,13 +168,29 @@ export class LocalConnector {
     const accountId = await findEmailVerification(this.db, sha256(token), this.clock.now());
     const account = accountId ? await findLocalAccount(this.db, accountId) : undefined;
     if (account && account.email_verified_at === null && token.split('.')[1] === passwordMark(account.password_hash)) {
-      return { email: account.email, alreadyConfirmed: false };
+      return { email: account.email, alreadyConfirmed: false, needsPassword: token.endsWith(resentSuffix) };
     }
     return this.spentLink(token);
   }
 
-  /** Uses a verification link; returns the verified address (or, for an address confirmed before, says so). */
-  async verifyEmail(token: string): Promise<VerificationState> {
+  /**
+   * Uses a verification link; returns the verified address (or, for an address
+   * confirmed before, says so). A resent link also takes the sign-up password.
+   */
+  async verifyEmail(token: string, password?: string): Promise<VerificationState> {
+    if (token.endsWith(resentSuffix)) {
+      const state = await this.viewVerification(token);
+      if (!state.alreadyConfirmed) {
+        const account = await findLocalAccountByEmail(this.db, state.email);
+        if (!password) throw new GatehouseError('input.invalid', 'Enter the password you chose when you signed up.', { field: 'password' });
+        if (!(await this.passwords.verify(account?.password_hash, password)))
+          throw new GatehouseError(
+            'input.invalid',
+            'That is not the password this account was created with. If someone else signed up with your address after you, sign up again to choose your own password.',
+            { field: 'password' },
+          );
+      }
+    }
     try {
       return await withTransaction(this.db, async (trx) => {
         const accountId = await useEmailVerification(trx, sha256(token), this.clock.now());
@@ -190,7 +211,11 @@ export class LocalConnector {
   /**
    * "Send it again": a new confirmation link to an address whose account waits
    * for one. Known, unknown or confirmed already, the caller answers the same;
-   * at most 3 an hour per address.
+   * at most 3 an hour per address. The account's password may not be the
+   * asker's: a stranger may have signed up with the address later, voiding the
+   * owner's link. So a resent link confirms only with the password chosen at
+   * sign-up typed on its page, never on the click alone (else the owner would
+   * confirm the account with the stranger's password).
    */
   async resendVerification(emailInput: string, returnTo: string | undefined): Promise<void> {
     if (!this.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
@@ -202,7 +227,7 @@ export class LocalConnector {
       if (!account || account.email_verified_at !== null) return;
       const now = this.clock.now();
       // The mark of the password chosen at sign-up: a later sign-up still voids this link.
-      const token = `${randomSecret()}.${passwordMark(account.password_hash)}`;
+      const token = `${randomSecret()}.${passwordMark(account.password_hash)}${resentSuffix}`;
       await insertEmailVerification(trx, { token_hash: sha256(token), local_account_id: account.id, expires_at: now + verificationTtlMs });
       const query = returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : '';
       await this.outbox.enqueue(trx, {
