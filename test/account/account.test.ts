@@ -240,6 +240,17 @@ describe.each(databaseKinds)('people pages on %s', (kind) => {
     expect((await idle.request(`${issuer}/account`)).status).toBe(302);
   });
 
+  it('signs out: the account session ends and Gatehouse is asked to end its own', async () => {
+    const browser = await signInToAccount(issuer, 'bob@example.com', password);
+    const out = await postAccountForm(browser, `${issuer}/account`, `${issuer}/account/logout`);
+    expect(out.status).toBe(303);
+    const end = new URL(out.headers.get('location')!);
+    expect(end.pathname).toBe('/session/end');
+    expect(end.searchParams.get('client_id')).toBe('gatehouse-account');
+    expect(accountSessionOf(browser, issuer)).toBeUndefined();
+    expect((await browser.request(`${issuer}/account`)).status).toBe(302);
+  });
+
   it('answers an unknown page below /account with the site not-found page', async () => {
     const browser = await signInToAccount(issuer, 'bob@example.com', password);
     const missing = await browser.request(`${issuer}/account/nothing-here`);
