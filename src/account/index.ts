@@ -135,6 +135,8 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     const { accountId, sessionUid } = await redeemBuiltInCode(provider, issuer, accountBuiltIn, code, login.verifier);
     const user = await gh.users.find(accountId);
     if (!user || user.status !== 'active') throw new GatehouseError('forbidden', 'This account is disabled. Ask an administrator to enable it again.');
+    // A session this browser had before (another person's, perhaps) ends: one sign-in, one session.
+    await sessions.end(ctx);
     await sessions.start(ctx, accountId, sessionUid);
     ctx.redirect(`${base}${login.next}`);
   });

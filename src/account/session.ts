@@ -4,7 +4,8 @@
  * below the issuer's: both `/account` and `/review` need it), its SHA-256 in
  * the `account_session` table with the Gatehouse sign-in it came from. Each
  * request checks it against the injected clock: idle longer than an hour, or
- * older than twelve, and it is gone. `last_seen_at` moves at most once a
+ * older than twelve, or the Gatehouse sign-in it came from has ended, and it
+ * is gone. `last_seen_at` moves at most once a
  * minute. The sign-in's own short-lived state (OAuth `state`, the PKCE
  * verifier, the page asked for) travels in a signed HttpOnly cookie.
  *
@@ -22,6 +23,7 @@ import {
   insertAccountSession,
   touchAccountSession,
 } from '../db/repos/account-sessions.ts';
+import { findModelBy } from '../db/repos/oidc-models.ts';
 import { randomSecret, sha256 } from '../lib/secrets.ts';
 
 export const accountSessionCookie = 'gh.account';
@@ -87,13 +89,24 @@ export class AccountSessions {
     const id = sha256(value);
     const row = await findAccountSession(this.gh.db, id);
     const now = this.gh.clock.now();
-    if (!row || now - row.last_seen_at >= accountIdleMs || now - row.created_at >= accountMaxAgeMs) {
+    if (!row || now - row.last_seen_at >= accountIdleMs || now - row.created_at >= accountMaxAgeMs || !(await this.signInLives(row.oidc_session_uid, now))) {
       if (row) await deleteAccountSession(this.gh.db, id);
       this.clear(ctx);
       return undefined;
     }
     if (now - row.last_seen_at >= touchEveryMs) await touchAccountSession(this.gh.db, id, now);
     return { id, userId: row.user_id, oidcSessionUid: row.oidc_session_uid };
+  }
+
+  /**
+   * Whether the Gatehouse sign-in an account session came from still lives:
+   * when it ends (sign-out at Gatehouse, sign out everywhere, a password
+   * reset, the user disabled), the account session ends with it.
+   */
+  private async signInLives(oidcSessionUid: string | null, now: number): Promise<boolean> {
+    if (!oidcSessionUid) return true;
+    const session = await findModelBy(this.gh.db, 'Session', 'uid', oidcSessionUid);
+    return !!session && (session.expires_at === null || session.expires_at > now);
   }
 
   /** Ends this request's session, if any: row and cookie. Returns the user whose session it was. */

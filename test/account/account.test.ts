@@ -224,7 +224,7 @@ describe.each(databaseKinds)('people pages on %s', (kind) => {
     expect(await server.gh.db('user_idp').where({ user_id: id })).toHaveLength(1);
   });
 
-  it('signs out a user who was disabled, and a session idle for an hour', async () => {
+  it('signs out a user who was disabled, a session whose Gatehouse sign-in ended, and a session idle for an hour', async () => {
     const browser = await signInToAccount(issuer, 'carl@example.com', password);
     expect((await browser.request(`${issuer}/account`)).status).toBe(200);
     const id = await userId('carl@example.com');
@@ -234,6 +234,13 @@ describe.each(databaseKinds)('people pages on %s', (kind) => {
     expect(refused.headers.get('location')).toBe('/account/login');
     expect(await server.gh.db('account_session').where({ user_id: id })).toHaveLength(0);
     await server.gh.users.setStatus(id, 'active', 'test');
+
+    // The account session lives only as long as the Gatehouse sign-in it came from (a password reset ends that one).
+    const again = await signInToAccount(issuer, 'carl@example.com', password);
+    expect((await again.request(`${issuer}/account`)).status).toBe(200);
+    await server.gh.db('oidc_model').where({ account_id: id, kind: 'Session' }).delete();
+    expect((await again.request(`${issuer}/account`)).status).toBe(302);
+    expect(await server.gh.db('account_session').where({ user_id: id })).toHaveLength(0);
 
     const idle = await signInToAccount(issuer, 'bob@example.com', password);
     skew += 61 * 60_000;
