@@ -76,7 +76,14 @@ export const reviewPages: SiteSection = (router, { gh, page, form }) => {
   };
 
   router.get('/review', async (ctx) => {
-    const { scope } = await scopeOf(gh, ctx);
+    let scope: ReviewScope;
+    try {
+      ({ scope } = await scopeOf(gh, ctx));
+    } catch (err) {
+      // The page itself answers 403 inside the people's layout (the way back to their own pages).
+      if (err instanceof GatehouseError && err.code === 'forbidden') return page(ctx, 'review', 'review', { forbidden: true, message: err.message }, 403);
+      throw err;
+    }
     const now = gh.clock.now();
     const names = new Map(scope.clients.map((c) => [c.clientId, c.name ?? c.clientId]));
     const ids = scope.clients.map((c) => c.clientId);
