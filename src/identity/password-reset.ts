@@ -7,11 +7,13 @@
  * `reset` does, in one transaction: the link is used by a conditional update
  * (a concurrent second use loses), the password replaced (argon2id, sign-up's
  * rules), the account's other open links voided, and every session, grant and
- * token of the user ended (Users.replaceLocalPassword, as disabling does).
+ * token of the user ended (Users.replaceLocalPassword, as disabling does), and
+ * its console and account-page sessions with them.
  * Depends on db, audit, mail, lib.
  */
 import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db/knex.ts';
+import { deleteAccountSessionsOfUser } from '../db/repos/account-sessions.ts';
 import {
   deleteAdminSessionsOfUser,
   deleteExpiredPasswordResets,
@@ -150,7 +152,11 @@ export class PasswordResets {
       const account = await findLocalAccount(trx, row.local_account_id);
       if (!account) throw resetLinkError('unknown');
       const user = await this.users.replaceLocalPassword(trx, account.id, passwordHash);
-      if (user) await deleteAdminSessionsOfUser(trx, user.id);
+      if (user) {
+        // The sessions of Gatehouse's own pages too: the console's and the account pages'.
+        await deleteAdminSessionsOfUser(trx, user.id);
+        await deleteAccountSessionsOfUser(trx, user.id);
+      }
       // The link came by mail to this address: that confirms it, as the confirmation link would.
       if (account.email_verified_at === null) await updateLocalAccount(trx, account.id, { email_verified_at: now });
       await voidPasswordResets(trx, account.id, now);

@@ -15,6 +15,7 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers
 import { Browserless, csrfOf, obtainCode, tokenRequest } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { startSmtp, type TestSmtp } from '../helpers/smtp.ts';
+import { signInToAccount } from '../helpers/account-login.ts';
 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const web = { ...testClients.web, redirect_uris: [redirectUri] };
@@ -243,8 +244,16 @@ describe.each(databaseKinds)('password reset over HTTP on %s', (kind) => {
     });
     expect(rotated.status).toBe(200);
 
+    // Signed in to the account pages too (their own session).
+    const account = await signInToAccount(server.url, email, 'the-old-password');
+    expect((await account.request(`${server.url}/account`)).status).toBe(200);
+
     await askReset(email);
     expect((await setPassword(await linkFromMail(email), 'sessions-ended-password')).status).toBe(200);
+
+    const accountAfter = await account.request(`${server.url}/account`);
+    expect(accountAfter.status).toBe(302);
+    expect(accountAfter.headers.get('location')).toContain('/account/login');
 
     const refused = await tokenRequest(server.url, web, { grant_type: 'refresh_token', refresh_token: refreshToken });
     expect(refused.status).toBe(400);
