@@ -207,6 +207,8 @@ describe.each(databaseKinds)('people pages on %s', (kind) => {
     const id = await userId('ann@example.com');
     expect(await server.gh.db('account_session').where({ user_id: id })).toHaveLength(0);
     expect(await server.gh.db('oidc_model').where({ account_id: id }).whereIn('kind', ['Session', 'RefreshToken'])).toHaveLength(0);
+    const audited = await server.gh.db('audit_log').where({ action: 'user.signed_out', subject: id }).orderBy('id');
+    expect(audited.map((a) => JSON.parse(a.details as string).which)).toEqual(['app', 'everywhere']);
   });
 
   it('refuses to unlink the last identity, with a message', async () => {

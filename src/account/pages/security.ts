@@ -170,6 +170,14 @@ export const securityPages: SiteSection = (router, { gh, page, form }) => {
     const session = sessionOf(ctx);
     const current = (await listSignIns(gh.db, person.userId, gh.clock.now(), session.oidcSessionUid)).find((s) => s.handle === field(ctx, 'handle'));
     const ended = await endSignIn(gh.db, person.userId, field(ctx, 'handle'), gh.clock.now());
+    if (ended) {
+      await gh.audit.record(gh.db, {
+        actor: person.actor,
+        action: 'user.signed_out',
+        subject: person.userId,
+        details: { which: ended === 'session' ? 'browser' : 'app', clients: current?.clientIds ?? [] },
+      });
+    }
     ctx.status = 303;
     if (ended && current?.current) {
       // This browser's own Gatehouse sign-in: its account session went with it.
@@ -191,7 +199,9 @@ export const securityPages: SiteSection = (router, { gh, page, form }) => {
   });
 
   router.post(`${securityPath}/sign-out-everywhere`, ...form, async (ctx) => {
-    await endAllSignIns(gh.db, personOf(ctx).userId);
+    const person = personOf(ctx);
+    await endAllSignIns(gh.db, person.userId);
+    await gh.audit.record(gh.db, { actor: person.actor, action: 'user.signed_out', subject: person.userId, details: { which: 'everywhere' } });
     ctx.status = 303;
     ctx.redirect(`${baseOf(gh)}/account/login`);
   });
