@@ -4,7 +4,7 @@
  * they cannot use, they ask for access with a message (the page then says
  * "Asked on …, waiting"), an approver approves it for 30 days, and My
  * requests shows the approval with its end while Other apps no longer lists
- * the app. Each page passes axe-core (WCAG 2.1 A/AA, no serious or critical
+ * the app and My apps does, with an Open link. Each page passes axe-core (WCAG 2.1 A/AA, no serious or critical
  * violations) at 390 px without sideways scrolling; with
  * GATEHOUSE_SCREENSHOTS=DIR each is saved at 1280 and 390 px. On SQLite and
  * PostgreSQL.
@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayOf } from '../../src/account/pages/browse.ts';
+import { dateText } from '../../src/account/site.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -114,14 +114,15 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('Other apps and My req
       await page.getByLabel(/^Message .*Team Wiki/).fill('I write the release notes and need the handbook section.');
       await Promise.all([page.waitForURL(`${server.url}/account/browse`), page.getByRole('button', { name: 'Ask for access to Team Wiki' }).click()]);
       expect(await page.getByRole('status').textContent()).toContain('Your request for Team Wiki is sent');
-      expect(await page.textContent('main')).toContain(`Asked on ${dayOf(Date.now())}, waiting for a decision`);
+      const [request] = (await server.gh.joinRequests.list('pending')).filter((r) => r.client_id === 'wiki');
+      expect(await page.textContent('main')).toContain(`Asked on ${dateText(request!.created_at)}, waiting for a decision`);
       expect(await page.getByRole('button', { name: 'Ask for access to Team Wiki' }).count()).toBe(0);
       await look(page, 'account-browse-asked');
 
-      const [request] = (await server.gh.joinRequests.list('pending')).filter((r) => r.client_id === 'wiki');
       expect(request).toMatchObject({ kind: 'access', email: 'ada.lovelace@analytical-engine.example.com' });
+      const endsAt = Date.now() + 30 * day;
       await server.gh.joinRequests.decide(request!.id, 'approve', 'lead@example.com', 'lead@example.com', {
-        accessEndsAt: Date.now() + 30 * day,
+        accessEndsAt: endsAt,
         note: 'Welcome aboard',
       });
 
@@ -130,12 +131,16 @@ describe.skipIf(!chromiumAvailable()).each(databaseKinds)('Other apps and My req
       const requests = await page.textContent('main');
       expect(requests).toContain('Team Wiki');
       expect(requests).toMatch(/Approved\s+by lead@example\.com/);
-      expect(requests).toContain(`Access until ${dayOf(Date.now() + 30 * day)}`);
+      expect(requests).toContain(`Access until ${dateText(endsAt)}`);
       expect(requests).toContain('Note: Welcome aboard');
       await look(page, 'account-requests');
 
       await page.goto(`${server.url}/account/browse`);
       expect(await page.textContent('main')).not.toContain('Team Wiki');
+      await page.getByRole('link', { name: 'My apps' }).click();
+      await page.waitForSelector('h1:has-text("My apps")');
+      expect(await page.textContent('main')).toContain(`Access ends ${dateText(endsAt)}`);
+      expect(await page.getByRole('link', { name: 'Open Team Wiki' }).getAttribute('href')).toBe('https://wiki.example.com/');
       expect(problems).toEqual([]);
     } finally {
       await context.close();

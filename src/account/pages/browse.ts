@@ -21,12 +21,7 @@ import { isGatehouseError } from '../../errors.ts';
 import { SlidingWindow } from '../../lib/throttle.ts';
 import type { ClientSummary } from '../../registration/clients.ts';
 import { joinRequestDetailsView } from '../../admin/ops/join-requests.ts';
-import { personOf, type Person, type SiteDeps, type SiteSection } from '../site.ts';
-
-/** A day as people read it: "1 December 2026" (UTC, like every time Gatehouse shows). */
-export function dayOf(ms: number): string {
-  return new Date(ms).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
-}
+import { dateText, personOf, type Person, type SiteDeps, type SiteSection } from '../site.ts';
 
 /** Who decided, in words for the person who asked: an approver's address, an admin's, or "an administrator" for keys and the CLI. */
 export function deciderOf(decidedBy: string | null): string | null {
@@ -45,15 +40,15 @@ export interface RequestLine {
   clientName: string;
   message: string | null;
   asked: string;
-  askedDay: string;
+  askedText: string;
   decided: string | null;
-  decidedDay: string | null;
+  decidedText: string | null;
   decidedBy: string | null;
   /** The note the approver gave with the decision (`/review`), or null. */
   note: string | null;
   /** For an approval: when the access it gave ends (ISO), or null for no end. */
   accessEnds: string | null;
-  accessEndsDay: string | null;
+  accessEndsText: string | null;
   /** For an approval: whether that access has ended by now. */
   accessEnded: boolean;
 }
@@ -82,13 +77,13 @@ async function requestLine(gh: Gatehouse, request: JoinRequestRow, names: Map<st
     clientName: names.get(request.client_id) ?? request.client_id,
     message: request.message,
     asked: new Date(request.created_at).toISOString(),
-    askedDay: dayOf(request.created_at),
+    askedText: dateText(request.created_at),
     decided: request.decided_at === null ? null : new Date(request.decided_at).toISOString(),
-    decidedDay: request.decided_at === null ? null : dayOf(request.decided_at),
+    decidedText: request.decided_at === null ? null : dateText(request.decided_at),
     decidedBy: deciderOf(request.decided_by),
     note: request.decision_note ?? null,
     accessEnds: request.status === 'approved' ? details.accessEnds : null,
-    accessEndsDay: request.status === 'approved' && endsAt !== null ? dayOf(endsAt) : null,
+    accessEndsText: request.status === 'approved' && endsAt !== null ? dateText(endsAt) : null,
     accessEnded: request.status === 'approved' && endsAt !== null && endsAt <= gh.clock.now(),
   };
 }
@@ -138,7 +133,7 @@ async function refusal(gh: Gatehouse, person: Person, clientId: string): Promise
   if (pending) {
     return {
       status: 409,
-      message: `You already asked for access to ${name} on ${dayOf(pending.created_at)}. Your request is waiting for a decision: you will get an e-mail with the answer.`,
+      message: `You already asked for access to ${name} on ${dateText(pending.created_at)}. Your request is waiting for a decision: you will get an e-mail with the answer.`,
     };
   }
   return null;
