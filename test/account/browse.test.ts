@@ -58,7 +58,7 @@ describe.each(databaseKinds)('Other apps and My requests on %s', (kind) => {
     clients: [wiki, hidden, web],
     admins: ['root@example.com'],
     firstauth: { enable: true, mode: 'manual', mailer: { receiver: 'boss@example.com' } },
-    security: { rateLimits: { gate: { max: 8, window: '15m' } } },
+    security: { rateLimits: { gate: { max: 12, window: '15m' } } },
     ...registrationConfig({ initialAccessToken: 'required' }),
   };
 
@@ -244,6 +244,14 @@ describe.each(databaseKinds)('Other apps and My requests on %s', (kind) => {
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain('say true or false');
 
+    // A held client signs nobody in: not listed while disabled, even when discoverable.
+    expect((await cli(['client', 'set-discoverable', made.client_id, 'true'])).code).toBe(0);
+    expect((await api.call('POST', `/clients/${made.client_id}/disable`)).status).toBe(200);
+    expect((await page(ann, '/account/browse')).html).not.toContain('Shared Drive');
+    expect((await ask(ann, made.client_id)).status).toBe(404);
+    expect((await api.call('POST', `/clients/${made.client_id}/enable`)).status).toBe(200);
+    expect((await page(ann, '/account/browse')).html).toContain('Shared Drive');
+
     const staticRefused = await api.call('PUT', '/clients/hidden/discoverable', { body: { discoverable: true } });
     expect(staticRefused.status).toBe(400);
     expect(staticRefused.body.error).toBe('input.invalid');
@@ -253,7 +261,8 @@ describe.each(databaseKinds)('Other apps and My requests on %s', (kind) => {
     expect((await api.call('GET', '/clients/wiki')).body.discoverable).toBe(true);
 
     const audit = await api.server.gh.db('audit_log').where({ action: 'client.discoverable_set', subject: made.client_id }).orderBy('id');
-    expect(audit.map((a: { actor: string }) => a.actor)).toEqual(['key:tests', expect.stringMatching(/^cli:/)]);
+    expect(audit.map((a: { actor: string }) => a.actor)).toEqual(['key:tests', expect.stringMatching(/^cli:/), expect.stringMatching(/^cli:/)]);
+    expect(audit.map((a: { details: string }) => JSON.parse(a.details))).toEqual([{ discoverable: true }, { discoverable: false }, { discoverable: true }]);
   });
 
   it("toggles a registered client's listing on the console's client page (static: read-only there)", async () => {
@@ -281,7 +290,7 @@ describe.each(databaseKinds)('Other apps and My requests on %s', (kind) => {
 
   it('counts asks per person: past security.rateLimits.gate.max a plain 429', async () => {
     const cy = await signInToAccount(issuer, 'cy@example.com', password);
-    for (let i = 0; i < 8; i += 1) expect((await ask(cy, 'hidden')).status).toBe(404);
+    for (let i = 0; i < 12; i += 1) expect((await ask(cy, 'hidden')).status).toBe(404);
     const limited = await ask(cy, 'wiki');
     expect(limited.status).toBe(429);
     expect(await limited.text()).toContain('You have asked too often. Wait a few minutes and try again.');
