@@ -77,7 +77,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   // A body sent as anything but JSON is refused, not ignored (a form post would otherwise run the operation without its fields).
   const jsonOnly = async (ctx: Context, next: () => Promise<unknown>) => {
     if (ctx.request.length || ctx.get('Transfer-Encoding')) {
-      if (!ctx.is('application/json', 'application/*+json')) {
+      if (!ctx.is('application/json')) {
         throw new GatehouseError('input.invalid', 'send the request body as JSON (Content-Type: application/json)');
       }
     }
