@@ -57,10 +57,10 @@ export function landingPath(wanted: unknown): string {
 
 /** Whether the person may see `/review`: an approver of some client (static or registered), or an admin. */
 export async function mayReview(gh: Gatehouse, email: string | null, emailVerified: boolean): Promise<boolean> {
-  if (!email) return false;
-  const wanted = email.toLowerCase();
-  if (emailVerified && gh.config.admins.some((admin) => admin.toLowerCase() === wanted)) return true;
-  return (await gh.clients.list()).some((client) => client.approvers.some((approver) => approver.toLowerCase() === wanted));
+  // The same scope /review shows (approvers by client, the receiver's fallback, admins): only a verified address counts.
+  if (!email || !emailVerified) return false;
+  const scope = await gh.joinRequests.reviewScope(email);
+  return scope.admin || scope.clients.length > 0;
 }
 
 export function accountRoutes(deps: AccountRouteDeps): Router {

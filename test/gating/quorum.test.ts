@@ -129,6 +129,9 @@ describe.each(databaseKinds)('quorum on %s', (kind) => {
     const decided = await row(request.id);
     expect(decided.status).toBe('denied');
     expect(decided.decision_note).toBe('Not this quarter');
+    // The person hears why: the refusal mail carries the note.
+    const refusal = await smtp.waitFor((m) => m.to.includes(request.email) && m.subject.includes('Your request for'));
+    expect(refusal.body).toContain('Not this quarter');
     expect(await tokensOf(request.id)).toHaveLength(0);
     await expect(approveAs(request.id, 'bob@example.com')).rejects.toMatchObject({ code: 'join_request.already_decided' });
 
