@@ -67,6 +67,34 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
   };
 }
 
+const webUrl = (value: unknown): URL | undefined => {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Where a person opens a client (My apps, the invitation page, the approval
+ * mail): its `initiate_login_uri` with `iss` (OpenID Connect Core §4,
+ * third-party-initiated login), else its `client_uri`, else the origin of its
+ * first redirect URI; only http(s) addresses. Null when it names nowhere.
+ */
+export function openUrl(client: Pick<ClientSummary, 'metadata' | 'redirectUris'>, issuer: string): string | null {
+  const initiate = webUrl(client.metadata.initiate_login_uri);
+  if (initiate) {
+    initiate.searchParams.set('iss', issuer);
+    return initiate.href;
+  }
+  const home = webUrl(client.metadata.client_uri);
+  if (home) return home.href;
+  const redirect = webUrl(client.redirectUris[0]);
+  return redirect ? `${redirect.origin}/` : null;
+}
+
 export class ClientDirectory {
   constructor(
     private readonly config: Pick<Config, 'clients'>,

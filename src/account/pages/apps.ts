@@ -3,10 +3,11 @@
  * access list; with gating off, every static client), the invitation that
  * gives it and when the access ends, and a link to open it: the client's
  * `initiate_login_uri` (OpenID Connect third-party-initiated login, with
- * `iss`), else its `client_uri`, else the origin of its first redirect URI.
+ * `iss`), else its `client_uri`, else the origin of its first redirect URI
+ * (registration/clients.ts `openUrl`, shared with the invitation page).
  */
 import type { Gatehouse } from '../../context.ts';
-import type { ClientSummary } from '../../registration/clients.ts';
+import { openUrl } from '../../registration/clients.ts';
 import { deviceCodeGrantType } from '../../oidc/account-sessions.ts';
 import { dateText, personOf, type SiteSection } from '../site.ts';
 
@@ -22,28 +23,8 @@ export interface AppView {
   endsAt: string | null;
 }
 
-const webUrl = (value: unknown): URL | undefined => {
-  if (typeof value !== 'string') return undefined;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-/** Where to open a client: initiate_login_uri (+ `iss`, OIDC Core §4), client_uri, or its first redirect URI's origin. */
-export function openLink(client: Pick<ClientSummary, 'metadata' | 'redirectUris'>, issuer: string): string | null {
-  const initiate = webUrl(client.metadata.initiate_login_uri);
-  if (initiate) {
-    initiate.searchParams.set('iss', issuer);
-    return initiate.href;
-  }
-  const home = webUrl(client.metadata.client_uri);
-  if (home) return home.href;
-  const redirect = webUrl(client.redirectUris[0]);
-  return redirect ? `${redirect.origin}/` : null;
-}
+/** Where to open a client (kept under this name for the account pages' callers). */
+export const openLink = openUrl;
 
 /** The ACL token kinds in words: what gives a person their access. */
 function throughWords(kind: string, description: string | null): string {
@@ -70,7 +51,7 @@ export async function appsOf(gh: Gatehouse, userId: string): Promise<AppView[]> 
     for (const client of await gh.clients.list()) {
       // People's apps: sign-in clients, not services (client_credentials only).
       if (client.source !== 'static' || !client.grantTypes.some((g) => g === 'authorization_code' || g === deviceCodeGrantType)) continue;
-      apps.push({ clientId: client.clientId, name: client.name ?? client.clientId, href: openLink(client, issuer), through: null, ends: null, endsAt: null });
+      apps.push({ clientId: client.clientId, name: client.name ?? client.clientId, href: openUrl(client, issuer), through: null, ends: null, endsAt: null });
     }
   } else {
     const tokens = new Map<string, { kind: string; description: string | null }>();
@@ -89,7 +70,7 @@ export async function appsOf(gh: Gatehouse, userId: string): Promise<AppView[]> 
       apps.push({
         clientId: client.clientId,
         name: client.name ?? client.clientId,
-        href: openLink(client, issuer),
+        href: openUrl(client, issuer),
         through: throughWords(token.kind, token.description),
         ends: access.expires_at === null ? null : dateText(access.expires_at),
         endsAt: access.expires_at === null ? null : new Date(access.expires_at).toISOString(),

@@ -1,6 +1,7 @@
 /**
  * The gating pages outside a sign-in: invitation links (`/invite/<token>`:
- * checked and remembered in this browser, not used up) and approval links
+ * checked and remembered in this browser, not used up; the page names each app
+ * with an Open link, registration/clients.ts `openUrl`) and approval links
  * (`/approval/<token>`: GET shows a confirmation page and changes nothing, only
  * its POST decides); client approval links (`/approval/client/<token>`) the same way.
  */
@@ -8,7 +9,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AclTokens } from '../../gating/acl-tokens.ts';
 import type { JoinRequests } from '../../gating/join-requests.ts';
-import type { ClientDirectory } from '../../registration/clients.ts';
+import { openUrl, type ClientDirectory } from '../../registration/clients.ts';
 import type { Registrar } from '../../registration/registrar.ts';
 import { inviteCookie } from '../../oidc/interactions/context.ts';
 import type { Db } from '../../db/knex.ts';
@@ -23,6 +24,8 @@ export interface GatingRouteDeps {
   page: Page;
   secure: boolean;
   cookiePath: string;
+  /** The issuer, for the apps' `initiate_login_uri?iss=`; without it, this site's origin and base path. */
+  issuer?: string;
 }
 
 export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router {
@@ -32,7 +35,14 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
     const token = String(ctx.params.token);
     const row = await deps.aclTokens.check(deps.db, token, undefined);
     const details = await deps.aclTokens.get(row.id);
-    const clientNames = await Promise.all([...new Set(details.clients.map((c) => c.client_id))].map((id) => deps.clients.displayName(id)));
+    const issuer = deps.issuer ?? `${ctx.origin}${deps.cookiePath === '/' ? '' : deps.cookiePath}`;
+    // Each app by name, with where to open it (initiate_login_uri, client_uri or its redirect URI's origin).
+    const apps = await Promise.all(
+      [...new Set(details.clients.map((c) => c.client_id))].map(async (id) => {
+        const client = await deps.clients.find(id);
+        return { clientId: id, name: client?.name ?? id, href: client ? openUrl(client, issuer) : null };
+      }),
+    );
     // Remembered for 30 days in this browser; used when a first login completes.
     ctx.cookies.set(inviteCookie, token, {
       httpOnly: true,
@@ -42,7 +52,7 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
       maxAge: 30 * 86_400_000,
       path: deps.cookiePath,
     });
-    deps.page(ctx, 'invite', { clientNames, description: details.description });
+    deps.page(ctx, 'invite', { apps, description: details.description });
   });
 
   // Client approval links (registration tokens with --approval): registered on the router before /approval/:token.
