@@ -4,10 +4,13 @@
  */
 import { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
+import { deleteAccountSessionsOfUser } from '../db/repos/account-sessions.ts';
 import { destroyByAccountId } from '../db/repos/oidc-models.ts';
+import { deleteAdminSessionsOfUser, voidPasswordResets } from '../db/repos/password-resets.ts';
 import {
   deleteLocalAccount,
   deleteUser,
+  findLocalAccount,
   findLocalAccountByEmail,
   findUser,
   findUserIdp,
@@ -160,11 +163,32 @@ export class Users {
     });
   }
 
+  /** The address of a user's local (e-mail + password) account, where its reset links go; `not_found` without one. */
+  async localAccountEmail(id: string): Promise<string> {
+    const user = await findUser(this.db, id);
+    if (!user) throw new GatehouseError('not_found', `no user with id ${id}`);
+    const links = await listUserIdps(this.db, id);
+    const local = links.find((link) => link.connector_id === this.localConnectorId);
+    const account = local && (await findLocalAccount(this.db, local.subject));
+    if (!account) {
+      throw new GatehouseError(
+        'not_found',
+        `user ${id} has no local (e-mail + password) account, only ${links.map((l) => l.connector_id).join(', ') || 'no identity'}`,
+      );
+    }
+    return account.email;
+  }
+
   /**
    * Sets (or replaces) the password of a user's local account: how an account
-   * made without one (`user create --no-password`) gets one. Sessions stay.
+   * made without one (`user create` without a password) gets one.
+   * `endSignIns` (an admin's `user set-password`, PUT /users/:id/password):
+   * the change ends the account's sessions, grants and refresh tokens, its
+   * console and account-page sessions, and its open reset links, as a reset
+   * does (replaceLocalPassword). Without it sessions stay: the person's own
+   * change on /account ends the others itself and keeps the browser it came from.
    */
-  async setPassword(id: string, password: string, actor: string): Promise<UserRow> {
+  async setPassword(id: string, password: string, actor: string, options: { endSignIns?: boolean } = {}): Promise<UserRow> {
     checkPasswordStrength(password);
     const passwordHash = await this.passwords.hash(password);
     return withTransaction(this.db, async (trx) => {
@@ -177,8 +201,13 @@ export class Users {
           'not_found',
           `user ${id} has no local (e-mail + password) account, only ${links.map((l) => l.connector_id).join(', ') || 'no identity'}`,
         );
-      await updateLocalAccount(trx, local.subject, { password_hash: passwordHash });
-      await this.audit.record(trx, { actor, action: 'user.password_set', subject: id });
+      if (options.endSignIns) {
+        await this.replaceLocalPassword(trx, local.subject, passwordHash);
+        await voidPasswordResets(trx, local.subject, this.clock.now());
+      } else {
+        await updateLocalAccount(trx, local.subject, { password_hash: passwordHash });
+      }
+      await this.audit.record(trx, { actor, action: 'user.password_set', subject: id, ...(options.endSignIns ? { details: { signInsEnded: true } } : {}) });
       return user;
     });
   }
@@ -186,13 +215,18 @@ export class Users {
   /**
    * Replaces a local account's password hash inside the caller's transaction
    * and ends everything the account's user holds (sessions, grants, access and
-   * refresh tokens), as disabling does: after a reset nobody stays signed in
-   * with the old password. Returns the user, when the account has signed in before.
+   * refresh tokens, as disabling does; and its console and account-page
+   * sessions): after a reset nobody stays signed in with the old password.
+   * Returns the user, when the account has signed in before.
    */
   async replaceLocalPassword(trx: DbOrTrx, localAccountId: string, passwordHash: string): Promise<UserRow | undefined> {
     await updateLocalAccount(trx, localAccountId, { password_hash: passwordHash });
     const user = await this.findByIdentity(trx, { connectorId: this.localConnectorId, subject: localAccountId, emailVerified: true });
-    if (user) await destroyByAccountId(trx, user.id);
+    if (user) {
+      await destroyByAccountId(trx, user.id);
+      await deleteAdminSessionsOfUser(trx, user.id);
+      await deleteAccountSessionsOfUser(trx, user.id);
+    }
     return user;
   }
 

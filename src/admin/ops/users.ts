@@ -1,7 +1,8 @@
-/** Users: list, show (identities and access per client), create, set a password, disable, enable, delete, revoke access to one client. */
+/** Users: list, show (identities and access per client), create, set a password, send a reset link, disable, enable, delete, revoke access to one client. */
 import { z } from 'zod';
 import type { Gatehouse } from '../../context.ts';
 import type { UserRow } from '../../db/repos/users.ts';
+import { GatehouseError } from '../../errors.ts';
 import { operation } from '../operation.ts';
 import { deleted, idParam, instant, iso } from './shapes.ts';
 
@@ -104,10 +105,28 @@ export const setUserPassword = operation({
   method: 'PUT',
   path: '/users/:id/password',
   tag: 'users',
-  summary: "Set or replace the password of a user's local account",
+  summary:
+    "Set or replace the password of a user's local account; like a reset, it ends the user's sessions, grants and refresh tokens (console and account pages included) and voids open reset links",
   input: byId.extend({ password: z.string().min(1).max(1024) }),
   output: user,
-  run: async ({ gh, actor }, { id, password }) => userView(await gh.users.setPassword(id, password, actor)),
+  run: async ({ gh, actor }, { id, password }) => userView(await gh.users.setPassword(id, password, actor, { endSignIns: true })),
+});
+
+export const sendUserPasswordReset = operation({
+  name: 'users.sendPasswordReset',
+  method: 'POST',
+  path: '/users/:id/password-reset',
+  tag: 'users',
+  summary:
+    'Mail a password reset link (single-use, one hour) to the address of a user\'s local account, as "Forgot password?" does; audited password.reset_requested with the admin as actor. Nothing changes until the link\'s form is sent',
+  input: byId,
+  output: z.object({ id: z.string(), email: z.string().describe('where the link was sent'), sent: z.literal(true) }),
+  async run({ gh, actor }, { id }) {
+    const email = await gh.users.localAccountEmail(id);
+    if (!gh.passwordResets) throw new GatehouseError('not_found', 'no local (e-mail + password) connector is configured, so there is no password to reset');
+    await gh.passwordResets.request(email, undefined, { actor });
+    return { id, email, sent: true as const };
+  },
 });
 
 export const disableUser = operation({
@@ -161,4 +180,4 @@ export const revokeUserAccess = operation({
   },
 });
 
-export const userOps = [listUsers, showUser, createUser, setUserPassword, disableUser, enableUser, deleteUser, revokeUserAccess];
+export const userOps = [listUsers, showUser, createUser, setUserPassword, sendUserPasswordReset, disableUser, enableUser, deleteUser, revokeUserAccess];

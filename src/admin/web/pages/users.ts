@@ -1,21 +1,25 @@
 /**
  * The console's users section: search by e-mail or name (GET `q`), 50 a page;
  * one user with identities (connector + subject) and access per client (with
- * expiry and the invitation that gives it); Enable at once, and Disable,
- * Revoke access (one client) and Delete through the confirmation page. Every
+ * expiry and the invitation that gives it); Enable and Send reset link (a
+ * user with a local account: the "Forgot password?" mail, audited with the
+ * admin as actor) at once, and Disable, Revoke access (one client) and Delete
+ * through the confirmation page. Every
  * change goes through the users operations (../../ops/users.ts) as the
  * signed-in admin, then 303 to the page that shows the result.
  */
 import type { Context } from 'koa';
 import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
-import { deleteUser, disableUser, enableUser, listUsers, revokeUserAccess, showUser } from '../../ops/users.ts';
+import { deleteUser, disableUser, enableUser, listUsers, revokeUserAccess, sendUserPasswordReset, showUser } from '../../ops/users.ts';
 import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
 
 const perPage = 50;
 
 export const userPages: ConsoleSection = (router, { gh, page, form }) => {
   const base = `${new URL(gh.config.issuer).pathname.replace(/\/$/, '')}/admin`;
+  // Reset links exist for local (e-mail + password) accounts, when a local connector is configured.
+  const localConnectorId = gh.passwordResets ? gh.connectors.find((c) => c.type === 'local')?.id : undefined;
   const ctxOf = (ctx: Context) => ({ gh, actor: adminOf(ctx).actor });
   const userUrl = (id: string) => `${base}/users/${encodeURIComponent(id)}`;
   const param = (ctx: Context, name: string) => String(ctx.params[name]);
@@ -78,6 +82,7 @@ export const userPages: ConsoleSection = (router, { gh, page, form }) => {
     page(ctx, 'user', 'users', {
       title: user.email ?? user.name ?? user.id,
       user,
+      canSendReset: localConnectorId !== undefined && user.identities.some((i) => i.connector === localConnectorId),
       access: user.access.map((a) => ({ ...a, name: names.get(a.client) ?? a.client })),
     });
   });
@@ -104,6 +109,18 @@ export const userPages: ConsoleSection = (router, { gh, page, form }) => {
   router.post('/users/:id/enable', ...form, async (ctx) => {
     const id = param(ctx, 'id');
     await change(ctx, () => invoke(enableUser, ctxOf(ctx), { id }), 'The user is enabled again.', userUrl(id), `${base}/users`);
+  });
+
+  router.post('/users/:id/password-reset', ...form, async (ctx) => {
+    const id = param(ctx, 'id');
+    try {
+      const { email } = await invoke(sendUserPasswordReset, ctxOf(ctx), { id });
+      flashNotice(ctx, `A reset link was sent to ${email}.`);
+    } catch (err) {
+      if (!isGatehouseError(err) || !['not_found', 'input.invalid'].includes(err.code)) throw err;
+      flashNotice(ctx, err.message);
+    }
+    see(ctx, userUrl(id));
   });
 
   router.get('/users/:id/access/:client/revoke', async (ctx) => {
