@@ -4,11 +4,13 @@
  * disable, enable, delete; bad input names the field, an unknown id is a 404,
  * no bearer or a wrong one a 401, and every change is audited as `key:<id>`.
  * Revoking one client's access (manual gating) keeps the rest and stops refresh.
+ * Setting a password ends the user's refresh tokens and open reset links, as a
+ * reset does; users.sendPasswordReset mails a reset link whose form sets a new one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { startAdminApi, type AdminApi } from '../helpers/admin-api.ts';
-import { obtainCode, tokenRequest } from '../helpers/http-login.ts';
+import { Browserless, csrfOf, obtainCode, tokenRequest } from '../helpers/http-login.ts';
 
 describe.each(databaseKinds)('admin API users on %s', (kind) => {
   let db: TestDatabase;
@@ -184,5 +186,109 @@ describe.each(databaseKinds)('admin API users.revokeAccess in auto mode on %s', 
     expect(refused.status).toBe(403);
     expect(refused.body.error_description).toMatch(/auto mode/);
     expect(await api.server.gh.gate.hasAccess(made.body.id, 'one')).toBe(true);
+  });
+});
+
+describe.each(databaseKinds)('admin API users passwords on %s', (kind) => {
+  let db: TestDatabase;
+  let api: AdminApi;
+  const redirectUri = 'http://127.0.0.1:9/cb';
+  const one = { client_id: 'one', client_secret: 'one-secret-0123456789', redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'] };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    api = await startAdminApi(db, { clients: [one] });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  /** Signs in to `one` with offline_access: a refresh token. */
+  async function refreshTokenOf(email: string, password: string): Promise<string> {
+    const signedIn = await obtainCode(api.server.url, {
+      clientId: 'one',
+      redirectUri,
+      email,
+      password,
+      scope: 'openid offline_access',
+      extra: { prompt: 'consent' },
+    });
+    const tokens = await tokenRequest(api.server.url, one, {
+      grant_type: 'authorization_code',
+      code: signedIn.code,
+      redirect_uri: redirectUri,
+      code_verifier: signedIn.verifier,
+    });
+    expect(tokens.body.refresh_token).toEqual(expect.any(String));
+    return String(tokens.body.refresh_token);
+  }
+  const refresh = (token: string) => tokenRequest(api.server.url, one, { grant_type: 'refresh_token', refresh_token: token });
+  /** The reset link in the newest queued mail to `email`. */
+  async function resetLinkTo(email: string): Promise<string> {
+    const rows = (await api.server.gh.db('mail_outbox').where({ to: email }).orderBy('id')) as { subject: string; text: string }[];
+    const text = rows.filter((r) => r.subject === 'Reset your password').at(-1)?.text ?? '';
+    const link = /http:\/\/\S+\/reset-password\/[A-Za-z0-9_-]+/.exec(text)?.[0];
+    if (!link) throw new Error(`no reset link mailed to ${email}`);
+    return link;
+  }
+  /** Opens a reset link and sends its form: the status of each. */
+  async function useResetLink(link: string, password: string): Promise<{ opened: number; done: number; html: string }> {
+    const browser = new Browserless();
+    const page = await browser.request(link);
+    const html = await page.text();
+    if (page.status !== 200) return { opened: page.status, done: 0, html };
+    const done = await browser.request(link, { form: { _csrf: csrfOf(html), password, again: password } });
+    return { opened: page.status, done: done.status, html: await done.text() };
+  }
+
+  it("PUT /users/:id/password ends the user's refresh tokens and open reset links; the new password signs in", async () => {
+    const made = await api.call('POST', '/users', { body: { email: 'fay@example.com', password: 'fay first password' } });
+    const token = await refreshTokenOf('fay@example.com', 'fay first password');
+    expect((await refresh(token)).status).toBe(200);
+    expect((await api.call('POST', `/users/${made.body.id}/password-reset`)).status).toBe(200);
+    const link = await resetLinkTo('fay@example.com');
+
+    const set = await api.call('PUT', `/users/${made.body.id}/password`, { body: { password: 'fay second password' } });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ id: made.body.id, email: 'fay@example.com' });
+    const refused = await refresh(token);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_grant');
+    // The link mailed before the change no longer works.
+    expect((await useResetLink(link, 'fay third password')).opened).toBe(410);
+    await expect(refreshTokenOf('fay@example.com', 'fay first password')).rejects.toThrow();
+    await refreshTokenOf('fay@example.com', 'fay second password');
+    const audit = await api.server.gh.db('audit_log').where({ action: 'user.password_set', subject: made.body.id }).first();
+    expect(audit.actor).toBe('key:tests');
+    expect(JSON.parse(audit.details)).toEqual({ signInsEnded: true });
+  });
+
+  it('POST /users/:id/password-reset mails a reset link that sets a new password, audited as the API key', async () => {
+    const made = await api.call('POST', '/users', { body: { email: 'gus@example.com', password: 'gus first password' } });
+    const sent = await api.call('POST', `/users/${made.body.id}/password-reset`);
+    expect(sent.status).toBe(200);
+    expect(sent.body).toEqual({ id: made.body.id, email: 'gus@example.com', sent: true });
+    const used = await useResetLink(await resetLinkTo('gus@example.com'), 'gus brand new password');
+    expect(used).toMatchObject({ opened: 200, done: 200 });
+    await expect(refreshTokenOf('gus@example.com', 'gus first password')).rejects.toThrow();
+    await refreshTokenOf('gus@example.com', 'gus brand new password');
+    const audit = await api.server.gh.db('audit_log').where({ action: 'password.reset_requested', subject: made.body.id }).first();
+    expect(audit.actor).toBe('key:tests');
+    expect(JSON.parse(audit.details)).toMatchObject({ email: 'gus@example.com', mailed: true });
+  });
+
+  it('answers 404 for an unknown user and for a user without a local account', async () => {
+    expect((await api.call('POST', '/users/no-such-user/password-reset')).status).toBe(404);
+    const { gh } = api.server;
+    const upstream = await gh.users.createFromIdentity(
+      gh.db,
+      { connectorId: 'upstream', subject: 'up-1', email: 'up@example.com', emailVerified: true },
+      'test',
+    );
+    const refused = await api.call('POST', `/users/${upstream.id}/password-reset`);
+    expect(refused.status).toBe(404);
+    expect(refused.body.error_description).toMatch(/no local/);
+    expect(await gh.db('mail_outbox').where({ to: 'up@example.com' })).toHaveLength(0);
   });
 });
