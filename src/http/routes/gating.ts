@@ -35,7 +35,7 @@ export function gatingRoutes(deps: GatingRouteDeps, form: Middleware[]): Router 
     const token = String(ctx.params.token);
     const row = await deps.aclTokens.check(deps.db, token, undefined);
     const details = await deps.aclTokens.get(row.id);
-    const issuer = deps.issuer ?? `${ctx.origin}${deps.cookiePath === '/' ? '' : deps.cookiePath}`;
+    const issuer = deps.issuer ?? `${ctx.protocol}://${ctx.host}${deps.cookiePath === '/' ? '' : deps.cookiePath}`;
     // Each app by name, with where to open it (initiate_login_uri, client_uri or its redirect URI's origin).
     const apps = await Promise.all(
       [...new Set(details.clients.map((c) => c.client_id))].map(async (id) => {
