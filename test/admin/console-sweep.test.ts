@@ -22,8 +22,9 @@
  *   'unsafe-inline', no framing). GET routes with a `:param`: the same on the
  *   real ids the console links to, and an unknown id (each parameter in turn)
  *   is the console's 404 page, never a 500.
- * - POST routes, signed in: without `_csrf`, and with a wrong one, a 403 and
- *   nothing changed (no audit row, no table changed), on the real ids. With
+ * - POST routes, signed in: without `_csrf`, and with a wrong one, a 403 page
+ *   (the same page checks) and nothing changed (no audit row, no table
+ *   changed), on the real ids. With
  *   the right `_csrf` and an empty form (unknown ids): below 500, a redirect
  *   inside /admin or a whole page (the form shown again with its refusal).
  * - Signed out: every GET page redirects 302 to /admin/login?next=<the path>
@@ -385,8 +386,9 @@ describe.each(databaseKinds)('console route sweep on %s', (kind) => {
         ['with a wrong _csrf', { _csrf: 'a-wrong-csrf-value-0123456789', sweep: 'x' }],
       ] as const) {
         const before = await snapshot();
-        const { response } = await send(admin, route, url, form);
+        const { response, html } = await send(admin, route, url, form);
         if (response.status !== 403) mark(route, `${url} ${label} answered ${response.status}, not 403`);
+        for (const problem of pageProblems(response, html)) mark(route, `${url} ${label}: the refusal ${problem}`);
         if ((await snapshot()) !== before) mark(route, `${url} ${label} changed the database`);
       }
     }

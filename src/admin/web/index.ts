@@ -181,7 +181,12 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
     ctx.redirect(`${base}${login.next}`);
   });
 
-  router.post('/logout', parseForm, csrfCheck, async (ctx) => {
+  const noStore: Middleware = (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    return next();
+  };
+
+  router.post('/logout', noStore, parseForm, csrfCheck, async (ctx) => {
     const userId = await sessions.end(ctx);
     if (userId) {
       const user = await gh.users.find(userId);
