@@ -6,6 +6,8 @@
  * confirmation page; the user can no longer sign in), revoking one client's
  * access (the next authorization to it shows the gate, the other client
  * still signs in), deleting, and a POST without its CSRF field refused (403).
+ * Send reset link: the mail is queued to the user's address, audited with the
+ * admin as actor, and its link sets a new password.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
@@ -55,6 +57,7 @@ describe.each(databaseKinds)('console users pages on %s', (kind) => {
       ['ann', 'ann@example.com', 'Ann Archer'],
       ['bob', 'bob@example.com', 'Bob Smith'],
       ['cat', 'cat@example.com', 'Cat Smithers'],
+      ['dan', 'dan@example.com', 'Dan Reset'],
     ] as const) {
       const user = await gh.users.createLocal({ email, name, password }, 'test', (trx, u) => gh.gate.attachToken(trx, u.id, invitation.row.id, 'test'));
       ids[key] = user.id;
@@ -176,6 +179,34 @@ describe.each(databaseKinds)('console users pages on %s', (kind) => {
     const again = await admin.request(`${server.url}/admin/users/${ids.cat}/access/one/revoke`, { form: { _csrf: csrfOf(shown.html) } });
     expect(again.status).toBe(303);
     expect((await get(`/admin/users/${ids.cat}`)).html).toContain('has no access to one');
+  });
+
+  it("sends a reset link from a user's page: mailed to their address, audited as the admin, and the link sets a new password", async () => {
+    const page = await get(`/admin/users/${ids.dan}`);
+    const action = `/admin/users/${ids.dan}/password-reset`;
+    expect(page.html).toContain(`<form method="post" action="${action}"`);
+    expect(page.html).toContain('Send reset link</button>');
+    expect((await admin.request(`${server.url}${action}`, { form: { note: 'no csrf' } })).status).toBe(403);
+    expect(await server.gh.db('mail_outbox').where({ to: 'dan@example.com' })).toHaveLength(0);
+
+    const sent = await admin.request(`${server.url}${action}`, { form: { _csrf: csrfOf(page.html) } });
+    expect(sent.status).toBe(303);
+    expect(sent.headers.get('location')).toBe(`/admin/users/${ids.dan}`);
+    expect((await get(`/admin/users/${ids.dan}`)).html).toContain('A reset link was sent to dan@example.com.');
+    const audit = await server.gh.db('audit_log').where({ action: 'password.reset_requested', subject: ids.dan }).first();
+    expect(audit.actor).toBe('admin:root@example.com');
+
+    const [mail] = (await server.gh.db('mail_outbox').where({ to: 'dan@example.com' })) as { subject: string; text: string }[];
+    expect(mail!.subject).toBe('Reset your password');
+    const link = /http:\/\/\S+\/reset-password\/[A-Za-z0-9_-]+/.exec(mail!.text)?.[0];
+    expect(link).toBeDefined();
+    const person = new Browserless();
+    const form = await person.request(link!);
+    expect(form.status).toBe(200);
+    const done = await person.request(link!, { form: { _csrf: csrfOf(await form.text()), password: 'dan new password here', again: 'dan new password here' } });
+    expect(done.status).toBe(200);
+    await expect(signIn('dan@example.com', 'one')).rejects.toThrow();
+    await obtainCode(server.url, { clientId: 'one', redirectUri, email: 'dan@example.com', password: 'dan new password here', scope: 'openid email' });
   });
 
   it('refuses a POST without its CSRF field (403) and changes nothing', async () => {
