@@ -30,7 +30,9 @@
  * - Signed out: every GET page redirects 302 to /admin/login?next=<the path>
  *   (/admin itself to /admin/login); every POST, even with the browser's own
  *   valid CSRF value, is refused (403 or a redirect) and changes nothing.
- * - No answer anywhere is a 5xx (the server's error log lines are quoted).
+ * - No answer anywhere is a 5xx (the server's error log lines are quoted), and
+ *   every answer but the two static assets, redirects and refusals included,
+ *   is `Cache-Control: no-store`.
  * The sign-in routes and the two static assets (`publicPaths`) are checked
  * for "never a 5xx" only: test/admin/console-auth.test.ts covers them.
  *
@@ -232,6 +234,10 @@ describe.each(databaseKinds)('console route sweep on %s', (kind) => {
     const logged = logLines.length;
     const response = await browser.request(`${server.url}${url}`, form ? { form } : {});
     const html = await response.text();
+    // Only the two static assets may be cached: every other answer (redirects and refusals too) is no-store.
+    if (!url.startsWith(`${consolePrefix}/static/`) && response.headers.get('cache-control') !== 'no-store') {
+      found.push(`${routeName(route)}: ${url} answered ${response.status} with Cache-Control ${response.headers.get('cache-control')}`);
+    }
     if (response.status >= 500)
       found.push(`${routeName(route)}: ${url} answered ${response.status}; server log: ${logLines.slice(logged).join(' | ') || '(nothing)'}`);
     return { response, html };

@@ -129,6 +129,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
   });
 
   router.get('/login', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
     const next = landingPath(ctx.query.next);
     // Already signed in (and still an admin): straight on.
     const session = ctx.query.switch ? undefined : await sessions.current(ctx);
@@ -149,7 +150,6 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
       // "Sign in as someone else" (from the 403 page): ask for the password even with a Gatehouse session.
       ...(ctx.query.switch ? { prompt: 'login' } : {}),
     }).toString();
-    ctx.set('Cache-Control', 'no-store');
     ctx.redirect(auth.href);
   });
 
