@@ -3,7 +3,9 @@
  * but for one real child process, the first create, for the process boundary: create
  * (password on stdin), list, show, disable, enable, delete, and the refusals an
  * admin meets (duplicate e-mail, bad address, unknown id): one clear line on
- * stderr, a non-zero exit, never a stack trace. On SQLite and PostgreSQL.
+ * stderr, a non-zero exit, never a stack trace. `user set-password` ends the
+ * account's refresh tokens, as a reset does (a server on the same database
+ * refuses the old one). On SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
@@ -11,6 +13,8 @@ import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { parsed, runInProcess } from './in-process.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
+import { obtainCode, tokenRequest } from '../helpers/http-login.ts';
+import { startTestServer } from '../helpers/server.ts';
 import { cliTimeouts, type CliWorkspace, databaseYaml, messageLines, runGatehouse, stackLine, writeWorkspace } from './gatehouse.ts';
 
 vi.setConfig(cliTimeouts);
@@ -171,6 +175,48 @@ describe.each(databaseKinds)('gatehouse user on %s', (kind) => {
     const noFlag = await runInProcess(['--config', ws.configPath, 'user', 'set-password', userId]);
     expect(noFlag.code).toBe(64);
     expect(messageLines(noFlag.stderr)[0]).toMatch(/^gatehouse: required option '--password-stdin' not specified$/);
+  });
+
+  it("set-password ends the account's refresh tokens: the old one is refused, the new password signs in", async () => {
+    const redirectUri = 'http://127.0.0.1:9/cb';
+    const app = {
+      client_id: 'app',
+      client_secret: 'app-secret-0123456789',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+    };
+    const server = await startTestServer(db, { clients: [app] });
+    try {
+      const made = await json<UserJson>(['user', 'create', '--email', 'r@example.com', '--password-stdin'], `${password}\n`);
+      const signIn = async (secret: string) => {
+        const got = await obtainCode(server.url, {
+          clientId: 'app',
+          redirectUri,
+          email: 'r@example.com',
+          password: secret,
+          scope: 'openid offline_access',
+          extra: { prompt: 'consent' },
+        });
+        return tokenRequest(server.url, app, { grant_type: 'authorization_code', code: got.code, redirect_uri: redirectUri, code_verifier: got.verifier });
+      };
+      const tokens = await signIn(password);
+      let refreshToken = String(tokens.body.refresh_token);
+      const refresh = () => tokenRequest(server.url, app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      const first = await refresh();
+      expect(first.status).toBe(200);
+      // The token in use now (a rotated one, when the provider rotates): only the password change may end it.
+      refreshToken = String(first.body.refresh_token ?? refreshToken);
+
+      const set = await run(['user', 'set-password', made.id, '--password-stdin'], 'another long password\n');
+      expect(set.code, set.stderr).toBe(0);
+      const refused = await refresh();
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toBe('invalid_grant');
+      expect((await signIn('another long password')).body.refresh_token).toEqual(expect.any(String));
+      await gh.users.delete(made.id, 'test');
+    } finally {
+      await server.stop();
+    }
   });
 
   it('deletes the user; showing it afterwards fails with one clear line and no stack trace', async () => {
