@@ -9,6 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { createViews } from '../../src/http/views.ts';
 import { openUrl } from '../../src/registration/clients.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, obtainCode, pkcePair, tokenRequest } from '../helpers/http-login.ts';
@@ -149,4 +151,28 @@ describe.each(databaseKinds)("the invitee's path on %s", (kind) => {
 
   // Needs src/gating/join-requests.ts to put `openUrl: openUrl(found, issuer)` in the approval mail's context (the templates use it).
   it.todo('the approval mail carries the Open link to the app itself (initiate_login_uri?iss=)');
+});
+
+describe('the approval mail (views/email/invitation)', () => {
+  const views = createViews(configSchema.parse({ issuer: 'https://id.example', log: { level: 'silent' } }));
+  const context = { brand: 'Gatehouse', name: "Ann O'Brien", clientName: 'Plain & Simple', link: 'https://id.example/invite/gha_x' };
+
+  it('names the app and, given openUrl, links to it in the text and the HTML part', () => {
+    for (const known of [true, false]) {
+      const mail = views.mail('invitation', { ...context, known, openUrl: 'https://web.example.com/start?iss=https%3A%2F%2Fid.example' });
+      expect(mail.text).toContain('Plain & Simple');
+      expect(mail.text).toContain("Hello Ann O'Brien,");
+      expect(mail.text).toContain('Open Plain & Simple:\n\nhttps://web.example.com/start?iss=https%3A%2F%2Fid.example');
+      expect(mail.html).toContain('<a href="https://web.example.com/start?iss=https%3A%2F%2Fid.example">Open Plain &amp; Simple</a>');
+      // The invitation link is for someone whose first sign-in is still to come.
+      expect(mail.text.includes('https://id.example/invite/gha_x')).toBe(!known);
+    }
+  });
+
+  it('without openUrl says how to get in without an Open line', () => {
+    const mail = views.mail('invitation', { ...context, known: false });
+    expect(mail.text).toContain('Sign in to Plain & Simple with the account you used when you asked');
+    expect(mail.text).not.toContain('Open Plain');
+    expect(mail.html).not.toContain('Open Plain');
+  });
 });
