@@ -16,6 +16,7 @@ import { Users } from './identity/users.ts';
 import { createViews, type Views } from './http/views.ts';
 import { parseDurationSeconds } from './config/duration.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
+import { createLimiterStore, type LimiterStore } from './lib/limiter-store.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { MailOutbox } from './mail/outbox.ts';
 import { MailSender, type SenderOptions } from './mail/sender.ts';
@@ -42,6 +43,8 @@ export interface Gatehouse {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
+  /** Where every rate limit and the login throttle count (`security.rateLimits.store`): shared by instances on one database or Redis. */
+  limiterStore: LimiterStore;
   views: Views;
   audit: Audit;
   outbox: MailOutbox;
@@ -69,6 +72,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const logger = options.logger ?? createLogger(config.log.level);
   const db = createKnex(config.database, logger);
   const metrics = new Metrics();
+  const limiterStore = createLimiterStore({ store: config.security.rateLimits.store, redisUrl: config.redis.url }, db, clock);
   const views = createViews(config);
   const audit = new Audit(clock);
   const outbox = new MailOutbox(views.mail, clock);
@@ -92,6 +96,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
           passwords,
           outbox,
           audit,
+          limiterStore,
         )
       : new OidcConnector(c),
   );
@@ -100,6 +105,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
         localConnectorId: localConfigs[0].id,
         issuer: config.issuer,
         brandName: config.branding.name,
+        limiterStore,
       })
     : undefined;
   const smtp = config.mailer.host ? config.mailer : config.firstauth.mailer.host ? config.firstauth.mailer : {};
@@ -139,6 +145,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     clock,
     logger,
     metrics,
+    limiterStore,
     views,
     audit,
     outbox,
@@ -159,6 +166,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     close() {
       closing ??= (async () => {
         await sender.stop();
+        await limiterStore.close();
         await closeDatabase(db);
       })();
       return closing;

@@ -103,7 +103,7 @@ const postgresDatabase = z.strictObject({
   pool: z.strictObject({ min: z.number().int().min(0).default(0), max: z.number().int().min(1).default(10) }).optional(),
 });
 
-export const configSchema = z.strictObject({
+const configObject = z.strictObject({
   /** The public URL of this provider; path prefixes are allowed. */
   issuer: z
     .url()
@@ -266,11 +266,17 @@ export const configSchema = z.strictObject({
       devicePollInterval: duration.default('5s'),
       /**
        * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
-       * attempts within the sliding `window` the answer is 429 until the oldest leaves it. Counted in
-       * memory, per instance. Password sign-in has its own throttle (`maxLoginFailures`, `loginWindow`).
+       * attempts within `window` of the first the answer is 429 until that window ends. Counted in
+       * `store` (lib/limiter-store.ts), as are the password sign-in throttle (`maxLoginFailures`,
+       * `loginWindow`) and every other limit.
        */
       rateLimits: z
         .strictObject({
+          /**
+           * Where every limit counts: `database` (the default: every instance on the database shares
+           * every limit), `redis` (at `redis.url`, shared by the instances on it), `memory` (each instance alone).
+           */
+          store: z.enum(['database', 'redis', 'memory']).default('database'),
           /** Wrong device user codes at the code page, per IP over both issuers together (RFC 8628 §5.1). */
           deviceCodes: rateLimit(10, '15m'),
           /** Invitation codes and join requests entered on the gate pages of a sign-in, together. */
@@ -290,6 +296,7 @@ export const configSchema = z.strictObject({
           passwordReset: rateLimit(10, '15m'),
         })
         .default({
+          store: 'database',
           deviceCodes: { max: 10, window: '15m' },
           gate: { max: 30, window: '15m' },
           signup: { max: 10, window: '15m' },
@@ -304,6 +311,7 @@ export const configSchema = z.strictObject({
       passwordHashQueue: 64,
       devicePollInterval: '5s',
       rateLimits: {
+        store: 'database',
         deviceCodes: { max: 10, window: '15m' },
         gate: { max: 30, window: '15m' },
         signup: { max: 10, window: '15m' },
@@ -312,11 +320,27 @@ export const configSchema = z.strictObject({
         passwordReset: { max: 10, window: '15m' },
       },
     }),
+  /** Redis, for `security.rateLimits.store: redis` (lib/limiter-store.ts). */
+  redis: z
+    .strictObject({
+      /** e.g. `redis://127.0.0.1:6379/0` (`rediss://` for TLS; credentials from the environment). */
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+        .optional(),
+    })
+    .default({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .default({ level: 'info' }),
+});
+
+export const configSchema = configObject.superRefine((config, ctx) => {
+  if (config.security.rateLimits.store === 'redis' && !config.redis.url) {
+    ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: 'security.rateLimits.store: redis needs redis.url' });
+  }
 });
 
 /**

@@ -31,7 +31,7 @@ import { viewsDir } from './views.ts';
 import { adminApiRoutes } from '../admin/api/index.ts';
 import { consoleRoutes } from '../admin/web/index.ts';
 import { accountRoutes } from '../account/index.ts';
-import type { SlidingWindow } from '../lib/throttle.ts';
+import type { Limiter } from '../lib/limiter-store.ts';
 import { parseDurationSeconds } from '../config/duration.ts';
 
 export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, status?: number) => void;
@@ -68,7 +68,7 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
   // Before anything is served or signed: keys rotated or revoked in the database since the last look.
   if (keyRefresher) app.use(keyRefresher.middleware());
   app.use(errorHandler(views, logger));
-  const limits = new RateLimits(config, gh.clock);
+  const limits = new RateLimits(config, gh.limiterStore);
   // Wrong device user codes are counted over both issuers together (RFC 8628 §5.1).
   const wrongCodes = limits.window('deviceCodes');
   if (realm) app.use(mount(new URL(realm.issuer).pathname, issuerApp(gh, realm, limits, wrongCodes)));
@@ -83,7 +83,7 @@ export function createApp(gh: Gatehouse, main: Provider, realm?: IssuerSite, key
  * the registration guard, then oidc-provider. Pages link and post below the
  * same path (`base`), so a sign-in started at the realm stays at the realm.
  */
-function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCodesPerIp: SlidingWindow): Koa {
+function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCodesPerIp: Limiter): Koa {
   const { config, views, metrics } = gh;
   const { provider, issuer } = site;
   const base = new URL(issuer).pathname.replace(/\/$/, '');
@@ -115,7 +115,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
         secureCookies: secure,
         page,
         statuses: httpStatus,
-        gateLimiter: limits.window('gate'),
+        gateLimiter: limits.window('gate', issuer),
         interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
       },
       form,
@@ -125,9 +125,9 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
       base,
       page,
       form,
-      limits.window('signup'),
+      limits.window('signup', issuer),
     ),
-    passwordResetRoutes(gh.passwordResets, base, page, form, limits.window('passwordReset')),
+    passwordResetRoutes(gh.passwordResets, base, page, form, limits.window('passwordReset', issuer)),
     gatingRoutes(
       {
         db: gh.db,
@@ -145,7 +145,10 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   // The admin API (and console) belong to Gatehouse's own issuer only.
   // The console after the API: its guard answers every other path below /admin.
   if (issuer === config.issuer) {
-    routers.push(adminApiRoutes({ gh, provider, limiter: limits.window('admin') }), consoleRoutes({ gh, provider, limiter: limits.window('admin') }));
+    routers.push(
+      adminApiRoutes({ gh, provider, limiter: limits.window('admin') }),
+      consoleRoutes({ gh, provider, limiter: limits.inMemory('admin', () => gh.clock.now()) }),
+    );
     routers.push(accountRoutes({ gh, provider }));
   }
   // Device enrollment answers at Gatehouse's own issuer only (its token endpoint is that issuer's).

@@ -16,12 +16,15 @@
  *   except those it signed in from before, until a success there or 24 h after
  *   the last failure.
  *
- * A success resets the account's run of failures and that pair's count. In
- * memory, per instance, like `SlidingWindow` (its TODO applies). Nothing here
+ * A success resets the account's run of failures and that pair's count. Every
+ * count is kept in the limiter store (`security.rateLimits.store`, lib/limiter-store.ts),
+ * so instances on one database or Redis share them: the pair and IP counts as
+ * windows from their first failure, the run of failures and the IPs an account
+ * signed in from as counts whose memory each new one renews. Nothing here
  * sleeps: a refusal says how long to wait, computed from the injected clock.
  */
 import type { Clock } from '../lib/clock.ts';
-import { SlidingWindow } from '../lib/throttle.ts';
+import { Limiter, MemoryLimiterStore, type LimiterStore } from '../lib/limiter-store.ts';
 
 /** NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account. */
 export const consecutiveFailureCeiling = 100;
@@ -29,8 +32,6 @@ export const consecutiveFailureCeiling = 100;
 export const failureRunMemoryMs = 24 * 3600 * 1000;
 /** How long an IP the account signed in from counts as the owner's. */
 const knownIpMemoryMs = 30 * 86_400_000;
-const knownIpsPerAccount = 10;
-const maxTrackedAccounts = 50_000;
 
 export interface LoginThrottleOptions {
   maxFailures: number;
@@ -43,58 +44,45 @@ interface FailureRun {
 }
 
 export class LoginThrottle {
-  private readonly perPair: SlidingWindow;
-  private readonly perIp: SlidingWindow;
-  private readonly runs = new Map<string, FailureRun>();
-  private readonly knownIps = new Map<string, Map<string, number>>();
+  private readonly perPair: Limiter;
+  private readonly perIp: Limiter;
 
+  /** `store` (by default one of its own, in memory) and `name`: the same name in the same store is the same count. */
   constructor(
     private readonly options: LoginThrottleOptions,
     private readonly clock: Clock,
+    private readonly store: LimiterStore = new MemoryLimiterStore(clock),
+    private readonly name = 'login',
   ) {
-    const now = () => clock.now();
-    this.perPair = new SlidingWindow(options.maxFailures, options.windowMs, now);
-    this.perIp = new SlidingWindow(options.maxFailures * 4, options.windowMs, now);
+    this.perPair = new Limiter(store, `${name}.pair`, options.maxFailures, options.windowMs);
+    this.perIp = new Limiter(store, `${name}.ip`, options.maxFailures * 4, options.windowMs);
   }
 
   /** Milliseconds this attempt must wait before it is heard (0: go ahead and check the password). */
-  waitMs(account: string, ip: string): number {
-    const now = this.clock.now();
-    const waits = [this.perPair.retryAfterMs(pairKey(account, ip)), this.perIp.retryAfterMs(ip)];
-    const run = this.run(account, now);
-    if (run) {
-      const known = this.isKnownIp(account, ip, now);
+  async waitMs(account: string, ip: string): Promise<number> {
+    const [pairWait, ipWait, run] = await Promise.all([this.perPair.retryAfterMs(pairKey(account, ip)), this.perIp.retryAfterMs(ip), this.run(account)]);
+    const waits = [pairWait, ipWait];
+    if (run && run.count >= this.options.maxFailures) {
+      const now = this.clock.now();
+      const known = await this.isKnownIp(account, ip);
       if (run.count >= consecutiveFailureCeiling && !known) waits.push(run.lastAt + failureRunMemoryMs - now);
-      else if (run.count >= this.options.maxFailures && !known && this.perIp.count(ip) > 0) waits.push(run.lastAt + this.delayMs(run.count) - now);
+      else if (!known && (await this.perIp.count(ip)) > 0) waits.push(run.lastAt + this.delayMs(run.count) - now);
     }
     return Math.max(0, ...waits);
   }
 
   /** A wrong password (or an unknown account: the same answer, the same count). */
-  failed(account: string, ip: string): void {
-    const now = this.clock.now();
-    this.perPair.hit(pairKey(account, ip));
-    this.perIp.hit(ip);
-    const run = this.run(account, now) ?? { count: 0, lastAt: now };
-    this.runs.set(account, { count: run.count + 1, lastAt: now });
-    if (this.runs.size > maxTrackedAccounts) this.prune(now);
+  async failed(account: string, ip: string): Promise<void> {
+    await Promise.all([this.perPair.hit(pairKey(account, ip)), this.perIp.hit(ip), this.store.incr(this.runKey(account), failureRunMemoryMs, { renew: true })]);
   }
 
   /** The right password: the run of failures ends, and this IP is one the owner uses. */
-  succeeded(account: string, ip: string): void {
-    const now = this.clock.now();
-    this.perPair.reset(pairKey(account, ip));
-    this.runs.delete(account);
-    const known = this.knownIps.get(account) ?? new Map<string, number>();
-    known.delete(ip);
-    known.set(ip, now);
-    // Keep the most recent few (a Map iterates in insertion order: the oldest first).
-    for (const oldest of known.keys()) {
-      if (known.size <= knownIpsPerAccount) break;
-      known.delete(oldest);
-    }
-    this.knownIps.set(account, known);
-    if (this.knownIps.size > maxTrackedAccounts) this.prune(now);
+  async succeeded(account: string, ip: string): Promise<void> {
+    await Promise.all([
+      this.perPair.reset(pairKey(account, ip)),
+      this.store.delete(this.runKey(account)),
+      this.store.incr(this.knownKey(account, ip), knownIpMemoryMs, { renew: true }),
+    ]);
   }
 
   /** The delay after the `count`-th failure in a row: 1 s at `maxFailures`, doubling, at most the window. */
@@ -103,26 +91,22 @@ export class LoginThrottle {
     return Math.min(1000 * 2 ** Math.min(count - this.options.maxFailures, 30), this.options.windowMs);
   }
 
-  private run(account: string, now: number): FailureRun | undefined {
-    const run = this.runs.get(account);
-    if (run && run.lastAt + failureRunMemoryMs <= now) {
-      this.runs.delete(account);
-      return undefined;
-    }
-    return run;
+  /** The account's run of failures; each failure renews its memory, so its last one was `failureRunMemoryMs` before it ends. */
+  private async run(account: string): Promise<FailureRun | undefined> {
+    const counted = await this.store.peek(this.runKey(account));
+    return counted && { count: counted.count, lastAt: this.clock.now() + counted.remainingMs - failureRunMemoryMs };
   }
 
-  private isKnownIp(account: string, ip: string, now: number): boolean {
-    const at = this.knownIps.get(account)?.get(ip);
-    return at !== undefined && at + knownIpMemoryMs > now;
+  private async isKnownIp(account: string, ip: string): Promise<boolean> {
+    return (await this.store.peek(this.knownKey(account, ip))) !== undefined;
   }
 
-  private prune(now: number): void {
-    for (const [account, run] of this.runs) if (run.lastAt + failureRunMemoryMs <= now) this.runs.delete(account);
-    for (const [account, ips] of this.knownIps) {
-      for (const [ip, at] of ips) if (at + knownIpMemoryMs <= now) ips.delete(ip);
-      if (ips.size === 0) this.knownIps.delete(account);
-    }
+  private runKey(account: string): string {
+    return `${this.name}.run:${account}`;
+  }
+
+  private knownKey(account: string, ip: string): string {
+    return `${this.name}.known:${pairKey(account, ip)}`;
   }
 }
 

@@ -29,7 +29,7 @@ import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { isEmail } from '../lib/email.ts';
 import { randomSecret, sha256 } from '../lib/secrets.ts';
-import { SlidingWindow } from '../lib/throttle.ts';
+import { Limiter, type LimiterStore } from '../lib/limiter-store.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { checkPasswordStrength, type Passwords } from './passwords.ts';
 import type { Users } from './users.ts';
@@ -44,6 +44,8 @@ export interface PasswordResetOptions {
   /** Links mailed per address within `perAccountWindowMs` (3 an hour); past it the same answer, no mail. */
   perAccountMax?: number;
   perAccountWindowMs?: number;
+  /** Where the per-address count is kept (`gh.limiterStore`: shared by the instances). */
+  limiterStore: LimiterStore;
 }
 
 /** Why a link no longer works: the words the page shows. */
@@ -61,7 +63,7 @@ export const resetLinkError = (problem: ResetLinkProblem): GatehouseError => new
 const hour = 3_600_000;
 
 export class PasswordResets {
-  private readonly perAccount: SlidingWindow;
+  private readonly perAccount: Limiter;
   private readonly linkTtlMs: number;
 
   constructor(
@@ -74,7 +76,7 @@ export class PasswordResets {
     private readonly options: PasswordResetOptions,
   ) {
     this.linkTtlMs = options.linkTtlMs ?? hour;
-    this.perAccount = new SlidingWindow(options.perAccountMax ?? 3, options.perAccountWindowMs ?? hour, () => clock.now());
+    this.perAccount = new Limiter(options.limiterStore, 'passwordReset.perAddress', options.perAccountMax ?? 3, options.perAccountWindowMs ?? hour);
   }
 
   /**
@@ -88,7 +90,7 @@ export class PasswordResets {
     const email = emailInput.trim().toLowerCase();
     if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.', { field: 'email' });
     // Counted per address, known or not, so being throttled tells nothing either.
-    if (!this.perAccount.hit(email)) return;
+    if (!(await this.perAccount.hit(email)).allowed) return;
     const token = randomSecret();
     const tokenHash = sha256(token);
     const now = this.clock.now();

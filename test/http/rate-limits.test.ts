@@ -24,6 +24,7 @@ describe('rate limits from security.rateLimits', () => {
   it('keeps the numbers that were built in as defaults', () => {
     const config = parseConfig('# defaults only\n', file, {});
     expect(config.security.rateLimits).toEqual({
+      store: 'database',
       deviceCodes: { max: 10, window: '15m' },
       gate: { max: 30, window: '15m' },
       signup: { max: 10, window: '15m' },
@@ -58,6 +59,24 @@ describe('rate limits from security.rateLimits', () => {
     expect(message).toMatch(/security\.rateLimits\.gate\.max/);
     expect(message).toMatch(/security\.rateLimits\.signup\.window/);
     expect(message).toMatch(/security\.rateLimits.*joins/);
+  });
+
+  it('counts in the database unless security.rateLimits.store says redis (with redis.url) or memory', () => {
+    const messageOf = (text: string): string => {
+      try {
+        parseConfig(text, file, {});
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(parseConfig('# defaults only\n', file, {}).redis).toEqual({});
+    expect(parseConfig('security: { rateLimits: { store: memory } }\n', file, {}).security.rateLimits.store).toBe('memory');
+    const redis = parseConfig('security: { rateLimits: { store: redis } }\nredis: { url: "redis://127.0.0.1:6379/0" }\n', file, {});
+    expect([redis.security.rateLimits.store, redis.redis.url]).toEqual(['redis', 'redis://127.0.0.1:6379/0']);
+    expect(messageOf('security: { rateLimits: { store: redis } }\n')).toMatch(/redis\.url/);
+    expect(messageOf('security: { rateLimits: { store: files } }\n')).toMatch(/security\.rateLimits\.store/);
+    expect(messageOf('redis: { url: "http://127.0.0.1:6379" }\n')).toMatch(/redis\.url/);
   });
 });
 

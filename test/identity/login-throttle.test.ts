@@ -6,7 +6,8 @@
  * stay: per (account, IP) and per IP. After 100 failures in a row (NIST SP
  * 800-63B) the account is refused from every IP but the owner's known ones, until
  * a success or 24 h. Over HTTP with `trustProxy` and `X-Forwarded-For` for the
- * IPs; the ceiling on the throttle itself (100 password hashes would cost seconds).
+ * IPs; the ceiling on the throttle itself (100 password hashes would cost seconds), over
+ * its own memory store (the server's counts in its database, the default store).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginThrottle, consecutiveFailureCeiling, failureRunMemoryMs } from '../../src/identity/login-throttle.ts';
@@ -152,34 +153,34 @@ describe('login throttle over HTTP', () => {
 describe('login throttle: the ceiling of 100 failures in a row', () => {
   const options = { maxFailures: 5, windowMs: 15 * minute };
 
-  it('refuses the account from every new IP after 100 failures in a row, until a success from a known IP or 24 h', () => {
+  it('refuses the account from every new IP after 100 failures in a row, until a success from a known IP or 24 h', async () => {
     const clock = movableClock();
     const throttle = new LoginThrottle(options, clock);
-    throttle.succeeded('ada@example.com', '192.0.2.1');
+    await throttle.succeeded('ada@example.com', '192.0.2.1');
     // 100 failures from 100 fresh IPs: none of them is delayed (each has not been failing)...
     for (let i = 0; i < consecutiveFailureCeiling; i += 1) {
-      expect(throttle.waitMs('ada@example.com', `10.9.${i >> 8}.${i & 255}`)).toBe(0);
-      throttle.failed('ada@example.com', `10.9.${i >> 8}.${i & 255}`);
+      expect(await throttle.waitMs('ada@example.com', `10.9.${i >> 8}.${i & 255}`)).toBe(0);
+      await throttle.failed('ada@example.com', `10.9.${i >> 8}.${i & 255}`);
     }
     // ...but the 101st is refused, from any IP the account has not signed in from, for 24 h.
-    expect(throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(failureRunMemoryMs);
+    expect(await throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(failureRunMemoryMs);
     clock.advance(failureRunMemoryMs - 1000);
-    expect(throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(1000);
+    expect(await throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(1000);
     // The owner's known IP is still heard, and a success there ends the refusal.
-    expect(throttle.waitMs('ada@example.com', '192.0.2.1')).toBe(0);
-    throttle.succeeded('ada@example.com', '192.0.2.1');
-    expect(throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(0);
+    expect(await throttle.waitMs('ada@example.com', '192.0.2.1')).toBe(0);
+    await throttle.succeeded('ada@example.com', '192.0.2.1');
+    expect(await throttle.waitMs('ada@example.com', '198.51.100.7')).toBe(0);
     // Other accounts were never affected.
-    expect(throttle.waitMs('bob@example.com', '198.51.100.7')).toBe(0);
+    expect(await throttle.waitMs('bob@example.com', '198.51.100.7')).toBe(0);
   });
 
-  it('lifts the ceiling 24 h after the last failure without a success', () => {
+  it('lifts the ceiling 24 h after the last failure without a success', async () => {
     const clock = movableClock();
     const throttle = new LoginThrottle(options, clock);
-    for (let i = 0; i < consecutiveFailureCeiling; i += 1) throttle.failed('eve@example.com', `10.8.${i >> 8}.${i & 255}`);
-    expect(throttle.waitMs('eve@example.com', '198.51.100.8')).toBeGreaterThan(0);
+    for (let i = 0; i < consecutiveFailureCeiling; i += 1) await throttle.failed('eve@example.com', `10.8.${i >> 8}.${i & 255}`);
+    expect(await throttle.waitMs('eve@example.com', '198.51.100.8')).toBeGreaterThan(0);
     clock.advance(failureRunMemoryMs);
-    expect(throttle.waitMs('eve@example.com', '198.51.100.8')).toBe(0);
+    expect(await throttle.waitMs('eve@example.com', '198.51.100.8')).toBe(0);
   });
 
   it('grows the delay by doubling from the 5th failure in a row, up to the window', () => {

@@ -18,7 +18,7 @@ import { parseDurationSeconds } from '../../config/duration.ts';
 import type { Gatehouse } from '../../context.ts';
 import { listJoinRequestsOfUser, type JoinRequestRow } from '../../db/repos/join-requests.ts';
 import { isGatehouseError } from '../../errors.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
+import { Limiter } from '../../lib/limiter-store.ts';
 import type { ClientSummary } from '../../registration/clients.ts';
 import { joinRequestDetailsView } from '../../admin/ops/join-requests.ts';
 import { dateText, personOf, type Person, type SiteDeps, type SiteSection } from '../site.ts';
@@ -145,7 +145,7 @@ export const browsePages: SiteSection = (router, deps: SiteDeps) => {
   const browseUrl = `${base}/account/browse`;
   const { max, window } = gh.config.security.rateLimits.gate;
   // Asks per person, with the gate page's budget (security.rateLimits.gate).
-  const asks = new SlidingWindow(max, parseDurationSeconds(window) * 1000, () => gh.clock.now());
+  const asks = new Limiter(gh.limiterStore, 'account.ask', max, parseDurationSeconds(window) * 1000);
 
   const showBrowse = async (ctx: Context, vars: { error?: string; message?: string; failedClient?: string } = {}, status = 200) => {
     const apps = await otherAppsOf(gh, personOf(ctx).userId);
@@ -161,7 +161,7 @@ export const browsePages: SiteSection = (router, deps: SiteDeps) => {
     const clientId = String(ctx.params.client);
     const raw = (ctx.request.body as Record<string, unknown> | undefined)?.message;
     const message = typeof raw === 'string' ? raw : '';
-    if (!asks.hit(person.userId)) {
+    if (!(await asks.hit(person.userId)).allowed) {
       return showBrowse(ctx, { error: 'You have asked too often. Wait a few minutes and try again.', message, failedClient: clientId }, 429);
     }
     const refused = await refusal(gh, person, clientId);

@@ -11,7 +11,7 @@ import type { Context } from 'koa';
 import type { Gatehouse } from '../../context.ts';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import { checkLocalPassword, identitiesOf, unlinkIdentity } from '../../identity/identities.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
+import { Limiter } from '../../lib/limiter-store.ts';
 import { parseDurationSeconds } from '../../config/duration.ts';
 import { endAllSignIns, endOtherSignIns, endSignIn, listSignIns } from '../../oidc/account-sessions.ts';
 import { builtInClients } from '../../oidc/console-client.ts';
@@ -71,8 +71,11 @@ async function showSecurity(gh: Gatehouse, page: PersonPage, ctx: Context, extra
 export const securityPages: SiteSection = (router, { gh, page, form }) => {
   const local = gh.connectors.find((c) => c.type === 'local');
   // Wrong current passwords per person: the login page's limits (security.maxLoginFailures per security.loginWindow).
-  const wrongPasswords = new SlidingWindow(gh.config.security.maxLoginFailures, parseDurationSeconds(gh.config.security.loginWindow) * 1000, () =>
-    gh.clock.now(),
+  const wrongPasswords = new Limiter(
+    gh.limiterStore,
+    'account.wrongPassword',
+    gh.config.security.maxLoginFailures,
+    parseDurationSeconds(gh.config.security.loginWindow) * 1000,
   );
 
   router.get(securityPath, async (ctx) => showSecurity(gh, page, ctx));
@@ -86,11 +89,11 @@ export const securityPages: SiteSection = (router, { gh, page, form }) => {
     if (!current) return refuse('Enter your current password.', 'current');
     if (!password) return refuse('Enter a new password.', 'password');
     if (password !== again) return refuse('The two new passwords are not the same. Type the new one twice.', 'confirm');
-    if (!wrongPasswords.allows(person.userId)) {
+    if (!(await wrongPasswords.allows(person.userId))) {
       throw new GatehouseError('rate_limited', 'Too many wrong passwords in a short time; wait a while and try again.');
     }
     if (!(await checkLocalPassword(gh.db, gh.passwords, person.userId, local?.id, current))) {
-      wrongPasswords.hit(person.userId);
+      await wrongPasswords.hit(person.userId);
       return refuse('That is not your current password.', 'current');
     }
     try {

@@ -14,7 +14,7 @@ import type { Provider } from 'oidc-provider';
 import pkg from '../../../package.json' with { type: 'json' };
 import type { Gatehouse } from '../../context.ts';
 import { GatehouseError } from '../../errors.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import { invoke, pathParams, type AnyOperation } from '../operation.ts';
 import { operations } from '../ops/index.ts';
 import { authenticate } from './auth.ts';
@@ -27,7 +27,7 @@ export interface AdminApiDeps {
   gh: Gatehouse;
   provider: Provider;
   /** Calls per caller (security.rateLimits.admin). */
-  limiter: SlidingWindow;
+  limiter: Limiter;
 }
 
 function inputOf(ctx: Context, op: AnyOperation): Record<string, unknown> {
@@ -66,8 +66,9 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   const guard = async (ctx: Context, next: () => Promise<unknown>) => {
     ctx.set('Cache-Control', 'no-store');
     const actor = await authenticate(ctx, gh, provider);
-    if (!limiter.hit(actor)) {
-      ctx.set('Retry-After', String(Math.max(1, Math.ceil(limiter.retryAfterMs(actor) / 1000))));
+    const counted = await limiter.hit(actor);
+    if (!counted.allowed) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil(counted.retryAfterMs / 1000))));
       throw new GatehouseError('rate_limited', 'Too many admin API calls from this caller; wait a moment and try again.');
     }
     ctx.state.adminActor = actor;

@@ -2,18 +2,20 @@
  * The per-IP rate limits of Gatehouse's HTTP layer, their numbers from
  * `security.rateLimits` (config/schema.ts): wrong device user codes, token
  * entries and join requests at the gate, self sign-ups, device enrollments.
- * Each is a sliding window over the injected clock, so tests move time instead
- * of waiting. Password sign-in has its own throttle in the domain
- * (identity/login-throttle.ts), per account as well as per IP.
+ * Each is a window of `max` from the first attempt (lib/limiter-store.ts), counted in
+ * the store `security.rateLimits.store` names, so instances on one database (or
+ * one Redis) share them; the database and memory stores run on the injected clock,
+ * so tests move time instead of waiting. Password sign-in has its own throttle in
+ * the domain (identity/login-throttle.ts), per account as well as per IP.
  */
 import type { Middleware } from 'koa';
 import { parseDurationSeconds } from '../../config/duration.ts';
 import type { Config } from '../../config/schema.ts';
 import { GatehouseError } from '../../errors.ts';
-import type { Clock } from '../../lib/clock.ts';
+import { Limiter, type LimiterStore } from '../../lib/limiter-store.ts';
 import { SlidingWindow } from '../../lib/throttle.ts';
 
-export type RateLimitName = keyof Config['security']['rateLimits'];
+export type RateLimitName = Exclude<keyof Config['security']['rateLimits'], 'store'>;
 
 export interface RateLimit {
   max: number;
@@ -34,28 +36,38 @@ export function rateLimitsOf(config: Config): Record<RateLimitName, RateLimit> {
   };
 }
 
-/** Builds the counting windows, one per call: each issuer counts its gate and sign-ups on its own. */
+/**
+ * Builds the limits over the one store. The same name (and scope) is the same
+ * count, on every instance: each issuer counts its gate and sign-ups on its
+ * own by passing its issuer as `scope`.
+ */
 export class RateLimits {
   private readonly limits: Record<RateLimitName, RateLimit>;
 
   constructor(
     config: Config,
-    private readonly clock: Clock,
+    private readonly store: LimiterStore,
   ) {
     this.limits = rateLimitsOf(config);
   }
 
-  window(name: RateLimitName): SlidingWindow {
+  window(name: RateLimitName, scope?: string): Limiter {
     const { max, windowMs } = this.limits[name];
-    return new SlidingWindow(max, windowMs, () => this.clock.now());
+    return new Limiter(this.store, scope ? `${name}@${scope}` : name, max, windowMs);
+  }
+
+  /** The admin console's limit, in memory per instance, until admin/web/index.ts takes a Limiter (issue 14). */
+  inMemory(name: RateLimitName, now: () => number = Date.now): SlidingWindow {
+    const { max, windowMs } = this.limits[name];
+    return new SlidingWindow(max, windowMs, now);
   }
 
   /**
    * A window of one per IP over `name`'s window: the first refusal of each
    * address and window is audited, later ones are not, so a flood cannot flood the log.
    */
-  firstRefusals(name: RateLimitName): SlidingWindow {
-    return new SlidingWindow(1, this.limits[name].windowMs, () => this.clock.now());
+  firstRefusals(name: RateLimitName): Limiter {
+    return new Limiter(this.store, `${name}.refused`, 1, this.limits[name].windowMs);
   }
 }
 
@@ -66,13 +78,13 @@ export class RateLimits {
  * the limit the code page answers 429 until the window has passed. Form
  * problems (403) and confirmations (200) do not count: only a 400 does.
  */
-export function wrongDeviceCodes(perIp: SlidingWindow, codePath: string): Middleware {
+export function wrongDeviceCodes(perIp: Limiter, codePath: string): Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== codePath) return next();
-    if (!perIp.allows(ctx.ip)) {
+    if (!(await perIp.allows(ctx.ip))) {
       throw new GatehouseError('rate_limited', 'Too many wrong codes. Wait a few minutes, check the code on your device, and try again.');
     }
     await next();
-    if (ctx.status === 400) perIp.hit(ctx.ip);
+    if (ctx.status === 400) await perIp.hit(ctx.ip);
   };
 }

@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { GatehouseError } from '../../errors.ts';
 import { readJsonObjectBody } from '../../lib/json-body.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import { manufacturerIdPattern } from '../../devices/allow-list.ts';
 import type { DeviceEnrollment } from '../../devices/enrollment.ts';
 
@@ -43,12 +43,12 @@ async function readBody(ctx: Context): Promise<{ token: string; manufacturerId: 
  * cannot flood the log), and the first rate-limited request per address and window
  * (`firstRefusals`). Both windows come from middleware/rate-limit.ts.
  */
-export function deviceRoutes(devices: DeviceEnrollment, perIp: SlidingWindow, firstRefusals: SlidingWindow): Router {
+export function deviceRoutes(devices: DeviceEnrollment, perIp: Limiter, firstRefusals: Limiter): Router {
   const router = new Router();
   router.post('/api/register-device', async (ctx: Context) => {
-    if (!perIp.hit(ctx.ip)) {
+    if (!(await perIp.hit(ctx.ip)).allowed) {
       const err = new GatehouseError('rate_limited', 'too many enrollment attempts from this address; wait a few minutes and try again');
-      if (firstRefusals.hit(ctx.ip)) await devices.recordRefusal(ctx.ip, err);
+      if ((await firstRefusals.hit(ctx.ip)).allowed) await devices.recordRefusal(ctx.ip, err);
       throw err;
     }
     let body: { token: string; manufacturerId: string };

@@ -13,13 +13,13 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { PasswordResets } from '../../identity/password-reset.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import type { Page } from '../app.ts';
 import { httpStatus } from '../middleware/errors.ts';
 import { resumeLink, safeReturn } from './signup.ts';
 
 /** `resets` is undefined without a local connector: then these pages do not exist. */
-export function passwordResetRoutes(resets: PasswordResets | undefined, base: string, page: Page, form: Middleware[], perIp: SlidingWindow): Router {
+export function passwordResetRoutes(resets: PasswordResets | undefined, base: string, page: Page, form: Middleware[], perIp: Limiter): Router {
   const router = new Router();
   const open = (): PasswordResets => {
     if (!resets) throw new GatehouseError('not_found', 'There is no page at this address. Check the link, or go back to the application and start again.');
@@ -38,7 +38,8 @@ export function passwordResetRoutes(resets: PasswordResets | undefined, base: st
     const body = ctx.request.body as Record<string, unknown>;
     const email = String(body.email ?? '').slice(0, 320);
     const returnTo = safeReturn(body.return_to, base);
-    if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'Too many reset requests from your network. Wait 15 minutes and try again.');
+    if (!(await perIp.hit(ctx.ip)).allowed)
+      throw new GatehouseError('rate_limited', 'Too many reset requests from your network. Wait 15 minutes and try again.');
     try {
       await service.request(email, returnTo, { ip: ctx.ip });
     } catch (err) {

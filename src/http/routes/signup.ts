@@ -12,7 +12,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { LocalConnector } from '../../identity/connectors/local.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import type { Page } from '../app.ts';
 import { httpStatus } from '../middleware/errors.ts';
 
@@ -25,7 +25,7 @@ export const resumeLink = (returnTo: string | undefined, email: string): string 
   returnTo ? `${returnTo}?login_hint=${encodeURIComponent(email)}` : undefined;
 
 /** `perIp` counts sign-ups (`security.rateLimits.signup`, see middleware/rate-limit.ts). */
-export function signupRoutes(local: LocalConnector | undefined, base: string, page: Page, form: Middleware[], perIp: SlidingWindow): Router {
+export function signupRoutes(local: LocalConnector | undefined, base: string, page: Page, form: Middleware[], perIp: Limiter): Router {
   const router = new Router();
   const open = () => {
     if (!local?.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
@@ -42,7 +42,7 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
     const body = ctx.request.body as Record<string, unknown>;
     const fields = { email: String(body.email ?? ''), name: String(body.name ?? ''), password: String(body.password ?? '') };
     const returnTo = safeReturn(body.return_to, base);
-    if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'Too many sign-ups from your network. Try again later.');
+    if (!(await perIp.hit(ctx.ip)).allowed) throw new GatehouseError('rate_limited', 'Too many sign-ups from your network. Try again later.');
     try {
       await connector.signUp(fields, returnTo);
     } catch (err) {
@@ -100,7 +100,7 @@ export function signupRoutes(local: LocalConnector | undefined, base: string, pa
     const body = ctx.request.body as Record<string, unknown>;
     const email = String(body.email ?? '');
     const returnTo = safeReturn(body.return_to, base);
-    if (!perIp.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'Too many requests from your network. Try again later.');
+    if (!(await perIp.hit(ctx.ip)).allowed) throw new GatehouseError('rate_limited', 'Too many requests from your network. Try again later.');
     try {
       await connector.resendVerification(email, returnTo);
     } catch (err) {

@@ -21,7 +21,7 @@ import { GatehouseError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isEmail } from '../../lib/email.ts';
 import { newId, randomSecret, sha256 } from '../../lib/secrets.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
+import { Limiter, type LimiterStore } from '../../lib/limiter-store.ts';
 import type { MailOutbox } from '../../mail/outbox.ts';
 import type { Identity } from '../identity.ts';
 import { LoginThrottle } from '../login-throttle.ts';
@@ -77,7 +77,7 @@ export class LocalConnector {
   readonly type = 'local';
   private readonly throttle: LoginThrottle;
   /** "Send it again" per address (the per-IP limit is the sign-up window, in the HTTP layer). */
-  private readonly resends: SlidingWindow;
+  private readonly resends: Limiter;
 
   constructor(
     readonly options: LocalConnectorOptions,
@@ -86,9 +86,10 @@ export class LocalConnector {
     private readonly passwords: Passwords,
     private readonly outbox: MailOutbox,
     private readonly audit: Audit,
+    limiterStore: LimiterStore,
   ) {
-    this.throttle = new LoginThrottle({ maxFailures: options.maxFailures, windowMs: options.windowMs }, clock);
-    this.resends = new SlidingWindow(3, 3_600_000, () => clock.now());
+    this.throttle = new LoginThrottle({ maxFailures: options.maxFailures, windowMs: options.windowMs }, clock, limiterStore, options.id);
+    this.resends = new Limiter(limiterStore, `signup.resend@${options.id}`, 3, 3_600_000);
   }
 
   get id(): string {
@@ -102,7 +103,7 @@ export class LocalConnector {
   async authenticate(emailInput: string, password: string, ip: string): Promise<Identity> {
     const email = emailInput.trim().toLowerCase();
     if (!email || !password) throw new GatehouseError('input.invalid', 'Enter your e-mail address and password.');
-    const waitMs = this.throttle.waitMs(email, ip);
+    const waitMs = await this.throttle.waitMs(email, ip);
     if (waitMs > 0) {
       const retryAfterSeconds = Math.ceil(waitMs / 1000);
       throw new GatehouseError('auth.throttled', `Too many failed sign-in attempts. Try again in ${waitTime(retryAfterSeconds)}.`, { retryAfterSeconds });
@@ -110,13 +111,13 @@ export class LocalConnector {
     const account = await findLocalAccountByEmail(this.db, email);
     const ok = await this.passwords.verify(account?.password_hash, password);
     if (!account || !ok) {
-      this.throttle.failed(email, ip);
+      await this.throttle.failed(email, ip);
       throw new GatehouseError('auth.invalid_credentials', 'The e-mail address or password is wrong.');
     }
     if (account.email_verified_at === null) {
       throw new GatehouseError('auth.email_not_verified', 'Confirm your e-mail address first: open the link we sent you.');
     }
-    this.throttle.succeeded(email, ip);
+    await this.throttle.succeeded(email, ip);
     return { connectorId: this.id, subject: account.id, email: account.email, emailVerified: true, name: account.name ?? undefined };
   }
 
@@ -221,7 +222,7 @@ export class LocalConnector {
     if (!this.options.signup) throw new GatehouseError('signup.disabled', 'Sign-up is not open here. Ask an administrator for an invitation.');
     const email = emailInput.trim().toLowerCase();
     if (!isEmail(email)) throw new GatehouseError('input.invalid', 'Enter a valid e-mail address.', { field: 'email' });
-    if (!this.resends.hit(email)) return;
+    if (!(await this.resends.hit(email)).allowed) return;
     await withTransaction(this.db, async (trx) => {
       const account = await findLocalAccountByEmail(trx, email);
       if (!account || account.email_verified_at !== null) return;

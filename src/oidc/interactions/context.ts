@@ -12,7 +12,7 @@ import type { Users } from '../../identity/users.ts';
 import type { Gate } from '../../gating/access.ts';
 import type { JoinRequests } from '../../gating/join-requests.ts';
 import type { ClientDirectory } from '../../registration/clients.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { StatusTable } from '../oauth-errors.ts';
 import { outageIn } from '../unavailable.ts';
@@ -28,7 +28,7 @@ export interface InteractionDeps {
   clients: ClientDirectory;
   metrics: Metrics;
   /** Token entries and join requests per IP. */
-  gateLimiter: SlidingWindow;
+  gateLimiter: Limiter;
   interactionTtlMs: number;
   issuer: string;
   /** The HTTP status of each error code (http/middleware/errors.ts), for pages that show an error in place. */

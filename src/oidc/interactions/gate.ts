@@ -55,14 +55,15 @@ async function finishAccess(deps: InteractionDeps, ctx: Context): Promise<void> 
   ctx.respond = false;
 }
 
-function limit(deps: InteractionDeps, ctx: Context): void {
-  if (!deps.gateLimiter.hit(ctx.ip)) throw new GatehouseError('rate_limited', 'Too many attempts from your network. Wait a few minutes and try again.');
+async function limit(deps: InteractionDeps, ctx: Context): Promise<void> {
+  if (!(await deps.gateLimiter.hit(ctx.ip)).allowed)
+    throw new GatehouseError('rate_limited', 'Too many attempts from your network. Wait a few minutes and try again.');
 }
 
 /** POST of the token form (`acl_token`). */
 export async function postToken(deps: InteractionDeps, ctx: Context): Promise<void> {
   const details = await loadInteraction(deps, ctx);
-  limit(deps, ctx);
+  await limit(deps, ctx);
   const token = String((ctx.request.body as Record<string, unknown>).acl_token ?? '').trim();
   const client = await gateClient(deps, details);
   const identity = details.prompt.name === 'login' ? await deps.gate.held(details.uid) : undefined;
@@ -127,7 +128,7 @@ export async function postJoin(deps: InteractionDeps, ctx: Context): Promise<voi
   const client = await gateClient(deps, details);
   const body = ctx.request.body as Record<string, unknown>;
   const fields = { email: String(body.email ?? ''), name: String(body.name ?? ''), message: String(body.message ?? '') };
-  limit(deps, ctx);
+  await limit(deps, ctx);
   let filed: { email: string };
   try {
     filed = await deps.joinRequests.file({ identity: who.identity, userId: who.userId, clientId: client.id, ...fields });

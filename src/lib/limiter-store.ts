@@ -1,0 +1,312 @@
+/**
+ * Where every limit counts (issue 14, SPEC 9 `security.rateLimits.store`): the
+ * per-IP form limits, the password login throttle, the admin limit and the
+ * rest. One store per Gatehouse instance, built in the composition root
+ * (context.ts) and closed with it:
+ *
+ * - `database` (the default): a row per counted key in `rate_limit` of the
+ *   Gatehouse database, so every instance on that database shares every limit.
+ *   Each hit is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (SQLite and
+ *   PostgreSQL alike): the row is the lock, so hits of two instances at the same
+ *   moment are counted exactly. Time comes from the injected clock.
+ *   (rate-limiter-flexible's RateLimiterPostgres and RateLimiterSQLite read
+ *   Date.now and create their own tables, so the windows are written here.)
+ * - `redis`: rate-limiter-flexible's RateLimiterRedis over ioredis at `redis.url`,
+ *   shared by every instance on that Redis. Time is the Redis server's (key expiry).
+ * - `memory`: a map in this process, on the injected clock: each instance counts alone.
+ *
+ * A window is fixed from the first hit of a key: `max` hits within `windowMs`
+ * of it pass, later ones are refused until the window ends (that is the
+ * Retry-After), then the key counts from zero again. Refused hits are counted
+ * too but never make the window longer.
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import { Redis } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import type { Clock } from './clock.ts';
+
+export type LimiterStoreKind = 'database' | 'memory' | 'redis';
+
+/** A key's count in its current window, and how long that window still runs. */
+export interface Counted {
+  count: number;
+  remainingMs: number;
+}
+
+export interface HitOptions {
+  /**
+   * Every hit restarts the window (the key is forgotten `windowMs` after its
+   * last hit, not its first): runs of failures, IPs an account signed in from.
+   */
+  renew?: boolean;
+}
+
+/** The counters under every limit. Keys are the callers' (Limiter prefixes its name). */
+export interface LimiterStore {
+  readonly kind: LimiterStoreKind;
+  /** Counts one hit of `key` and returns the count after it. */
+  incr(key: string, windowMs: number, options?: HitOptions): Promise<Counted>;
+  /** The count in the current window, undefined when it has none. */
+  peek(key: string): Promise<Counted | undefined>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The answer to one hit: whether it is within the limit, and (when the limit is reached) how long until it is not. */
+export interface HitResult {
+  allowed: boolean;
+  retryAfterMs: number;
+}
+
+/**
+ * One limit: `max` hits per key within `windowMs`, counted in `store` under
+ * `name` (the same name on every instance shares the count).
+ */
+export class Limiter {
+  constructor(
+    private readonly store: LimiterStore,
+    readonly name: string,
+    readonly max: number,
+    readonly windowMs: number,
+  ) {}
+
+  /** Records one hit; `allowed` when it was still within the limit. */
+  async hit(key: string): Promise<HitResult> {
+    const { count, remainingMs } = await this.store.incr(this.key(key), this.windowMs);
+    return { allowed: count <= this.max, retryAfterMs: count >= this.max ? Math.max(0, remainingMs) : 0 };
+  }
+
+  /** True while `key` is below its limit (the next hit would be allowed). */
+  async allows(key: string): Promise<boolean> {
+    return (await this.count(key)) < this.max;
+  }
+
+  /** Hits of `key` in its current window. */
+  async count(key: string): Promise<number> {
+    return (await this.store.peek(this.key(key)))?.count ?? 0;
+  }
+
+  /** How long until `key` is below its limit again (0 when it is now). */
+  async retryAfterMs(key: string): Promise<number> {
+    const counted = await this.store.peek(this.key(key));
+    return counted && counted.count >= this.max ? Math.max(0, counted.remainingMs) : 0;
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.store.delete(this.key(key));
+  }
+
+  private key(key: string): string {
+    return `${this.name}:${key}`;
+  }
+}
+
+const maxMemoryKeys = 50_000;
+
+/** Counts in this process only, on the injected clock. */
+export class MemoryLimiterStore implements LimiterStore {
+  readonly kind = 'memory' as const;
+  private readonly entries = new Map<string, { count: number; endsAt: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
+    const now = this.clock.now();
+    const entry = this.live(key, now);
+    const next = entry ? { count: entry.count + 1, endsAt: options.renew ? now + windowMs : entry.endsAt } : { count: 1, endsAt: now + windowMs };
+    this.entries.set(key, next);
+    if (this.entries.size > maxMemoryKeys) this.prune(now);
+    return Promise.resolve({ count: next.count, remainingMs: next.endsAt - now });
+  }
+
+  peek(key: string): Promise<Counted | undefined> {
+    const now = this.clock.now();
+    const entry = this.live(key, now);
+    return Promise.resolve(entry && { count: entry.count, remainingMs: entry.endsAt - now });
+  }
+
+  delete(key: string): Promise<void> {
+    this.entries.delete(key);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.entries.clear();
+    return Promise.resolve();
+  }
+
+  private live(key: string, now: number): { count: number; endsAt: number } | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.endsAt <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private prune(now: number): void {
+    for (const [key, entry] of this.entries) if (entry.endsAt <= now) this.entries.delete(key);
+  }
+}
+
+/** Expired rows are deleted every this many hits (of this instance). */
+const pruneEvery = 1000;
+
+/** Counts in the `rate_limit` table (migrations/20261201200000_create_rate_limits.ts), on the injected clock. */
+export class DatabaseLimiterStore implements LimiterStore {
+  readonly kind = 'database' as const;
+  private hits = 0;
+  private pruning: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly clock: Clock,
+  ) {}
+
+  async incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
+    const now = this.clock.now();
+    const endsAt = now + windowMs;
+    // One statement: a new key starts at 1; a live one counts on (renewing its end when asked); an ended one starts over.
+    const kept = options.renew ? 'excluded.ends_at' : 'rate_limit.ends_at';
+    const result: unknown = await this.db.raw(
+      `insert into rate_limit (name, hits, ends_at) values (?, 1, ?)
+       on conflict (name) do update set
+         hits = case when rate_limit.ends_at <= ? then 1 else rate_limit.hits + 1 end,
+         ends_at = case when rate_limit.ends_at <= ? then excluded.ends_at else ${kept} end
+       returning hits, ends_at`,
+      [storedKey(key), endsAt, now, now],
+    );
+    const row = rowsOf(result)[0];
+    if (!row) throw new Error('rate_limit: the counting statement returned no row');
+    if (++this.hits % pruneEvery === 0) this.prune(now);
+    return { count: Number(row.hits), remainingMs: Number(row.ends_at) - now };
+  }
+
+  async peek(key: string): Promise<Counted | undefined> {
+    const now = this.clock.now();
+    const row = (await this.db('rate_limit')
+      .where({ name: storedKey(key) })
+      .where('ends_at', '>', now)
+      .first('hits', 'ends_at')) as Row | undefined;
+    return row && { count: Number(row.hits), remainingMs: Number(row.ends_at) - now };
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.db('rate_limit')
+      .where({ name: storedKey(key) })
+      .delete();
+  }
+
+  /** The database itself is closed by its owner (Gatehouse.close); this waits for a pruning under way. */
+  async close(): Promise<void> {
+    await this.pruning;
+  }
+
+  private prune(now: number): void {
+    this.pruning ??= this.db('rate_limit')
+      .where('ends_at', '<=', now)
+      .delete()
+      .catch(() => undefined)
+      .finally(() => (this.pruning = undefined));
+  }
+}
+
+interface Row {
+  hits: number | string;
+  ends_at: number | string;
+}
+
+/** knex.raw's answer: pg's result has `rows`, better-sqlite3's is the rows. */
+function rowsOf(result: unknown): Row[] {
+  if (Array.isArray(result)) return result as Row[];
+  return (result as { rows: Row[] }).rows;
+}
+
+/** Keys name accounts and IPs: long ones are stored as their SHA-256 (the column holds 255). */
+function storedKey(key: string): string {
+  return key.length <= 200 ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/**
+ * Counts in Redis, through rate-limiter-flexible's RateLimiterRedis (one per
+ * window length, its atomic INCR-and-expire script); renewed windows use a
+ * PEXPIRE after the INCR. Time is the Redis server's.
+ */
+export class RedisLimiterStore implements LimiterStore {
+  readonly kind = 'redis' as const;
+  private readonly limiters = new Map<number, RateLimiterRedis>();
+  private readonly prefix = 'gatehouse:limit';
+
+  constructor(readonly client: Redis) {}
+
+  static connect(url: string): RedisLimiterStore {
+    return new RedisLimiterStore(new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }));
+  }
+
+  async incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
+    if (options.renew) {
+      const full = this.fullKey(key);
+      const replies = await this.client.multi().incr(full).pexpire(full, windowMs).exec();
+      return { count: Number(replies?.[0]?.[1] ?? 0), remainingMs: windowMs };
+    }
+    // points: as many as a key can be hit; the limit is decided by Limiter, the count is what is wanted here.
+    const res = await this.limiter(windowMs).consume(key, 1);
+    return { count: res.consumedPoints, remainingMs: res.msBeforeNext };
+  }
+
+  async peek(key: string): Promise<Counted | undefined> {
+    const full = this.fullKey(key);
+    const replies = await this.client.multi().get(full).pttl(full).exec();
+    const value = replies?.[0]?.[1];
+    const ttl = Number(replies?.[1]?.[1] ?? -2);
+    if (value === null || value === undefined || ttl === -2) return undefined;
+    const count = Number(value);
+    return count > 0 ? { count, remainingMs: ttl < 0 ? 0 : ttl } : undefined;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.del(this.fullKey(key));
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private limiter(windowMs: number): RateLimiterRedis {
+    let limiter = this.limiters.get(windowMs);
+    if (!limiter) {
+      limiter = new RateLimiterRedis({
+        storeClient: this.client,
+        keyPrefix: this.prefix,
+        points: Number.MAX_SAFE_INTEGER,
+        duration: Math.max(1, Math.ceil(windowMs / 1000)),
+      });
+      this.limiters.set(windowMs, limiter);
+    }
+    return limiter;
+  }
+
+  /** RateLimiterRedis's own key for `key` (keyPrefix:key). */
+  private fullKey(key: string): string {
+    return `${this.prefix}:${key}`;
+  }
+}
+
+export interface LimiterStoreSettings {
+  store: LimiterStoreKind;
+  redisUrl?: string | undefined;
+}
+
+/** The store `security.rateLimits.store` names (config/schema.ts checks that `redis` comes with `redis.url`). */
+export function createLimiterStore(settings: LimiterStoreSettings, db: Knex, clock: Clock): LimiterStore {
+  switch (settings.store) {
+    case 'memory':
+      return new MemoryLimiterStore(clock);
+    case 'redis':
+      if (!settings.redisUrl) throw new Error('security.rateLimits.store: redis needs redis.url');
+      return RedisLimiterStore.connect(settings.redisUrl);
+    case 'database':
+      return new DatabaseLimiterStore(db, clock);
+  }
+}
