@@ -48,7 +48,7 @@ import type { Clock } from '../lib/clock.ts';
 import { isEmail } from '../lib/email.ts';
 import { newId, randomSecret, sha256 } from '../lib/secrets.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import type { ClientDirectory, ClientSummary } from '../registration/clients.ts';
+import { openUrl, type ClientDirectory, type ClientSummary } from '../registration/clients.ts';
 import type { AclTokens } from './acl-tokens.ts';
 
 export const endingStatuses: readonly JoinRequestStatus[] = Object.freeze(['approved', 'denied', 'expired']);
@@ -118,6 +118,8 @@ interface DecisionClient {
   approvals: number;
   /** Who decides its requests (approversFor). */
   approvers: string[];
+  /** Where the app opens (registration/clients.ts openUrl), for the approval mail; null when unknown. */
+  openUrl: string | null;
 }
 
 /** How a decision is taken: by whom it is recorded, and whose approval it counts (null: decides outright). */
@@ -368,6 +370,7 @@ export class JoinRequests {
       exists: found !== undefined,
       approvals: found?.approvals ?? 1,
       approvers: this.approversOf(found),
+      openUrl: found ? openUrl(found, this.options.issuer) : null,
     };
   }
 
@@ -452,6 +455,7 @@ export class JoinRequests {
               name: request.name,
               clientName,
               link: `${this.options.issuer}/invite/${invitation}`,
+              openUrl: client.openUrl,
               known: Boolean(request.user_id),
             },
           }
