@@ -2,6 +2,18 @@
  * Starting a server: migrations, keys, the provider and the app, the mail sender
  * and the clean-up of expired protocol state. `listenOn` lets tests listen on an
  * OS-picked port first and derive the issuer from it.
+ *
+ * The steps come apart for `serve --workers N` (./cluster.ts):
+ * - `prepareDatabase`: what must run once before anyone serves (migrations, the
+ *   repair of interrupted registrations, signing and cookie keys, the allow-list
+ *   check, auto mode's global token): the primary;
+ * - `listenApp`: the provider and the app on the port, and the mail sender
+ *   (kicked by mails its own requests enqueue; the lease in mail/sender.ts keeps
+ *   several senders from sending one mail twice): each worker;
+ * - `startHousekeeping`: the ten-minute clean-up of expired protocol state and
+ *   the one-minute registration repair sweep: one process (the primary);
+ * - `bootstrapLink`: the first admin's one-time link, once everyone listens: the primary.
+ * `startServer` runs them all in one process, as `serve` does with one worker.
  */
 import http from 'node:http';
 import path from 'node:path';
@@ -35,17 +47,30 @@ async function repairRegistrations(gh: Gatehouse): Promise<void> {
   if (undone.length) gh.logger.warn({ undone }, 'undid registrations interrupted by a crash; their registration token uses were given back');
 }
 
-export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {
-  const { config, logger } = gh;
+/** The start-up work that runs once per start, before any process serves (see the header). */
+export async function prepareDatabase(gh: Gatehouse): Promise<void> {
+  const { config } = gh;
   // SPEC 7: a missing ${VAR} stops start-up, naming the key and its line (the CLI defers them for other commands).
   requireSet(config);
   await migrateLatest(gh.db);
   await repairRegistrations(gh);
   await gh.keys.ensure();
   if (config.deviceRegistration.enabled) await gh.devices.checkAllowList();
-  gh.cookieKeys = await gh.keys.cookieKeys();
   if (gh.gate.mode === 'auto') await gh.gate.ensureGlobalToken(gh.clients.staticIds());
+}
 
+export interface ListeningApp {
+  server: http.Server;
+  /** Closes the server (dropping open connections) and the database. */
+  stop(): Promise<void>;
+}
+
+/** The provider(s) and the app on the configured port (or on `listenOn`), and the mail sender; after `prepareDatabase`. */
+export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<ListeningApp> {
+  const { config, logger } = gh;
+  requireSet(config);
+  // Made by prepareDatabase (keys.ensure); read here, so every worker signs cookies with the same keys.
+  gh.cookieKeys = await gh.keys.cookieKeys();
   const renderAt =
     (base: string) =>
     (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
@@ -108,19 +133,35 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
       server.listen(port, host, () => resolve());
     });
   }
-  // Only once listening: a start that fails before (port taken) must not spend the one-time link,
-  // since later starts see the bootstrap token and print none.
-  let bootstrapLink: string | undefined;
-  try {
-    const bootstrap = await gh.gate.bootstrapInvitation(config.admins, gh.clients.staticIds());
-    bootstrapLink = bootstrap ? `${config.issuer}/invite/${bootstrap}` : undefined;
-  } catch (err) {
-    server.closeAllConnections();
-    server.close();
-    throw err;
-  }
-  if (bootstrapLink) logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stderr');
   gh.sender.start();
+  const address = server.address() as AddressInfo;
+  logger.info({ issuer: config.issuer, address: `${address.address}:${address.port}` }, 'gatehouse is listening');
+  return {
+    server,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gh.close();
+    },
+  };
+}
+
+/**
+ * The first admin's one-time link, on a first start in manual mode. Only once
+ * listening: a start that fails before (port taken) must not spend it, since
+ * later starts see the bootstrap token and print none.
+ */
+export async function bootstrapLink(gh: Gatehouse): Promise<string | undefined> {
+  const { config, logger } = gh;
+  const bootstrap = await gh.gate.bootstrapInvitation(config.admins, gh.clients.staticIds());
+  if (!bootstrap) return undefined;
+  logger.warn({ admins: config.admins }, 'no users yet: a one-time invitation for the first admin was printed on stderr');
+  return `${config.issuer}/invite/${bootstrap}`;
+}
+
+/** The periodic clean-up and repair; one process runs them. Returns what stops them. */
+export function startHousekeeping(gh: Gatehouse): () => void {
+  const { logger } = gh;
   const cleanup = setInterval(
     () => {
       deleteExpiredModels(gh.db, gh.clock.now()).catch((err: unknown) => logger.warn({ err }, 'expired state clean-up failed'));
@@ -128,25 +169,38 @@ export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promis
     10 * 60 * 1000,
   );
   cleanup.unref();
-  // A peer instance that crashed mid-registration is repaired by the instances still running.
+  // A peer instance (or worker) that crashed mid-registration is repaired by the instances still running.
   const repair = setInterval(
     () => void repairRegistrations(gh).catch((err: unknown) => logger.warn({ err }, 'registration repair failed')),
     reservationBoundMs,
   );
   repair.unref();
+  return () => {
+    clearInterval(cleanup);
+    clearInterval(repair);
+  };
+}
 
-  const address = server.address() as AddressInfo;
-  logger.info({ issuer: config.issuer, address: `${address.address}:${address.port}` }, 'gatehouse is listening');
+export async function startServer(gh: Gatehouse, listenOn?: http.Server): Promise<RunningServer> {
+  await prepareDatabase(gh);
+  const app = await listenApp(gh, listenOn);
+  let link: string | undefined;
+  try {
+    link = await bootstrapLink(gh);
+  } catch (err) {
+    app.server.closeAllConnections();
+    app.server.close();
+    await gh.sender.stop();
+    throw err;
+  }
+  const stopHousekeeping = startHousekeeping(gh);
   return {
-    url: config.issuer,
-    bootstrapLink,
-    server,
+    url: gh.config.issuer,
+    bootstrapLink: link,
+    server: app.server,
     async stop() {
-      clearInterval(cleanup);
-      clearInterval(repair);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await gh.close();
+      stopHousekeeping();
+      await app.stop();
     },
   };
 }
