@@ -115,7 +115,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
         secureCookies: secure,
         page,
         statuses: httpStatus,
-        gateLimiter: limits.window('gate', issuer),
+        gateLimiter: limits.window('gate', base),
         interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
       },
       form,
@@ -125,9 +125,9 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
       base,
       page,
       form,
-      limits.window('signup', issuer),
+      limits.window('signup', base),
     ),
-    passwordResetRoutes(gh.passwordResets, base, page, form, limits.window('passwordReset', issuer)),
+    passwordResetRoutes(gh.passwordResets, base, page, form, limits.window('passwordReset', base)),
     gatingRoutes(
       {
         db: gh.db,

@@ -39,7 +39,7 @@ export function rateLimitsOf(config: Config): Record<RateLimitName, RateLimit> {
 /**
  * Builds the limits over the one store. The same name (and scope) is the same
  * count, on every instance: each issuer counts its gate and sign-ups on its
- * own by passing its issuer as `scope`.
+ * own by passing its issuer's path as `scope`.
  */
 export class RateLimits {
   private readonly limits: Record<RateLimitName, RateLimit>;
