@@ -72,7 +72,9 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const logger = options.logger ?? createLogger(config.log.level);
   const db = createKnex(config.database, logger);
   const metrics = new Metrics();
-  const limiterStore = createLimiterStore({ store: config.security.rateLimits.store, redisUrl: config.redis.url }, db, clock);
+  const limiterStore = createLimiterStore({ store: config.security.rateLimits.store, redisUrl: config.redis.url }, db, clock, (err) =>
+    logger.warn({ err }, 'redis (security.rateLimits.store) cannot be reached; limited requests answer 503 until it can'),
+  );
   const views = createViews(config);
   const audit = new Audit(clock);
   const outbox = new MailOutbox(views.mail, clock);

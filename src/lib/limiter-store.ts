@@ -24,6 +24,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { GatehouseError } from '../errors.ts';
 import type { Clock } from './clock.ts';
 
 export type LimiterStoreKind = 'database' | 'memory' | 'redis';
@@ -240,11 +241,34 @@ export class RedisLimiterStore implements LimiterStore {
 
   constructor(readonly client: Redis) {}
 
-  static connect(url: string): RedisLimiterStore {
-    return new RedisLimiterStore(new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }));
+  /**
+   * `onError` hears the first connection error after each time Redis was
+   * reachable (ioredis reconnects by itself and would repeat it every attempt).
+   */
+  static connect(url: string, onError: (err: Error) => void = () => undefined): RedisLimiterStore {
+    const client = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    let told = false;
+    client.on('ready', () => (told = false));
+    client.on('error', (err: Error) => {
+      if (!told) onError(err);
+      told = true;
+    });
+    return new RedisLimiterStore(client);
   }
 
-  async incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
+  incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
+    return reachable(this.count(key, windowMs, options));
+  }
+
+  peek(key: string): Promise<Counted | undefined> {
+    return reachable(this.look(key));
+  }
+
+  delete(key: string): Promise<void> {
+    return reachable(this.client.del(this.fullKey(key)).then(() => undefined));
+  }
+
+  private async count(key: string, windowMs: number, options: HitOptions): Promise<Counted> {
     if (options.renew) {
       const full = this.fullKey(key);
       const replies = await this.client.multi().incr(full).pexpire(full, windowMs).exec();
@@ -255,7 +279,7 @@ export class RedisLimiterStore implements LimiterStore {
     return { count: res.consumedPoints, remainingMs: res.msBeforeNext };
   }
 
-  async peek(key: string): Promise<Counted | undefined> {
+  private async look(key: string): Promise<Counted | undefined> {
     const full = this.fullKey(key);
     const replies = await this.client.multi().get(full).pttl(full).exec();
     const value = replies?.[0]?.[1];
@@ -263,10 +287,6 @@ export class RedisLimiterStore implements LimiterStore {
     if (value === null || value === undefined || ttl === -2) return undefined;
     const count = Number(value);
     return count > 0 ? { count, remainingMs: ttl < 0 ? 0 : ttl } : undefined;
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.client.del(this.fullKey(key));
   }
 
   async close(): Promise<void> {
@@ -293,19 +313,34 @@ export class RedisLimiterStore implements LimiterStore {
   }
 }
 
+/**
+ * Redis down (or answering with an error): `database.unavailable`, a 503 with
+ * Retry-After, as when the database is. A limit that cannot be counted is not
+ * waved through.
+ */
+async function reachable<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw new GatehouseError('database.unavailable', 'Gatehouse cannot count attempts right now (its Redis does not answer). Try again in a moment.', {
+      cause: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
 export interface LimiterStoreSettings {
   store: LimiterStoreKind;
   redisUrl?: string | undefined;
 }
 
 /** The store `security.rateLimits.store` names (config/schema.ts checks that `redis` comes with `redis.url`). */
-export function createLimiterStore(settings: LimiterStoreSettings, db: Knex, clock: Clock): LimiterStore {
+export function createLimiterStore(settings: LimiterStoreSettings, db: Knex, clock: Clock, onRedisError?: (err: Error) => void): LimiterStore {
   switch (settings.store) {
     case 'memory':
       return new MemoryLimiterStore(clock);
     case 'redis':
       if (!settings.redisUrl) throw new Error('security.rateLimits.store: redis needs redis.url');
-      return RedisLimiterStore.connect(settings.redisUrl);
+      return RedisLimiterStore.connect(settings.redisUrl, onRedisError);
     case 'database':
       return new DatabaseLimiterStore(db, clock);
   }

@@ -202,6 +202,20 @@ if (await redisAvailable(testRedisUrl)) {
   );
 }
 
+describe('the redis store without Redis', () => {
+  it('answers database.unavailable (503), not a count, and tells the log once', async () => {
+    const told: Error[] = [];
+    const store = RedisLimiterStore.connect('redis://127.0.0.1:1/0', (err) => told.push(err));
+    try {
+      await expect(new Limiter(store, 'signup', 1, minute).hit('ip')).rejects.toMatchObject({ code: 'database.unavailable' });
+      await expect(new Limiter(store, 'signup', 1, minute).count('ip')).rejects.toMatchObject({ code: 'database.unavailable' });
+      expect(told).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('the memory store', () => {
   it('counts per instance: another store does not see its hits', async () => {
     const clock = movableClock();
