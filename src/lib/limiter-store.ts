@@ -163,6 +163,7 @@ export class DatabaseLimiterStore implements LimiterStore {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
+    private readonly options: { pruneEvery?: number } = {},
   ) {}
 
   async incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
@@ -180,7 +181,7 @@ export class DatabaseLimiterStore implements LimiterStore {
     );
     const row = rowsOf(result)[0];
     if (!row) throw new Error('rate_limit: the counting statement returned no row');
-    if (++this.hits % pruneEvery === 0) this.prune(now);
+    if (++this.hits % (this.options.pruneEvery ?? pruneEvery) === 0) this.prune(now);
     return { count: Number(row.hits), remainingMs: Number(row.ends_at) - now };
   }
 
@@ -197,6 +198,12 @@ export class DatabaseLimiterStore implements LimiterStore {
     await this.db('rate_limit')
       .where({ name: storedKey(key) })
       .delete();
+  }
+
+  /** How many rows the table holds (for tests: rows of ended windows go every `pruneEvery` hits of an instance). */
+  async rows(): Promise<number> {
+    const [row] = (await this.db('rate_limit').count({ n: '*' })) as Array<{ n: number | string }>;
+    return Number(row?.n ?? 0);
   }
 
   /** The database itself is closed by its owner (Gatehouse.close); this waits for a pruning under way. */

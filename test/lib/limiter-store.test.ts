@@ -202,6 +202,30 @@ if (await redisAvailable(testRedisUrl)) {
   );
 }
 
+describe.each(databaseKinds)('the database store on %s', (kind) => {
+  it('deletes the rows of ended windows from time to time (here every 3rd hit)', async () => {
+    const db = await createTestDatabase(kind);
+    const knex = createKnex(db.config);
+    try {
+      await migrateLatest(knex);
+      const clock = movableClock();
+      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3 });
+      await store.incr('a', minute);
+      await store.incr('b', 2 * minute);
+      expect(await store.rows()).toBe(2);
+      clock.advance(minute);
+      await store.incr('c', minute);
+      await store.close();
+      expect(await store.rows()).toBe(2);
+      expect(await store.peek('a')).toBeUndefined();
+      expect((await store.peek('b'))?.count).toBe(1);
+    } finally {
+      await closeDatabase(knex);
+      await db.drop();
+    }
+  });
+});
+
 describe('the redis store without Redis', () => {
   it('answers database.unavailable (503), not a count, and tells the log once', async () => {
     const told: Error[] = [];
