@@ -102,6 +102,8 @@ export async function startCluster(gh: Gatehouse, count: number): Promise<Runnin
     let exitedResolve: () => void = () => undefined;
     const member: Member = { worker, startedAt: Date.now(), listening: false, exited: new Promise<void>((resolve) => (exitedResolve = resolve)) };
     members.add(member);
+    // A failed IPC send to a worker that is going away; its exit is handled below.
+    worker.on('error', (err: Error) => logger.warn({ workerId: worker.id, err: { message: err.message } }, 'worker channel error'));
     const ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: unknown) => {
         if (!isWorkerMessage(message)) return;
@@ -142,10 +144,10 @@ export async function startCluster(gh: Gatehouse, count: number): Promise<Runnin
       if (stopping) return;
       const { member, ready } = fork();
       ready.catch((err: unknown) => {
+        if (stopping) return;
         // A replacement that cannot start (database down for a while): try again later, with the backoff.
         logger.error({ workerId: member.worker.id, err: { message: (err as Error).message }, restartInMs: delayMs }, 'replacement worker failed to start');
         if (member.worker.process.exitCode === null && member.worker.process.signalCode === null) member.worker.process.kill('SIGKILL');
-        if (stopping) return;
         schedule(delayMs);
         delayMs = Math.min(delayMs * 2, restartMaxMs);
       });

@@ -85,6 +85,7 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
         `registration: on at ${issuer}/reg (a registration token is required)`,
         `device enrolment: on at ${issuer}/api/register-device`,
         `keycloak realm: acme, issuer ${issuer}/realms/acme`,
+        `workers: 1 process (pid ${child.pid}; --workers N|auto for more)`,
         'logs: JSON lines on stdout (log.level info)',
       ]),
     );
