@@ -89,7 +89,7 @@ export function serveCommand(): Command {
     .description('run the server (runs migrations first); JSON logs on stdout, this banner on stderr')
     .addOption(
       new Option('--workers <N|auto>', 'worker processes on the one port (node:cluster); auto = one per available core')
-        .default(1, '1: one process')
+        .default(1, 'one process')
         .argParser(parseWorkers),
     )
     .action(
