@@ -18,6 +18,7 @@ export interface AdminApi {
 
 export interface ApiAnswer {
   status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read JSON answers loosely, field by field
   body: any;
   headers: Headers;
 }
