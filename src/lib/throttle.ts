@@ -1,8 +1,9 @@
 /**
- * Counts events per key in a sliding window (failed logins per account and IP,
- * form submissions per IP). In memory, per instance: an attacker spread over N
- * instances gets N times the budget, which the limits are sized for.
- * TODO(multi-instance): move to the database or Redis when instances > 4.
+ * Counts events per key in a sliding window, in memory, per instance: an
+ * attacker spread over N instances gets N times the budget.
+ * @deprecated Gatehouse's limits count in the shared store
+ * (`security.rateLimits.store`): use `Limiter` over `gh.limiterStore` from
+ * ./limiter-store.ts. Kept for callers not yet switched (issue 14).
  */
 export class SlidingWindow {
   private readonly hits = new Map<string, number[]>();
