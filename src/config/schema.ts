@@ -265,6 +265,11 @@ const configObject = z.strictObject({
       /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
       devicePollInterval: duration.default('5s'),
       /**
+       * Passkeys (WebAuthn, identity/mfa/passkeys.ts): the relying party is the issuer's host name and
+       * origin; `userVerification` `preferred` (the default) or `required` (a PIN or biometric every time).
+       */
+      webauthn: z.strictObject({ userVerification: z.enum(['preferred', 'required']).default('preferred') }).default({ userVerification: 'preferred' }),
+      /**
        * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
        * attempts within `window` of the first the answer is 429 until that window ends. Counted in
        * `store` (lib/limiter-store.ts), as are the password sign-in throttle (`maxLoginFailures`,
@@ -310,6 +315,7 @@ const configObject = z.strictObject({
       loginWindow: '15m',
       passwordHashQueue: 64,
       devicePollInterval: '5s',
+      webauthn: { userVerification: 'preferred' },
       rateLimits: {
         store: 'database',
         deviceCodes: { max: 10, window: '15m' },
