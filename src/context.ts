@@ -13,6 +13,7 @@ import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
 import { PasswordResets } from './identity/password-reset.ts';
 import { Users } from './identity/users.ts';
+import { Mfa, registerMfa } from './identity/mfa/factors.ts';
 import { createViews, type Views } from './http/views.ts';
 import { parseDurationSeconds } from './config/duration.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -62,6 +63,8 @@ export interface Gatehouse {
   registrationTokens: RegistrationTokens;
   registrar: Registrar;
   devices: DeviceEnrollment;
+  /** Second factors: TOTP, recovery codes, passkeys' storage (identity/mfa/README.md). */
+  mfa: Mfa;
   /** Filled by the server once keys exist (see http/server.ts). */
   cookieKeys: string[];
   close(): Promise<void>;
@@ -140,6 +143,9 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     linkTtlMs: 7 * 86_400_000,
   });
   const devices = new DeviceEnrollment(db, clock, audit, { deviceRegistration: config.deviceRegistration, issuer: config.issuer, clients: config.clients });
+  const mfa = new Mfa(db, clock, audit, outbox, limiterStore, { mode: config.security.mfa, issuerName: config.branding.name, issuer: config.issuer });
+  // The sign-in step finds it by the database handle the server gives oidc-provider (identity/mfa/README.md).
+  registerMfa(db, mfa);
 
   return {
     config,
@@ -164,6 +170,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     registrationTokens,
     registrar,
     devices,
+    mfa,
     cookieKeys: [],
     close() {
       closing ??= (async () => {

@@ -87,6 +87,8 @@ export const clientSchema = z.looseObject({
   approvals: z.number().int().min(1).default(1),
   /** List this client to signed-in people at `/account/browse` ("Other apps"), where those without access can ask for it. */
   discoverable: z.boolean().default(false),
+  /** Every sign-in to this client needs a second factor (TOTP, a passkey); a person without one enrolls first (identity/mfa/). */
+  requireMfa: z.boolean().default(false),
 });
 
 const sqliteDatabase = z.strictObject({
@@ -270,6 +272,12 @@ const configObject = z.strictObject({
        */
       webauthn: z.strictObject({ userVerification: z.enum(['preferred', 'required']).default('preferred') }).default({ userVerification: 'preferred' }),
       /**
+       * Second factors (identity/mfa/): `optional` (the default: asked of those who enrolled one, and where a
+       * client, an invitation or the application's `acr_values` requires it) or `required` (every sign-in;
+       * a person without a factor enrolls one at their next sign-in).
+       */
+      mfa: z.enum(['optional', 'required']).default('optional'),
+      /**
        * Per-IP limits on what people and devices submit (http/middleware/rate-limit.ts): past `max`
        * attempts within `window` of the first the answer is 429 until that window ends. Counted in
        * `store` (lib/limiter-store.ts), as are the password sign-in throttle (`maxLoginFailures`,
@@ -316,6 +324,7 @@ const configObject = z.strictObject({
       passwordHashQueue: 64,
       devicePollInterval: '5s',
       webauthn: { userVerification: 'preferred' },
+      mfa: 'optional',
       rateLimits: {
         store: 'database',
         deviceCodes: { max: 10, window: '15m' },

@@ -35,6 +35,8 @@ export interface NewAclToken {
   expiresAt?: number | null;
   description?: string | null;
   kind?: AclTokenRow['kind'];
+  /** Whoever signs in through it must enroll a second factor (identity/mfa/). */
+  requireMfa?: boolean;
 }
 
 export interface AclTokenDetails extends AclTokenRow {
@@ -76,6 +78,7 @@ export class AclTokens {
         revoked_at: null,
         created_by: actor,
         created_at: now,
+        ...(input.requireMfa ? { require_mfa: true } : {}),
       };
       await insertAclToken(db, row);
       const clientTokens: ClientTokenRow[] = [];
@@ -94,7 +97,7 @@ export class AclTokens {
         actor,
         action: 'acl_token.created',
         subject: row.id,
-        details: { maxUsers: row.max_users, clients: clientTokens.map((c) => c.client_id), kind: row.kind },
+        details: { maxUsers: row.max_users, clients: clientTokens.map((c) => c.client_id), kind: row.kind, ...(input.requireMfa ? { requireMfa: true } : {}) },
       });
       return { row, token, clientTokens };
     };

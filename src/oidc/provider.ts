@@ -14,6 +14,8 @@ import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
 import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
+import { mfaAcr, mfaFor, papeMultiFactor, pwdAcr, type Mfa } from '../identity/mfa/factors.ts';
+import { attachMfa, mfaPrompt } from './interactions/mfa.ts';
 import { enlargeClientCache, formParts } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
 import { adapterFactory } from './adapter.ts';
@@ -39,6 +41,8 @@ export interface ProviderDeps {
   issuer?: string;
   routes?: Configuration['routes'];
   cookiePrefix?: string;
+  /** Second factors (identity/mfa/); by default the service the composition root registered for `db`. */
+  mfa?: Mfa;
 }
 
 /** Keycloak's endpoint paths under `/realms/<realm>` (SPEC 5, compatibility). */
@@ -57,7 +61,9 @@ export const keycloakRoutes: Configuration['routes'] = {
 
 /** Static client metadata as oidc-provider wants it: Gatehouse's own keys removed. */
 export function staticClients(config: Config): ClientMetadata[] {
-  return config.clients.map(({ approvers: _approvers, discoverable: _discoverable, approvals: _approvals, ...metadata }) => metadata as ClientMetadata);
+  return config.clients.map(
+    ({ approvers: _approvers, discoverable: _discoverable, approvals: _approvals, requireMfa: _requireMfa, ...metadata }) => metadata as ClientMetadata,
+  );
 }
 
 /** How many built registered clients a provider keeps (oidc-provider keeps 100; ./internals.ts). */
@@ -72,6 +78,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const prefix = new URL(issuer).pathname.replace(/\/$/, '');
   // The built-in clients (admin console, people's pages) live at Gatehouse's own issuer only (./console-client.ts).
   const main = issuer === config.issuer;
+  const mfa = deps.mfa ?? mfaFor(deps.db);
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
@@ -89,6 +96,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
+    // `acr`: urn:gatehouse:mfa after a second factor, urn:gatehouse:pwd without (identity/mfa/README.md).
+    acrValues: [pwdAcr, mfaAcr, papeMultiFactor],
     scopes: ['openid', 'offline_access', 'email', 'profile', ...(main ? [adminScope] : [])],
     // Authorization code only: the implicit and hybrid flows are not offered (OAuth 2.0 Security BCP).
     responseTypes: ['code', 'none'],
@@ -139,6 +148,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         config.registration.policies.consentRequired
           ? new Set([...config.clients.map((c) => c.client_id), ...builtInClients.map((c) => c.clientId)])
           : undefined,
+        mfa && { mfa, requireMfaClients: new Set(config.clients.filter((c) => c.requireMfa).map((c) => c.client_id)) },
       ),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
@@ -180,6 +190,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   if (deps.routes) configuration.routes = deps.routes;
   const provider = new Provider(issuer, configuration);
+  attachMfa(provider, mfa);
   installDeviceRequestFixes(
     provider,
     {
@@ -201,7 +212,11 @@ export function createProvider(deps: ProviderDeps): Provider {
  * to this client is shown the gate page instead of being sent back with a code
  * (never for the built-in clients: the admin console's and the people's pages', ./console-client.ts).
  */
-export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interactionPolicy.Prompt[] {
+export function gatedPolicy(
+  gate: Gate,
+  staticClientIds?: Set<string>,
+  secondFactor?: { mfa: Mfa; requireMfaClients: Set<string> } | undefined,
+): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
   policy.add(
@@ -223,6 +238,8 @@ export function gatedPolicy(gate: Gate, staticClientIds?: Set<string>): interact
     ),
     1,
   );
+  // The second factor, between the login and the access check (interactions/mfa.ts).
+  if (secondFactor) policy.add(mfaPrompt(secondFactor.mfa, secondFactor.requireMfaClients), 1);
   if (staticClientIds) {
     // registration.policies.consentRequired: a registered client shows the consent page at every authorization.
     policy.get('consent')!.checks.add(

@@ -17,6 +17,8 @@ export interface AclTokenRow {
   revoked_at: number | null;
   created_by: string;
   created_at: number;
+  /** The first login through this token enrolls a second factor (identity/mfa/); SQLite reads it back as 0/1. */
+  require_mfa?: boolean | number;
 }
 
 export interface ClientTokenRow {
@@ -29,24 +31,33 @@ export interface ClientTokenRow {
   created_at: number;
 }
 
+/** `require_mfa` only when set, as `true` (SQLite reads booleans back as 0/1): rows of other tokens stay as they were. */
+export function plainAclToken(row: AclTokenRow): AclTokenRow;
+export function plainAclToken(row: AclTokenRow | undefined): AclTokenRow | undefined;
+export function plainAclToken(row: AclTokenRow | undefined): AclTokenRow | undefined {
+  if (!row || !('require_mfa' in row)) return row;
+  const { require_mfa: requireMfa, ...rest } = row;
+  return requireMfa ? { ...rest, require_mfa: true } : rest;
+}
+
 export async function insertAclToken(db: DbOrTrx, row: AclTokenRow): Promise<void> {
   await insertUnique(db('acl_token').insert(row), `ACL token ${row.id}`);
 }
 
 export async function findAclToken(db: DbOrTrx, id: string): Promise<AclTokenRow | undefined> {
-  return db('acl_token').where({ id }).first();
+  return plainAclToken(await db('acl_token').where({ id }).first());
 }
 
 export async function findAclTokenByHash(db: DbOrTrx, tokenHash: string): Promise<AclTokenRow | undefined> {
-  return db('acl_token').where({ token_hash: tokenHash }).first();
+  return plainAclToken(await db('acl_token').where({ token_hash: tokenHash }).first());
 }
 
 export async function findAclTokensByKind(db: DbOrTrx, kind: AclTokenRow['kind']): Promise<AclTokenRow[]> {
-  return db('acl_token').where({ kind }).orderBy('created_at');
+  return (await db('acl_token').where({ kind }).orderBy('created_at')).map((r) => plainAclToken(r));
 }
 
 export async function listAclTokens(db: DbOrTrx): Promise<AclTokenRow[]> {
-  return db('acl_token').orderBy('created_at').orderBy('id');
+  return (await db('acl_token').orderBy('created_at').orderBy('id')).map((r) => plainAclToken(r));
 }
 
 /** Takes one use if one is left and the token is alive; true only for the caller that got it. */
@@ -110,11 +121,12 @@ export async function linkUserToAclTokenOnce(db: DbOrTrx, userId: string, aclTok
 }
 
 export async function aclTokensOfUser(db: DbOrTrx, userId: string): Promise<AclTokenRow[]> {
-  return db('acl_token')
+  const rows: AclTokenRow[] = await db('acl_token')
     .join('user_acl_token', 'acl_token.id', 'user_acl_token.acl_token_id')
     .where('user_acl_token.user_id', userId)
     .select('acl_token.*')
     .orderBy('acl_token.created_at');
+  return rows.map((r) => plainAclToken(r));
 }
 
 export async function usersOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<string[]> {

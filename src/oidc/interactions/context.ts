@@ -13,6 +13,7 @@ import type { Gate } from '../../gating/access.ts';
 import type { JoinRequests } from '../../gating/join-requests.ts';
 import type { ClientDirectory } from '../../registration/clients.ts';
 import type { Limiter } from '../../lib/limiter-store.ts';
+import type { Mfa } from '../../identity/mfa/factors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { StatusTable } from '../oauth-errors.ts';
 import { outageIn } from '../unavailable.ts';
@@ -34,6 +35,8 @@ export interface InteractionDeps {
   /** The HTTP status of each error code (http/middleware/errors.ts), for pages that show an error in place. */
   statuses: StatusTable;
   secureCookies: boolean;
+  /** Second factors; when absent, the one tied to `provider` by createProvider (./mfa.ts). */
+  mfa?: Mfa | undefined;
   page(ctx: Context, name: string, vars: Record<string, unknown>, status?: number): void;
 }
 

@@ -7,6 +7,7 @@
 import type { Context } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
+import { mfaOf, pwdAcr } from './mfa.ts';
 import { gateClient, inviteCookie, loadInteraction, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 
 export async function showGate(
@@ -81,8 +82,9 @@ export async function postToken(deps: InteractionDeps, ctx: Context): Promise<vo
     if (!identity) throw new GatehouseError('input.invalid', 'This sign-in has expired. Go back to the application and start again.');
     const user = await deps.gate.admitFirstLogin(identity, client, code);
     await deps.gate.release(details.uid);
+    await mfaOf(deps)?.requireIfInvitedBy(user.id, code);
     deps.metrics.logins.inc({ connector: identity.connectorId, result: 'success' });
-    await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+    await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: pwdAcr } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   } catch (err) {
     if (!isGatehouseError(err) || !err.code.startsWith('acl_token.')) throw err;

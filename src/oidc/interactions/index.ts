@@ -9,6 +9,7 @@ import { loadInteraction, type InteractionDeps } from './context.ts';
 import { postConsent, showConsent } from './consent.ts';
 import { linkNotice, postLogin, showLogin } from './login.ts';
 import { postJoin, postToken, showAccess, showGate, showJoin } from './gate.ts';
+import { postEnroll, postMfa, postRecovery, showMfa, showRecovery } from './mfa.ts';
 import { finishUpstream, startUpstream, upstreamCallback } from './upstream.ts';
 
 export type { InteractionDeps } from './context.ts';
@@ -24,12 +25,18 @@ export function interactionRoutes(deps: InteractionDeps, form: Middleware[]): Ro
       if (held && (await deps.users.linkCandidate(held))) return showLogin(deps, ctx, details, { link: linkNotice(deps, held) });
       return held ? showGate(deps, ctx, details, { identity: held }) : showLogin(deps, ctx, details);
     }
+    if (details.prompt.name === 'mfa') return showMfa(deps, ctx, details);
     if (details.prompt.name === 'access') return showAccess(deps, ctx, details);
     if (details.prompt.name === 'consent') return showConsent(deps, ctx, details);
     throw new GatehouseError('input.invalid', `Unexpected sign-in step "${details.prompt.name}".`);
   });
   router.post('/interaction/:uid/login', ...form, bind(postLogin));
   router.post('/interaction/:uid/consent', ...form, bind(postConsent));
+  // The second factor (./mfa.ts): a code, a recovery code, or the first code of a new TOTP factor.
+  router.post('/interaction/:uid/mfa', ...form, bind(postMfa));
+  router.get('/interaction/:uid/mfa/recovery', ...form, bind(showRecovery));
+  router.post('/interaction/:uid/mfa/recovery', ...form, bind(postRecovery));
+  router.post('/interaction/:uid/mfa/enroll', ...form, bind(postEnroll));
   router.post('/interaction/:uid/token', ...form, bind(postToken));
   router.get('/interaction/:uid/join', ...form, bind(showJoin));
   router.post('/interaction/:uid/join', ...form, bind(postJoin));

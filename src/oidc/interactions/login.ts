@@ -8,6 +8,7 @@ import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
 import { clientName, gateClient, inviteCookie, loadInteraction, localConnectors, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 import { showGate } from './gate.ts';
+import { mfaOf, pwdAcr } from './mfa.ts';
 
 export async function showLogin(deps: InteractionDeps, ctx: Context, details: Interaction, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
   const client = await deps.provider.Client.find(String(details.params.client_id));
@@ -91,9 +92,11 @@ export async function finishLogin(deps: InteractionDeps, ctx: Context, details: 
       await showGate(deps, ctx, details, { identity, error: presented ? err.message : undefined, status: presented ? deps.statuses[err.code] : 200 });
       return;
     }
+    // An invitation with require_mfa: the `mfa` prompt next enrolls a second factor (./mfa.ts).
+    await mfaOf(deps)?.requireIfInvitedBy(userId, presented);
     if (presented && !details.params.acl_token && !details.params.AclToken) ctx.cookies.set(inviteCookie, null, { path: '/' });
   }
   deps.metrics.logins.inc({ connector: identity.connectorId, result: 'success' });
-  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: userId, amr } }, { mergeWithLastSubmission: false });
+  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: userId, amr, acr: pwdAcr } }, { mergeWithLastSubmission: false });
   ctx.respond = false;
 }
