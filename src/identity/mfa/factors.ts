@@ -200,8 +200,8 @@ export class Mfa {
       if (row.kind !== 'totp') continue;
       const step = await matchTotp(row.secret, code, now);
       if (step === undefined) continue;
+      // A replayed code is refused but not counted as a guess: it was right once.
       if (!(await claimTimeStep(this.db, row.id, step, now))) {
-        await this.failures.hit(userId);
         throw new GatehouseError('input.invalid', 'That code was used already. Wait for the next one and enter it.', { field: 'code' });
       }
       await this.failures.reset(userId);
