@@ -5,7 +5,7 @@
  * attribute (strict CSP), and every tag it opens it closes.
  */
 import { describe, expect, it } from 'vitest';
-import { chartSummary, dayLabel, gateChartLegend, gateChartSvg, gateChartTable, reasonColours, type ChartDay } from '../../src/admin/web/chart.ts';
+import { chartSummary, dayLabel, gateChartLegend, gateChartSvg, gateChartTable, reasonColours, reasonText, type ChartDay } from '../../src/admin/web/chart.ts';
 
 function emptyDays(n: number, last = '2026-12-01'): ChartDay[] {
   const end = Date.parse(`${last}T00:00:00Z`);
@@ -42,9 +42,11 @@ describe('gate chart', () => {
     expect(svg).toContain('No gate decisions in these days.');
     expect(svg).not.toMatch(/style=/i);
     expect(svg).not.toContain('<rect');
-    // Every day is labelled.
+    // Every day is labelled, the month only where it starts or changes (short labels fit their bars).
     expect(svg).toContain('>18 Nov<');
+    expect(svg).toContain('>19</text>');
     expect(svg).toContain('>1 Dec<');
+    expect(svg).not.toContain('>19 Nov<');
     expect(svg.match(/<g class="bar">/g)).toHaveLength(14);
     expect(balanced(svg)).toBe(true);
     const table = gateChartTable(days);
@@ -59,7 +61,7 @@ describe('gate chart', () => {
     const days: ChartDay[] = [{ day: '2026-12-01', allowed: 3, refused: 1, reasons: { 'acl_token.exhausted': 1 } }];
     const svg = gateChartSvg(days);
     expect(attribute(svg, 'aria-label')).toBe(
-      'Gate decisions over the last 1 day (2026-12-01 to 2026-12-01, UTC): 3 allowed, 1 refused (acl_token.exhausted: 1). Busiest day 2026-12-01 with 4 decisions.',
+      'Gate decisions over the last 1 day (2026-12-01 to 2026-12-01, UTC): 3 allowed, 1 refused (invitation used up: 1). Busiest day 2026-12-01 with 4 decisions.',
     );
     const rects = [...svg.matchAll(/<rect class="(\w+)" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="(#[0-9a-f]{6})"\/>/g)].map((m) => ({
       kind: m[1],
@@ -72,7 +74,7 @@ describe('gate chart', () => {
     expect(rects[1]!.y + rects[1]!.h).toBeCloseTo(rects[0]!.y, 1);
     expect(rects[0]!.h / rects[1]!.h).toBeCloseTo(3, 1);
     expect(rects[1]!.fill).toBe(reasonColours[0]);
-    expect(svg).toContain('<title>2026-12-01: 3 allowed, 1 refused (acl_token.exhausted: 1)</title>');
+    expect(svg).toContain('<title>2026-12-01: 3 allowed, 1 refused (invitation used up: 1)</title>');
     expect(svg).not.toContain('No gate decisions');
     expect(svg).not.toMatch(/style=/i);
     expect(balanced(svg)).toBe(true);
@@ -85,19 +87,20 @@ describe('gate chart', () => {
     days[3] = { ...days[3]!, allowed: 10, refused: 6, reasons: Object.fromEntries(reasons.map((r) => [r, 1])) };
     days[13] = { ...days[13]!, allowed: 2, refused: 5, reasons: { no_access: 4, 'acl_token.expired': 1 } };
     const legend = gateChartLegend(days);
-    const order = [...legend.matchAll(/Refused, ([\w.]+): (\d+)/g)].map((m) => `${m[1]}=${m[2]}`);
+    // In plain words, the most frequent first (ties by code).
+    const order = [...legend.matchAll(/Refused, ([^:<]+): (\d+)/g)].map((m) => `${m[1]}=${m[2]}`);
     expect(order).toEqual([
-      'no_access=5',
-      'acl_token.expired=2',
-      'access.token_required=1',
-      'acl_token.exhausted=1',
-      'acl_token.revoked=1',
-      'auth.user_disabled=1',
+      'no access to the client=5',
+      'invitation expired=2',
+      'no invitation=1',
+      'invitation used up=1',
+      'invitation revoked=1',
+      'account disabled=1',
     ]);
     expect(legend).toContain('Allowed: 12');
     expect(legend).not.toMatch(/style=/i);
     const svg = gateChartSvg(days);
-    expect(svg).toContain('12 allowed, 11 refused (no_access: 5, acl_token.expired: 2, access.token_required: 1');
+    expect(svg).toContain('12 allowed, 11 refused (no access to the client: 5, invitation expired: 2, no invitation: 1');
     expect(svg).toContain('Busiest day 2026-11-21 with 16 decisions.');
     const fills = new Set([...svg.matchAll(/class="refused"[^>]* fill="(#[0-9a-f]{6})"/g)].map((m) => m[1]));
     expect(fills.size).toBe(6);
@@ -112,6 +115,22 @@ describe('gate chart', () => {
       '<tfoot><tr><th scope="row">Total</th><td>12</td><td>11</td><td>5</td><td>2</td><td>1</td><td>1</td><td>1</td><td>1</td></tr></tfoot>',
     );
     expect(balanced(table)).toBe(true);
+  });
+
+  it('names a reason it does not know by its code, and draws axis text dark and large enough to read', () => {
+    const days: ChartDay[] = [{ day: '2026-12-01', allowed: 1, refused: 2, reasons: { 'acl_token.something_new': 1, unknown: 1 } }];
+    const legend = gateChartLegend(days);
+    expect(legend).toContain('Refused, acl_token.something_new: 1');
+    expect(legend).toContain('Refused, no reason recorded: 1');
+    expect(reasonText('acl_token.wrong_client')).toBe('invitation for another client');
+    expect(reasonText('toString')).toBe('toString');
+    const svg = gateChartSvg(days);
+    const fills = [...svg.matchAll(/<text [^>]*fill="(#[0-9a-f]{6})"/g)].map((m) => m[1]);
+    expect(fills.length).toBeGreaterThan(0);
+    expect(new Set(fills)).toEqual(new Set(['#1d2430']));
+    for (const m of svg.matchAll(/<text [^>]*font-size="(\d+)"/g)) expect(Number(m[1])).toBeGreaterThanOrEqual(13);
+    // The first two reasons (stacked next to each other) are not two shades of red.
+    expect(reasonColours.slice(0, 2)).toEqual(['#c62828', '#1565c0']);
   });
 
   it('escapes text from the data in the SVG, the legend and the table', () => {

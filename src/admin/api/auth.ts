@@ -24,7 +24,7 @@ export function isAdminEmail(gh: Gatehouse, email: string | null | undefined): b
 export async function adminAccount(gh: Gatehouse, userId: string): Promise<{ userId: string; email: string }> {
   const user = await gh.users.find(userId);
   if (!user || user.status !== 'active' || !isAdminEmail(gh, user.email)) {
-    throw new GatehouseError('forbidden', 'Only administrators (the e-mail addresses under `admins:` in config.yaml) may do this.');
+    throw new GatehouseError('forbidden', 'Only administrators (the e-mail addresses listed under admins in config.yaml) may do this.');
   }
   if (!user.email_verified) throw new GatehouseError('forbidden', 'Administrators need a verified e-mail address.');
   return { userId: user.id, email: user.email! };

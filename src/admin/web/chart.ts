@@ -18,14 +18,45 @@ export interface ChartDay {
 }
 
 export const allowedColour = '#2e7d32';
-/** Colours of the refusal reasons, in order of their totals (cycled when there are more reasons). */
-export const reasonColours = ['#c62828', '#ef6c00', '#6a1b9a', '#ad1457', '#5d4037', '#00838f', '#827717', '#37474f'];
+/**
+ * Colours of the refusal reasons, in order of their totals (cycled when there
+ * are more reasons). Neighbours differ in hue and in lightness (red, blue,
+ * amber, purple, …), so two stacked reasons stay apart for colour-blind eyes too;
+ * each has at least 3:1 contrast on white.
+ */
+export const reasonColours = ['#c62828', '#1565c0', '#b26a00', '#6a1b9a', '#00796b', '#ad1457', '#5d4037', '#37474f'];
+
+/** Axis text and lines: dark on the white panel. */
+const ink = '#1d2430';
+
+/**
+ * What the gate's refusal reasons (src/gating/access.ts, src/gating/acl-tokens.ts,
+ * src/audit/stats.ts) mean, in plain words; a reason not listed is shown as its code.
+ */
+export const reasonWords: Record<string, string> = {
+  no_access: 'no access to the client',
+  'access.token_required': 'no invitation',
+  'acl_token.exhausted': 'invitation used up',
+  'acl_token.expired': 'invitation expired',
+  'acl_token.revoked': 'invitation revoked',
+  'acl_token.not_found': 'invitation not found',
+  'acl_token.wrong_client': 'invitation for another client',
+  'auth.user_disabled': 'account disabled',
+  unknown: 'no reason recorded',
+};
+
+/** A refusal reason in plain words (its code when it is not one we know). */
+export function reasonText(reason: string): string {
+  return Object.hasOwn(reasonWords, reason) ? reasonWords[reason]! : reason;
+}
 
 const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 const width = 720;
 const height = 240;
 const margin = { top: 12, right: 8, bottom: 34, left: 44 };
+/** Axis text in the viewBox's units; admin.css keeps the chart at least 40rem wide (scrolling in its box on a phone), so this never shrinks below about 11 px. */
+const fontSize = 13;
 
 export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -61,7 +92,7 @@ export function chartSummary(days: readonly ChartDay[]): string {
   const { allowed, refused } = totals(days);
   if (allowed + refused === 0) return `${head}: none.`;
   const reasons = reasonsOf(days);
-  const why = reasons.length ? ` (${reasons.map((r) => `${r.reason}: ${r.count}`).join(', ')})` : '';
+  const why = reasons.length ? ` (${reasons.map((r) => `${reasonText(r.reason)}: ${r.count}`).join(', ')})` : '';
   const busiest = days.reduce((best, d) => (d.allowed + d.refused > best.allowed + best.refused ? d : best), days[0]!);
   return `${head}: ${allowed} allowed, ${refused} refused${why}. Busiest day ${busiest.day} with ${plural(busiest.allowed + busiest.refused, 'decision')}.`;
 }
@@ -100,15 +131,18 @@ export function gateChartSvg(days: readonly ChartDay[]): string {
   for (const t of ticks) {
     parts.push(
       `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(t)}" y2="${y(t)}" stroke="#d0d4da" stroke-width="1"/>`,
-      `<text x="${margin.left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11" fill="#444">${t}</text>`,
+      `<text x="${margin.left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="${fontSize}" fill="${ink}">${t}</text>`,
     );
   }
   days.forEach((d, i) => {
     const x = round(margin.left + i * slot + (slot - barW) / 2);
-    const label = escapeXml(dayLabel(d.day));
+    // The month only on the first day and where it changes (`18 Nov`, `19`, … `1 Dec`): short labels that fit their bar.
+    const full = dayLabel(d.day);
+    const sameMonth = i > 0 && d.day.slice(0, 7) === days[i - 1]!.day.slice(0, 7) && full !== d.day;
+    const label = escapeXml(sameMonth ? full.split(' ')[0]! : full);
     const detail = Object.entries(d.reasons)
       .filter(([, n]) => n > 0)
-      .map(([reason, n]) => `${reason}: ${n}`)
+      .map(([reason, n]) => `${reasonText(reason)}: ${n}`)
       .join(', ');
     const tip = escapeXml(`${d.day}: ${d.allowed} allowed, ${d.refused} refused${detail ? ` (${detail})` : ''}`);
     parts.push(`<g class="bar"><title>${tip}</title>`);
@@ -125,12 +159,12 @@ export function gateChartSvg(days: readonly ChartDay[]): string {
     // Refusals a bucket counts without a reason breakdown.
     segment(d.refused - Object.values(d.reasons).reduce((a, b) => a + b, 0), reasonColours[0]!, 'refused');
     parts.push(`</g>`);
-    parts.push(`<text x="${round(x + barW / 2)}" y="${baseline + 16}" text-anchor="middle" font-size="11" fill="#444">${label}</text>`);
+    parts.push(`<text x="${round(x + barW / 2)}" y="${baseline + 18}" text-anchor="middle" font-size="${fontSize}" fill="${ink}">${label}</text>`);
   });
-  parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${baseline}" y2="${baseline}" stroke="#444" stroke-width="1"/>`);
+  parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${baseline}" y2="${baseline}" stroke="${ink}" stroke-width="1"/>`);
   if (days.every((d) => d.allowed + d.refused === 0)) {
     parts.push(
-      `<text x="${margin.left + plotW / 2}" y="${margin.top + plotH / 2}" text-anchor="middle" font-size="14" fill="#444">No gate decisions in these days.</text>`,
+      `<text x="${margin.left + plotW / 2}" y="${margin.top + plotH / 2}" text-anchor="middle" font-size="14" fill="${ink}">No gate decisions in these days.</text>`,
     );
   }
   parts.push('</svg>');
@@ -145,7 +179,7 @@ export function gateChartLegend(days: readonly ChartDay[]): string {
   const { allowed } = totals(days);
   const items = [
     `<li>${swatch(allowedColour)} Allowed: ${allowed}</li>`,
-    ...reasonsOf(days).map((r) => `<li>${swatch(r.colour)} Refused, ${escapeXml(r.reason)}: ${r.count}</li>`),
+    ...reasonsOf(days).map((r) => `<li>${swatch(r.colour)} Refused, ${escapeXml(reasonText(r.reason))}: ${r.count}</li>`),
   ];
   return `<ul class="chart-legend">${items.join('')}</ul>`;
 }

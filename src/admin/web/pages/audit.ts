@@ -44,6 +44,28 @@ function subjectUrl(base: string, action: string, subject: string | null): strin
   return undefined;
 }
 
+/** Numbers above this are epoch milliseconds (after 2001-09-09). */
+const epochMsFloor = 1e12;
+
+/** One value of an entry's details as short text: instants (`…At` keys, epoch milliseconds) as UTC dates, objects as compact JSON. */
+function detailValue(key: string, value: unknown): string {
+  if (value === null || value === undefined) return 'none';
+  if (typeof value === 'number' && Number.isFinite(value) && (value > epochMsFloor || (/At$/.test(key) && value > 0))) {
+    const date = new Date(value);
+    if (!Number.isNaN(date.getTime())) return when(date.toISOString());
+  }
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+/** An entry's details as a short list of key: value (empty when there are none). */
+export function detailItems(details: unknown): { key: string; value: string }[] {
+  if (details === null || details === undefined) return [];
+  if (typeof details !== 'object' || Array.isArray(details)) return [{ key: 'details', value: JSON.stringify(details) }];
+  return Object.entries(details as Record<string, unknown>).map(([key, value]) => ({ key, value: detailValue(key, value) }));
+}
+
 /** `user:<id>` actors are people with a page. */
 function actorUrl(base: string, actor: string): string | undefined {
   return actor.startsWith('user:') ? `${base}/users/${encodeURIComponent(actor.slice(5))}` : undefined;
@@ -86,7 +108,7 @@ export const auditPages: ConsoleSection = (router, { gh, page }) => {
         subjectUrl: subjectUrl(base, e.action, e.subject),
         actorUrl: actorUrl(base, e.actor),
         clientUrl: e.client ? `${base}/clients/${encodeURIComponent(e.client)}` : undefined,
-        detailsText: e.details ? JSON.stringify(e.details) : '',
+        detailItems: detailItems(e.details),
       })),
     });
   });
