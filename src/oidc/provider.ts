@@ -92,7 +92,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       names: { session: `${cookiePrefix}.session`, interaction: `${cookiePrefix}.interaction`, resume: `${cookiePrefix}.resume` },
     },
     claims: {
-      openid: ['sub'],
+      // `acr`, `amr` and `auth_time` in every ID token: how the person signed in (identity/mfa/README.md).
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
