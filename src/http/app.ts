@@ -5,6 +5,7 @@
  * parser and CSRF check run only on our routes.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { bodyParser } from '@koa/bodyparser';
 import Koa, { type Context, type Middleware } from 'koa';
@@ -12,6 +13,8 @@ import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
 import { interactionRoutes } from '../oidc/interactions/index.ts';
+import { passkeyInteractionRoutes } from '../oidc/interactions/passkey.ts';
+import { relyingPartyOf } from '../identity/mfa/passkeys.ts';
 import { registrationGuard } from '../oidc/registration.ts';
 import { PollingPace } from '../oidc/device-polling.ts';
 import { publishedKeys, type KeyRefresher } from '../oidc/key-refresh.ts';
@@ -37,6 +40,17 @@ import { parseDurationSeconds } from '../config/duration.ts';
 export type Page = (ctx: Context, name: string, vars: Record<string, unknown>, status?: number) => void;
 
 const stylesheetTemplate = readFileSync(path.join(viewsDir, 'static', 'gatehouse.css'), 'utf8');
+/**
+ * Passkeys (issue 15): @simplewebauthn/browser's bundle, served as our own file (no CDN; the CSP allows
+ * scripts from 'self' only), and our script that calls it (views/static/passkeys.js).
+ */
+const scripts: Record<string, string> = {
+  '/static/webauthn/simplewebauthn-browser.js': readFileSync(
+    path.join(path.dirname(path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser'))), 'dist', 'bundle', 'index.umd.min.js'),
+    'utf8',
+  ),
+  '/static/passkeys.js': readFileSync(path.join(viewsDir, 'static', 'passkeys.js'), 'utf8'),
+};
 
 /** A provider and the issuer it serves (Gatehouse's own, or the Keycloak realm's). */
 export interface IssuerSite {
@@ -100,24 +114,28 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
 
   const ours = new Koa();
   ours.keys = gh.cookieKeys;
+  const interactions = {
+    provider,
+    connectors: gh.connectors,
+    users: gh.users,
+    gate: gh.gate,
+    joinRequests: gh.joinRequests,
+    clients: gh.clients,
+    metrics,
+    issuer,
+    secureCookies: secure,
+    page,
+    statuses: httpStatus,
+    gateLimiter: limits.window('gate', base),
+    interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
+  };
   const routers = [
     healthRoutes(gh.db, metrics),
-    interactionRoutes(
-      {
-        provider,
-        connectors: gh.connectors,
-        users: gh.users,
-        gate: gh.gate,
-        joinRequests: gh.joinRequests,
-        clients: gh.clients,
-        metrics,
-        issuer,
-        secureCookies: secure,
-        page,
-        statuses: httpStatus,
-        gateLimiter: limits.window('gate', base),
-        interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
-      },
+    interactionRoutes(interactions, form),
+    // Passkeys in a sign-in (oidc/interactions/passkey.ts): the relying party is this issuer's host name and origin.
+    passkeyInteractionRoutes(
+      interactions,
+      { db: gh.db, clock: gh.clock, audit: gh.audit, rp: relyingPartyOf(issuer, config.security.webauthn.userVerification, config.branding.name) },
       form,
     ),
     signupRoutes(
@@ -160,6 +178,13 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
       ctx.type = 'text/css';
       ctx.set('Cache-Control', 'public, max-age=3600');
       ctx.body = stylesheet;
+      return;
+    }
+    const script = scripts[ctx.path];
+    if (script !== undefined && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.type = 'application/javascript';
+      ctx.set('Cache-Control', 'public, max-age=3600');
+      ctx.body = script;
       return;
     }
     await next();

@@ -3,9 +3,10 @@ import type { SiteSection } from '../site.ts';
 import { appPages } from './apps.ts';
 import { browsePages } from './browse.ts';
 import { securityPages } from './security.ts';
+import { passkeyPages } from './passkeys.ts';
 import { reviewPages } from './review.ts';
 
-export const sections: readonly SiteSection[] = [appPages, browsePages, securityPages, reviewPages];
+export const sections: readonly SiteSection[] = [appPages, browsePages, securityPages, passkeyPages, reviewPages];
 
 /** Navigation entries: section key, path, label. `review` is shown only to approvers and admins. */
 export const navigation: readonly { section: string; path: string; label: string }[] = [
