@@ -127,6 +127,8 @@ export class ConsoleInspector {
       // does), and the current one is marked.
       const links = await page.evaluate(() => {
         const anchors = [...document.querySelectorAll<HTMLElement>('nav[aria-label="Console sections"] a')];
+        const row = anchors[0]?.closest('ul');
+        const scrolled = row?.scrollLeft ?? 0;
         const found = anchors.map((a) => {
           a.scrollIntoView({ block: 'nearest', inline: 'center' });
           const box = a.getBoundingClientRect();
@@ -136,7 +138,8 @@ export class ConsoleInspector {
             current: a.getAttribute('aria-current') === 'page',
           };
         });
-        anchors[0]?.parentElement?.parentElement?.scrollTo({ left: 0 });
+        // Back to where the page had it (the screenshot shows the row as it opens).
+        row?.scrollTo({ left: scrolled });
         window.scrollTo(0, 0);
         const nav = document.querySelector('nav[aria-label="Console sections"]');
         return { found, navHeight: nav ? nav.getBoundingClientRect().height : 0 };
