@@ -3,7 +3,8 @@
  * software authenticator (P-256, "none" attestation) made here: register, sign
  * in with a discoverable credential, the challenge once and for 5 minutes on
  * the injected clock, a counter that does not move forwards refused, another
- * origin or another person's challenge refused, remove.
+ * origin or another person's challenge refused, user verification preferred
+ * or required, remove.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isoCBOR } from '@simplewebauthn/server/helpers';
@@ -34,6 +35,8 @@ class SoftAuthenticator {
   readonly credentialId = randomBytes(16);
   private readonly keys: { privateKey: KeyObject; publicKey: KeyObject } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   counter = 0;
+  /** Whether the person was verified (PIN, biometric) in the next answer. */
+  verified = true;
 
   constructor(
     private readonly rpID: string,
@@ -88,7 +91,7 @@ class SoftAuthenticator {
   assert(challenge: string, origin?: string) {
     const counter = Buffer.alloc(4);
     counter.writeUInt32BE(this.counter);
-    const authData = Buffer.concat([sha(this.rpID), Buffer.from([0x05]), counter]); // UP | UV
+    const authData = Buffer.concat([sha(this.rpID), Buffer.from([this.verified ? 0x05 : 0x01]), counter]); // UP (| UV)
     const clientDataJSON = this.clientData('webauthn.get', challenge, origin);
     const signature = sign('sha256', Buffer.concat([authData, sha(clientDataJSON)]), this.keys.privateKey);
     return {
@@ -273,6 +276,20 @@ describe.each(databaseKinds)('passkeys on %s', (kind) => {
     expect((await finishAuthentication(deps, again.challengeId, auth.assert(again.options.challenge), { userId: user.id, context: 'uid-6' })).userId).toBe(
       user.id,
     );
+  });
+
+  it('user verification: preferred accepts an unverified answer (amr hwk alone), required refuses it', async () => {
+    const { user, auth } = await registered();
+    auth.verified = false;
+    auth.counter = 1;
+    const preferred = await authenticationOptions(deps);
+    expect((await finishAuthentication(deps, preferred.challengeId, auth.assert(preferred.options.challenge))).amr).toEqual(['hwk']);
+    const strict: PasskeyDeps = { ...deps, rp: relyingPartyOf('http://localhost:4000/', 'required') };
+    const required = await authenticationOptions(strict);
+    expect(required.options.userVerification).toBe('required');
+    auth.counter = 2;
+    await expect(finishAuthentication(strict, required.challengeId, auth.assert(required.options.challenge))).rejects.toMatchObject({ code: 'input.invalid' });
+    expect((await passkeysOf(knex, user.id))[0]?.counter).toBe(1);
   });
 
   it('removes a passkey (audited); a removed passkey signs in no more; not another person’s', async () => {
