@@ -115,15 +115,35 @@ describe.each(databaseKinds)('gatehouse serve --workers 2 on %s', (kind) => {
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as LogRecord);
 
-  /** Waits (polling the child's output, not the clock of the code under test) until `done` holds. */
+  /** Waits until `done` holds, checked at each line the child writes (an event, not a clock); fails when it exits first or after `ms`. */
   async function until(what: string, done: () => boolean, ms = 60_000): Promise<void> {
-    const started = Date.now();
-    while (!done()) {
-      if (child && child.exitCode !== null)
-        throw new Error(`serve exited with ${child.exitCode} while waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`);
-      if (Date.now() - started > ms) throw new Error(`no ${what} within ${ms / 1000} s\nstdout: ${stdout}\nstderr: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (done()) return;
+    const running = child!;
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(guard);
+        running.stdout!.off('data', check);
+        running.stderr!.off('data', check);
+        running.off('exit', exitedFirst);
+      };
+      const check = () => {
+        if (!done()) return;
+        cleanup();
+        resolve();
+      };
+      const exitedFirst = (code: number | null) => {
+        cleanup();
+        reject(new Error(`serve exited with ${code} while waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      };
+      const guard = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no ${what} within ${ms / 1000} s\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, ms);
+      // Registered after the listeners that collect the output, so `done` sees the new chunk.
+      running.stdout!.on('data', check);
+      running.stderr!.on('data', check);
+      running.on('exit', exitedFirst);
+    });
   }
 
   beforeAll(async () => {
@@ -174,7 +194,8 @@ describe.each(databaseKinds)('gatehouse serve --workers 2 on %s', (kind) => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     exited = new Promise((resolve) => child!.on('exit', (code, signal) => resolve({ code, signal })));
-    await until('banner', () => /logs: .*\n/.test(stderr));
+    // The banner (stderr) and each worker's own line (stdout) come on two pipes: wait for all three.
+    await until('the banner and two workers listening', () => /logs: .*\n/.test(stderr) && records().filter((r) => r.msg === 'worker listening').length >= 2);
     banner = stderr;
 
     const started = records().filter((r) => r.msg === 'worker listening');
@@ -220,7 +241,8 @@ describe.each(databaseKinds)('gatehouse serve --workers 2 on %s', (kind) => {
     expect(sent).toHaveLength(mails);
     expect(new Set(sent.map((r) => r.mailId)).size).toBe(mails);
     expect(readdirSync(outbox).filter((f) => f.endsWith('.eml'))).toHaveLength(mails);
-    expect(await count(gh, 'mail_outbox', { status: 'sent' })).toBe(mails);
+    // A mail is written, then marked sent in the database: the last marks may trail the last log line.
+    await vi.waitFor(async () => expect(await count(gh, 'mail_outbox', { status: 'sent' })).toBe(mails), { timeout: 10_000, interval: 25 });
   });
 
   it('replaces a worker killed with SIGKILL, and keeps answering meanwhile', async () => {
