@@ -194,6 +194,9 @@ describe.each(databaseKinds)('passkeys on %s', (kind) => {
       code: 'input.invalid',
     });
     expect(await passkeysOf(knex, user.id)).toHaveLength(1);
+    // Expired challenges are forgotten when the next one is handed out.
+    await registrationOptions(deps, user, 'Key');
+    expect(Number((await knex('webauthn_challenge').where('expires_at', '<', now).count({ n: '*' }).first())?.n)).toBe(0);
   });
 
   it('refuses an answer made for another origin, and garbage, without a 500', async () => {

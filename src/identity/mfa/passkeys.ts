@@ -24,6 +24,7 @@ import {
 } from '@simplewebauthn/server';
 import type { DbOrTrx } from '../../db/knex.ts';
 import {
+  deleteExpiredWebauthnChallenges,
   deletePasskey,
   findPasskey,
   findPasskeyByCredentialId,
@@ -242,6 +243,8 @@ export async function removePasskey(deps: Pick<PasskeyDeps, 'db' | 'audit'>, use
 async function keepChallenge(deps: PasskeyDeps, purpose: 'registration' | 'authentication', challenge: string, userId: string | null, context: string | null) {
   const id = randomId();
   const now = deps.clock.now();
+  // Housekeeping on the way: challenges nobody answered are forgotten once expired (an indexed DELETE).
+  await deleteExpiredWebauthnChallenges(deps.db, now);
   await insertWebauthnChallenge(deps.db, { id, purpose, challenge, user_id: userId, context, created_at: now, expires_at: now + challengeTtlMs });
   return id;
 }
