@@ -26,6 +26,7 @@ export const aclToken = z.object({
   revoked: instant,
   created: instant,
   createdBy: z.string(),
+  requireMfa: z.boolean().optional().describe('true: whoever signs in through it enrolls a second factor (absent otherwise)'),
 });
 
 export const redeemer = z.object({ id: z.string(), email: z.string().nullable(), name: z.string().nullable() });
@@ -54,6 +55,7 @@ export function aclTokenView(row: AclTokenRow, now: number): z.input<typeof aclT
     revoked: iso(row.revoked_at),
     created: iso(row.created_at),
     createdBy: row.created_by,
+    ...(row.require_mfa ? { requireMfa: true } : {}),
   };
 }
 
@@ -111,6 +113,7 @@ export const createAclToken = operation({
       .describe('until when the access to those clients lasts (for everyone who redeems it): a duration from now (`90d`) or an ISO date; none = no end'),
     expires: duration.optional().describe('until when the invitation can be used: a duration from now (`30d`) or an ISO date; none = no end'),
     description: z.string().max(500).optional().describe('what it is for'),
+    requireMfa: z.boolean().optional().describe('whoever signs in through it must enroll a second factor (TOTP, a passkey) at that sign-in'),
   }),
   output: createdAclToken,
   status: 201,
@@ -120,7 +123,10 @@ export const createAclToken = operation({
     const expiresAt = input.expires === undefined ? null : expiryInput(input.expires, now, 'expires');
     const clientExpiresAt = input.clientExpires === undefined ? null : expiryInput(input.clientExpires, now, 'clientExpires');
     for (const clientId of clients) await requireClient((id) => gh.clients.exists(id), clientId, 'clients');
-    const made = await gh.aclTokens.create({ maxUsers: input.maxUsers, clients, clientExpiresAt, expiresAt, description: input.description ?? null }, actor);
+    const made = await gh.aclTokens.create(
+      { maxUsers: input.maxUsers, clients, clientExpiresAt, expiresAt, description: input.description ?? null, requireMfa: input.requireMfa ?? false },
+      actor,
+    );
     return {
       ...aclTokenView(made.row, now),
       token: made.token,

@@ -1,4 +1,4 @@
-/** Users: list, show (identities and access per client), create, set a password, send a reset link, disable, enable, delete, revoke access to one client. */
+/** Users: list, show (identities, access per client, second factors), create, set a password, send a reset link, disable, enable, delete, revoke access to one client, reset second factors. */
 import { z } from 'zod';
 import type { Gatehouse } from '../../context.ts';
 import type { UserRow } from '../../db/repos/users.ts';
@@ -24,7 +24,18 @@ export const access = z.object({
 
 export const identity = z.object({ connector: z.string(), subject: z.string(), email: z.string().nullable() });
 
-export const userDetails = user.extend({ identities: z.array(identity), access: z.array(access) });
+export const factor = z.object({
+  kind: z.string().describe('`totp` (authenticator app) or `passkey`'),
+  name: z.string(),
+  created: instant,
+  lastUsed: instant,
+});
+
+export const userDetails = user.extend({
+  identities: z.array(identity),
+  access: z.array(access),
+  factors: z.array(factor).describe('second factors (identity/mfa/): kinds and names, never their secrets'),
+});
 
 export function userView(u: UserRow): z.input<typeof user> {
   return { id: u.id, email: u.email, name: u.name, status: u.status, created: iso(u.created_at), lastLogin: iso(u.last_login_at) };
@@ -42,6 +53,7 @@ async function details(gh: Gatehouse, id: string): Promise<z.input<typeof userDe
     ...userView(found),
     identities: found.identities.map((i) => ({ connector: i.connector_id, subject: i.subject, email: i.email })),
     access: await accessView(gh, id),
+    factors: (await gh.mfa.factors(id)).map((f) => ({ kind: f.kind, name: f.name, created: iso(f.created), lastUsed: iso(f.lastUsed) })),
   };
 }
 
@@ -180,4 +192,30 @@ export const revokeUserAccess = operation({
   },
 });
 
-export const userOps = [listUsers, showUser, createUser, setUserPassword, sendUserPasswordReset, disableUser, enableUser, deleteUser, revokeUserAccess];
+export const resetUserMfa = operation({
+  name: 'users.resetMfa',
+  method: 'POST',
+  path: '/users/:id/mfa/reset',
+  tag: 'users',
+  summary:
+    'Remove every second factor (authenticator apps, passkeys) and recovery code of a user, audited mfa.reset; where a second factor is required they enroll a new one at their next sign-in',
+  input: byId,
+  output: userDetails.extend({ removed: z.object({ factors: z.number().int(), recoveryCodes: z.number().int() }) }),
+  async run({ gh, actor }, { id }) {
+    const removed = await gh.mfa.reset(id, actor);
+    return { ...(await details(gh, id)), removed };
+  },
+});
+
+export const userOps = [
+  listUsers,
+  showUser,
+  createUser,
+  setUserPassword,
+  sendUserPasswordReset,
+  disableUser,
+  enableUser,
+  deleteUser,
+  revokeUserAccess,
+  resetUserMfa,
+];

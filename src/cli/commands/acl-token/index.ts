@@ -21,9 +21,13 @@ export function aclTokenCommands(): Command {
     .option('--client-expires <duration>', 'how long the access to those clients lasts (30d, ISO date)')
     .option('--expires <duration>', 'until when the invitation can be used (30d, ISO date)')
     .option('--description <text>', 'what it is for')
+    .option('--require-mfa', 'whoever signs in through it must enroll a second factor (TOTP, a passkey) at that sign-in')
     .action(
       withGatehouse(
-        async ({ gh, out, actor }, opts: { maxUsers: string; client: string[]; clientExpires?: string; expires?: string; description?: string }) => {
+        async (
+          { gh, out, actor },
+          opts: { maxUsers: string; client: string[]; clientExpires?: string; expires?: string; description?: string; requireMfa?: boolean },
+        ) => {
           const made = await invoke(
             createAclToken,
             { gh, actor },
@@ -33,6 +37,7 @@ export function aclTokenCommands(): Command {
               clientExpires: opts.clientExpires,
               expires: opts.expires,
               description: opts.description,
+              ...(opts.requireMfa ? { requireMfa: true } : {}),
             },
           );
           out.record(made, 'The token is shown only now: copy it or the link.');

@@ -3,7 +3,17 @@ import { Command } from 'commander';
 import { GatehouseError } from '../../../errors.ts';
 import { isEmail } from '../../../lib/email.ts';
 import { invoke } from '../../../admin/operation.ts';
-import { createUser, deleteUser, disableUser, enableUser, listUsers, revokeUserAccess, setUserPassword, showUser } from '../../../admin/ops/users.ts';
+import {
+  createUser,
+  deleteUser,
+  disableUser,
+  enableUser,
+  listUsers,
+  resetUserMfa,
+  revokeUserAccess,
+  setUserPassword,
+  showUser,
+} from '../../../admin/ops/users.ts';
 import { withGatehouse } from '../../index.ts';
 
 const columns = ['id', 'email', 'name', 'status', 'created', 'lastLogin'];
@@ -43,11 +53,11 @@ export function userCommands(): Command {
           );
         }
         const password = opts.passwordStdin ? await readPasswordFromStdin('user create') : undefined;
-        const { identities: _identities, ...created } = await invoke(
-          createUser,
-          { gh, actor },
-          { email: opts.email, name: opts.name, password, aclTokenId: opts.aclTokenId },
-        );
+        const {
+          identities: _identities,
+          factors: _factors,
+          ...created
+        } = await invoke(createUser, { gh, actor }, { email: opts.email, name: opts.name, password, aclTokenId: opts.aclTokenId });
         out.record(
           created,
           password
@@ -122,6 +132,16 @@ export function userCommands(): Command {
     .action(
       withGatehouse(async ({ gh, out, actor }, id: string, client: string) => {
         out.record(await invoke(revokeUserAccess, { gh, actor }, { id, client }));
+      }),
+    );
+
+  user
+    .command('reset-mfa')
+    .description("remove a user's second factors and recovery codes (they enroll again at their next sign-in where one is required)")
+    .argument('<id>', 'user id')
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string) => {
+        out.record(await invoke(resetUserMfa, { gh, actor }, { id }));
       }),
     );
   return user;
