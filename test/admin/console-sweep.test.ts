@@ -62,13 +62,6 @@ const unknownId = 'no-such-id-in-the-sweep';
  */
 const knownGaps: { route: string; symptom: string; why: string }[] = [
   {
-    route: 'GET (crawl)',
-    symptom: '/admin/clients/* (linked from /admin/audit) answered 404',
-    why:
-      "src/admin/web/pages/audit.ts (audit page's owner): a gate.allowed entry about '*' (an invitation attached to any client, " +
-      '`gatehouse user create --acl-token-id`) links its subject and client to /admin/clients/*, which is no client: link only real client ids.',
-  },
-  {
     route: 'GET /admin/users/:id/access/:client/revoke',
     symptom: '/access/no-such-id-in-the-sweep/revoke (unknown id) answered 200',
     why:

@@ -34,13 +34,14 @@ export function instantOf(value: string): string {
 }
 
 /** The console page about an entry's subject, if there is one. */
-function subjectUrl(base: string, action: string, subject: string | null): string | undefined {
+function subjectUrl(base: string, action: string, subject: string | null, clients: ReadonlySet<string>): string | undefined {
   if (!subject) return undefined;
   const id = encodeURIComponent(subject);
   // user.*, admin.* (console sign-ins) and access.* (access revoked) name a user.
   if (['user.', 'admin.', 'access.'].some((p) => action.startsWith(p))) return `${base}/users/${id}`;
   if (action.startsWith('acl_token.')) return `${base}/invitations/${id}`;
-  if (clientSubjectPrefixes.some((p) => action.startsWith(p))) return `${base}/clients/${id}`;
+  // Only a client that exists has a page (a gate entry about `*`, any client, has none).
+  if (clientSubjectPrefixes.some((p) => action.startsWith(p)) && clients.has(subject)) return `${base}/clients/${id}`;
   return undefined;
 }
 
@@ -91,6 +92,7 @@ export const auditPages: ConsoleSection = (router, { gh, page }) => {
     }
     const start = (pageNumber - 1) * auditPageSize;
     const shown = entries.slice(start, start + auditPageSize);
+    const clients = new Set((await gh.clients.list()).map((c) => c.clientId));
     const query = (n: number) =>
       new URLSearchParams([...filterFields.filter((f) => filter[f] !== '').map((f) => [f, filter[f]] as [string, string]), ['page', String(n)]]).toString();
     page(ctx, 'audit', 'audit', {
@@ -105,9 +107,9 @@ export const auditPages: ConsoleSection = (router, { gh, page }) => {
       entries: shown.map((e) => ({
         ...e,
         timeText: when(e.time),
-        subjectUrl: subjectUrl(base, e.action, e.subject),
+        subjectUrl: subjectUrl(base, e.action, e.subject, clients),
         actorUrl: actorUrl(base, e.actor),
-        clientUrl: e.client ? `${base}/clients/${encodeURIComponent(e.client)}` : undefined,
+        clientUrl: e.client && clients.has(e.client) ? `${base}/clients/${encodeURIComponent(e.client)}` : undefined,
         detailItems: detailItems(e.details),
       })),
     });
