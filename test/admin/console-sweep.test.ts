@@ -60,15 +60,7 @@ const unknownId = 'no-such-id-in-the-sweep';
  * is `<METHOD> <route>: <symptom>`; an entry matches when the line starts
  * with `route` and contains `symptom`. Empty: every route passes.
  */
-const knownGaps: { route: string; symptom: string; why: string }[] = [
-  {
-    route: 'GET /admin/users/:id/access/:client/revoke',
-    symptom: '/access/no-such-id-in-the-sweep/revoke (unknown id) answered 200',
-    why:
-      "src/admin/web/pages/users.ts (users pages' owner): the confirmation page asks to revoke access to any client id, " +
-      'even one the user has no access to (or that does not exist); it should be the 404 page.',
-  },
-];
+const knownGaps: { route: string; symptom: string; why: string }[] = [];
 
 interface Route {
   method: 'GET' | 'POST';
