@@ -14,6 +14,7 @@ import { timeStep, totpCode } from '../../src/identity/mfa/totp.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, pkcePair, tokenRequest } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
+import { signInToAccount } from '../helpers/account-login.ts';
 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const web = { ...testClients.web, redirect_uris: [redirectUri] };
@@ -202,5 +203,40 @@ describe.each(databaseKinds)('second factor at sign-in on %s', (kind) => {
     await server.gh.mfa.reset(user.id, 'admin@example.com');
     const again = await signIn(server, { clientId: 'strict', email: user.email });
     expect(again.pages).toEqual(['login', 'enroll', 'recovery-codes', 'consent']);
+  });
+
+  it('/account/security: add an authenticator app (codes shown once), new recovery codes, remove it', async () => {
+    const user = await newUser();
+    const browser = await signInToAccount(server.url, user.email, 'a-long-password-1');
+    const security = `${server.url}/account/security`;
+    const enroll = await browser.request(`${security}/totp`);
+    const html = await enroll.text();
+    expect(enroll.status).toBe(200);
+    expect(html).toContain('role="img"');
+    expect(html).not.toContain('style=');
+    const secret = /id="totp-secret">([^<]+)</.exec(html)![1]!.replace(/\s+/g, '');
+    const factor = /name="factor" value="([^"]+)"/.exec(html)![1]!;
+    const wrong = await browser.request(`${security}/totp`, { form: { _csrf: csrfOf(html), factor, code: '000000', name: 'Phone' } });
+    expect(wrong.status).toBe(400);
+    const added = await browser.request(`${security}/totp`, { form: { _csrf: csrfOf(html), factor, code: await nextCode(secret), name: 'Phone' } });
+    const codesPage = await added.text();
+    expect(added.status).toBe(200);
+    expect([...codesPage.matchAll(/<li><code>[a-z0-9-]+<\/code><\/li>/g)]).toHaveLength(10);
+    const listed = await (await browser.request(security)).text();
+    expect(listed).toContain('Phone');
+    expect(listed).toContain('10 of 10 left');
+
+    const confirm = await (await browser.request(`${security}/recovery-codes/new`)).text();
+    const fresh = await browser.request(`${security}/recovery-codes/new`, { form: { _csrf: csrfOf(confirm) } });
+    expect(fresh.status).toBe(200);
+    expect(await fresh.text()).toContain('Save your recovery codes');
+
+    const id = (await server.gh.mfa.factors(user.id))[0]!.id;
+    const removeConfirm = await (await browser.request(`${security}/factors/remove?id=${id}`)).text();
+    expect(removeConfirm).toContain('Remove Phone?');
+    const removed = await browser.request(`${security}/factors/remove`, { form: { _csrf: csrfOf(removeConfirm), id } });
+    expect(removed.status).toBe(303);
+    expect(await server.gh.mfa.factors(user.id)).toEqual([]);
+    expect(await server.gh.mfa.recoveryCodes(user.id)).toEqual({ total: 0, unused: 0 });
   });
 });

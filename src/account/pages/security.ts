@@ -4,7 +4,9 @@
  * token), the identities linked to the account (unlink one, never the last),
  * and the sign-ins that are live: browsers signed in to Gatehouse and apps or
  * devices holding a refresh token, each with "Sign out", and "Sign out
- * everywhere". Every POST carries the CSRF value; the destructive ones ask
+ * everywhere", and the second factors (issue 15, identity/mfa/): list, add an
+ * authenticator app (QR code + the secret, confirmed by a first code), remove
+ * one, new recovery codes (shown once). Every POST carries the CSRF value; the destructive ones ask
  * first (views/account/confirm.njk).
  */
 import type { Context } from 'koa';
@@ -61,6 +63,14 @@ async function securityView(gh: Gatehouse, ctx: Context) {
     name: person.name,
     sessions: signIns.filter((s) => s.kind === 'session'),
     refreshes: signIns.filter((s) => s.kind === 'refresh'),
+    factors: (await gh.mfa.factors(person.userId)).map((f) => ({
+      ...f,
+      kindName: f.kind === 'totp' ? 'Authenticator app' : f.kind === 'passkey' ? 'Passkey' : f.kind,
+      createdText: dateText(f.created),
+      lastUsedText: dateText(f.lastUsed),
+    })),
+    recovery: await gh.mfa.recoveryCodes(person.userId),
+    mfaRequired: await gh.mfa.requiredFor(person.userId),
   };
 }
 
@@ -108,6 +118,81 @@ export const securityPages: SiteSection = (router, { gh, page, form }) => {
     flashNotice(ctx, 'Your password was changed. Every other sign-in to your account has ended.');
     ctx.status = 303;
     ctx.redirect(`${baseOf(gh)}${securityPath}`);
+  });
+
+  // --- second factors ---
+  const totpLabel = (ctx: Context) => personOf(ctx).email ?? personOf(ctx).name ?? personOf(ctx).userId;
+
+  router.get(`${securityPath}/totp`, async (ctx) => {
+    const enrollment = await gh.mfa.startTotp(personOf(ctx).userId, totpLabel(ctx));
+    page(ctx, 'totp-enroll', 'security', { title: 'Add an authenticator app', enrollment, factorId: enrollment.factorId });
+  });
+
+  router.post(`${securityPath}/totp`, ...form, async (ctx) => {
+    const person = personOf(ctx);
+    const factorId = field(ctx, 'factor');
+    try {
+      const { recoveryCodes } = await gh.mfa.confirmTotp(person.userId, factorId, field(ctx, 'code'), field(ctx, 'name'));
+      if (recoveryCodes) {
+        page(ctx, 'recovery-codes', 'security', { title: 'Save your recovery codes', codes: recoveryCodes, added: true });
+        return;
+      }
+    } catch (err) {
+      if (!isGatehouseError(err) || (err.code !== 'input.invalid' && err.code !== 'rate_limited')) throw err;
+      const enrollment = (await gh.mfa.pendingTotp(person.userId, factorId, totpLabel(ctx))) ?? (await gh.mfa.startTotp(person.userId, totpLabel(ctx)));
+      page(
+        ctx,
+        'totp-enroll',
+        'security',
+        { title: 'Add an authenticator app', enrollment, factorId: enrollment.factorId, error: err.message, name: field(ctx, 'name') },
+        err.code === 'rate_limited' ? 429 : 400,
+      );
+      return;
+    }
+    flashNotice(ctx, 'Your authenticator app was added. Sign-ins now ask for its code.');
+    ctx.status = 303;
+    ctx.redirect(`${baseOf(gh)}${securityPath}`);
+  });
+
+  router.get(`${securityPath}/factors/remove`, async (ctx) => {
+    const person = personOf(ctx);
+    const id = typeof ctx.query.id === 'string' ? ctx.query.id : '';
+    const found = (await gh.mfa.factors(person.userId)).find((f) => f.id === id);
+    if (!found) throw new GatehouseError('not_found', 'There is no such second factor on your account.');
+    const last = (await gh.mfa.factors(person.userId)).length === 1;
+    page(ctx, 'confirm', 'security', {
+      title: `Remove ${found.name}?`,
+      message: `Sign-ins will no longer accept ${found.name}.${last ? ' It is your last second factor: your recovery codes stop working too.' : ''}`,
+      action: `${baseOf(gh)}${securityPath}/factors/remove`,
+      fields: { id },
+      button: 'Remove',
+      cancel: `${baseOf(gh)}${securityPath}`,
+    });
+  });
+
+  router.post(`${securityPath}/factors/remove`, ...form, async (ctx) => {
+    const person = personOf(ctx);
+    await gh.mfa.removeFactor(person.userId, field(ctx, 'id'), person.actor);
+    flashNotice(ctx, 'That second factor was removed.');
+    ctx.status = 303;
+    ctx.redirect(`${baseOf(gh)}${securityPath}`);
+  });
+
+  router.get(`${securityPath}/recovery-codes/new`, async (ctx) => {
+    page(ctx, 'confirm', 'security', {
+      title: 'Make new recovery codes?',
+      message: 'You get 10 new codes, shown once. The codes you have now stop working.',
+      action: `${baseOf(gh)}${securityPath}/recovery-codes/new`,
+      button: 'Make new codes',
+      cancel: `${baseOf(gh)}${securityPath}`,
+    });
+  });
+
+  router.post(`${securityPath}/recovery-codes/new`, ...form, async (ctx) => {
+    const person = personOf(ctx);
+    if (!(await gh.mfa.hasFactor(person.userId))) throw new GatehouseError('input.invalid', 'Add a second factor first: recovery codes stand in for it.');
+    // A secret shown once: the page is rendered here, not redirected to.
+    page(ctx, 'recovery-codes', 'security', { title: 'Save your recovery codes', codes: await gh.mfa.newRecoveryCodes(person.userId, person.actor) });
   });
 
   router.get(`${securityPath}/identities/unlink`, async (ctx) => {
