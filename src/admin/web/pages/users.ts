@@ -3,15 +3,15 @@
  * one user with identities (connector + subject) and access per client (with
  * expiry and the invitation that gives it); Enable and Send reset link (a
  * user with a local account: the "Forgot password?" mail, audited with the
- * admin as actor) at once, and Disable, Revoke access (one client) and Delete
- * through the confirmation page. Every
+ * admin as actor) at once, and Disable, Revoke access (one client), Reset
+ * second factors and Delete through the confirmation page. Every
  * change goes through the users operations (../../ops/users.ts) as the
  * signed-in admin, then 303 to the page that shows the result.
  */
 import type { Context } from 'koa';
 import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
-import { deleteUser, disableUser, enableUser, listUsers, revokeUserAccess, sendUserPasswordReset, showUser } from '../../ops/users.ts';
+import { deleteUser, disableUser, enableUser, listUsers, resetUserMfa, revokeUserAccess, sendUserPasswordReset, showUser } from '../../ops/users.ts';
 import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
 
 const perPage = 50;
@@ -121,6 +121,22 @@ export const userPages: ConsoleSection = (router, { gh, page, form }) => {
       flashNotice(ctx, err.message);
     }
     see(ctx, userUrl(id));
+  });
+
+  router.get('/users/:id/mfa/reset', async (ctx) => {
+    const user = await loadUser(ctx);
+    if (!user) return;
+    confirm(ctx, {
+      title: 'Reset second factors?',
+      message: `Every authenticator app, passkey and recovery code of ${user.email ?? user.id} is removed. Where a second factor is required, they set up a new one at their next sign-in.`,
+      action: `${userUrl(user.id)}/mfa/reset`,
+      button: 'Reset second factors',
+      cancel: userUrl(user.id),
+    });
+  });
+  router.post('/users/:id/mfa/reset', ...form, async (ctx) => {
+    const id = param(ctx, 'id');
+    await change(ctx, () => invoke(resetUserMfa, ctxOf(ctx), { id }), 'The second factors are removed.', userUrl(id));
   });
 
   router.get('/users/:id/access/:client/revoke', async (ctx) => {
