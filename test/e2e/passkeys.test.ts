@@ -101,12 +101,16 @@ describe.skipIf(!chromiumAvailable())('passkeys in Chromium with a virtual authe
     await look('passkey-login');
     await page.fill('#password', password);
     await Promise.all([page.waitForURL(`${issuer()}/account`), page.getByRole('button', { name: 'Sign in with Email' }).click()]);
-    await page.goto(`${issuer()}/account/security/passkeys`);
+    await page.goto(`${issuer()}/account/security`);
+    await Promise.all([page.waitForURL(`${issuer()}/account/security/passkeys`), page.getByRole('link', { name: 'Add a passkey' }).click()]);
     await look('passkeys-empty');
     await page.getByLabel(/Name of the new passkey/).fill('Work laptop');
     await Promise.all([page.waitForURL(`${issuer()}/account/security`), page.getByRole('button', { name: 'Add a passkey' }).click()]);
     await expect(page.getByRole('status').textContent()).resolves.toContain('Work laptop');
     expect(await credentials()).toHaveLength(1);
+    // The Security page lists it among the second factors.
+    await expect(page.locator('main').textContent()).resolves.toContain('Work laptop');
+    await look('security-with-passkey');
     const [stored] = await server.gh.db('mfa_factor').where({ kind: 'passkey' });
     expect(stored).toMatchObject({ name: 'Work laptop' });
     await page.goto(`${issuer()}/account/security/passkeys`);
