@@ -78,9 +78,19 @@ interface FormValues {
   clientExpires: string;
   clientExpiresDate: string;
   description: string;
+  requireMfa: boolean;
 }
 
-const emptyForm: FormValues = { clients: [], maxUsers: '1', expires: '1w', expiresDate: '', clientExpires: 'none', clientExpiresDate: '', description: '' };
+const emptyForm: FormValues = {
+  clients: [],
+  maxUsers: '1',
+  expires: '1w',
+  expiresDate: '',
+  clientExpires: 'none',
+  clientExpiresDate: '',
+  description: '',
+  requireMfa: false,
+};
 
 function readForm(body: Record<string, unknown>): FormValues {
   return {
@@ -91,6 +101,7 @@ function readForm(body: Record<string, unknown>): FormValues {
     clientExpires: one(body.clientExpires) || 'none',
     clientExpiresDate: one(body.clientExpiresDate),
     description: one(body.description),
+    requireMfa: one(body.requireMfa) === 'yes',
   };
 }
 
@@ -164,6 +175,7 @@ export const invitationPages: ConsoleSection = (router, { gh, page, form }) => {
       expires: chosenExpiry(values.expires, values.expiresDate),
       clientExpires: chosenExpiry(values.clientExpires, values.clientExpiresDate),
       description: values.description || undefined,
+      ...(values.requireMfa ? { requireMfa: true } : {}),
     };
     let made;
     try {
