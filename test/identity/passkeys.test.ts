@@ -302,7 +302,7 @@ describe.each(databaseKinds)('passkeys on %s', (kind) => {
     await removePasskey(deps, user.id, row.id, user.id);
     expect(await passkeysOf(knex, user.id)).toEqual([]);
     const audit = await knex('audit_log').where({ subject: user.id }).orderBy('id');
-    expect(audit.map((a: { action: string }) => a.action)).toEqual(['user.passkey_added', 'user.passkey_removed']);
+    expect(audit.map((a: { action: string }) => a.action)).toEqual(['mfa.factor_added', 'mfa.factor_removed']);
     const { challengeId, options } = await authenticationOptions(deps);
     auth.counter = 1;
     await expect(finishAuthentication(deps, challengeId, auth.assert(options.challenge))).rejects.toMatchObject({ code: 'input.invalid' });

@@ -22,7 +22,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import type { DbOrTrx } from '../../db/knex.ts';
+import type { Db, DbOrTrx } from '../../db/knex.ts';
 import {
   deleteExpiredWebauthnChallenges,
   deletePasskey,
@@ -39,6 +39,11 @@ import type { Audit } from '../../audit/audit.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { newId, randomId } from '../../lib/secrets.ts';
+import { withTransaction } from '../../db/transaction.ts';
+
+/** The change and its audit entry in one transaction (or in the caller's, when it hands one in). */
+const inOne = (db: DbOrTrx, work: (db: DbOrTrx) => Promise<void>): Promise<void> =>
+  'isTransaction' in db && db.isTransaction ? work(db) : withTransaction(db as Db, work);
 
 export type { PasskeyRow } from '../../db/repos/passkeys.ts';
 
@@ -150,8 +155,10 @@ export async function finishRegistration(deps: PasskeyDeps, userId: string, chal
     created_at: deps.clock.now(),
     last_used_at: null,
   };
-  await insertPasskey(deps.db, row);
-  await deps.audit.record(deps.db, { actor, action: 'user.passkey_added', subject: userId, details: { passkey: row.id, name: row.name } });
+  await inOne(deps.db, async (db) => {
+    await insertPasskey(db, row);
+    await deps.audit.record(db, { actor, action: 'mfa.factor_added', subject: userId, details: { factor: row.id, kind: 'passkey', name: row.name } });
+  });
   return row;
 }
 
@@ -236,8 +243,10 @@ export async function passkeyOf(db: DbOrTrx, userId: string, id: string): Promis
 
 export async function removePasskey(deps: Pick<PasskeyDeps, 'db' | 'audit'>, userId: string, id: string, actor: string): Promise<void> {
   const found = await passkeyOf(deps.db, userId, id);
-  if (!(await deletePasskey(deps.db, userId, id))) throw new GatehouseError('not_found', 'That passkey is not registered to your account.');
-  await deps.audit.record(deps.db, { actor, action: 'user.passkey_removed', subject: userId, details: { passkey: id, name: found.name } });
+  await inOne(deps.db, async (db) => {
+    if (!(await deletePasskey(db, userId, id))) throw new GatehouseError('not_found', 'That passkey is not registered to your account.');
+    await deps.audit.record(db, { actor, action: 'mfa.factor_removed', subject: userId, details: { factor: id, kind: 'passkey', name: found.name } });
+  });
 }
 
 async function keepChallenge(deps: PasskeyDeps, purpose: 'registration' | 'authentication', challenge: string, userId: string | null, context: string | null) {
