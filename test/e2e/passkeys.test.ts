@@ -4,7 +4,8 @@
  * sign in with a password, register a passkey at /account/security, sign out,
  * sign in with the passkey and no password at the sample relying party (the
  * ID token's amr says hwk), use it as the second factor after a password
- * (acr_values asks for one: amr pwd + hwk, acr urn:gatehouse:mfa), remove it.
+ * (acr_values asks for one: amr pwd + hwk, acr urn:gatehouse:mfa), remove it;
+ * a newcomer who must set up a second factor adds a passkey instead of an app.
  * The issuer is http://localhost:<port> (WebAuthn refuses IP addresses as the
  * relying party id) while the server listens on 127.0.0.1. axe-core (WCAG 2.1
  * A/AA, no serious or critical) on the passkey pages at 390 px. SQLite only
@@ -190,5 +191,25 @@ describe.skipIf(!chromiumAvailable())('passkeys in Chromium with a virtual authe
     await alert.waitFor();
     await look('passkey-unknown');
     expect(await page.locator('form[data-passkey][data-autofill]').count()).toBe(0);
+  });
+
+  it('sets up a passkey as the first second factor where one is required (instead of an authenticator app)', async () => {
+    const newcomer = await server.gh.users.createLocal({ email: 'alan@example.com', name: 'Alan Turing', password }, 'test');
+    await context.clearCookies();
+    await presence(false);
+    await page.goto(`${rp.url}/login?acr_values=${encodeURIComponent('urn:gatehouse:mfa')}`);
+    await page.fill('#email', 'alan@example.com');
+    await page.fill('#password', password);
+    await page.getByRole('button', { name: 'Sign in with Email' }).click();
+    const instead = page.getByRole('button', { name: 'Add a passkey instead' });
+    await instead.waitFor();
+    await look('passkey-enroll');
+    await presence(true);
+    await page.getByLabel(/Name of a new passkey/).fill('Phone');
+    await instead.click();
+    const claims = await reachApp();
+    expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
+    expect(claims.acr).toBe('urn:gatehouse:mfa');
+    expect(await server.gh.db('mfa_factor').where({ user_id: newcomer.id, kind: 'passkey' }).select('name')).toEqual([{ name: 'Phone' }]);
   });
 });

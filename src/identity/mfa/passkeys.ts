@@ -124,7 +124,13 @@ export async function registrationOptions(
 }
 
 /** Verifies the browser's answer to a registration challenge of this user and stores the passkey. */
-export async function finishRegistration(deps: PasskeyDeps, userId: string, challengeId: string, response: unknown, actor: string): Promise<PasskeyRow> {
+export async function finishRegistration(
+  deps: PasskeyDeps,
+  userId: string,
+  challengeId: string,
+  response: unknown,
+  actor: string,
+): Promise<PasskeyRow & { amr: string[] }> {
   const json = credentialJson(response);
   const challenge = await takeWebauthnChallenge(deps.db, challengeId, 'registration', deps.clock.now());
   if (!challenge || challenge.user_id !== userId) throw bad('This passkey request has expired or was already used. Try again.');
@@ -159,8 +165,11 @@ export async function finishRegistration(deps: PasskeyDeps, userId: string, chal
     await insertPasskey(db, row);
     await deps.audit.record(db, { actor, action: 'mfa.factor_added', subject: userId, details: { factor: row.id, kind: 'passkey', name: row.name } });
   });
-  return row;
+  // Making a passkey proves holding it too: the same amr as a sign-in with it (a second factor set up in a sign-in).
+  return { ...row, amr: [...amrOfKey(row.device_type, row.backed_up), ...(info.userVerified ? ['user'] : [])] };
 }
+
+const amrOfKey = (deviceType: string, backedUp: boolean): string[] => [deviceType === 'multiDevice' || backedUp ? 'swk' : 'hwk'];
 
 /**
  * Options for `startAuthentication`: discoverable credentials (no
@@ -226,7 +235,7 @@ export async function finishAuthentication(
   const info = verified.authenticationInfo;
   // Conditional: a concurrent use with the same counter loses (a replayed or cloned answer).
   if (!(await usePasskey(deps.db, passkey, info.newCounter, now))) throw bad('The passkey could not be verified: its counter did not move forwards.');
-  const amr = [info.credentialDeviceType === 'multiDevice' || info.credentialBackedUp ? 'swk' : 'hwk'];
+  const amr = amrOfKey(info.credentialDeviceType, info.credentialBackedUp);
   if (info.userVerified) amr.push('user');
   return { userId: passkey.user_id, passkeyId: passkey.id, amr, userVerified: info.userVerified };
 }

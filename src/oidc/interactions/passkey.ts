@@ -10,7 +10,9 @@
  *   passkey alone is two factors), else the password's. The gate (the `access`
  *   prompt) still comes next.
  * - the `mfa` prompt, a passkey as the second factor: …/mfa/passkey/options
- *   (only the person's own passkeys) and …/mfa/passkey, ending through `finishMfa`.
+ *   (only the person's own passkeys) and …/mfa/passkey, ending through `finishMfa`;
+ *   or, for someone who must set one up, a new passkey: …/mfa/passkey/register/options
+ *   and …/mfa/passkey/register (made, stored, and counted as given).
  *
  * The challenge of each is tied to the interaction (its uid) and used once.
  */
@@ -18,7 +20,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import { mfaAcr, pwdAcr } from '../../identity/mfa/factors.ts';
-import { authenticationOptions, finishAuthentication, type PasskeyDeps } from '../../identity/mfa/passkeys.ts';
+import { authenticationOptions, finishAuthentication, finishRegistration, registrationOptions, type PasskeyDeps } from '../../identity/mfa/passkeys.ts';
 import { loadInteraction, type Interaction, type InteractionDeps } from './context.ts';
 import { showLogin } from './login.ts';
 import { finishMfa, showMfa } from './mfa.ts';
@@ -94,6 +96,29 @@ export function passkeyInteractionRoutes(deps: InteractionDeps, passkeys: Passke
       const status = isGatehouseError(err) ? deps.statuses[err.code] : 500;
       if (!isGatehouseError(err) || status >= 500) throw err;
       await showMfa(deps, ctx, details, { error: err.message }, status);
+    }
+  });
+
+  // Setting up a passkey as the first second factor, where one is required (views/pages/mfa-enroll.njk).
+  router.post('/interaction/:uid/mfa/passkey/register/options', ...form, async (ctx) =>
+    answerOptions(deps, ctx, async () => {
+      const details = await step(deps, ctx, 'mfa');
+      const user = await deps.users.find(details.session!.accountId);
+      if (!user) throw notNow();
+      return registrationOptions(passkeys, { id: user.id, email: user.email, name: user.name }, field(ctx, 'name'));
+    }),
+  );
+
+  router.post('/interaction/:uid/mfa/passkey/register', ...form, async (ctx) => {
+    const details = await step(deps, ctx, 'mfa');
+    const accountId = details.session!.accountId;
+    try {
+      const added = await finishRegistration(passkeys, accountId, field(ctx, 'challenge'), field(ctx, 'response'), `user:${accountId}`);
+      await finishMfa(deps, ctx, details, added.amr);
+    } catch (err) {
+      const status = isGatehouseError(err) ? deps.statuses[err.code] : 500;
+      if (!isGatehouseError(err) || status >= 500) throw err;
+      await showMfa(deps, ctx, details, { passkeyError: err.message }, status);
     }
   });
 
