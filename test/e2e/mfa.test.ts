@@ -122,4 +122,26 @@ describe.skipIf(!chromiumAvailable())('second-factor pages in Chromium with axe-
       }
     });
   }
+
+  it('the enrollment page of /account/security at 1280 and 390 px', async () => {
+    counter += 1;
+    const email = `account-${counter}@example.com`;
+    await server.gh.users.createLocal({ email, name: 'Acc', password: 'a-long-password-1' }, 'test');
+    for (const width of [1280, 390]) {
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${server.url}/account/security`);
+        await page.getByLabel('E-mail address').fill(email);
+        await page.getByLabel('Password', { exact: true }).fill('a-long-password-1');
+        await page.locator('form[action$="/login"] button[type=submit]').click();
+        await page.waitForURL(/\/account/);
+        await page.goto(`${server.url}/account/security/totp`);
+        await page.waitForSelector('svg[role="img"]');
+        await look(page, 'account-totp-enroll', width);
+      } finally {
+        await context.close();
+      }
+    }
+  });
 });
