@@ -13,7 +13,7 @@ import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
 import { PasswordResets } from './identity/password-reset.ts';
 import { Users } from './identity/users.ts';
-import { Mfa, registerMfa } from './identity/mfa/factors.ts';
+import { Mfa } from './identity/mfa/factors.ts';
 import { createViews, type Views } from './http/views.ts';
 import { parseDurationSeconds } from './config/duration.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -145,7 +145,6 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const devices = new DeviceEnrollment(db, clock, audit, { deviceRegistration: config.deviceRegistration, issuer: config.issuer, clients: config.clients });
   const mfa = new Mfa(db, clock, audit, outbox, limiterStore, { mode: config.security.mfa, issuerName: config.branding.name, issuer: config.issuer });
   // The sign-in step finds it by the database handle the server gives oidc-provider (identity/mfa/README.md).
-  registerMfa(db, mfa);
 
   return {
     config,

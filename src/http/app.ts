@@ -119,6 +119,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
     connectors: gh.connectors,
     users: gh.users,
     gate: gh.gate,
+    mfa: gh.mfa,
     joinRequests: gh.joinRequests,
     clients: gh.clients,
     metrics,

@@ -81,7 +81,16 @@ export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<
     };
   // Keys rotated or revoked while this server runs reach both issuers (main and realm) through the refresher.
   const keyRefresher = new KeyRefresher(gh.keys, gh.clock, logger);
-  const deps = { config, db: gh.db, clock: gh.clock, users: gh.users, gate: gh.gate, jwks: await keyRefresher.initial(), cookieKeys: gh.cookieKeys };
+  const deps = {
+    config,
+    db: gh.db,
+    clock: gh.clock,
+    users: gh.users,
+    gate: gh.gate,
+    mfa: gh.mfa,
+    jwks: await keyRefresher.initial(),
+    cookieKeys: gh.cookieKeys,
+  };
   const staticIds = new Set(gh.clients.staticIds());
   const observe = (provider: Provider) => {
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {

@@ -14,8 +14,8 @@ import type { Users } from '../identity/users.ts';
 import type { Clock } from '../lib/clock.ts';
 import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
-import { mfaAcr, mfaFor, papeMultiFactor, pwdAcr, type Mfa } from '../identity/mfa/factors.ts';
-import { attachMfa, mfaPrompt } from './interactions/mfa.ts';
+import { mfaAcr, papeMultiFactor, pwdAcr, type Mfa } from '../identity/mfa/factors.ts';
+import { mfaPrompt } from './interactions/mfa.ts';
 import { enlargeClientCache, formParts } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
 import { adapterFactory } from './adapter.ts';
@@ -41,8 +41,8 @@ export interface ProviderDeps {
   issuer?: string;
   routes?: Configuration['routes'];
   cookiePrefix?: string;
-  /** Second factors (identity/mfa/); by default the service the composition root registered for `db`. */
-  mfa?: Mfa;
+  /** Second factors (identity/mfa/). */
+  mfa: Mfa;
 }
 
 /** Keycloak's endpoint paths under `/realms/<realm>` (SPEC 5, compatibility). */
@@ -78,7 +78,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const prefix = new URL(issuer).pathname.replace(/\/$/, '');
   // The built-in clients (admin console, people's pages) live at Gatehouse's own issuer only (./console-client.ts).
   const main = issuer === config.issuer;
-  const mfa = deps.mfa ?? mfaFor(deps.db);
+  const mfa = deps.mfa;
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
@@ -149,7 +149,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         config.registration.policies.consentRequired
           ? new Set([...config.clients.map((c) => c.client_id), ...builtInClients.map((c) => c.clientId)])
           : undefined,
-        mfa && { mfa, requireMfaClients: new Set(config.clients.filter((c) => c.requireMfa).map((c) => c.client_id)) },
+        { mfa, requireMfaClients: new Set(config.clients.filter((c) => c.requireMfa).map((c) => c.client_id)) },
       ),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
@@ -191,7 +191,6 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   if (deps.routes) configuration.routes = deps.routes;
   const provider = new Provider(issuer, configuration);
-  attachMfa(provider, mfa);
   installDeviceRequestFixes(
     provider,
     {

@@ -72,6 +72,7 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
       clock: gh.clock,
       users: gh.users,
       gate: gh.gate,
+      mfa: gh.mfa,
       jwks: await gh.keys.jwks(),
       cookieKeys: gh.cookieKeys,
       render,

@@ -325,18 +325,3 @@ export class Mfa {
 
 /** For tests and the admin: the current time step of the clock. */
 export const currentStep = (clock: Clock): number => timeStep(clock.now());
-
-const byDb = new WeakMap<object, Mfa>();
-
-/**
- * The composition root registers its service under its database handle, so the
- * provider and the sign-in step (built from that handle, http/server.ts) find it
- * without new wiring: `mfaFor(db)`.
- */
-export function registerMfa(db: object, mfa: Mfa): void {
-  byDb.set(db, mfa);
-}
-
-export function mfaFor(db: object): Mfa | undefined {
-  return byDb.get(db);
-}

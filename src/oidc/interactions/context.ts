@@ -35,8 +35,8 @@ export interface InteractionDeps {
   /** The HTTP status of each error code (http/middleware/errors.ts), for pages that show an error in place. */
   statuses: StatusTable;
   secureCookies: boolean;
-  /** Second factors; when absent, the one tied to `provider` by createProvider (./mfa.ts). */
-  mfa?: Mfa | undefined;
+  /** Second factors (identity/mfa/). */
+  mfa: Mfa;
   page(ctx: Context, name: string, vars: Record<string, unknown>, status?: number): void;
 }
 

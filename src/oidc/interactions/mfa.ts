@@ -15,7 +15,7 @@
  * account: `amr` the first factor's plus the second's, `acr: urn:gatehouse:mfa`.
  */
 import type { Context } from 'koa';
-import { interactionPolicy, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import { mfaAcr, mfaAcrValues, pwdAcr, type Mfa } from '../../identity/mfa/factors.ts';
 import { reportingOutages } from '../unavailable.ts';
@@ -23,15 +23,9 @@ import { clientName, loadInteraction, type Interaction, type InteractionDeps } f
 
 export { mfaAcr, pwdAcr };
 
-const byProvider = new WeakMap<Provider, Mfa>();
-
-/** createProvider ties the service to its provider, so the interaction routes find it (`deps.mfa` wins when given). */
-export function attachMfa(provider: Provider, mfa: Mfa | undefined): void {
-  if (mfa) byProvider.set(provider, mfa);
-}
-
-export function mfaOf(deps: Pick<InteractionDeps, 'provider'> & { mfa?: Mfa | undefined }): Mfa | undefined {
-  return deps.mfa ?? byProvider.get(deps.provider);
+/** The second-factor service of these interactions. */
+export function mfaOf(deps: { mfa: Mfa }): Mfa {
+  return deps.mfa;
 }
 
 /** Whether the authorization request's `acr_values` asks for a second factor. */
