@@ -166,7 +166,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   if (issuer === config.issuer) {
     routers.push(
       adminApiRoutes({ gh, provider, limiter: limits.window('admin') }),
-      consoleRoutes({ gh, provider, limiter: limits.inMemory('admin', () => gh.clock.now()) }),
+      consoleRoutes({ gh, provider, limiter: limits.window('admin', 'console') }),
     );
     routers.push(accountRoutes({ gh, provider }));
   }

@@ -20,9 +20,10 @@
  * - the device polling pace (oidc/device-polling.ts `PollingPace`): a device
  *   that polls different workers each time may escape `slow_down` (the limit is
  *   looser, never wrong: a device code is still redeemed once);
- * - the rate limits, the login throttle and the registrar's "last token" write
- *   throttle (lib/throttle.ts, identity/login-throttle.ts,
- *   registration/registrar.ts `lastTokenWrites`), until they move to a shared store;
+ * - the registrar's "last token" write throttle (registration/registrar.ts
+ *   `lastTokenWrites`: a device's last-token time may be written once per worker);
+ *   the rate limits and the login throttle are shared (`security.rateLimits.store`,
+ *   lib/limiter-store.ts), unless the store is `memory`;
  * - `security.passwordHashConcurrency` and `passwordHashQueue` hold per worker;
  * - the database pool: N pools (PostgreSQL: up to N x `database.pool.max`
  *   connections; SQLite: N connections to one WAL file, writers take turns

@@ -25,7 +25,7 @@ import type { Gatehouse } from '../../context.ts';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import { csrf } from '../../http/middleware/csrf.ts';
 import { viewsDir } from '../../http/views.ts';
-import type { SlidingWindow } from '../../lib/throttle.ts';
+import type { Limiter } from '../../lib/limiter-store.ts';
 import { constantTimeEqual } from '../../lib/secrets.ts';
 import { consoleClientId, consoleRedirectUri, consoleScope, pkceChallenge, redeemConsoleCode } from '../../oidc/console-client.ts';
 import { adminAccount } from '../api/auth.ts';
@@ -49,7 +49,7 @@ export interface ConsoleRouteDeps {
   /** Gatehouse's own issuer's provider (the console is never at the realm). */
   provider: Provider;
   /** Console POSTs per admin (security.rateLimits.admin). */
-  limiter: SlidingWindow;
+  limiter: Limiter;
 }
 
 /**
@@ -99,8 +99,9 @@ export function consoleRoutes(deps: ConsoleRouteDeps): Router {
 
   const perAdmin: Middleware = async (ctx, next) => {
     const admin = ctx.state.admin as ConsoleAdmin | undefined;
-    if (admin && !limiter.hit(admin.actor)) {
-      ctx.set('Retry-After', String(Math.max(1, Math.ceil(limiter.retryAfterMs(admin.actor) / 1000))));
+    const counted = admin && (await limiter.hit(admin.actor));
+    if (counted && !counted.allowed) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil(counted.retryAfterMs / 1000))));
       throw new GatehouseError('rate_limited', 'Too many changes in a short time; wait a moment and try again.');
     }
     await next();

@@ -13,7 +13,6 @@ import { parseDurationSeconds } from '../../config/duration.ts';
 import type { Config } from '../../config/schema.ts';
 import { GatehouseError } from '../../errors.ts';
 import { Limiter, type LimiterStore } from '../../lib/limiter-store.ts';
-import { SlidingWindow } from '../../lib/throttle.ts';
 
 export type RateLimitName = Exclude<keyof Config['security']['rateLimits'], 'store'>;
 
@@ -54,12 +53,6 @@ export class RateLimits {
   window(name: RateLimitName, scope?: string): Limiter {
     const { max, windowMs } = this.limits[name];
     return new Limiter(this.store, scope ? `${name}@${scope}` : name, max, windowMs);
-  }
-
-  /** The admin console's limit, in memory per instance, until admin/web/index.ts takes a Limiter (issue 14). */
-  inMemory(name: RateLimitName, now: () => number = Date.now): SlidingWindow {
-    const { max, windowMs } = this.limits[name];
-    return new SlidingWindow(max, windowMs, now);
   }
 
   /**
