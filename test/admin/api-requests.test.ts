@@ -80,8 +80,17 @@ describe.each(databaseKinds)('admin API join requests on %s', (kind) => {
     const token = await api.server.gh.aclTokens.get(approved.body.aclTokenId);
     expect(token.clients.map((c) => [c.client_id, c.expires_at])).toEqual([['web', ends]]);
 
-    const denied = await api.call('POST', `/join-requests/${second.id}/deny`);
-    expect(denied.body).toMatchObject({ id: second.id, status: 'denied', decidedBy: 'key:tests', aclTokenId: null, accessEnds: null });
+    const denied = await api.call('POST', `/join-requests/${second.id}/deny`, { body: { note: 'Not this quarter' } });
+    expect(denied.body).toMatchObject({
+      id: second.id,
+      status: 'denied',
+      decidedBy: 'key:tests',
+      aclTokenId: null,
+      accessEnds: null,
+      note: 'Not this quarter',
+    });
+    const refusal = await api.server.gh.db('mail_outbox').where({ to: second.email, subject: 'Your request for Web App' }).first();
+    expect(refusal.text).toContain('Not this quarter');
     expect((await api.call('GET', '/join-requests?status=approved')).body.items.map((r: { id: string }) => r.id)).toContain(first.id);
 
     const audit = await api.server.gh.db('audit_log').where({ actor: 'key:tests' }).whereIn('subject', [first.id, second.id]).select('action', 'subject');

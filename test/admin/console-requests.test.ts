@@ -139,8 +139,12 @@ describe.each(databaseKinds)('console requests and clients pages on %s', (kind) 
     const deny = `/admin/requests/${request.id}/deny`;
     expect(list.html).toContain(`href="${deny}"`);
     expect((await post(deny, { confirm: 'yes' })).status).toBe(403);
-    expect(await confirm(deny)).toEqual({ status: 303, location: '/admin/requests' });
-    expect((await server.gh.joinRequests.get(request.id)).status).toBe('denied');
+    const asked = await get(deny);
+    expect(asked.html).toContain('<textarea id="confirm-note" name="note"');
+    expect(await post(deny, { _csrf: csrfOf(asked.html), note: 'Please ask your team lead first' })).toEqual({ status: 303, location: '/admin/requests' });
+    const denied = await server.gh.joinRequests.get(request.id);
+    expect(denied.status).toBe('denied');
+    expect(denied.decision_note).toBe('Please ask your team lead first');
     const after = await get('/admin/requests');
     expect(after.html).toContain('The request is denied');
     expect(after.html).toMatch(/badge-denied">denied</);

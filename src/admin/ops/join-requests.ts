@@ -30,6 +30,7 @@ export const joinRequest = z.object({
 
 export const joinRequestDetails = joinRequest.extend({
   accessEnds: instant.describe('when the access an approval gave ends; null = no end (or not approved)'),
+  note: z.string().nullable().describe("the decider's note to the requester (a denial's reason), if any"),
 });
 
 export function joinRequestView(r: JoinRequestRow): z.input<typeof joinRequest> {
@@ -56,7 +57,7 @@ export async function joinRequestDetailsView(gh: Gatehouse, r: JoinRequestRow): 
     const ends = token?.clients.filter((c) => c.client_id === r.client_id).map((c) => c.expires_at) ?? [];
     accessEnds = ends.length === 0 || ends.includes(null) ? null : iso(Math.max(...(ends as number[])));
   }
-  return { ...joinRequestView(r), accessEnds };
+  return { ...joinRequestView(r), accessEnds, note: r.decision_note ?? null };
 }
 
 /** A duration (`30d`) or ISO date from now, as epoch ms; a bad one is an `input.invalid` naming `field`. */
@@ -116,10 +117,11 @@ export const denyJoinRequest = operation({
   method: 'POST',
   path: '/join-requests/:id/deny',
   tag: 'join requests',
-  summary: 'Deny a pending request: the requester gets a polite refusal by mail',
-  input: byId,
+  summary: 'Deny a pending request: the requester gets a polite refusal by mail, with the note when one is given',
+  input: byId.extend({ note: z.string().trim().max(1000).optional().describe('a word to the requester, sent in the refusal mail') }),
   output: joinRequestDetails,
-  run: async ({ gh, actor }, { id }) => joinRequestDetailsView(gh, await gh.joinRequests.decide(id, 'deny', actor)),
+  run: async ({ gh, actor }, { id, note }) =>
+    joinRequestDetailsView(gh, await gh.joinRequests.decide(id, 'deny', actor, undefined, { note: note ? note : null })),
 });
 
 export const joinRequestOps = [listJoinRequests, showJoinRequest, approveJoinRequest, denyJoinRequest];

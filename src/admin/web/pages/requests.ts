@@ -132,11 +132,17 @@ export const requestPages: ConsoleSection = (router, { gh, page, form }) => {
       action: `${listUrl}/${encodeURIComponent(request.id)}/deny`,
       button: 'Deny request',
       cancel: listUrl,
+      note: { label: 'A word to the requester (optional, sent in the refusal mail)' },
     });
   });
 
   router.post('/requests/:id/deny', ...form, async (ctx) => {
     const id = param(ctx, 'id');
-    await decide(ctx, () => invoke(denyJoinRequest, ctxOf(ctx), { id }), 'The request is denied: the requester gets an e-mail.');
+    const note = (ctx.request.body as Record<string, unknown> | undefined)?.note;
+    await decide(
+      ctx,
+      () => invoke(denyJoinRequest, ctxOf(ctx), { id, ...(typeof note === 'string' && note.trim() ? { note } : {}) }),
+      'The request is denied: the requester gets an e-mail.',
+    );
   });
 };
