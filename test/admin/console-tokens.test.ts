@@ -155,8 +155,13 @@ describe.each(databaseKinds)('console token, device, audit and key pages on %s',
     const recent = await get(`/admin/audit?from=${encodeURIComponent(new Date(Number(created.at)).toISOString())}`);
     expect(recent.html).toContain(`href="/admin/users/${later.id}"`);
     expect(recent.html).not.toContain('registration_token.created');
+    // The device enrolled above was revoked since: its client has no page any more, so its entry links nowhere.
     const devices = await get('/admin/audit?action=device.enrolled');
-    expect(devices.html).toMatch(/href="\/admin\/clients\/[^"]+"/);
+    expect(devices.html).toContain('device.enrolled');
+    expect(devices.html).not.toMatch(/href="\/admin\/clients\/[^"]+"/);
+    // A client that exists is linked.
+    const clientEntries = await get('/admin/audit?action=client.*');
+    expect(clientEntries.html).toMatch(/href="\/admin\/clients\/[^"]+"/);
 
     const bad = await get('/admin/audit?from=yesterday');
     expect(bad.status).toBe(400);
