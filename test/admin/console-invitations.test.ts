@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, obtainCode } from '../helpers/http-login.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { signInToConsole } from '../helpers/console-login.ts';
 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const password = 'a long enough password';
@@ -22,22 +23,6 @@ const clients = ['one', 'two'].map((id) => ({
   redirect_uris: [redirectUri],
   grant_types: ['authorization_code', 'refresh_token'],
 }));
-
-/** Opens /admin signed out, signs in on Gatehouse's pages (and consents if asked), and lands back in the console. */
-async function signInToConsole(issuer: string, email: string): Promise<Browserless> {
-  const browser = new Browserless();
-  let step = await browser.follow(`${issuer}/admin`, issuer);
-  for (let pages = 0; pages < 4 && !new URL(step.url).pathname.startsWith('/admin'); pages += 1) {
-    const html = await step.response.text();
-    const csrf = csrfOf(html);
-    if (html.includes('name="password"')) step = await browser.follow(`${step.url}/login`, issuer, { form: { _csrf: csrf, email, password } });
-    else if (html.includes('name="decision"')) step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrf, decision: 'allow' } });
-    else throw new Error(`unexpected page at ${step.url}: ${html.slice(0, 300)}`);
-  }
-  expect(step.response.status).toBe(200);
-  expect(new URL(step.url).pathname).toBe('/admin');
-  return browser;
-}
 
 /** A form body with repeated fields (`clients`), as a browser sends checkboxes. */
 async function postForm(browser: Browserless, url: string, fields: [string, string][]): Promise<Response> {
@@ -62,7 +47,7 @@ describe.each(databaseKinds)('console invitations pages on %s', (kind) => {
     const { gh } = server;
     // The admin is let in by the console's own client; an invitation for the clients is no part of that.
     await gh.users.createLocal({ email: 'root@example.com', name: 'Root', password }, 'test');
-    admin = await signInToConsole(server.url, 'root@example.com');
+    admin = await signInToConsole(server.url, 'root@example.com', password);
   });
   afterAll(async () => {
     await server?.stop();

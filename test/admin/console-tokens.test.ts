@@ -16,24 +16,9 @@ import { deviceConfig, enroll, newManufacturerId } from '../helpers/devices.ts';
 import { Browserless, csrfOf } from '../helpers/http-login.ts';
 import { clientCredentials, register, serviceMetadata } from '../helpers/registration.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { signInToConsole } from '../helpers/console-login.ts';
 
 const password = 'a long enough password';
-
-/** Opens /admin signed out, signs in on Gatehouse's pages (and consents if asked), and lands back in the console. */
-async function signInToConsole(issuer: string, email: string): Promise<Browserless> {
-  const browser = new Browserless();
-  let step = await browser.follow(`${issuer}/admin`, issuer);
-  for (let pages = 0; pages < 4 && !new URL(step.url).pathname.startsWith('/admin'); pages += 1) {
-    const html = await step.response.text();
-    const csrf = csrfOf(html);
-    if (html.includes('name="password"')) step = await browser.follow(`${step.url}/login`, issuer, { form: { _csrf: csrf, email, password } });
-    else if (html.includes('name="decision"')) step = await browser.follow(`${step.url}/consent`, issuer, { form: { _csrf: csrf, decision: 'allow' } });
-    else throw new Error(`unexpected page at ${step.url}: ${html.slice(0, 300)}`);
-  }
-  expect(step.response.status).toBe(200);
-  expect(new URL(step.url).pathname).toBe('/admin');
-  return browser;
-}
 
 describe.each(databaseKinds)('console token, device, audit and key pages on %s', (kind) => {
   let db: TestDatabase;
@@ -44,7 +29,7 @@ describe.each(databaseKinds)('console token, device, audit and key pages on %s',
     db = await createTestDatabase(kind);
     server = await startTestServer(db, deviceConfig({}, { admins: ['root@example.com'], registration: { enabled: true } }));
     await server.gh.users.createLocal({ email: 'root@example.com', password }, 'test');
-    admin = await signInToConsole(server.url, 'root@example.com');
+    admin = await signInToConsole(server.url, 'root@example.com', password);
   });
   afterAll(async () => {
     await server?.stop();

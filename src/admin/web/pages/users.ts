@@ -143,7 +143,7 @@ export const userPages: ConsoleSection = (router, { gh, page, form }) => {
     const user = await loadUser(ctx);
     if (!user) return;
     const client = param(ctx, 'client');
-    // Only access the user holds can be revoked: any other client id is no page.
+    // Only access the user holds can be revoked; for another client id there is no page.
     if (!user.access.some((a) => a.client === client)) return page(ctx, 'not-found', 'users', {}, 404);
     const name = await gh.clients.displayName(client);
     confirm(ctx, {
