@@ -25,6 +25,7 @@ import {
 } from '../db/repos/account-sessions.ts';
 import { findModelBy } from '../db/repos/oidc-models.ts';
 import { randomSecret, sha256 } from '../lib/secrets.ts';
+import { LoginCookie, type PendingLogin } from '../admin/web/login-cookie.ts';
 
 export const accountSessionCookie = 'gh.account';
 export const accountLoginCookie = 'gh.account.login';
@@ -44,18 +45,12 @@ export interface AccountSession {
   oidcSessionUid: string | null;
 }
 
-export interface AccountLoginState {
-  state: string;
-  verifier: string;
-  /** The path to land on, below the issuer's path (`/account/...` or `/review/...`). */
-  next: string;
-  /** When the sign-in began (the injected clock, ms). */
-  at: number;
-}
+export type AccountLoginState = PendingLogin;
 
 export class AccountSessions {
   private readonly loginMs: number;
   private readonly cookieOptions: { httpOnly: true; sameSite: 'lax'; secure: boolean; path: string; overwrite: true };
+  private readonly login: LoginCookie;
 
   constructor(
     private readonly gh: Gatehouse,
@@ -65,6 +60,7 @@ export class AccountSessions {
   ) {
     this.loginMs = parseDurationSeconds(gh.config.ttl.interaction) * 1000;
     this.cookieOptions = { httpOnly: true, sameSite: 'lax', secure, path, overwrite: true };
+    this.login = new LoginCookie(accountLoginCookie, this.cookieOptions, this.loginMs, gh.clock);
   }
 
   /** A new session for `userId`: its row, its cookie. Sessions that ran out meanwhile are swept. */
@@ -127,31 +123,13 @@ export class AccountSessions {
     ctx.cookies.set(accountSessionCookie, null, this.cookieOptions);
   }
 
-  /** Starts a sign-in: a fresh state and PKCE verifier, kept in the signed login cookie. */
+  /** Starts a sign-in: a fresh state and PKCE verifier, kept in the signed login cookie (./login-cookie.ts). */
   beginLogin(ctx: Context, next: string): AccountLoginState {
-    const login: AccountLoginState = { state: randomSecret(16), verifier: randomSecret(32), next, at: this.gh.clock.now() };
-    ctx.cookies.set(accountLoginCookie, Buffer.from(JSON.stringify(login)).toString('base64url'), {
-      ...this.cookieOptions,
-      signed: true,
-      maxAge: this.loginMs,
-    });
-    return login;
+    return this.login.begin(ctx, next);
   }
 
   /** The sign-in this browser began (and forgets it): undefined when missing, forged or too old. */
   finishLogin(ctx: Context): AccountLoginState | undefined {
-    const raw = ctx.cookies.get(accountLoginCookie, { signed: true });
-    ctx.cookies.set(accountLoginCookie, null, { ...this.cookieOptions, signed: true });
-    if (!raw) return undefined;
-    let login: Partial<AccountLoginState>;
-    try {
-      login = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<AccountLoginState>;
-    } catch {
-      return undefined;
-    }
-    const { state, verifier, next, at } = login;
-    if (typeof state !== 'string' || typeof verifier !== 'string' || typeof next !== 'string' || typeof at !== 'number') return undefined;
-    if (this.gh.clock.now() - at > this.loginMs) return undefined;
-    return { state, verifier, next, at };
+    return this.login.finish(ctx);
   }
 }

@@ -12,6 +12,7 @@ import { parseDurationSeconds } from '../../config/duration.ts';
 import type { Gatehouse } from '../../context.ts';
 import { deleteAdminSession, deleteStaleAdminSessions, findAdminSession, insertAdminSession, touchAdminSession } from '../../db/repos/admin-sessions.ts';
 import { randomSecret, sha256 } from '../../lib/secrets.ts';
+import { LoginCookie, type PendingLogin } from './login-cookie.ts';
 
 export const sessionCookie = 'gh.admin';
 export const loginCookie = 'gh.admin.login';
@@ -25,20 +26,14 @@ export interface ConsoleSession {
   userId: string;
 }
 
-export interface LoginState {
-  state: string;
-  verifier: string;
-  /** The console path to land on, below the issuer's path (`/admin/...`). */
-  next: string;
-  /** When the sign-in began (the injected clock, ms). */
-  at: number;
-}
+export type LoginState = PendingLogin;
 
 export class ConsoleSessions {
   private readonly idleMs: number;
   private readonly maxAgeMs: number;
   private readonly loginMs: number;
   private readonly cookieOptions: { httpOnly: true; sameSite: 'lax'; secure: boolean; path: string; overwrite: true };
+  private readonly login: LoginCookie;
 
   constructor(
     private readonly gh: Gatehouse,
@@ -50,6 +45,7 @@ export class ConsoleSessions {
     this.maxAgeMs = parseDurationSeconds(gh.config.adminConsole.maxAge) * 1000;
     this.loginMs = parseDurationSeconds(gh.config.ttl.interaction) * 1000;
     this.cookieOptions = { httpOnly: true, sameSite: 'lax', secure, path, overwrite: true };
+    this.login = new LoginCookie(loginCookie, this.cookieOptions, this.loginMs, gh.clock);
   }
 
   /** A new session for `userId`: its row, its cookie. Sessions that ran out meanwhile are swept. */
@@ -90,31 +86,13 @@ export class ConsoleSessions {
     return userId;
   }
 
-  /** Starts a sign-in: a fresh state and PKCE verifier, kept in the signed login cookie. */
+  /** Starts a sign-in: a fresh state and PKCE verifier, kept in the signed login cookie (./login-cookie.ts). */
   beginLogin(ctx: Context, next: string): LoginState {
-    const login: LoginState = { state: randomSecret(16), verifier: randomSecret(32), next, at: this.gh.clock.now() };
-    ctx.cookies.set(loginCookie, Buffer.from(JSON.stringify(login)).toString('base64url'), {
-      ...this.cookieOptions,
-      signed: true,
-      maxAge: this.loginMs,
-    });
-    return login;
+    return this.login.begin(ctx, next);
   }
 
   /** The sign-in this browser began (and forgets it): undefined when missing, forged or too old. */
   finishLogin(ctx: Context): LoginState | undefined {
-    const raw = ctx.cookies.get(loginCookie, { signed: true });
-    ctx.cookies.set(loginCookie, null, { ...this.cookieOptions, signed: true });
-    if (!raw) return undefined;
-    let login: Partial<LoginState>;
-    try {
-      login = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<LoginState>;
-    } catch {
-      return undefined;
-    }
-    const { state, verifier, next, at } = login;
-    if (typeof state !== 'string' || typeof verifier !== 'string' || typeof next !== 'string' || typeof at !== 'number') return undefined;
-    if (this.gh.clock.now() - at > this.loginMs) return undefined;
-    return { state, verifier, next, at };
+    return this.login.finish(ctx);
   }
 }
