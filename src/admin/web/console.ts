@@ -10,6 +10,7 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { Gatehouse } from '../../context.ts';
+import { isGatehouseError } from '../../errors.ts';
 
 /** The signed-in admin of this request (`ctx.state.admin`, set by the session guard). */
 export interface ConsoleAdmin {
@@ -47,4 +48,42 @@ export function adminOf(ctx: Context): ConsoleAdmin {
  */
 export function flashNotice(ctx: Context, message: string): void {
   (ctx.state.consoleNotice as ((message: string) => void) | undefined)?.(message);
+}
+
+/** Answers a form POST with 303 to the page that shows its result. */
+export function seeOther(ctx: Context, location: string): void {
+  ctx.status = 303;
+  ctx.redirect(location);
+}
+
+/** Refusals a console change tells on the page the admin lands on (anything else is an error page). */
+const toldRefusals = new Set(['not_found', 'forbidden', 'input.invalid']);
+
+/**
+ * Runs a change from a form: on success `done` is shown at `location`; a
+ * refusal (unknown id, not allowed, bad input) is shown at `failed`.
+ */
+export async function runChange(ctx: Context, run: () => Promise<unknown>, done: string, location: string, failed = location): Promise<void> {
+  try {
+    await run();
+    flashNotice(ctx, done);
+    seeOther(ctx, location);
+  } catch (err) {
+    if (!isGatehouseError(err) || !toldRefusals.has(err.code)) throw err;
+    flashNotice(ctx, err.message);
+    seeOther(ctx, failed);
+  }
+}
+
+/** The thing `load` finds, or the console's not-found page (404) and undefined when the id is unknown or malformed. */
+export async function loadOrNotFound<T>(ctx: Context, page: AdminPage, section: string, load: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch (err) {
+    if (isGatehouseError(err, 'not_found') || isGatehouseError(err, 'input.invalid')) {
+      page(ctx, 'not-found', section, {}, 404);
+      return undefined;
+    }
+    throw err;
+  }
 }

@@ -10,10 +10,9 @@
  * admin, then 303 to the page that shows the result.
  */
 import type { Context } from 'koa';
-import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
 import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, setClientDiscoverable, showClient } from '../../ops/clients.ts';
-import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
+import { adminOf, flashNotice, loadOrNotFound, runChange, seeOther, type ConsoleSection } from '../console.ts';
 
 /** The approvers textarea: addresses split on new lines, commas, semicolons or spaces. */
 export function approverList(text: string): string[] {
@@ -30,36 +29,13 @@ export const clientPages: ConsoleSection = (router, { gh, page, form }) => {
   const clientUrl = (id: string) => `${listUrl}/${encodeURIComponent(id)}`;
   const param = (ctx: Context, name: string) => String(ctx.params[name]);
 
-  const see = (ctx: Context, location: string) => {
-    ctx.status = 303;
-    ctx.redirect(location);
-  };
+  const see = seeOther;
 
   /** The client or the console's not-found page (404). */
-  const loadClient = async (ctx: Context) => {
-    try {
-      return await invoke(showClient, ctxOf(ctx), { id: param(ctx, 'id') });
-    } catch (err) {
-      if (isGatehouseError(err, 'not_found') || isGatehouseError(err, 'input.invalid')) {
-        page(ctx, 'not-found', 'clients', {}, 404);
-        return undefined;
-      }
-      throw err;
-    }
-  };
+  const loadClient = (ctx: Context) => loadOrNotFound(ctx, page, 'clients', () => invoke(showClient, ctxOf(ctx), { id: param(ctx, 'id') }));
 
   /** Runs a change; a refusal (a static client, an unknown one, a bad address) is told on the page the admin lands on. */
-  const change = async (ctx: Context, run: () => Promise<unknown>, done: string, location: string, failed = location) => {
-    try {
-      await run();
-      flashNotice(ctx, done);
-      see(ctx, location);
-    } catch (err) {
-      if (!isGatehouseError(err) || !['not_found', 'forbidden', 'input.invalid'].includes(err.code)) throw err;
-      flashNotice(ctx, err.message);
-      see(ctx, failed);
-    }
-  };
+  const change = runChange;
 
   router.get('/clients', async (ctx) => {
     const clients = await invoke(listClients, ctxOf(ctx), {});

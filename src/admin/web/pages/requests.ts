@@ -11,7 +11,7 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
 import { approveJoinRequest, denyJoinRequest, listJoinRequests, showJoinRequest } from '../../ops/join-requests.ts';
-import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
+import { type ConsoleSection, adminOf, flashNotice, seeOther } from '../console.ts';
 
 /** The "for" choices of the Approve form: value → what the operation is given ('' = no end). */
 export const accessChoices = [
@@ -45,10 +45,7 @@ export const requestPages: ConsoleSection = (router, { gh, page, form }) => {
     return typeof value === 'string' ? value.trim() : '';
   };
 
-  const see = (ctx: Context, location: string) => {
-    ctx.status = 303;
-    ctx.redirect(location);
-  };
+  const see = seeOther;
 
   /** Client ids → display names, looked up once per page. */
   const namer = () => {

@@ -12,7 +12,7 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../../../errors.ts';
 import { invoke } from '../../operation.ts';
 import { deleteUser, disableUser, enableUser, listUsers, resetUserMfa, revokeUserAccess, sendUserPasswordReset, showUser } from '../../ops/users.ts';
-import { adminOf, flashNotice, type ConsoleSection } from '../console.ts';
+import { adminOf, flashNotice, loadOrNotFound, runChange, seeOther, type ConsoleSection } from '../console.ts';
 
 const perPage = 50;
 
@@ -24,36 +24,13 @@ export const userPages: ConsoleSection = (router, { gh, page, form }) => {
   const userUrl = (id: string) => `${base}/users/${encodeURIComponent(id)}`;
   const param = (ctx: Context, name: string) => String(ctx.params[name]);
 
-  const see = (ctx: Context, location: string) => {
-    ctx.status = 303;
-    ctx.redirect(location);
-  };
+  const see = seeOther;
 
   /** The user or the console's not-found page (404). */
-  const loadUser = async (ctx: Context) => {
-    try {
-      return await invoke(showUser, ctxOf(ctx), { id: param(ctx, 'id') });
-    } catch (err) {
-      if (isGatehouseError(err, 'not_found') || isGatehouseError(err, 'input.invalid')) {
-        page(ctx, 'not-found', 'users', {}, 404);
-        return undefined;
-      }
-      throw err;
-    }
-  };
+  const loadUser = (ctx: Context) => loadOrNotFound(ctx, page, 'users', () => invoke(showUser, ctxOf(ctx), { id: param(ctx, 'id') }));
 
   /** Runs a change; a refusal (unknown user, nothing to revoke, not allowed) is told on the page the admin lands on. */
-  const change = async (ctx: Context, run: () => Promise<unknown>, done: string, location: string, failed = location) => {
-    try {
-      await run();
-      flashNotice(ctx, done);
-      see(ctx, location);
-    } catch (err) {
-      if (!isGatehouseError(err) || !['not_found', 'forbidden', 'input.invalid'].includes(err.code)) throw err;
-      flashNotice(ctx, err.message);
-      see(ctx, failed);
-    }
-  };
+  const change = runChange;
 
   router.get('/users', async (ctx) => {
     const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().slice(0, 200) : '';
