@@ -8,4 +8,6 @@ export interface Identity {
   email?: string | undefined;
   emailVerified: boolean;
   name?: string | undefined;
+  /** An upstream provider's `amr` (RFC 8176 names only; identity/mfa/amr.ts): passed on after `fed`. */
+  amr?: string[] | undefined;
 }

@@ -6,6 +6,7 @@
 import * as client from 'openid-client';
 import { GatehouseError } from '../../errors.ts';
 import type { Identity } from '../identity.ts';
+import { upstreamAmr } from '../mfa/amr.ts';
 
 export interface OidcConnectorOptions {
   id: string;
@@ -37,7 +38,8 @@ export class OidcConnector {
     return this.options.name;
   }
 
-  async start(redirectUri: string): Promise<{ url: string; saved: UpstreamState }> {
+  /** `fresh`: the person must sign in again (Gatehouse's `prompt=login` or `max_age`): the upstream is asked for `prompt=login` too. */
+  async start(redirectUri: string, options: { fresh?: boolean } = {}): Promise<{ url: string; saved: UpstreamState }> {
     const config = await this.configuration();
     const saved = { state: client.randomState(), nonce: client.randomNonce(), verifier: client.randomPKCECodeVerifier() };
     const url = client.buildAuthorizationUrl(config, {
@@ -47,6 +49,7 @@ export class OidcConnector {
       nonce: saved.nonce,
       code_challenge: await client.calculatePKCECodeChallenge(saved.verifier),
       code_challenge_method: 'S256',
+      ...(options.fresh ? { prompt: 'login' } : {}),
     });
     return { url: url.href, saved };
   }
@@ -76,7 +79,9 @@ export class OidcConnector {
         name ??= typeof info.name === 'string' ? info.name : undefined;
         verified ||= info.email_verified === true;
       }
-      return { connectorId: this.id, subject: claims.sub, email, emailVerified: verified, name };
+      // How the upstream signed the person in (RFC 8176 names only): a second factor there counts here (identity/mfa/amr.ts).
+      const amr = upstreamAmr(claims.amr, claims.acr);
+      return { connectorId: this.id, subject: claims.sub, email, emailVerified: verified, name, amr };
     } catch (err) {
       if (err instanceof GatehouseError) throw err;
       // openid-client's own message is generic ("invalid response encountered"); the check

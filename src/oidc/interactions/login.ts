@@ -8,7 +8,8 @@ import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { Identity } from '../../identity/identity.ts';
 import { clientName, gateClient, inviteCookie, loadInteraction, localConnectors, presentedToken, type Interaction, type InteractionDeps } from './context.ts';
 import { showGate } from './gate.ts';
-import { mfaOf, pwdAcr } from './mfa.ts';
+import { assertsSecondFactor } from '../../identity/mfa/amr.ts';
+import { mfaAcr, mfaOf, pwdAcr } from './mfa.ts';
 
 export async function showLogin(deps: InteractionDeps, ctx: Context, details: Interaction, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
   const client = await deps.provider.Client.find(String(details.params.client_id));
@@ -97,6 +98,8 @@ export async function finishLogin(deps: InteractionDeps, ctx: Context, details: 
     if (presented && !details.params.acl_token && !details.params.AclToken) ctx.cookies.set(inviteCookie, null, { path: '/' });
   }
   deps.metrics.logins.inc({ connector: identity.connectorId, result: 'success' });
-  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: userId, amr, acr: pwdAcr } }, { mergeWithLastSubmission: false });
+  // An upstream that asserted a second factor (its `amr`, identity/mfa/amr.ts) has given this sign-in's: the `mfa` prompt does not ask.
+  const acr = assertsSecondFactor(amr) ? mfaAcr : pwdAcr;
+  await deps.provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: userId, amr, acr } }, { mergeWithLastSubmission: false });
   ctx.respond = false;
 }

@@ -24,7 +24,9 @@ const redirectUri = (deps: InteractionDeps, id: string) => `${deps.issuer}/conne
 export async function startUpstream(deps: InteractionDeps, ctx: Context): Promise<void> {
   const details = await loadInteraction(deps, ctx);
   const connector = upstreamConnector(deps, String(ctx.params.connector));
-  const { url, saved } = await connector.start(redirectUri(deps, connector.id));
+  // A forced sign-in here (prompt=login, max_age, a re-authentication at /account) is forced at the upstream too.
+  const fresh = details.prompt.reasons.includes('login_prompt') || details.prompt.reasons.includes('max_age');
+  const { url, saved } = await connector.start(redirectUri(deps, connector.id), { fresh });
   const value = Buffer.from(JSON.stringify({ uid: details.uid, connector: connector.id, ...saved })).toString('base64url');
   ctx.cookies.set(cookieName, value, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, signed: true, maxAge: 10 * 60 * 1000, path: '/' });
   ctx.redirect(url);
@@ -66,5 +68,6 @@ export async function finishUpstream(deps: InteractionDeps, ctx: Context): Promi
     throw new GatehouseError('auth.upstream_failed', `${connector.name} did not sign you in (${ctx.query.error}).`);
   }
   const identity = await connector.finish(new URL(`${redirectUri(deps, connector.id)}${ctx.search}`), redirectUri(deps, connector.id), saved);
-  await finishLogin(deps, ctx, details, identity, ['fed']);
+  // `fed` and the upstream's own methods (RFC 8176): a second factor there satisfies the `mfa` prompt (login.ts).
+  await finishLogin(deps, ctx, details, identity, [...new Set(['fed', ...(identity.amr ?? [])])]);
 }
