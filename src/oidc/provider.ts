@@ -25,6 +25,7 @@ import { installDeviceRequestFixes } from './device-requests.ts';
 import { plainError } from './error-pages.ts';
 import { allowedWebOrigins, validateWebOrigins, webOriginsKey } from './web-origins.ts';
 import { builtInClients, isBuiltInClientId, loadGrantWithBuiltIns, withBuiltInClients } from './console-client.ts';
+import { ClientDirectory } from '../registration/clients.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -79,6 +80,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The built-in clients (admin console, people's pages) live at Gatehouse's own issuer only (./console-client.ts).
   const main = issuer === config.issuer;
   const mfa = deps.mfa;
+  // Whether a client requires a second factor: static ones from config.yaml, registered ones one read of their record.
+  const requireMfa = new ClientDirectory(config, deps.db);
 
   const configuration: Configuration = {
     adapter: adapterFactory(deps.db, deps.clock),
@@ -149,7 +152,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         config.registration.policies.consentRequired
           ? new Set([...config.clients.map((c) => c.client_id), ...builtInClients.map((c) => c.clientId)])
           : undefined,
-        { mfa, requireMfaClients: new Set(config.clients.filter((c) => c.requireMfa).map((c) => c.client_id)) },
+        { mfa, clientRequiresMfa: (clientId) => (isBuiltInClientId(clientId) ? Promise.resolve(false) : requireMfa.requiresMfa(clientId)) },
       ),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
@@ -215,7 +218,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 export function gatedPolicy(
   gate: Gate,
   staticClientIds?: Set<string>,
-  secondFactor?: { mfa: Mfa; requireMfaClients: Set<string> } | undefined,
+  secondFactor?: { mfa: Mfa; clientRequiresMfa: (clientId: string) => Promise<boolean> } | undefined,
 ): interactionPolicy.Prompt[] {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
@@ -239,7 +242,7 @@ export function gatedPolicy(
     1,
   );
   // The second factor, between the login and the access check (interactions/mfa.ts).
-  if (secondFactor) policy.add(mfaPrompt(secondFactor.mfa, secondFactor.requireMfaClients), 1);
+  if (secondFactor) policy.add(mfaPrompt(secondFactor.mfa, secondFactor.clientRequiresMfa), 1);
   if (staticClientIds) {
     // registration.policies.consentRequired: a registered client shows the consent page at every authorization.
     policy.get('consent')!.checks.add(

@@ -6,7 +6,13 @@
 import type { Config } from '../config/schema.ts';
 import type { DbOrTrx } from '../db/knex.ts';
 import { findModel, listModels } from '../db/repos/oidc-models.ts';
-import { approversOfRecord, findRegisteredClient, listRegisteredClients as listRegisteredRecords, type RegisteredClientRow } from '../db/repos/registration.ts';
+import {
+  approversOfRecord,
+  findRegisteredClient,
+  listRegisteredClients as listRegisteredRecords,
+  registeredClientRequiresMfa,
+  type RegisteredClientRow,
+} from '../db/repos/registration.ts';
 
 export interface ClientSummary {
   clientId: string;
@@ -24,6 +30,8 @@ export interface ClientSummary {
   registrationTokenId: string | null;
   /** Listed to people at `/account/browse` to ask for: config.yaml's `discoverable` (static) or `client set-discoverable` (registered). */
   discoverable: boolean;
+  /** A second factor at every sign-in to it: config.yaml's `requireMfa` (static) or `client set-require-mfa` (registered). */
+  requireMfa: boolean;
   /** Quorum: how many different approvers must approve a request (config.yaml's `approvals`; registered clients: 1). */
   approvals: number;
   /** Metadata without secrets. */
@@ -35,18 +43,24 @@ const hidden = new Set(['client_secret', 'registration_access_token']);
 /** Gatehouse's own keys on a static client (config.yaml), which are not oidc-provider client metadata. */
 export type StaticClient = Config['clients'][number];
 
-/** A static client's metadata without Gatehouse's own keys (`approvers`, `discoverable`, `approvals`). */
+/** A static client's metadata without Gatehouse's own keys (`approvers`, `discoverable`, `approvals`, `requireMfa`). */
 export function staticMetadata({
   approvers: _approvers,
   discoverable: _discoverable,
   approvals: _approvals,
+  requireMfa: _requireMfa,
   ...metadata
 }: StaticClient): Record<string, unknown> {
   return metadata;
 }
 
 function summarizeStatic(client: StaticClient): ClientSummary {
-  return { ...summarize(staticMetadata(client), 'static', client.approvers), discoverable: client.discoverable, approvals: client.approvals };
+  return {
+    ...summarize(staticMetadata(client), 'static', client.approvers),
+    discoverable: client.discoverable,
+    requireMfa: client.requireMfa,
+    approvals: client.approvals,
+  };
 }
 
 function summarize(metadata: Record<string, unknown>, source: ClientSummary['source'], approvers: string[], record?: RegisteredClientRow): ClientSummary {
@@ -62,6 +76,7 @@ function summarize(metadata: Record<string, unknown>, source: ClientSummary['sou
     heldReason: record?.disabled_reason ?? null,
     registrationTokenId: record?.registration_token_id ?? null,
     discoverable: Boolean(record?.discoverable),
+    requireMfa: Boolean(record?.require_mfa),
     approvals: 1,
     metadata: visible,
   };
@@ -122,6 +137,17 @@ export class ClientDirectory {
     if (!row) return undefined;
     const record = await findRegisteredClient(db, clientId);
     return summarize(JSON.parse(row.payload) as Record<string, unknown>, 'registered', approversOfRecord(record), record);
+  }
+
+  /**
+   * Whether signing in to this client takes a second factor (the `mfa` prompt
+   * asks at every authorization): a static client's `requireMfa` from memory,
+   * else one read of the registered client's record by its id.
+   */
+  async requiresMfa(clientId: string, db: DbOrTrx = this.db): Promise<boolean> {
+    const fixed = this.config.clients.find((c) => c.client_id === clientId);
+    if (fixed) return fixed.requireMfa;
+    return registeredClientRequiresMfa(db, clientId);
   }
 
   async exists(clientId: string, db: DbOrTrx = this.db): Promise<boolean> {

@@ -44,6 +44,8 @@ export interface RegisteredClientRow {
   approvers?: string | null;
   /** Listed at `/account/browse` for people to ask for (`client set-discoverable`); SQLite reads it back as 0/1. Absent on insert: false. */
   discoverable?: boolean | number;
+  /** A second factor at every sign-in to it (`client set-require-mfa`); SQLite reads it back as 0/1. Absent on insert: false. */
+  require_mfa?: boolean | number;
 }
 
 export interface ClientApprovalLinkRow {
@@ -148,6 +150,17 @@ export async function setRegisteredClientApprovers(db: DbOrTrx, clientId: string
 /** Lists a registered client at `/account/browse` or stops listing it; false when there is no record. */
 export async function setRegisteredClientDiscoverable(db: DbOrTrx, clientId: string, discoverable: boolean): Promise<boolean> {
   return (await db('registered_client').where({ client_id: clientId }).update({ discoverable })) === 1;
+}
+
+/** Makes a registered client require a second factor at sign-in, or not; false when there is no record. */
+export async function setRegisteredClientRequireMfa(db: DbOrTrx, clientId: string, requireMfa: boolean): Promise<boolean> {
+  return (await db('registered_client').where({ client_id: clientId }).update({ require_mfa: requireMfa })) === 1;
+}
+
+/** Whether a registered client requires a second factor: one read by its primary key, only that column (false without a record). */
+export async function registeredClientRequiresMfa(db: DbOrTrx, clientId: string): Promise<boolean> {
+  const row = (await db('registered_client').where({ client_id: clientId }).first('require_mfa')) as Pick<RegisteredClientRow, 'require_mfa'> | undefined;
+  return Boolean(row?.require_mfa);
 }
 
 /** The approvers stored on a registered client's record (an unreadable or empty value is none). */

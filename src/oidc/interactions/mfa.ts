@@ -3,7 +3,7 @@
  * provider), before the access check. It asks for a second factor when
  *
  * - the person has enrolled one (always asked then), or
- * - the client says `requireMfa: true` (static clients), or
+ * - the client requires one (`requireMfa: true` in config.yaml; registered clients: `client set-require-mfa`), or
  * - `security.mfa: required`, or the person came in through an invitation with `require_mfa`, or
  * - the application's `acr_values` names `urn:gatehouse:mfa` (or PAPE multi-factor),
  *
@@ -33,8 +33,8 @@ export function asksForMfa(acrValues: unknown): boolean {
   return typeof acrValues === 'string' && acrValues.split(' ').some((v) => mfaAcrValues.includes(v));
 }
 
-/** The `mfa` prompt for interactionPolicy: `requireMfaClients` are the static client ids with `requireMfa: true`. */
-export function mfaPrompt(mfa: Mfa, requireMfaClients: Set<string>): interactionPolicy.Prompt {
+/** The `mfa` prompt for interactionPolicy: `clientRequiresMfa` says whether a client requires a second factor (static or registered). */
+export function mfaPrompt(mfa: Mfa, clientRequiresMfa: (clientId: string) => Promise<boolean>): interactionPolicy.Prompt {
   const { Prompt, Check } = interactionPolicy;
   return new Prompt(
     { name: 'mfa', requestable: false },
@@ -46,7 +46,7 @@ export function mfaPrompt(mfa: Mfa, requireMfaClients: Set<string>): interaction
         if (!accountId || ctx.oidc.session?.acr === mfaAcr) return Check.NO_NEED_TO_PROMPT;
         const clientId = ctx.oidc.client?.clientId;
         const needed =
-          (clientId !== undefined && requireMfaClients.has(clientId)) ||
+          (clientId !== undefined && (await clientRequiresMfa(clientId))) ||
           asksForMfa(ctx.oidc.params?.acr_values) ||
           (await mfa.hasFactor(accountId)) ||
           (await mfa.requiredFor(accountId));
