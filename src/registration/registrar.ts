@@ -49,6 +49,7 @@ import {
   setClientDisabled,
   setRegisteredClientApprovers,
   setRegisteredClientDiscoverable,
+  setRegisteredClientRequireMfa,
   takeRegistrationTokenUse,
   touchClientTokenTime,
   useClientApprovalLink,
@@ -411,6 +412,27 @@ export class Registrar {
       await setRegisteredClientDiscoverable(trx, clientId, discoverable);
       await this.audit.record(trx, { actor, action: 'client.discoverable_set', subject: clientId, details: { discoverable } });
       return { ...record, discoverable };
+    });
+  }
+
+  /**
+   * Makes a registered client require a second factor at every sign-in (the
+   * `mfa` prompt: the person gives one, or sets one up, before the code is
+   * issued) or stops requiring it; audited `client.require_mfa_set`. Static
+   * clients keep theirs in config.yaml and are refused.
+   */
+  async setRequireMfa(clientId: string, requireMfa: boolean, actor: string): Promise<RegisteredClientRow> {
+    if (this.clients.staticIds().includes(clientId)) {
+      throw new GatehouseError(
+        'input.invalid',
+        `${clientId} is a static client: whether it requires a second factor is set in config.yaml (clients[].requireMfa)`,
+      );
+    }
+    return withTransaction(this.db, async (trx) => {
+      const record = await this.record(clientId, trx);
+      await setRegisteredClientRequireMfa(trx, clientId, requireMfa);
+      await this.audit.record(trx, { actor, action: 'client.require_mfa_set', subject: clientId, details: { requireMfa } });
+      return { ...record, require_mfa: requireMfa };
     });
   }
 

@@ -1,8 +1,9 @@
 /**
  * Clients: list and show (static ones from config.yaml, read-only, and
  * registered ones from the database), enable, disable, delete, set the
- * approvers of a registered client and whether it is discoverable. A change
- * to a static client is refused (400: it is changed in config.yaml).
+ * approvers of a registered client, whether it is discoverable and whether it
+ * requires a second factor. A change to a static client is refused (400: it
+ * is changed in config.yaml).
  */
 import { z } from 'zod';
 import type { Gatehouse } from '../../context.ts';
@@ -24,6 +25,7 @@ export const client = z.object({
   approvers: z.array(z.string()).describe('who decides its requests; empty = the global approvers (firstauth.mailer.receiver, else admins)'),
   usersWithAccess: z.number().int().nullable().describe('users who can reach it now; null when gating is off'),
   discoverable: z.boolean().describe('listed to signed-in people at /account/browse, where those without access can ask for it'),
+  requireMfa: z.boolean().describe('every sign-in to it takes a second factor (static: clients[].requireMfa in config.yaml)'),
 });
 
 export const clientDetails = client.extend({
@@ -45,6 +47,7 @@ export function clientView(c: ClientSummary, users: Map<string, number> | null):
     approvers: c.approvers,
     usersWithAccess: users ? (users.get(c.clientId) ?? 0) : null,
     discoverable: c.discoverable,
+    requireMfa: c.requireMfa,
   };
 }
 
@@ -164,4 +167,19 @@ export const setClientDiscoverable = operation({
   },
 });
 
-export const clientOps = [listClients, showClient, enableClient, disableClient, deleteClient, setClientApprovers, setClientDiscoverable];
+export const setClientRequireMfa = operation({
+  name: 'clients.setRequireMfa',
+  method: 'PUT',
+  path: '/clients/:id/require-mfa',
+  tag: 'clients',
+  summary:
+    'Make every sign-in to a registered client take a second factor (the person gives one, or sets one up, before the application gets its code), or stop requiring it (static clients: clients[].requireMfa in config.yaml)',
+  input: byId.extend({ requireMfa: z.boolean().describe('true: a second factor at every sign-in; false: only when something else asks for one') }),
+  output: clientDetails,
+  async run({ gh, actor }, { id, requireMfa }) {
+    await gh.registrar.setRequireMfa(id, requireMfa, actor);
+    return clientDetailsView(gh, id);
+  },
+});
+
+export const clientOps = [listClients, showClient, enableClient, disableClient, deleteClient, setClientApprovers, setClientDiscoverable, setClientRequireMfa];

@@ -5,13 +5,23 @@
  * with its facts, approvers and metadata. A registered client can be enabled
  * at once, disabled and deleted through the confirmation page, and given its
  * own approvers (one e-mail address a line; empty clears them) and be listed
- * to people at /account/browse or not (discoverable). Every change
+ * to people at /account/browse or not (discoverable), and required to take a
+ * second factor at every sign-in or not (requireMfa). Every change
  * goes through the clients operations (../../ops/clients.ts) as the signed-in
  * admin, then 303 to the page that shows the result.
  */
 import type { Context } from 'koa';
 import { invoke } from '../../operation.ts';
-import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, setClientDiscoverable, showClient } from '../../ops/clients.ts';
+import {
+  deleteClient,
+  disableClient,
+  enableClient,
+  listClients,
+  setClientApprovers,
+  setClientDiscoverable,
+  setClientRequireMfa,
+  showClient,
+} from '../../ops/clients.ts';
 import { adminOf, flashNotice, loadOrNotFound, runChange, seeOther, type ConsoleSection } from '../console.ts';
 
 /** The approvers textarea: addresses split on new lines, commas, semicolons or spaces. */
@@ -131,6 +141,24 @@ export const clientPages: ConsoleSection = (router, { gh, page, form }) => {
       ctx,
       () => invoke(setClientDiscoverable, ctxOf(ctx), { id, discoverable }),
       discoverable ? 'The client is listed in Other apps: people without access can ask for it.' : 'The client is no longer listed in Other apps.',
+      clientUrl(id),
+    );
+  });
+
+  router.post('/clients/:id/require-mfa', ...form, async (ctx) => {
+    const id = param(ctx, 'id');
+    const raw = (ctx.request.body as Record<string, unknown> | undefined)?.requireMfa;
+    if (raw !== 'true' && raw !== 'false') {
+      flashNotice(ctx, 'Choose whether signing in to the client takes a second factor.');
+      return see(ctx, clientUrl(id));
+    }
+    const requireMfa = raw === 'true';
+    await change(
+      ctx,
+      () => invoke(setClientRequireMfa, ctxOf(ctx), { id, requireMfa }),
+      requireMfa
+        ? 'Signing in to the client now takes a second factor: people without one set one up at their next sign-in.'
+        : 'The client no longer requires a second factor: people who have one are still asked for it.',
       clientUrl(id),
     );
   });

@@ -1,7 +1,16 @@
-/** `gatehouse client list|show|enable|disable|delete|set-approvers|set-discoverable`: static clients (config.yaml) and registered ones (database), through the admin operations. */
+/** `gatehouse client list|show|enable|disable|delete|set-approvers|set-discoverable|set-require-mfa`: static clients (config.yaml) and registered ones (database), through the admin operations. */
 import { Command } from 'commander';
 import { invoke } from '../../../admin/operation.ts';
-import { deleteClient, disableClient, enableClient, listClients, setClientApprovers, setClientDiscoverable, showClient } from '../../../admin/ops/clients.ts';
+import {
+  deleteClient,
+  disableClient,
+  enableClient,
+  listClients,
+  setClientApprovers,
+  setClientDiscoverable,
+  setClientRequireMfa,
+  showClient,
+} from '../../../admin/ops/clients.ts';
 import { GatehouseError } from '../../../errors.ts';
 import { withGatehouse } from '../../index.ts';
 
@@ -69,6 +78,20 @@ export function clientCommands(): Command {
           throw new GatehouseError('input.invalid', `say true or false (gatehouse client set-discoverable ID true|false), not "${value}"`);
         }
         out.record(await invoke(setClientDiscoverable, { gh, actor }, { id, discoverable: answer === 'true' }));
+      }),
+    );
+  client
+    .command('set-require-mfa')
+    .description('make every sign-in to a registered client take a second factor (TOTP, a passkey), or stop (static clients: config.yaml)')
+    .argument('<id>', 'client id')
+    .argument('<value>', 'true (a second factor at every sign-in) or false')
+    .action(
+      withGatehouse(async ({ gh, out, actor }, id: string, value: string) => {
+        const answer = value.trim().toLowerCase();
+        if (answer !== 'true' && answer !== 'false') {
+          throw new GatehouseError('input.invalid', `say true or false (gatehouse client set-require-mfa ID true|false), not "${value}"`);
+        }
+        out.record(await invoke(setClientRequireMfa, { gh, actor }, { id, requireMfa: answer === 'true' }));
       }),
     );
   return client;
