@@ -148,6 +148,8 @@ export function builtInAuthorizationUrl(
 export interface RedeemedCode {
   accountId: string;
   sessionUid: string | undefined;
+  /** How long before the code was issued the person signed in (its `iat` minus `auth_time`, seconds): a fresh sign-in is a proof (account/pages/reauth.ts). */
+  authenticatedBeforeSeconds: number | undefined;
 }
 
 /**
@@ -174,7 +176,8 @@ export async function redeemBuiltInCode(provider: Provider, issuer: string, clie
     throw refused('the code does not belong to this sign-in');
   }
   if (!found.accountId) throw refused('the code names nobody');
-  return { accountId: found.accountId, sessionUid: found.sessionUid };
+  const authenticatedBeforeSeconds = typeof found.authTime === 'number' && typeof found.iat === 'number' ? Math.max(0, found.iat - found.authTime) : undefined;
+  return { accountId: found.accountId, sessionUid: found.sessionUid, authenticatedBeforeSeconds };
 }
 
 /** Redeems a console code (redeemBuiltInCode for `gatehouse-admin`): the account it was issued for. */

@@ -16,6 +16,8 @@ export interface AccountSessionRow {
   oidc_session_uid: string | null;
   created_at: number;
   last_seen_at: number;
+  /** When the person last proved who they are in this session (password, code, fresh sign-in); null: not yet. */
+  reauthenticated_at?: number | null;
 }
 
 export async function insertAccountSession(db: DbOrTrx, row: AccountSessionRow): Promise<void> {
@@ -29,6 +31,14 @@ export async function findAccountSession(db: DbOrTrx, id: string): Promise<Accou
 /** Moves last_seen_at forward (never back: two requests may race). */
 export async function touchAccountSession(db: DbOrTrx, id: string, now: number): Promise<void> {
   await db('account_session').where({ id }).andWhere('last_seen_at', '<', now).update({ last_seen_at: now });
+}
+
+/** Records that the person proved who they are in this session at `at` (never moved back). */
+export async function markAccountSessionReauthenticated(db: DbOrTrx, id: string, at: number): Promise<void> {
+  await db('account_session')
+    .where({ id })
+    .andWhere((q) => q.whereNull('reauthenticated_at').orWhere('reauthenticated_at', '<', at))
+    .update({ reauthenticated_at: at });
 }
 
 export async function deleteAccountSession(db: DbOrTrx, id: string): Promise<boolean> {
