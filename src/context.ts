@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Config } from './config/schema.ts';
 import { Audit } from './audit/audit.ts';
 import { createKnex, type Db } from './db/knex.ts';
-import { closeDatabase } from './db/flavor.ts';
+import { closeDatabase, writeReturning } from './db/flavor.ts';
 import { LocalConnector } from './identity/connectors/local.ts';
 import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
@@ -75,8 +75,12 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const logger = options.logger ?? createLogger(config.log.level);
   const db = createKnex(config.database, logger);
   const metrics = new Metrics();
-  const limiterStore = createLimiterStore({ store: config.security.rateLimits.store, redisUrl: config.redis.url }, db, clock, (err) =>
-    logger.warn({ err }, 'redis (security.rateLimits.store) cannot be reached; limited requests answer 503 until it can'),
+  const limiterStore = createLimiterStore(
+    { store: config.security.rateLimits.store, redisUrl: config.redis.url },
+    db,
+    clock,
+    (err) => logger.warn({ err }, 'redis (security.rateLimits.store) cannot be reached; limited requests answer 503 until it can'),
+    { countStatement: (sql, bindings) => writeReturning(db, sql, bindings) },
   );
   const views = createViews(config);
   const audit = new Audit(clock);

@@ -14,7 +14,8 @@
 import type { Knex } from 'knex';
 import { GatehouseError } from '../errors.ts';
 import type { Db, DbOrTrx } from './knex.ts';
-import { closeReader } from './sqlite-statements.ts';
+import { closeReader, writePrepared } from './sqlite-statements.ts';
+import { stopCheckpoints } from './sqlite-checkpointer.ts';
 
 export { asDatabaseError, isDatabaseUnavailable } from './unavailable.ts';
 
@@ -102,8 +103,19 @@ export function usesFastPath(db: DbOrTrx): boolean {
   return isSqlite(db) && !(db as { isTransaction?: boolean }).isTransaction;
 }
 
-/** Closes a database: the fast path's read-only connection (SQLite), then knex's pool. */
+/**
+ * A hot write with RETURNING outside any transaction (the limit counters):
+ * on SQLite committed with the other writes of the same moment
+ * (./sqlite-statements.ts), on PostgreSQL one statement. Gives the rows.
+ */
+export async function writeReturning(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
+  if (usesFastPath(db)) return writePrepared(db, sql, (statement) => statement.all(...bindings));
+  return ((await db.raw(sql, [...bindings] as Knex.RawBinding[])) as { rows: unknown[] }).rows;
+}
+
+/** Closes a database: the checkpoint thread and the fast path's read-only connection (SQLite), then knex's pool. */
 export async function closeDatabase(db: Db): Promise<void> {
+  await stopCheckpoints(db);
   closeReader(db);
   await db.destroy();
 }

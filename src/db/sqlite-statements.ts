@@ -10,7 +10,15 @@
  *   file: in WAL mode it sees every committed write and never waits for the
  *   writer, and it skips the pool. A `:memory:` database has no second
  *   connection (it would be another database), so its reads take the pool path.
- * Both bypass knex's query path, so they turn SQLite's outage errors
+ * - Hot writes (`writePrepared`: tokens, sessions, consumed codes, limit
+ *   counters) are committed in groups: every write asked for within one turn
+ *   of the event loop runs in one transaction on that connection, and each
+ *   caller's promise settles only after the COMMIT (a 2xx is durable before it
+ *   is sent, as with one transaction per write). One commit then writes each
+ *   touched page once instead of once per write. A statement that fails (a
+ *   constraint) fails its own caller only: SQLite undoes that statement and
+ *   the transaction goes on; a failed COMMIT fails every caller of the group.
+ * All three bypass knex's query path, so they turn SQLite's outage errors
  * (SQLITE_BUSY…) into `database.unavailable` themselves.
  */
 import Database from 'better-sqlite3';
@@ -41,6 +49,83 @@ export async function runPrepared<T>(db: Db, sql: string, use: (statement: Bette
     return use(prepared(conn, sql));
   } catch (err) {
     throw reported(db.client, err);
+  } finally {
+    await client.releaseConnection(conn);
+  }
+}
+
+interface QueuedWrite {
+  sql: string;
+  use: (statement: BetterSqlite3.Statement) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+const writeQueues = new WeakMap<Db, QueuedWrite[]>();
+
+/** A write outside any transaction, committed together with the other writes of this event-loop turn. */
+export function writePrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let queue = writeQueues.get(db);
+    if (!queue) {
+      writeQueues.set(db, (queue = []));
+      setImmediate(() => void commitGroup(db));
+    }
+    queue.push({ sql, use, resolve: resolve as (value: unknown) => void, reject });
+  });
+}
+
+async function commitGroup(db: Db): Promise<void> {
+  const queue = writeQueues.get(db) ?? [];
+  // Writes asked for from now on form the next group (scheduled by the first of them).
+  writeQueues.delete(db);
+  const client = db.client as unknown as PoolClient;
+  let conn: BetterSqlite3.Database;
+  try {
+    conn = await client.acquireConnection();
+  } catch (err) {
+    for (const write of queue) write.reject(err);
+    return;
+  }
+  try {
+    if (queue.length === 1) {
+      const [only] = queue as [QueuedWrite];
+      try {
+        only.resolve(only.use(prepared(conn, only.sql)));
+      } catch (err) {
+        only.reject(reported(db.client, err));
+      }
+      return;
+    }
+    const done: { write: QueuedWrite; result?: unknown; error?: unknown; failed: boolean }[] = [];
+    try {
+      prepared(conn, 'begin immediate').run();
+      for (const write of queue) {
+        try {
+          done.push({ write, result: write.use(prepared(conn, write.sql)), failed: false });
+        } catch (err) {
+          done.push({ write, error: reported(db.client, err), failed: true });
+        }
+        // A statement SQLite could not undo alone (disk full, I/O) ended the whole transaction: nothing of it holds.
+        if (!conn.inTransaction) throw done.at(-1)?.error ?? new Error('the group transaction ended early');
+      }
+      prepared(conn, 'commit').run();
+    } catch (err) {
+      if (conn.inTransaction) {
+        try {
+          prepared(conn, 'rollback').run();
+        } catch {
+          // The connection is closed or broken: the transaction is gone with it.
+        }
+      }
+      const failure = reported(db.client, err);
+      for (const write of queue) write.reject(failure);
+      return;
+    }
+    for (const { write, result, error, failed } of done) {
+      if (failed) write.reject(error);
+      else write.resolve(result);
+    }
   } finally {
     await client.releaseConnection(conn);
   }

@@ -22,6 +22,7 @@ import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Gatehouse } from '../context.ts';
 import { requireSet } from '../config/load.ts';
 import { migrateLatest } from '../db/migrate.ts';
+import { startCheckpoints } from '../db/sqlite-checkpointer.ts';
 import { deleteExpiredModels } from '../db/repos/oidc-models.ts';
 import { keycloakClientRepresentation } from '../oidc/keycloak.ts';
 import { keycloakIframes } from '../oidc/keycloak-iframes.ts';
@@ -71,6 +72,8 @@ export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<
   requireSet(config);
   // Made by prepareDatabase (keys.ensure); read here, so every worker signs cookies with the same keys.
   gh.cookieKeys = await gh.keys.cookieKeys();
+  // SQLite: checkpoints in a thread of their own, not on the request thread (db/sqlite-checkpointer.ts).
+  startCheckpoints(gh.db);
   const renderAt =
     (base: string) =>
     (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {

@@ -151,6 +151,18 @@ export class MemoryLimiterStore implements LimiterStore {
   }
 }
 
+export interface DatabaseStoreOptions {
+  /** Expired rows are deleted every this many hits (of this instance). */
+  pruneEvery?: number;
+  /**
+   * Runs the counting statement (an upsert with RETURNING) and gives its rows;
+   * by default through knex. The composition root passes the database's fast
+   * path (db/sqlite-statements.ts: SQLite commits it with the other writes of
+   * the same moment).
+   */
+  countStatement?: (sql: string, bindings: readonly unknown[]) => Promise<unknown>;
+}
+
 /** Expired rows are deleted every this many hits (of this instance). */
 const pruneEvery = 1000;
 
@@ -163,7 +175,7 @@ export class DatabaseLimiterStore implements LimiterStore {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
-    private readonly options: { pruneEvery?: number } = {},
+    private readonly options: DatabaseStoreOptions = {},
   ) {}
 
   async incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {
@@ -171,7 +183,8 @@ export class DatabaseLimiterStore implements LimiterStore {
     const endsAt = now + windowMs;
     // One statement: a new key starts at 1; a live one counts on (renewing its end when asked); an ended one starts over.
     const kept = options.renew ? 'excluded.ends_at' : 'rate_limit.ends_at';
-    const result: unknown = await this.db.raw(
+    const run = this.options.countStatement ?? ((sql: string, bindings: readonly unknown[]) => this.db.raw(sql, [...bindings] as Knex.RawBinding[]));
+    const result: unknown = await run(
       `insert into rate_limit (name, hits, ends_at) values (?, 1, ?)
        on conflict (name) do update set
          hits = case when rate_limit.ends_at <= ? then 1 else rate_limit.hits + 1 end,
@@ -341,7 +354,13 @@ export interface LimiterStoreSettings {
 }
 
 /** The store `security.rateLimits.store` names (config/schema.ts checks that `redis` comes with `redis.url`). */
-export function createLimiterStore(settings: LimiterStoreSettings, db: Knex, clock: Clock, onRedisError?: (err: Error) => void): LimiterStore {
+export function createLimiterStore(
+  settings: LimiterStoreSettings,
+  db: Knex,
+  clock: Clock,
+  onRedisError?: (err: Error) => void,
+  databaseOptions: DatabaseStoreOptions = {},
+): LimiterStore {
   switch (settings.store) {
     case 'memory':
       return new MemoryLimiterStore(clock);
@@ -349,6 +368,6 @@ export function createLimiterStore(settings: LimiterStoreSettings, db: Knex, clo
       if (!settings.redisUrl) throw new Error('security.rateLimits.store: redis needs redis.url');
       return RedisLimiterStore.connect(settings.redisUrl, onRedisError);
     case 'database':
-      return new DatabaseLimiterStore(db, clock);
+      return new DatabaseLimiterStore(db, clock, databaseOptions);
   }
 }

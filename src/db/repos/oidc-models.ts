@@ -5,7 +5,7 @@
  */
 import { jsonText, usesFastPath as fast } from '../flavor.ts';
 import type { Db, DbOrTrx } from '../knex.ts';
-import { readPrepared, runPrepared } from '../sqlite-statements.ts';
+import { readPrepared, writePrepared } from '../sqlite-statements.ts';
 
 export interface OidcModelRow {
   kind: string;
@@ -21,7 +21,7 @@ export interface OidcModelRow {
 
 export async function upsertModel(db: DbOrTrx, row: OidcModelRow): Promise<void> {
   if (fast(db)) {
-    await runPrepared(
+    await writePrepared(
       db as Db,
       `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
       values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
@@ -61,7 +61,7 @@ export async function findModelBy(db: DbOrTrx, kind: string, column: 'uid' | 'us
 /** Marks a row consumed; true only for the one caller that did it. */
 export async function consumeModel(db: DbOrTrx, kind: string, id: string, at: number): Promise<boolean> {
   if (fast(db))
-    return runPrepared(
+    return writePrepared(
       db as Db,
       'update oidc_model set consumed_at = ? where kind = ? and id = ? and consumed_at is null',
       (s) => s.run(at, kind, id).changes === 1,
@@ -72,11 +72,13 @@ export async function consumeModel(db: DbOrTrx, kind: string, id: string, at: nu
 
 /** Returns how many rows went (0 when another caller was first). */
 export async function destroyModel(db: DbOrTrx, kind: string, id: string): Promise<number> {
+  if (fast(db)) return writePrepared(db as Db, 'delete from oidc_model where kind = ? and id = ?', (s) => s.run(kind, id).changes);
   return db('oidc_model').where({ kind, id }).delete();
 }
 
 /** Removes the grant and everything issued under it, of every kind. */
 export async function destroyByGrantId(db: DbOrTrx, grantId: string): Promise<number> {
+  if (fast(db)) return writePrepared(db as Db, 'delete from oidc_model where grant_id = ?', (s) => s.run(grantId).changes);
   return db('oidc_model').where({ grant_id: grantId }).delete();
 }
 

@@ -1,0 +1,65 @@
+/**
+ * SQLite checkpoints off the request thread. In WAL mode a commit appends to
+ * the WAL file; now and then a checkpoint copies those pages into the
+ * database file and fsyncs it. Done by the writing connection
+ * (`wal_autocheckpoint`), that fsync stops every request of the process for
+ * its duration: measured on the bench machine it was most of a token's cost
+ * (bench/README.md, "Where the time went"). A serving process therefore runs
+ * checkpoints in a worker thread of its own, on its own connection to the same
+ * file, every `everyMs` (PASSIVE: it never waits for, nor blocks, a writer or
+ * a reader; SQLite restarts the WAL from its beginning once all of it was
+ * copied). What a commit guarantees does not change: a committed write is in
+ * the WAL before its caller hears of it, and a crash keeps it (the WAL is
+ * replayed at the next open). The connection's own `wal_autocheckpoint`
+ * (db/knex.ts) stays as the safety net should this thread ever stop.
+ *
+ * The worker is plain JavaScript run from a string (no TypeScript loader in
+ * the thread), and unref'd: it never keeps a process alive.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { Db } from './knex.ts';
+
+const workers = new WeakMap<Db, Worker>();
+
+const workerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.filename, { fileMustExist: true, timeout: 0 });
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next turn tries again */ }
+}, workerData.everyMs);
+parentPort.on('message', () => {
+  clearInterval(timer);
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+  db.close();
+  parentPort.close();
+});
+`;
+
+/** Starts the checkpoint thread for an SQLite file database (nothing for PostgreSQL or `:memory:`); stopped by `stopCheckpoints`. */
+export function startCheckpoints(db: Db, everyMs = 200): void {
+  if (db.client.driverName !== 'better-sqlite3' || workers.has(db)) return;
+  const filename = (db.client as unknown as { config: { connection?: { filename?: string } } }).config.connection?.filename;
+  if (!filename || filename === ':memory:') return;
+  const worker = new Worker(workerSource, {
+    eval: true,
+    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs },
+    // A small thread: it holds one connection and a timer.
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+  });
+  worker.on('error', () => workers.delete(db));
+  worker.unref();
+  workers.set(db, worker);
+}
+
+/** Ends the checkpoint thread (a last checkpoint first), before the database closes. */
+export async function stopCheckpoints(db: Db): Promise<void> {
+  const worker = workers.get(db);
+  if (!worker) return;
+  workers.delete(db);
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage('stop');
+  await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
+  await worker.terminate().catch(() => undefined);
+}
