@@ -23,6 +23,7 @@ import { viewsDir } from '../http/views.ts';
 import { constantTimeEqual } from '../lib/secrets.ts';
 import { accountBuiltIn, builtInAuthorizationUrl, redeemBuiltInCode } from '../oidc/console-client.ts';
 import { navigation, sections } from './pages/index.ts';
+import { reauthWindowMs } from './pages/reauth.ts';
 import { AccountSessions } from './session.ts';
 import type { Person, PersonPage, PersonSession, SiteDeps } from './site.ts';
 
@@ -111,13 +112,15 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     const next = landingPath(ctx.query.next);
     ctx.set('Cache-Control', 'no-store');
     // Already signed in (and still active): straight on.
+    // `?fresh=1`: sign in again even when signed in (the re-authentication page, ./pages/reauth.ts).
+    const fresh = ctx.query.fresh === '1';
     const session = await sessions.current(ctx);
-    if (session && (await gh.users.find(session.userId))?.status === 'active') {
+    if (!fresh && session && (await gh.users.find(session.userId))?.status === 'active') {
       ctx.redirect(`${base}${next}`);
       return;
     }
     const login = sessions.beginLogin(ctx, next);
-    ctx.redirect(builtInAuthorizationUrl(provider, issuer, accountBuiltIn, login));
+    ctx.redirect(builtInAuthorizationUrl(provider, issuer, accountBuiltIn, login, fresh ? { prompt: 'login' } : {}));
   });
 
   router.get('/account/callback', async (ctx) => {
@@ -132,12 +135,16 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     if (typeof iss === 'string' && iss !== issuer) throw new GatehouseError('input.invalid', `This answer comes from another issuer. ${restart}`);
     if (typeof error === 'string') throw new GatehouseError('input.invalid', `The sign-in was not completed (${error}). ${restart}`);
     if (typeof code !== 'string' || !code) throw new GatehouseError('input.invalid', `The sign-in answer carries no code. ${restart}`);
-    const { accountId, sessionUid } = await redeemBuiltInCode(provider, issuer, accountBuiltIn, code, login.verifier);
+    const { accountId, sessionUid, authenticatedBeforeSeconds } = await redeemBuiltInCode(provider, issuer, accountBuiltIn, code, login.verifier);
     const user = await gh.users.find(accountId);
     if (!user || user.status !== 'active') throw new GatehouseError('forbidden', 'This account is disabled. Ask an administrator to enable it again.');
     // A session this browser had before (another person's, perhaps) ends: one sign-in, one session.
     await sessions.end(ctx);
-    await sessions.start(ctx, accountId, sessionUid);
+    // A sign-in that asked who the person is moments ago is a proof for adding or removing factors (./pages/reauth.ts).
+    const now = gh.clock.now();
+    const proved =
+      authenticatedBeforeSeconds !== undefined && authenticatedBeforeSeconds * 1000 < reauthWindowMs ? now - authenticatedBeforeSeconds * 1000 : null;
+    await sessions.start(ctx, accountId, sessionUid, proved);
     ctx.redirect(`${base}${login.next}`);
   });
 
@@ -171,7 +178,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
       return signIn();
     }
     ctx.state.person = { userId: user.id, email: user.email, name: user.name, actor: `user:${user.id}` } satisfies Person;
-    ctx.state.personSession = { id: session.id, oidcSessionUid: session.oidcSessionUid } satisfies PersonSession;
+    ctx.state.personSession = { id: session.id, oidcSessionUid: session.oidcSessionUid, reauthenticatedAt: session.reauthenticatedAt } satisfies PersonSession;
     ctx.state.personCanReview = await mayReview(gh, user.email, user.email_verified);
     ctx.state.accountNotice = (message: string) =>
       ctx.cookies.set(noticeCookie, Buffer.from(message.slice(0, 500)).toString('base64url'), { ...noticeOptions, maxAge: 60_000 });

@@ -43,6 +43,8 @@ export interface AccountSession {
   userId: string;
   /** The Gatehouse sign-in (oidc-provider session uid) it came from. */
   oidcSessionUid: string | null;
+  /** When the person last proved who they are here (injected clock, ms; account/pages/reauth.ts), or null. */
+  reauthenticatedAt: number | null;
 }
 
 export type AccountLoginState = PendingLogin;
@@ -63,8 +65,11 @@ export class AccountSessions {
     this.login = new LoginCookie(accountLoginCookie, this.cookieOptions, this.loginMs, gh.clock);
   }
 
-  /** A new session for `userId`: its row, its cookie. Sessions that ran out meanwhile are swept. */
-  async start(ctx: Context, userId: string, oidcSessionUid: string | undefined): Promise<void> {
+  /**
+   * A new session for `userId`: its row, its cookie. Sessions that ran out meanwhile are swept.
+   * `reauthenticatedAt`: when the sign-in that made it proved who the person is (a fresh sign-in counts).
+   */
+  async start(ctx: Context, userId: string, oidcSessionUid: string | undefined, reauthenticatedAt: number | null = null): Promise<void> {
     const now = this.gh.clock.now();
     await deleteStaleAccountSessions(this.gh.db, now - accountIdleMs, now - accountMaxAgeMs);
     const value = randomSecret(32);
@@ -74,6 +79,7 @@ export class AccountSessions {
       oidc_session_uid: oidcSessionUid ?? null,
       created_at: now,
       last_seen_at: now,
+      reauthenticated_at: reauthenticatedAt,
     });
     ctx.cookies.set(accountSessionCookie, value, this.cookieOptions);
   }
@@ -91,7 +97,7 @@ export class AccountSessions {
       return undefined;
     }
     if (now - row.last_seen_at >= touchEveryMs) await touchAccountSession(this.gh.db, id, now);
-    return { id, userId: row.user_id, oidcSessionUid: row.oidc_session_uid };
+    return { id, userId: row.user_id, oidcSessionUid: row.oidc_session_uid, reauthenticatedAt: row.reauthenticated_at ?? null };
   }
 
   /**

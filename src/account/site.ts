@@ -47,6 +47,8 @@ export function personOf(ctx: Context): Person {
 export interface PersonSession {
   id: string;
   oidcSessionUid: string | null;
+  /** When the person last proved who they are in this session (ms, injected clock), or null (./pages/reauth.ts). */
+  reauthenticatedAt: number | null;
 }
 
 /** The session of a request behind the guard (`ctx.state.personSession`). */

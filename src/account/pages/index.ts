@@ -5,8 +5,10 @@ import { browsePages } from './browse.ts';
 import { securityPages } from './security.ts';
 import { passkeyPages } from './passkeys.ts';
 import { reviewPages } from './review.ts';
+import { reauthPages } from './reauth.ts';
 
-export const sections: readonly SiteSection[] = [appPages, browsePages, securityPages, passkeyPages, reviewPages];
+/** `reauthPages` first: its routes stand in front of the Security and Passkeys pages that change how one signs in. */
+export const sections: readonly SiteSection[] = [appPages, browsePages, reauthPages, securityPages, passkeyPages, reviewPages];
 
 /** Navigation entries: section key, path, label. `review` is shown only to approvers and admins. */
 export const navigation: readonly { section: string; path: string; label: string }[] = [
