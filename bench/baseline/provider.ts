@@ -1,5 +1,6 @@
 /**
- * The baseline: a bare oidc-provider with its default in-memory adapter,
+ * The baseline: a bare oidc-provider with its default in-memory adapter (or,
+ * for the durable baseline, a minimal SQLite one: ./durable-adapter.ts),
  * configured like Gatehouse's src/oidc/provider.ts (same clients, features,
  * scopes, claims, response types, refresh rotation, TTLs, cookie keys and key
  * types), so the ratio measures what Gatehouse adds, not a different protocol setup.
@@ -9,7 +10,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { Provider, type Account, type ClientMetadata, type Configuration } from 'oidc-provider';
+import { Provider, type Account, type Adapter, type ClientMetadata, type Configuration } from 'oidc-provider';
 import { baselineRegistrationToken, claims, clientMetadata, providerTtl, scopes } from '../fixtures.ts';
 import { baselineAdapter } from './adapter.ts';
 
@@ -25,9 +26,10 @@ async function signingKeys(): Promise<JWK[]> {
   );
 }
 
-export async function createBaselineProvider(issuer: string, email: string): Promise<Provider> {
+/** `adapter`: the durable baseline's (./durable-adapter.ts); without it, the in-memory one (./adapter.ts). */
+export async function createBaselineProvider(issuer: string, email: string, adapter?: (model: string) => Adapter): Promise<Provider> {
   const configuration: Configuration = {
-    adapter: baselineAdapter(),
+    adapter: adapter ?? baselineAdapter(),
     clients: clientMetadata() as ClientMetadata[],
     jwks: { keys: await signingKeys() },
     cookies: {

@@ -1,20 +1,24 @@
 /**
- * Runs one workload against both servers in interleaved rounds (baseline,
- * Gatehouse, Gatehouse, baseline: drift in the machine's load then weighs on
- * both alike), or several whose rounds alternate (`compareTogether`);
- * combines each server's rounds and turns them into a report row: the ratio of
- * throughputs against the target. A failure is kept in the row
- * (and fails the run), not thrown.
+ * Runs one workload against every server of a comparison in interleaved
+ * rounds, in a mirrored order (in-memory baseline, durable baseline,
+ * Gatehouse, [Gatehouse with 2 workers, twice,] Gatehouse, durable, in-memory:
+ * drift in the machine's load then weighs on all alike), or several whose
+ * rounds alternate (`compareTogether`); combines each server's rounds and
+ * turns them into a report row: Gatehouse's throughput against each baseline
+ * (`ratio` against the in-memory one, `ratioDurable` against the durable one),
+ * each against its target, and 2 workers against 1 (`workersRatio`, printed,
+ * never a target). A failure is kept in the row (and fails the run), not thrown.
  */
 import { loadavg } from 'node:os';
-import type { Workload, WorkloadRun } from '../workloads/types.ts';
+import { sides as allSides, type Side, type Workload, type WorkloadRun } from '../workloads/types.ts';
 import type { ChildServer } from './child-server.ts';
-import { serverNumbers, type WorkloadReport } from './report.ts';
+import { serverNumbers, type ServerNumbers, type WorkloadReport } from './report.ts';
 import { mean, percentile, round, type Measurement } from './stats.ts';
 import { fmt } from './table.ts';
 
-type Side = 'gatehouse' | 'baseline';
-const order: Side[] = ['baseline', 'gatehouse', 'gatehouse', 'baseline'];
+/** The servers of one comparison, by side; `gatehouse` is always there, the others when given. */
+export type Servers = Partial<Record<Side, ChildServer>> & { gatehouse: ChildServer };
+
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Throughput over the summed time; percentiles exact from raw latencies, else count-weighted. */
@@ -43,22 +47,47 @@ function summariseSeries(runs: WorkloadRun[]): Record<string, { meanMs: number; 
   );
 }
 
-export async function compare(workload: Workload, gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport> {
-  const [row] = await compareTogether([workload], gatehouse, baseline);
+const ratioOf = (a: ServerNumbers | null | undefined, b: ServerNumbers | null | undefined) => (a && b && b.rps > 0 ? round(a.rps / b.rps, 3) : null);
+
+/** Every target the row has, met? (A target whose ratio could not be measured is missed.) */
+export function rowMeetsTargets(row: WorkloadReport): boolean {
+  const checks: boolean[] = [];
+  if (row.target !== null) checks.push(row.ratio !== null && row.ratio >= row.target);
+  if (row.targetDurable != null) checks.push(row.ratioDurable != null && row.ratioDurable >= row.targetDurable);
+  return checks.length > 0 && checks.every(Boolean);
+}
+
+export async function compare(workload: Workload, servers: Servers): Promise<WorkloadReport> {
+  const [row] = await compareTogether([workload], servers);
   return row!;
 }
 
 /**
  * Several workloads whose Gatehouse rates are compared with each other (one
- * client against many): their rounds alternate (baseline A, B; Gatehouse A, B;
- * Gatehouse A, B; baseline A, B), so each pair is measured under the same load.
- * Each workload's untimed `prepare` runs first, on both servers. A workload
- * that fails stops its own rounds; the others go on.
+ * client against many): their rounds alternate (in-memory A, B; durable A, B;
+ * Gatehouse A, B; Gatehouse A, B; durable A, B; in-memory A, B), so each pair
+ * is measured under the same load. Each workload's untimed `prepare` runs
+ * first, on every server it runs on. A workload that fails stops its own
+ * rounds; the others go on.
  */
-export async function compareTogether(workloads: Workload[], gatehouse: ChildServer, baseline: ChildServer): Promise<WorkloadReport[]> {
-  const rows = workloads.map((w): WorkloadReport => ({ name: w.name, gatehouse: null, baseline: null, ratio: null, target: w.target, meetsTarget: false }));
-  const runs = workloads.map((): Record<Side, WorkloadRun[]> => ({ gatehouse: [], baseline: [] }));
-  const loads = workloads.map((): Record<Side, number[]> => ({ gatehouse: [], baseline: [] }));
+export async function compareTogether(workloads: Workload[], servers: Servers): Promise<WorkloadReport[]> {
+  const present = allSides.filter((side) => servers[side]);
+  // Mirrored: every server gets one round in each half, the earlier ones first in the first half and last in the second.
+  const order: Side[] = [...present, ...[...present].reverse()];
+  const runsOn = (workload: Workload, side: Side) => present.includes(side) && (!workload.sides || workload.sides.includes(side));
+  const rows = workloads.map((w): WorkloadReport => ({
+    name: w.name,
+    gatehouse: null,
+    baseline: null,
+    durable: null,
+    ratio: null,
+    ratioDurable: null,
+    target: w.target,
+    targetDurable: w.targetDurable ?? null,
+    meetsTarget: false,
+  }));
+  const runs = workloads.map((): Partial<Record<Side, WorkloadRun[]>> => ({}));
+  const loads = workloads.map((): Partial<Record<Side, number[]>> => ({}));
   const share = 1 / order.filter((s) => s === 'gatehouse').length;
   const fail = (i: number, side: Side, err: unknown) => {
     rows[i]!.error = `${side}: ${message(err)}`;
@@ -66,11 +95,12 @@ export async function compareTogether(workloads: Workload[], gatehouse: ChildSer
   };
   for (const [i, workload] of workloads.entries()) {
     if (!workload.prepare) continue;
-    for (const side of ['baseline', 'gatehouse'] as const) {
+    for (const side of present) {
+      if (!runsOn(workload, side)) continue;
       process.stdout.write(`  ${workload.name} @ ${side}: preparing ... `);
       const t0 = performance.now();
       try {
-        const note = await workload.prepare((side === 'gatehouse' ? gatehouse : baseline).url);
+        const note = await workload.prepare(servers[side]!.url, side);
         process.stdout.write(`${note ? `${note}, ` : ''}${fmt((performance.now() - t0) / 1000)} s\n`);
       } catch (err) {
         fail(i, side, err);
@@ -79,42 +109,45 @@ export async function compareTogether(workloads: Workload[], gatehouse: ChildSer
     }
   }
   for (const side of order) {
-    const server = side === 'gatehouse' ? gatehouse : baseline;
+    const server = servers[side]!;
     for (const [i, workload] of workloads.entries()) {
-      if (rows[i]!.error) continue;
+      if (rows[i]!.error || !runsOn(workload, side)) continue;
       process.stdout.write(`  ${workload.name} @ ${side} ... `);
+      const sideRuns = (runs[i]![side] ??= []);
+      const sideLoads = (loads[i]![side] ??= []);
       try {
-        const run = await workload.measure(server.url, { warmup: runs[i]![side].length === 0, share });
-        runs[i]![side].push(run);
+        const run = await workload.measure(server.url, { side, warmup: sideRuns.length === 0, share });
+        sideRuns.push(run);
         // The 1-minute load average as the round ends: other work on the machine skews a comparison.
-        loads[i]![side].push(round(loadavg()[0] ?? 0, 2));
+        sideLoads.push(round(loadavg()[0] ?? 0, 2));
         process.stdout.write(
-          `${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(loads[i]![side].at(-1), 1)})\n`,
+          `${fmt(run.numbers.rps)}/s p50 ${fmt(run.numbers.p50ms)} ms p99 ${fmt(run.numbers.p99ms)} ms (n=${run.numbers.count}, load ${fmt(sideLoads.at(-1), 1)})\n`,
         );
       } catch (err) {
         fail(i, side, err);
       }
     }
   }
-  for (const [i, workload] of workloads.entries()) {
+  for (const [i] of workloads.entries()) {
     const row = rows[i]!;
     if (row.error) continue;
     const details: NonNullable<WorkloadReport['details']> = {};
-    for (const side of ['gatehouse', 'baseline'] as const) {
+    for (const side of present) {
       const sideRuns = runs[i]![side];
+      if (!sideRuns?.length) continue;
       row[side] = serverNumbers(combine(sideRuns));
       const steps = summariseSeries(sideRuns);
       details[side] = {
         ...sideRuns.at(-1)?.details,
         ...(steps ? { steps } : {}),
         rounds: sideRuns.map((r) => round(r.numbers.rps, 1)),
-        load1: loads[i]![side],
+        load1: loads[i]![side] ?? [],
       };
     }
-    if (row.gatehouse && row.baseline && row.baseline.rps > 0) {
-      row.ratio = round(row.gatehouse.rps / row.baseline.rps, 3);
-      row.meetsTarget = workload.target !== null && row.ratio >= workload.target;
-    }
+    row.ratio = ratioOf(row.gatehouse, row.baseline);
+    row.ratioDurable = ratioOf(row.gatehouse, row.durable);
+    if (row.workers) row.workersRatio = ratioOf(row.workers, row.gatehouse);
+    row.meetsTarget = rowMeetsTargets(row);
     row.details = details;
   }
   return rows;

@@ -13,7 +13,8 @@ export function clientCredentials(d: Durations): Workload {
   const headers = { authorization: basicAuth(serviceClient), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   return {
     name: 'client_credentials token',
-    target: 0.7,
+    target: 0.75,
+    targetDurable: 0.95,
     async measure(url, round) {
       const probe = await fetch(`${url}/token`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       const json: unknown = await probe.json();

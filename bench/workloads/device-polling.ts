@@ -21,7 +21,7 @@
 import { deviceClient } from '../fixtures.ts';
 import { addAnswers, answerKind, emptyTally, type AnswerTally } from '../lib/answers.ts';
 import { measureAnswers } from '../lib/http-load.ts';
-import type { Durations, TalliedWorkload } from './types.ts';
+import type { Durations, Side, TalliedWorkload } from './types.ts';
 
 const connections = 16;
 const grantType = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -54,16 +54,15 @@ async function authorizeDevice(url: string): Promise<{ deviceCode: string; inter
 export interface DevicePollingWorkload extends TalliedWorkload {
   codes: number;
   /** Device authorizations per second during setup, and the `interval` each server announced. */
-  setup(side: 'gatehouse' | 'baseline'): { authorizationsPerSec: number; interval: number | null } | undefined;
+  setup(side: Side): { authorizationsPerSec: number; interval: number | null } | undefined;
 }
 
-export function devicePolling(d: Durations, gatehouseUrl: string, codes: number): DevicePollingWorkload {
-  const pools = new Map<string, Pool>();
-  const tallies: Record<'gatehouse' | 'baseline', AnswerTally> = { gatehouse: emptyTally(), baseline: emptyTally() };
-  const sideOf = (url: string) => (url === gatehouseUrl ? 'gatehouse' : 'baseline');
-  const poolOf = (url: string): Pool => {
-    const pool = pools.get(url);
-    if (!pool) throw new Error(`no device codes at ${url} (prepare first)`);
+export function devicePolling(d: Durations, codes: number): DevicePollingWorkload {
+  const pools = new Map<Side, Pool>();
+  const tallies: Record<Side, AnswerTally> = { gatehouse: emptyTally(), baseline: emptyTally(), durable: emptyTally(), workers: emptyTally() };
+  const poolOf = (side: Side): Pool => {
+    const pool = pools.get(side);
+    if (!pool) throw new Error(`no device codes at ${side} (prepare first)`);
     return pool;
   };
   const poll = (pool: Pool) => {
@@ -74,15 +73,15 @@ export function devicePolling(d: Durations, gatehouseUrl: string, codes: number)
 
   return {
     name: `device polling, ${codes} pending codes`,
-    target: 0.8,
+    target: 0.9,
+    sides: ['baseline', 'durable', 'gatehouse'],
     codes,
     tally: (side) => tallies[side],
     setup(side) {
-      const url = [...pools.keys()].find((u) => sideOf(u) === side);
-      const pool = url ? pools.get(url) : undefined;
+      const pool = pools.get(side);
       return pool ? { authorizationsPerSec: Math.round((pool.codes.length / pool.setupSec) * 10) / 10, interval: pool.interval } : undefined;
     },
-    async prepare(url) {
+    async prepare(url, side) {
       const t0 = performance.now();
       const pool: Pool = { codes: [], next: 0, setupSec: 0, interval: null };
       let started = 0;
@@ -97,11 +96,11 @@ export function devicePolling(d: Durations, gatehouseUrl: string, codes: number)
         }),
       );
       pool.setupSec = (performance.now() - t0) / 1000;
-      pools.set(url, pool);
+      pools.set(side, pool);
       return `${pool.codes.length} device authorizations (${Math.round(pool.codes.length / pool.setupSec)}/s, interval ${pool.interval ?? 'not sent'})`;
     },
     async measure(url, round) {
-      const pool = poolOf(url);
+      const pool = poolOf(round.side);
       const probe = await fetch(`${url}/token`, { method: 'POST', headers: formHeaders, body: poll(pool), signal: AbortSignal.timeout(10_000) });
       const probeKind = answerKind(probe.status, await probe.text());
       if (probeKind !== pendingAnswer) throw new Error(`device_code poll probe: ${probeKind} (expected ${pendingAnswer})`);
@@ -117,7 +116,7 @@ export function devicePolling(d: Durations, gatehouseUrl: string, codes: number)
         durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
         warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
-      const side = sideOf(url);
+      const { side } = round;
       addAnswers(tallies[side], result.kinds, result.errors);
       const unexpected = Object.entries(result.kinds).filter(([kind]) => kind !== pendingAnswer && kind !== slowDownAnswer);
       if (unexpected.length > 0 || result.errors > 0) {

@@ -14,7 +14,7 @@ const maxRoundTrips = 20_000;
 export function login(d: Durations): Workload {
   return {
     name: 'login round trip',
-    target: 0.8,
+    target: 0.9,
     async measure(url, round) {
       if (round.warmup) await closedLoop({ concurrency, durationMs: d.loginWarmupMs, maxOperations: maxRoundTrips }, () => loginRoundTrip(url));
       const times = emptyStepTimes();

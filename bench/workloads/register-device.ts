@@ -17,7 +17,7 @@ import { baselineRegistrationToken, registrationRequest } from '../fixtures.ts';
 import { addAnswers, answerKind, emptyTally, type AnswerTally } from '../lib/answers.ts';
 import { measureAnswers } from '../lib/http-load.ts';
 import { registerClient, registrationHeaders } from './registration.ts';
-import type { Durations, TalliedWorkload } from './types.ts';
+import type { Durations, Side, TalliedWorkload } from './types.ts';
 
 const connections = 16;
 
@@ -56,15 +56,18 @@ export function registerDevice(d: Durations, server: DeviceServer): TalliedWorkl
     return `bench-${run}-${next}`;
   };
   const enrollment = () => JSON.stringify({ token: server.token, manufacturerId: manufacturerId() });
-  const tallies: Record<'gatehouse' | 'baseline', AnswerTally> = { gatehouse: emptyTally(), baseline: emptyTally() };
+  const tallies: Record<Side, AnswerTally> = { gatehouse: emptyTally(), baseline: emptyTally(), durable: emptyTally(), workers: emptyTally() };
   const jsonHeaders = { 'content-type': 'application/json', accept: 'application/json' };
 
   return {
     name: 'register-device (BL: its /reg)',
+    // Against the durable baseline's /reg (both store a new client); the in-memory ratio is printed.
     target: null,
+    targetDurable: 0.8,
+    sides: ['baseline', 'durable', 'gatehouse'],
     tally: (side) => tallies[side],
     async measure(url, round) {
-      const gatehouse = url === server.url;
+      const gatehouse = round.side === 'gatehouse';
       if (gatehouse) {
         const probe = await fetch(`${url}/api/register-device`, {
           method: 'POST',
@@ -90,7 +93,7 @@ export function registerDevice(d: Durations, server: DeviceServer): TalliedWorkl
         durationSec: Math.max(1, Math.round(d.httpSec * round.share)),
         warmupSec: round.warmup ? d.httpWarmupSec : 0,
       });
-      const side = gatehouse ? 'gatehouse' : 'baseline';
+      const { side } = round;
       addAnswers(tallies[side], result.kinds, result.errors);
       const created = result.statuses['201'] ?? 0;
       return {
