@@ -207,6 +207,36 @@ describe.each(databaseKinds)('re-authentication at /account on %s', (kind) => {
     expect(locationOf(ok).href).toBe(url('/account/security'));
   });
 
+  it('without a password of its own (an upstream or passkey account): the code form if there is one, else "Sign in again" alone', async () => {
+    const { id, browser } = await newPerson();
+    const secret = await addTotp(browser);
+    // The password goes (as for someone who signs in through an upstream provider or with passkeys only).
+    const link = await server.gh.db('user_idp').where({ user_id: id, connector_id: 'local' }).first();
+    await server.gh.db('user_idp').where({ user_id: id, connector_id: 'local' }).delete();
+    await server.gh.db('local_account').where({ id: link.subject }).delete();
+    skew += 6 * minute;
+    const next = '/account/security/recovery-codes/new';
+    let html = await (await browser.request(url(confirmFor(next)))).text();
+    expect(html).toContain('For your safety, enter a code from your authenticator app to change how you sign in.');
+    expect(html).not.toContain('name="password"');
+    const refused = await browser.request(url('/account/security/confirm'), { form: { _csrf: csrfOf(html), method: 'password', password, next } });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('Your account has no password of its own.');
+    skew += minute;
+    const ok = await browser.request(url('/account/security/confirm'), {
+      form: { _csrf: csrfOf(html), method: 'code', code: await totpCode(secret, timeStep(clock.now())), next },
+    });
+    expect(ok.status).toBe(303);
+
+    // No factor either: only signing in again.
+    await server.gh.mfa.reset(id, 'test');
+    skew += 6 * minute;
+    html = await (await browser.request(url(confirmFor(next)))).text();
+    expect(html).toContain('For your safety, sign in again to change how you sign in.');
+    expect(html).not.toContain('name="code"');
+    expect(html).toMatch(/class="button primary" href="[^"]*fresh=1/);
+  });
+
   it('"Sign in again" goes through the sign-in page even when signed in, and back to the guarded page', async () => {
     const { email, browser } = await newPerson();
     skew += 6 * minute;
