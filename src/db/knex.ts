@@ -16,6 +16,8 @@ import knexFactory, { type Knex } from 'knex';
 import PostgresClient from 'knex/lib/dialects/postgres/index.js';
 import BetterSqlite3Client from 'knex/lib/dialects/better-sqlite3/index.js';
 import pg from 'pg';
+import type BetterSqlite3 from 'better-sqlite3';
+import { prepared } from './statement-cache.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { GatehouseError } from '../errors.ts';
@@ -66,7 +68,30 @@ function reportingOutages(Base: typeof Knex.Client): typeof Knex.Client {
   };
 }
 
-const SqliteClient = reportingOutages(BetterSqlite3Client);
+/**
+ * knex's better-sqlite3 client prepares every statement anew; this one takes
+ * it from the connection's cache of prepared statements (./statement-cache.ts).
+ * The rest is knex's own `_query`: readers give their rows, writers their
+ * changes and last row id.
+ */
+class CachingSqliteClient extends (BetterSqlite3Client as unknown as new (config: Knex.Config) => Knex.Client) {
+  async _query(connection: BetterSqlite3.Database, obj: { sql?: string; bindings?: unknown[]; response?: unknown; context?: unknown }): Promise<unknown> {
+    if (!obj.sql) throw new Error('The query is empty');
+    if (!connection) throw new Error('No connection provided');
+    const statement = prepared(connection, obj.sql);
+    const bindings = (this as unknown as { _formatBindings(b: unknown[] | undefined): unknown[] })._formatBindings(obj.bindings);
+    if (statement.reader) {
+      obj.response = statement.all(bindings);
+      return obj;
+    }
+    const response = statement.run(bindings);
+    obj.response = response;
+    obj.context = { lastID: response.lastInsertRowid, changes: response.changes };
+    return obj;
+  }
+}
+
+const SqliteClient = reportingOutages(CachingSqliteClient as unknown as typeof Knex.Client);
 const PgClient = reportingOutages(PostgresClient);
 
 /** knex's own warnings (a failed connection attempt, a dropped connection) as log records, not console lines. */

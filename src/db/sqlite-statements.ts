@@ -2,7 +2,7 @@
  * The SQLite fast path for the hottest queries (oidc-provider's adapter: every
  * token is an insert, every request several reads). knex re-builds and
  * re-prepares each statement; here each statement is prepared once per
- * connection.
+ * connection (./statement-cache.ts).
  * - Writes (`runPrepared`) run on knex's own single connection, borrowed from
  *   its pool between two awaits, so they never run inside someone else's
  *   transaction.
@@ -24,22 +24,14 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { reported, type Db } from './knex.ts';
+import { prepared } from './statement-cache.ts';
 
-const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 const readers = new WeakMap<Db, BetterSqlite3.Database | null>();
 
 interface PoolClient {
   acquireConnection(): Promise<BetterSqlite3.Database>;
   releaseConnection(conn: BetterSqlite3.Database): Promise<void>;
   config: { connection?: { filename?: string } };
-}
-
-function prepared(conn: BetterSqlite3.Database, sql: string): BetterSqlite3.Statement {
-  let cache = statements.get(conn);
-  if (!cache) statements.set(conn, (cache = new Map()));
-  let statement = cache.get(sql);
-  if (!statement) cache.set(sql, (statement = conn.prepare(sql)));
-  return statement;
 }
 
 export async function runPrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {

@@ -433,6 +433,17 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       expect(await reg.setClientDisabled(db, 'nobody', 'admin', now)).toBe(false);
       await reg.setClientDisabled(db, device.client_id, 'revoked', now);
       expect(await reg.countRegisteredClients(db)).toBe(before + 2);
+      // The count is a row the triggers keep: it follows deletes and a revoked client coming back, as a real count would.
+      await reg.deleteRegisteredClient(db, noMetadata.client_id);
+      expect(await reg.countRegisteredClients(db)).toBe(before + 1);
+      await reg.setClientDisabled(db, device.client_id, null, now);
+      expect(await reg.countRegisteredClients(db)).toBe(before + 2);
+      const [real] = await db('registered_client')
+        .whereNot('disabled_reason', 'revoked')
+        .orWhereNull('disabled_reason')
+        .count<{ n: number | string }[]>({ n: '*' });
+      expect(await reg.countRegisteredClients(db)).toBe(Number(real?.n));
+      await reg.setClientDisabled(db, device.client_id, 'revoked', now);
       expect(await reg.findRegisteredClientByManufacturerId(db, device.manufacturer_id!)).toMatchObject({ client_id: device.client_id });
 
       await reg.touchClientTokenTime(db, app.client_id, now);

@@ -114,8 +114,9 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
 }
 
 /** Counts reservations in flight too (their Client row is being stored), so maxClients holds under concurrency. */
+/** Registered clients not revoked (what maxClients counts): one row kept by triggers (migrations/20261201220000_count_registered_clients.ts). */
 export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
-  const [row] = await db('registered_client').whereNot('disabled_reason', 'revoked').orWhereNull('disabled_reason').count<{ n: number | string }[]>({ n: '*' });
+  const row = (await db('registered_client_count').where({ id: 1 }).first('n')) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
 }
 
