@@ -9,7 +9,8 @@
  *
  * and this session has not given one since its last login (`session.acr` is not
  * `urn:gatehouse:mfa`: a new password login, `max_age` or `prompt=login`
- * included, asks again). Someone without a factor where one is required enrolls
+ * included, asks again; an upstream sign-in whose `amr` asserts a second factor
+ * starts with `urn:gatehouse:mfa`, login.ts and identity/mfa/amr.ts). Someone without a factor where one is required enrolls
  * TOTP here first (QR code, the secret as text, confirmed by a first code;
  * recovery codes shown once). The prompt ends with a new login result for the same
  * account: `amr` the first factor's plus the second's, `acr: urn:gatehouse:mfa`.
