@@ -9,9 +9,9 @@
  * token, the baseline with its string token), 16 at a time.
  * With more clients than oidc-provider's cache of built clients (100), most
  * requests make the provider find the client through the adapter and build it
- * again, on both servers.
+ * again, on every server.
  *
- * Beside the usual ratio to the baseline (rotating on both), run.ts compares
+ * Beside the usual ratios to the baselines (rotating on each), run.ts compares
  * Gatehouse's rotating rate with its single-client rate of the same run
  * (target: at least 0.8 of it); the two workloads' rounds alternate
  * (lib/compare.ts `compareTogether`), so both rates see the same load.

@@ -11,11 +11,12 @@
  * (security.devicePollInterval, 1 s here), cheaper than a real poll: N is
  * chosen so that at the rates reached each code comes round less than once a
  * second; slow_down answers are counted apart, so a too-small N shows. The
- * baseline has no slow_down. Its memory adapter would evict most of the N codes
- * (1000-entry LRU), so it keeps device codes in a Map (../baseline/adapter.ts).
+ * baselines have no slow_down. The in-memory one's memory adapter would evict
+ * most of the N codes (1000-entry LRU), so it keeps device codes in a Map
+ * (../baseline/adapter.ts); the durable one keeps them in its table.
  *
  * The rate counts every answer (polls per second); answers are tallied by
- * status and OAuth error on both servers (every timed round). Anything but
+ * status and OAuth error on every server (every timed round). Anything but
  * authorization_pending or slow_down, or a connection error, fails the round.
  */
 import { deviceClient } from '../fixtures.ts';

@@ -6,11 +6,12 @@
  * one device token for any number of devices, minted by the bench server
  * (`--devices`), with the per-IP limit out of the way.
  *
- * oidc-provider has no such endpoint, so the baseline does the nearest thing it
- * has, its own dynamic registration (POST /reg with a fixed initial access
- * token, as ./registration.ts): the ratio is for information, no target.
+ * oidc-provider has no such endpoint, so the baselines do the nearest thing
+ * they have, their own dynamic registration (POST /reg with a fixed initial
+ * access token, as ./registration.ts). The target is against the durable
+ * baseline (both store a new client on disk); the in-memory ratio is printed.
  * The rate counts 201 answers; any other answer is tallied by status and OAuth
- * `error` (every round, on both servers) and reported, not thrown.
+ * `error` (every round, on every server) and reported, not thrown.
  */
 import { randomBytes } from 'node:crypto';
 import { baselineRegistrationToken, registrationRequest } from '../fixtures.ts';

@@ -2,8 +2,9 @@
  * Dynamic client registration (RFC 7591): POST <issuer>/reg with a bearer
  * registration token and a client_credentials client's metadata, as many as
  * the server takes. Gatehouse checks and counts ONE token (100 000 uses) in
- * front of oidc-provider's endpoint; the baseline is oidc-provider's own
- * endpoint with a fixed string as its initial access token.
+ * front of oidc-provider's endpoint; the baselines (in-memory and durable) are
+ * oidc-provider's own endpoint with a fixed string as its initial access token.
+ * The target is against the durable baseline (both store the client on disk).
  *
  * The count must hold: after the run, the token's `uses` (read with the CLI,
  * `gatehouse registration-token show ID --json`, from the server's own config
