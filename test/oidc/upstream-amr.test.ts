@@ -8,6 +8,7 @@
  * registered names. An upstream with a password only leads to Gatehouse's own
  * step (enrollment for someone without a factor, the code page after).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
@@ -21,6 +22,7 @@ import { startTestServer, testClients, type TestServer } from '../helpers/server
 
 const redirectUri = 'http://127.0.0.1:9/cb';
 const strict = { ...testClients.web, client_id: 'strict', client_name: 'Strict App', redirect_uris: [redirectUri], requireMfa: true };
+const web = { ...testClients.web, redirect_uris: [redirectUri] };
 const upstreamSecret = 'downstream-secret-0123456789';
 
 describe('which upstream amr values count as a second factor', () => {
@@ -57,7 +59,12 @@ async function startUpstream(downstreamRedirect: string): Promise<Upstream> {
   const provider = new Provider(issuer, {
     clients: [{ client_id: 'downstream', client_secret: upstreamSecret, redirect_uris: [downstreamRedirect], grant_types: ['authorization_code'] }],
     cookies: { keys: ['upstream-test-cookie-key-0123456789'] },
-    jwks: undefined,
+    // A key of its own (no development keys, no warning).
+    jwks: {
+      keys: [
+        { ...(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }) as object), kid: 'upstream', use: 'sig', alg: 'RS256' },
+      ],
+    },
     claims: { openid: ['sub', 'acr', 'amr', 'auth_time'], email: ['email', 'email_verified'], profile: ['name'] },
     acrValues: ['urn:corp:pwd', 'urn:gatehouse:mfa'],
     features: { devInteractions: { enabled: false } },
@@ -112,7 +119,7 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
     server = await startTestServer(
       db,
       {
-        clients: [strict],
+        clients: [strict, web],
         connectors: [
           { id: 'local', type: 'local', name: 'Email' },
           {
@@ -138,6 +145,7 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
   /** Authorization at Gatehouse for `strict`, through Corp SSO; the pages Gatehouse showed, and the ID token's claims as openid-client checked them. */
   async function signInThroughCorp(
     answer: (html: string, url: string, csrf: string, browser: Browserless) => Promise<{ response: Response; url: string } | undefined> | undefined,
+    app: { client: typeof strict | typeof web; extra?: Record<string, string> } = { client: strict },
   ) {
     const browser = new Browserless();
     const upstreamBrowser = new Browserless();
@@ -146,7 +154,7 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
     const nonce = client.randomNonce();
     const auth = new URL(`${server.url}/auth`);
     auth.search = new URLSearchParams({
-      client_id: 'strict',
+      client_id: app.client.client_id,
       response_type: 'code',
       redirect_uri: redirectUri,
       scope: 'openid email',
@@ -154,6 +162,7 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
       nonce,
       code_challenge: challenge,
       code_challenge_method: 'S256',
+      ...app.extra,
     }).toString();
     const pages: string[] = [];
     let step = await browser.follow(auth.href, server.url);
@@ -182,7 +191,9 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
       }
     }
     if (step.url.startsWith(server.url)) return { pages };
-    const config = await client.discovery(new URL(server.url), 'strict', strict.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+    const config = await client.discovery(new URL(server.url), app.client.client_id, app.client.client_secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
     const tokens = await client.authorizationCodeGrant(config, new URL(step.url), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     return { pages, claims: tokens.claims()! };
   }
@@ -245,5 +256,21 @@ describe.each(databaseKinds)('an upstream provider asserting a second factor on 
     );
     expect(again.pages).toEqual(['login', 'totp', 'consent']);
     expect(again.claims!.amr).toEqual(['fed', 'pwd', 'otp']);
+  });
+
+  it('acr_values=urn:gatehouse:mfa: an upstream second factor answers it; a password alone is stepped up here', async () => {
+    const extra = { acr_values: 'urn:gatehouse:mfa' };
+    upstream.next = { sub: `acr-values-strong-${kind}`, amr: ['pwd', 'hwk'] };
+    const strong = await signInThroughCorp(() => undefined, { client: web, extra });
+    expect(strong.pages).toEqual(['login', 'consent']);
+    expect(strong.claims).toMatchObject({ amr: ['fed', 'pwd', 'hwk'], acr: 'urn:gatehouse:mfa' });
+
+    upstream.next = { sub: `acr-values-weak-${kind}`, amr: ['pwd'] };
+    const weak = await signInThroughCorp(() => undefined, { client: web, extra });
+    expect(weak.pages).toEqual(['login', 'enroll']);
+    // Without acr_values the same client asks nothing more: amr fed, pwd; acr pwd.
+    const plain = await signInThroughCorp(() => undefined, { client: web });
+    expect(plain.pages).toEqual(['login', 'consent']);
+    expect(plain.claims).toMatchObject({ amr: ['fed', 'pwd'], acr: 'urn:gatehouse:pwd' });
   });
 });
