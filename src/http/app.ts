@@ -195,7 +195,11 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   const codeVerification = new URL(provider.urlFor('code_verification')).pathname.slice(base.length) || '/device';
   ours.use(wrongDeviceCodes(wrongCodesPerIp, codeVerification));
   ours.use(staticDocuments(() => publishedKeys(provider)));
-  const pace = new PollingPace(gh.clock, parseDurationSeconds(config.security.devicePollInterval));
+  const pace = new PollingPace(gh.limiterStore, {
+    intervalSec: parseDurationSeconds(config.security.devicePollInterval),
+    codeLifetimeSec: parseDurationSeconds(config.ttl.deviceCode),
+    logger: gh.logger,
+  });
   pace.install(provider);
   ours.use(pace.announce(new URL(provider.urlFor('device_authorization')).pathname.slice(base.length)));
   for (const middleware of site.before ?? []) ours.use(middleware);

@@ -1,54 +1,116 @@
 /**
  * RFC 8628 polling rules oidc-provider leaves out: the device authorization
  * response carries `interval`, and a device that polls the token endpoint
- * faster than that gets `slow_down` (and must wait 5 seconds longer from then
- * on, §3.5). The last poll of each device code is kept in memory, per
- * instance: behind a load balancer a device may poll each instance at the
- * interval, which only makes the limit looser, never wrong.
+ * faster than that gets `slow_down` and must wait 5 seconds longer from then
+ * on (§3.5). The pace is counted in the limiter store
+ * (`security.rateLimits.store`, lib/limiter-store.ts), so every instance and
+ * worker on the same database or Redis sees the same device the same way;
+ * with `memory` each one counts alone.
+ *
+ * Keys (the device code is only ever stored as its SHA-256):
+ * - `device.pace:<hash>:<n>`, a fixed window of the interval after `n`
+ *   slow_downs (base + 5n seconds), opened by the first poll: the poll that
+ *   opens it passes, another one within it gets `slow_down`. That is the one
+ *   store call (one write) of an ordinary poll.
+ * - `device.slowDowns:<hash>`: how many slow_downs the device got, counted
+ *   at each one; it says which `n` is current.
+ *
+ * A slow_down moves the device to level n+1: it counts the slow_down, opens
+ * level n+1's window at that poll (so the next poll must wait the longer
+ * interval), and retires level n by making its window as long as a device
+ * code lives. An instance that still polls level n (it never saw the
+ * slow_down) finds a window longer than the level's interval, reads the count
+ * and goes on at the current level; each instance remembers the level of the
+ * codes it saw slowed down, so their polls stay one store call too. Two
+ * slow_downs at the same moment on two instances count twice, as the device
+ * was told twice.
+ *
+ * The poll that ends the code (tokens issued, access_denied, expired_token)
+ * deletes its keys; those of codes a device gave up on end with their windows.
+ *
+ * A store that cannot be reached (Redis down, a database error) lets polls
+ * through without any pace: polling is protocol traffic, and the code itself
+ * still holds (redeemed once, expiring). That is logged once, and again after
+ * it has recovered and failed anew.
  */
+import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import { wrapGrantHandler } from './internals.ts';
-import type { Clock } from '../lib/clock.ts';
+import type { LimiterStore } from '../lib/limiter-store.ts';
+import type { Logger } from '../lib/logger.ts';
 
 export const defaultIntervalSec = 5;
+/** RFC 8628 §3.5: each slow_down makes the interval this much longer. */
+const slowDownStepSec = 5;
+/** ttl.deviceCode's default. */
+const defaultCodeLifetimeSec = 600;
 const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
+/** Levels remembered per instance before the memory is started afresh (it is only a shortcut: the store has them). */
+const maxRemembered = 100_000;
+
+export interface PollingPaceOptions {
+  /** The interval announced and kept before any slow_down (`security.devicePollInterval`). */
+  intervalSec?: number;
+  /** How long a device code lives (`ttl.deviceCode`): a retired level and the slow_down count outlive it. */
+  codeLifetimeSec?: number;
+  logger?: Pick<Logger, 'warn' | 'info'>;
+}
 
 export class PollingPace {
-  private readonly polls = new Map<string, { at: number; interval: number }>();
+  readonly intervalSec: number;
+  /** How long the slow_down count and a retired level are kept: longer than a code lives, plus any interval. */
+  private readonly markerMs: number;
+  private readonly logger: Pick<Logger, 'warn' | 'info'> | undefined;
+  /** Per hashed device code: the level this instance last saw, only for codes that got a slow_down. */
+  private readonly levels = new Map<string, number>();
+  private failing = false;
 
   constructor(
-    private readonly clock: Clock,
-    private readonly intervalSec = defaultIntervalSec,
-  ) {}
-
-  /** Throws `slow_down` when this device code was polled less than its interval ago. */
-  check(deviceCode: string): void {
-    const now = this.clock.now();
-    const last = this.polls.get(deviceCode);
-    if (this.polls.size > 100_000) this.prune(now);
-    if (last && now - last.at < last.interval * 1000) {
-      this.polls.set(deviceCode, { at: now, interval: last.interval + 5 });
-      throw new errors.SlowDown();
-    }
-    this.polls.set(deviceCode, { at: now, interval: last?.interval ?? this.intervalSec });
+    private readonly store: LimiterStore,
+    options: PollingPaceOptions = {},
+  ) {
+    this.intervalSec = options.intervalSec ?? defaultIntervalSec;
+    this.markerMs = ((options.codeLifetimeSec ?? defaultCodeLifetimeSec) + 3600) * 1000;
+    this.logger = options.logger;
   }
 
-  forget(deviceCode: string): void {
-    this.polls.delete(deviceCode);
+  /** True while the limiter store fails and polls pass without a pace (since the last failed store call, until one succeeds). */
+  get unpaced(): boolean {
+    return this.failing;
   }
 
-  private prune(now: number): void {
-    for (const [code, poll] of this.polls) if (now - poll.at > 30 * 60_000) this.polls.delete(code);
+  /** Rejects with `slow_down` when this device code was polled sooner than its interval allows. */
+  async check(deviceCode: string): Promise<void> {
+    if (!deviceCode) return;
+    const verdict = await this.guarded(() => this.verdict(hashOf(deviceCode)), 'pass' as const);
+    if (verdict === 'slow_down') throw new errors.SlowDown();
   }
 
-  /** oidc-provider's device_code grant handler, with the pace check in front. */
+  /** Forgets the pace of a code that has ended. Never rejects. */
+  async forget(deviceCode: string): Promise<void> {
+    if (!deviceCode) return;
+    const hash = hashOf(deviceCode);
+    const level = this.levels.get(hash) ?? 0;
+    this.levels.delete(hash);
+    // This poll's check found the current level (a retired one leads to it), so these are all the keys.
+    const keys = Array.from({ length: level + 1 }, (_, n) => paceKey(hash, n));
+    if (level > 0) keys.push(slowDownsKey(hash));
+    await this.guarded(() => Promise.all(keys.map((key) => this.store.delete(key))), []);
+  }
+
+  /** oidc-provider's device_code grant handler, with the pace check in front and the forgetting after the last poll. */
   install(provider: Provider): void {
     wrapGrantHandler(provider, deviceCodeGrantType, (original) => async (ctx: KoaContextWithOIDC) => {
       const deviceCode = String(ctx.oidc.params?.device_code ?? '');
-      this.check(deviceCode);
-      await original(ctx);
-      this.forget(deviceCode);
+      await this.check(deviceCode);
+      try {
+        await original(ctx);
+      } catch (err) {
+        if (err instanceof errors.AccessDenied || err instanceof errors.ExpiredToken) await this.forget(deviceCode);
+        throw err;
+      }
+      await this.forget(deviceCode);
     });
   }
 
@@ -62,4 +124,79 @@ export class PollingPace {
       }
     };
   }
+
+  /** The interval after `level` slow_downs, in ms. */
+  intervalMs(level: number): number {
+    return (this.intervalSec + slowDownStepSec * level) * 1000;
+  }
+
+  private async verdict(hash: string): Promise<'pass' | 'slow_down'> {
+    let level = this.levels.get(hash) ?? 0;
+    // At most twice past a retired level (found, then raced by another slow_down); then the poll passes.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const interval = this.intervalMs(level);
+      const hit = await this.store.incr(paceKey(hash, level), interval);
+      // (Redis keeps windows in whole seconds.)
+      if (hit.remainingMs > Math.ceil(interval / 1000) * 1000) {
+        // Retired: the device was slowed down at another instance. The count says where it is now.
+        const slowed = (await this.store.peek(slowDownsKey(hash)))?.count ?? 0;
+        level = Math.max(slowed, level + 1);
+        this.remember(hash, level);
+        continue;
+      }
+      if (hit.count === 1) return 'pass';
+      await this.slowDown(hash, level);
+      return 'slow_down';
+    }
+    return 'pass';
+  }
+
+  /** Moves the device from `level` to the next: counted, the next window opened at this poll, `level` retired. */
+  private async slowDown(hash: string, level: number): Promise<void> {
+    const next = level + 1;
+    const [slowed] = await Promise.all([
+      this.store.incr(slowDownsKey(hash), this.markerMs),
+      this.store.incr(paceKey(hash, next), this.intervalMs(next)),
+      this.store.incr(paceKey(hash, level), this.markerMs, { renew: true }),
+    ]);
+    let reached = next;
+    if (slowed.count > next) {
+      // Another instance slowed the same code down at the same moment: both count, the device is further on.
+      reached = slowed.count;
+      await Promise.all([
+        this.store.incr(paceKey(hash, reached), this.intervalMs(reached)),
+        ...Array.from({ length: reached - next }, (_, i) => this.store.incr(paceKey(hash, next + i), this.markerMs, { renew: true })),
+      ]);
+    }
+    this.remember(hash, reached);
+  }
+
+  private remember(hash: string, level: number): void {
+    if (this.levels.size >= maxRemembered) this.levels.clear();
+    this.levels.set(hash, level);
+  }
+
+  private async guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      const result = await work();
+      if (this.failing) {
+        this.failing = false;
+        this.logger?.info('device polling pace: the limiter store answers again; slow_down is counted again');
+      }
+      return result;
+    } catch (err) {
+      if (!this.failing) {
+        this.failing = true;
+        this.logger?.warn(
+          { err },
+          'device polling pace: the limiter store (security.rateLimits.store) cannot be reached; device polls pass without slow_down until it can',
+        );
+      }
+      return fallback;
+    }
+  }
 }
+
+const hashOf = (deviceCode: string): string => createHash('sha256').update(deviceCode).digest('base64url');
+const paceKey = (hash: string, level: number): string => `device.pace:${hash}:${level}`;
+const slowDownsKey = (hash: string): string => `device.slowDowns:${hash}`;

@@ -105,7 +105,7 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
   });
 
   it('runs the wrapped device_code grant handler at the token endpoint (a second fast poll gets slow_down)', async () => {
-    const pace = new PollingPace(gh.clock, 5);
+    const pace = new PollingPace(gh.limiterStore, { intervalSec: 5 });
     pace.install(provider);
     const { device_code } = await deviceAuthorization();
     const poll = () => agent().post('/token').type('form').send({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code, client_id: 'tv' });
