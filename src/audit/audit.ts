@@ -4,6 +4,7 @@
  */
 import { appendAudit, searchAuditRows, type AuditRow } from '../db/repos/audit-log.ts';
 import type { DbOrTrx } from '../db/knex.ts';
+import type { DbOrTx } from '../db/transaction.ts';
 import type { Clock } from '../lib/clock.ts';
 
 export interface AuditEntry {
@@ -16,7 +17,7 @@ export interface AuditEntry {
 export class Audit {
   constructor(private readonly clock: Clock) {}
 
-  async record(db: DbOrTrx, entry: AuditEntry): Promise<void> {
+  async record(db: DbOrTx, entry: AuditEntry): Promise<void> {
     await appendAudit(db, {
       at: this.clock.now(),
       actor: entry.actor,

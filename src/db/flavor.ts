@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import { GatehouseError } from '../errors.ts';
 import type { Db, DbOrTrx } from './knex.ts';
-import { closeReader, writePrepared } from './sqlite-statements.ts';
+import { closeReader, SqliteTx, writePrepared } from './sqlite-statements.ts';
 import { stopCheckpoints } from './sqlite-checkpointer.ts';
 
 export { asDatabaseError, isDatabaseUnavailable } from './unavailable.ts';
@@ -50,8 +50,8 @@ const countingLocks = { registration: 7591 } as const;
 
 export type CountingLock = keyof typeof countingLocks;
 
-export async function lockForCounting(trx: Knex.Transaction, counter: CountingLock): Promise<void> {
-  if (!isSqlite(trx)) await trx.raw('select pg_advisory_xact_lock(?)', [countingLocks[counter]]);
+export async function lockForCounting(trx: Knex.Transaction | SqliteTx, counter: CountingLock): Promise<void> {
+  if (!(trx instanceof SqliteTx) && !isSqlite(trx)) await trx.raw('select pg_advisory_xact_lock(?)', [countingLocks[counter]]);
 }
 
 /**

@@ -47,24 +47,84 @@ export async function runPrepared<T>(db: Db, sql: string, use: (statement: Bette
 }
 
 interface QueuedWrite {
-  sql: string;
-  use: (statement: BetterSqlite3.Statement) => unknown;
+  /** One statement, or (`whole`) a transaction's work, run in a savepoint of the group. */
+  run: (conn: BetterSqlite3.Database) => unknown;
+  whole: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
 
 const writeQueues = new WeakMap<Db, QueuedWrite[]>();
 
-/** A write outside any transaction, committed together with the other writes of this event-loop turn. */
-export function writePrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {
+function enqueue<T>(db: Db, run: (conn: BetterSqlite3.Database) => T | Promise<T>, whole: boolean): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let queue = writeQueues.get(db);
     if (!queue) {
       writeQueues.set(db, (queue = []));
       setImmediate(() => void commitGroup(db));
     }
-    queue.push({ sql, use, resolve: resolve as (value: unknown) => void, reject });
+    queue.push({ run, whole, resolve: resolve as (value: unknown) => void, reject });
   });
+}
+
+/** A write outside any transaction, committed together with the other writes of this event-loop turn. */
+export function writePrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {
+  return enqueue(db, (conn) => use(prepared(conn, sql)), false);
+}
+
+/**
+ * A transaction's statements on the group's connection (`writeTransaction`):
+ * synchronous, prepared once per connection, outage errors reported as
+ * `database.unavailable`, unique violations left for `insertUnique`.
+ */
+export class SqliteTx {
+  constructor(
+    private readonly conn: BetterSqlite3.Database,
+    private readonly db: Db,
+  ) {}
+
+  /** Runs a write; gives the rows it changed. */
+  run(sql: string, ...params: unknown[]): number {
+    return this.use(sql, (s) => s.run(...bindable(params)).changes);
+  }
+
+  /** Inserts one row (table and column names are ours, never input); `conflict` e.g. `on conflict do nothing`. */
+  insert(table: string, row: object, conflict = ''): number {
+    const columns = Object.keys(row).filter((k) => (row as Record<string, unknown>)[k] !== undefined);
+    const sql = `insert into ${table} (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')}) ${conflict}`;
+    return this.run(sql, ...columns.map((c) => (row as Record<string, unknown>)[c]));
+  }
+
+  get<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.use(sql, (s) => s.get(...bindable(params)) as T | undefined);
+  }
+
+  all<T>(sql: string, ...params: unknown[]): T[] {
+    return this.use(sql, (s) => s.all(...bindable(params)) as T[]);
+  }
+
+  private use<T>(sql: string, work: (statement: BetterSqlite3.Statement) => T): T {
+    try {
+      return work(prepared(this.conn, sql));
+    } catch (err) {
+      throw reported(this.db.client, err);
+    }
+  }
+}
+
+/** What better-sqlite3 binds: booleans as 0/1 and undefined as NULL, as knex does. */
+function bindable(params: unknown[]): unknown[] {
+  return params.map((p) => (typeof p === 'boolean' ? Number(p) : p === undefined ? null : p));
+}
+
+/**
+ * A transaction committed with the other writes of this event-loop turn: its
+ * work runs in a savepoint of the group's transaction (a failure undoes its
+ * statements only), and the promise settles after the COMMIT. The work must
+ * use only the SqliteTx it is given: the connection is the group's.
+ */
+export function writeTransaction<T>(db: Db, work: (tx: SqliteTx) => Promise<T>): Promise<T> {
+  return enqueue(db, (conn) => work(new SqliteTx(conn, db)), true);
 }
 
 async function commitGroup(db: Db): Promise<void> {
@@ -80,10 +140,10 @@ async function commitGroup(db: Db): Promise<void> {
     return;
   }
   try {
-    if (queue.length === 1) {
-      const [only] = queue as [QueuedWrite];
+    const [only] = queue;
+    if (queue.length === 1 && only && !only.whole) {
       try {
-        only.resolve(only.use(prepared(conn, only.sql)));
+        only.resolve(only.run(conn));
       } catch (err) {
         only.reject(reported(db.client, err));
       }
@@ -93,10 +153,16 @@ async function commitGroup(db: Db): Promise<void> {
     try {
       prepared(conn, 'begin immediate').run();
       for (const write of queue) {
+        if (write.whole) prepared(conn, 'savepoint gh_write').run();
         try {
-          done.push({ write, result: write.use(prepared(conn, write.sql)), failed: false });
+          done.push({ write, result: write.whole ? await write.run(conn) : write.run(conn), failed: false });
+          if (write.whole) prepared(conn, 'release gh_write').run();
         } catch (err) {
           done.push({ write, error: reported(db.client, err), failed: true });
+          if (write.whole && conn.inTransaction) {
+            prepared(conn, 'rollback to gh_write').run();
+            prepared(conn, 'release gh_write').run();
+          }
         }
         // A statement SQLite could not undo alone (disk full, I/O) ended the whole transaction: nothing of it holds.
         if (!conn.inTransaction) throw done.at(-1)?.error ?? new Error('the group transaction ended early');

@@ -5,12 +5,32 @@
  * half-way when another process (the CLI) writes at the same time.
  */
 import type { Knex } from 'knex';
-import { beginDecision } from './flavor.ts';
-import type { Db } from './knex.ts';
+import { beginDecision, usesFastPath } from './flavor.ts';
+import type { Db, DbOrTrx } from './knex.ts';
+import { writeTransaction, type SqliteTx } from './sqlite-statements.ts';
+
+export type { SqliteTx } from './sqlite-statements.ts';
+
+/** Where a hot path's statements run: a knex transaction (PostgreSQL) or the SQLite group's (`withWriteTransaction`). */
+export type Tx = Knex.Transaction | SqliteTx;
+/** A repository function of a hot path takes either, or the database itself. */
+export type DbOrTx = DbOrTrx | SqliteTx;
 
 export async function withTransaction<T>(db: Db, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   return db.transaction(async (trx) => {
     await beginDecision(trx);
     return work(trx);
   });
+}
+
+/**
+ * A transaction on a hot path (registration, device enrollment): on SQLite
+ * committed with the other writes of the same event-loop turn, its statements
+ * prepared once (./sqlite-statements.ts `writeTransaction`); on PostgreSQL a
+ * knex transaction as `withTransaction`. The repository functions it calls
+ * take `DbOrTx` and have a branch for `SqliteTx`.
+ */
+export async function withWriteTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (usesFastPath(db)) return writeTransaction(db, work);
+  return withTransaction(db, work);
 }

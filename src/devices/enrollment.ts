@@ -15,7 +15,7 @@ import type { Db, DbOrTrx } from '../db/knex.ts';
 import { findDeviceToken, insertDeviceToken, listDeviceTokens, revokeDeviceToken, takeDeviceTokenUse, type DeviceTokenRow } from '../db/repos/device-tokens.ts';
 import { upsertModel } from '../db/repos/oidc-models.ts';
 import { findRegisteredClientByManufacturerId, insertRegisteredClient } from '../db/repos/registration.ts';
-import { withTransaction } from '../db/transaction.ts';
+import { withTransaction, withWriteTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { newId, randomSecret } from '../lib/secrets.ts';
@@ -154,7 +154,8 @@ export class DeviceEnrollment {
     const clientId = `dev_${randomSecret(12)}`;
     const clientSecret = randomSecret(32);
     try {
-      await withTransaction(this.db, async (trx) => {
+      // On SQLite committed with the other writes of the moment (db/transaction.ts withWriteTransaction).
+      await withWriteTransaction(this.db, async (trx) => {
         const now = this.clock.now();
         if (!(await takeDeviceTokenUse(trx, row.id, now))) {
           throw refuse(

@@ -8,6 +8,7 @@
 import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
+import type { DbOrTx } from '../db/transaction.ts';
 import {
   aclTokensOfUser,
   clientTokensOfAclToken,
@@ -62,7 +63,7 @@ export function gateMode(firstauth: Config['firstauth']): GateMode {
  * --max-users 0`) is of kind 'global' too, but opens only its own clients and
  * its secret is handed out: it must never be extended to every client.
  */
-async function systemGlobalToken(trx: DbOrTrx): Promise<AclTokenRow | undefined> {
+async function systemGlobalToken(trx: DbOrTx): Promise<AclTokenRow | undefined> {
   return (await findAclTokensByKind(trx, 'global')).find((t) => t.created_by === 'system');
 }
 
@@ -296,7 +297,7 @@ export class Gate {
   }
 
   /** Auto mode: a client registered later is reachable through the global token like the static ones. */
-  async linkToGlobalToken(trx: DbOrTrx, clientId: string, actor: string): Promise<void> {
+  async linkToGlobalToken(trx: DbOrTx, clientId: string, actor: string): Promise<void> {
     const global = await systemGlobalToken(trx);
     if (!global) return;
     const ct = await this.aclTokens.insertClientToken(trx, clientId, null, actor);

@@ -6,6 +6,7 @@
  */
 import type { Audit } from '../audit/audit.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
+import type { DbOrTx } from '../db/transaction.ts';
 import {
   clientTokensOfAclToken,
   findAclToken,
@@ -114,11 +115,11 @@ export class AclTokens {
   }
 
   /** Links an existing client token (e.g. a new static client in auto mode). */
-  async link(db: DbOrTrx, aclTokenId: string, clientTokenId: string): Promise<void> {
+  async link(db: DbOrTx, aclTokenId: string, clientTokenId: string): Promise<void> {
     await linkAclTokenToClientToken(db, aclTokenId, clientTokenId);
   }
 
-  async insertClientToken(db: DbOrTrx, clientId: string, expiresAt: number | null, actor: string): Promise<{ row: ClientTokenRow; token: string }> {
+  async insertClientToken(db: DbOrTx, clientId: string, expiresAt: number | null, actor: string): Promise<{ row: ClientTokenRow; token: string }> {
     const token = secret('ghc');
     const row: ClientTokenRow = {
       id: newId(),

@@ -56,7 +56,7 @@ import {
   type ClientApprovalLinkRow,
   type RegisteredClientRow,
 } from '../db/repos/registration.ts';
-import { withTransaction } from '../db/transaction.ts';
+import { withTransaction, withWriteTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { AclTokens } from '../gating/acl-tokens.ts';
 import type { Gate } from '../gating/access.ts';
@@ -161,7 +161,8 @@ export class Registrar {
     const kind: RegisteredClientRow['kind'] = isDeviceMetadata(metadata) ? 'device' : 'application';
     const held: RegisteredClientRow['disabled_reason'] = presented?.approval ? 'approval' : policies.clientDisabled ? 'policy' : null;
 
-    await withTransaction(this.db, async (trx) => {
+    // On SQLite committed with the other writes of the moment (db/transaction.ts withWriteTransaction).
+    await withWriteTransaction(this.db, async (trx) => {
       // Registrations take turns, so maxClients holds exactly.
       await lockForCounting(trx, 'registration');
       const now = this.clock.now();
@@ -213,7 +214,7 @@ export class Registrar {
       await withTransaction(this.db, (trx) => this.undoReservation(trx, reservation.clientId, reservation.tokenId, 'refused'));
       return;
     }
-    const stored = await withTransaction(
+    const stored = await withWriteTransaction(
       this.db,
       async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored',
     );

@@ -5,6 +5,8 @@
  */
 import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
+import { SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export interface AclTokenRow {
   id: string;
@@ -52,7 +54,8 @@ export async function findAclTokenByHash(db: DbOrTrx, tokenHash: string): Promis
   return plainAclToken(await db('acl_token').where({ token_hash: tokenHash }).first());
 }
 
-export async function findAclTokensByKind(db: DbOrTrx, kind: AclTokenRow['kind']): Promise<AclTokenRow[]> {
+export async function findAclTokensByKind(db: DbOrTx, kind: AclTokenRow['kind']): Promise<AclTokenRow[]> {
+  if (db instanceof SqliteTx) return db.all<AclTokenRow>('select * from acl_token where kind = ? order by created_at', kind).map((r) => plainAclToken(r));
   return (await db('acl_token').where({ kind }).orderBy('created_at')).map((r) => plainAclToken(r));
 }
 
@@ -75,8 +78,15 @@ export async function revokeAclToken(db: DbOrTrx, id: string, now: number): Prom
   return (await db('acl_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
 }
 
-export async function insertClientToken(db: DbOrTrx, row: ClientTokenRow): Promise<void> {
-  await insertUnique(db('client_token').insert(row), `client token ${row.id}`);
+export async function insertClientToken(db: DbOrTx, row: ClientTokenRow): Promise<void> {
+  await insertUnique(
+    db instanceof SqliteTx
+      ? Promise.resolve().then(() => void db.insert('client_token', row))
+      : db('client_token')
+          .insert(row)
+          .then(() => undefined),
+    `client token ${row.id}`,
+  );
 }
 
 export async function findClientToken(db: DbOrTrx, id: string): Promise<ClientTokenRow | undefined> {
@@ -91,7 +101,11 @@ export async function revokeClientToken(db: DbOrTrx, id: string, now: number): P
   return (await db('client_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
 }
 
-export async function linkAclTokenToClientToken(db: DbOrTrx, aclTokenId: string, clientTokenId: string): Promise<void> {
+export async function linkAclTokenToClientToken(db: DbOrTx, aclTokenId: string, clientTokenId: string): Promise<void> {
+  if (db instanceof SqliteTx) {
+    db.insert('acl_token_client_token', { acl_token_id: aclTokenId, client_token_id: clientTokenId }, 'on conflict (acl_token_id, client_token_id) do nothing');
+    return;
+  }
   await db('acl_token_client_token')
     .insert({ acl_token_id: aclTokenId, client_token_id: clientTokenId })
     .onConflict(['acl_token_id', 'client_token_id'])

@@ -1,5 +1,7 @@
 /** Append-only audit rows, and the one query that searches them. */
 import type { DbOrTrx } from '../knex.ts';
+import { SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export interface AuditRow {
   id: number;
@@ -10,8 +12,9 @@ export interface AuditRow {
   details: string | null;
 }
 
-export async function appendAudit(db: DbOrTrx, row: Omit<AuditRow, 'id'>): Promise<void> {
-  await db('audit_log').insert(row);
+export async function appendAudit(db: DbOrTx, row: Omit<AuditRow, 'id'>): Promise<void> {
+  if (db instanceof SqliteTx) db.insert('audit_log', row);
+  else await db('audit_log').insert(row);
 }
 
 export async function listAudit(db: DbOrTrx, limit = 100): Promise<AuditRow[]> {

@@ -2,8 +2,10 @@
  * Device tokens: one row per signed registration JWT (keyed by its jti).
  * Uses move only through `takeDeviceTokenUse`, a conditional UPDATE.
  */
-import { insertUnique } from '../flavor.ts';
-import type { DbOrTrx } from '../knex.ts';
+import { insertUnique, usesFastPath } from '../flavor.ts';
+import type { Db, DbOrTrx } from '../knex.ts';
+import { readPrepared, SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export interface DeviceTokenRow {
   id: string;
@@ -22,6 +24,7 @@ export async function insertDeviceToken(db: DbOrTrx, row: DeviceTokenRow): Promi
 }
 
 export async function findDeviceToken(db: DbOrTrx, id: string): Promise<DeviceTokenRow | undefined> {
+  if (usesFastPath(db)) return readPrepared(db as Db, 'select * from device_token where id = ?', (s) => s.get(id) as DeviceTokenRow | undefined);
   return db('device_token').where({ id }).first();
 }
 
@@ -30,7 +33,15 @@ export async function listDeviceTokens(db: DbOrTrx): Promise<DeviceTokenRow[]> {
 }
 
 /** Takes one use if one is left and the token is alive; true only for the caller that got it. */
-export async function takeDeviceTokenUse(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+export async function takeDeviceTokenUse(db: DbOrTx, id: string, now: number): Promise<boolean> {
+  if (db instanceof SqliteTx)
+    return (
+      db.run(
+        'update device_token set uses = uses + 1 where id = ? and revoked_at is null and expires_at > ? and (max_devices = 0 or uses < max_devices)',
+        id,
+        now,
+      ) === 1
+    );
   const changed = await db('device_token')
     .where({ id })
     .whereNull('revoked_at')

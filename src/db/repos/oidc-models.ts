@@ -5,7 +5,8 @@
  */
 import { jsonText, usesFastPath as fast } from '../flavor.ts';
 import type { Db, DbOrTrx } from '../knex.ts';
-import { readPrepared, writePrepared } from '../sqlite-statements.ts';
+import { readPrepared, SqliteTx, writePrepared } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export interface OidcModelRow {
   kind: string;
@@ -19,15 +20,18 @@ export interface OidcModelRow {
   consumed_at: number | null;
 }
 
-export async function upsertModel(db: DbOrTrx, row: OidcModelRow): Promise<void> {
+const upsertSql = `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
+  values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+  user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`;
+
+export async function upsertModel(db: DbOrTx, row: OidcModelRow): Promise<void> {
+  const values = [row.kind, row.id, row.payload, row.grant_id, row.user_code, row.uid, row.account_id, row.expires_at, row.consumed_at];
+  if (db instanceof SqliteTx) {
+    db.run(upsertSql, ...values);
+    return;
+  }
   if (fast(db)) {
-    await writePrepared(
-      db as Db,
-      `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
-      values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-      user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
-      (s) => s.run(row.kind, row.id, row.payload, row.grant_id, row.user_code, row.uid, row.account_id, row.expires_at, row.consumed_at),
-    );
+    await writePrepared(db as Db, upsertSql, (s) => s.run(...values));
     return;
   }
   await db('oidc_model').insert(row).onConflict(['kind', 'id']).merge(['payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at', 'consumed_at']);

@@ -3,8 +3,10 @@
  * approval links. Uses move only through `takeRegistrationTokenUse`, a
  * conditional UPDATE whose row count says whether a use was left.
  */
-import { insertUnique } from '../flavor.ts';
-import type { DbOrTrx } from '../knex.ts';
+import { insertUnique, usesFastPath } from '../flavor.ts';
+import type { Db, DbOrTrx } from '../knex.ts';
+import { readPrepared, SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export interface RegistrationTokenRow {
   id: string;
@@ -60,11 +62,15 @@ export async function insertRegistrationToken(db: DbOrTrx, row: RegistrationToke
   await insertUnique(db('registration_token').insert(row), `registration token ${row.id}`);
 }
 
-export async function findRegistrationToken(db: DbOrTrx, id: string): Promise<RegistrationTokenRow | undefined> {
+export async function findRegistrationToken(db: DbOrTx, id: string): Promise<RegistrationTokenRow | undefined> {
+  if (db instanceof SqliteTx) return db.get('select * from registration_token where id = ?', id);
   return db('registration_token').where({ id }).first();
 }
 
+/** Every registration asks this first (outside any transaction): a prepared read on SQLite. */
 export async function findRegistrationTokenByHash(db: DbOrTrx, tokenHash: string): Promise<RegistrationTokenRow | undefined> {
+  if (usesFastPath(db))
+    return readPrepared(db as Db, 'select * from registration_token where token_hash = ? limit 1', (s) => s.get(tokenHash) as RegistrationTokenRow | undefined);
   return db('registration_token').where({ token_hash: tokenHash }).first();
 }
 
@@ -73,7 +79,15 @@ export async function listRegistrationTokens(db: DbOrTrx): Promise<RegistrationT
 }
 
 /** Takes one use if one is left and the token is alive; true only for the caller that got it. */
-export async function takeRegistrationTokenUse(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+export async function takeRegistrationTokenUse(db: DbOrTx, id: string, now: number): Promise<boolean> {
+  if (db instanceof SqliteTx)
+    return (
+      db.run(
+        'update registration_token set uses = uses + 1 where id = ? and revoked_at is null and (expires_at is null or expires_at > ?) and uses < max_clients',
+        id,
+        now,
+      ) === 1
+    );
   const changed = await db('registration_token')
     .where({ id })
     .whereNull('revoked_at')
@@ -92,14 +106,19 @@ export async function revokeRegistrationToken(db: DbOrTrx, id: string, now: numb
   return (await db('registration_token').where({ id }).whereNull('revoked_at').update({ revoked_at: now })) === 1;
 }
 
-export async function insertRegisteredClient(db: DbOrTrx, row: RegisteredClientRow): Promise<void> {
+export async function insertRegisteredClient(db: DbOrTx, row: RegisteredClientRow): Promise<void> {
   await insertUnique(
-    db('registered_client').insert(row),
+    db instanceof SqliteTx
+      ? Promise.resolve().then(() => void db.insert('registered_client', row))
+      : db('registered_client')
+          .insert(row)
+          .then(() => undefined),
     row.manufacturer_id ? `client ${row.client_id} or a device with manufacturer id ${row.manufacturer_id}` : `client ${row.client_id}`,
   );
 }
 
-export async function findRegisteredClient(db: DbOrTrx, clientId: string): Promise<RegisteredClientRow | undefined> {
+export async function findRegisteredClient(db: DbOrTx, clientId: string): Promise<RegisteredClientRow | undefined> {
+  if (db instanceof SqliteTx) return db.get('select * from registered_client where client_id = ?', clientId);
   return db('registered_client').where({ client_id: clientId }).first();
 }
 
@@ -115,13 +134,15 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
 
 /** Counts reservations in flight too (their Client row is being stored), so maxClients holds under concurrency. */
 /** Registered clients not revoked (what maxClients counts): one row kept by triggers (migrations/20261201220000_count_registered_clients.ts). */
-export async function countRegisteredClients(db: DbOrTrx): Promise<number> {
+export async function countRegisteredClients(db: DbOrTx): Promise<number> {
+  if (db instanceof SqliteTx) return Number(db.get<{ n: number }>('select n from registered_client_count where id = 1')?.n ?? 0);
   const row = (await db('registered_client_count').where({ id: 1 }).first('n')) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
 }
 
 /** The client of a reservation was stored; true only for the caller that moved it (false: no longer reserved). */
-export async function markReservationStored(db: DbOrTrx, clientId: string): Promise<boolean> {
+export async function markReservationStored(db: DbOrTx, clientId: string): Promise<boolean> {
+  if (db instanceof SqliteTx) return db.run("update registered_client set state = 'stored' where client_id = ? and state = 'reserved'", clientId) === 1;
   return (await db('registered_client').where({ client_id: clientId, state: 'reserved' }).update({ state: 'stored' })) === 1;
 }
 
@@ -233,5 +254,11 @@ export async function touchClientTokenTime(db: DbOrTrx, clientId: string, now: n
 }
 
 export async function findRegisteredClientByManufacturerId(db: DbOrTrx, manufacturerId: string): Promise<RegisteredClientRow | undefined> {
+  if (usesFastPath(db))
+    return readPrepared(
+      db as Db,
+      'select * from registered_client where manufacturer_id = ? limit 1',
+      (s) => s.get(manufacturerId) as RegisteredClientRow | undefined,
+    );
   return db('registered_client').where({ manufacturer_id: manufacturerId }).first();
 }
