@@ -277,8 +277,11 @@ export class Registrar {
 
   /**
    * A registered client got a token: remembered for `device list` ("last
-   * token"), written at most once a minute per client and instance so that the
-   * token endpoint does not turn into a write per request.
+   * token"), written at most once a minute per client so that the token
+   * endpoint does not turn into a write per request. This instance's own map
+   * is the first gate (it costs nothing); the write itself is conditional on
+   * the stored time being a minute old, so every instance together writes it
+   * at most once a minute (db/repos/registration.ts `touchClientTokenTime`).
    */
   noteTokenIssued(clientId: string): void {
     const now = this.clock.now();

@@ -245,12 +245,18 @@ export async function retireClientApprovalLinks(db: DbOrTrx, clientId: string, n
   await db('client_approval_link').where({ client_id: clientId }).whereNull('used_at').update({ used_at: now });
 }
 
-/** When a client last got a token (written at most once a minute per client, see oidc/provider.ts). */
-export async function touchClientTokenTime(db: DbOrTrx, clientId: string, now: number): Promise<void> {
-  await db('registered_client')
+/**
+ * When a client last got a token: written only when the stored time is a
+ * minute old or more (or none), so that every instance together writes it at
+ * most once a minute per client (registration/registrar.ts `noteTokenIssued`).
+ * True when it wrote.
+ */
+export async function touchClientTokenTime(db: DbOrTrx, clientId: string, now: number): Promise<boolean> {
+  const changed = await db('registered_client')
     .where({ client_id: clientId })
-    .andWhere((q) => q.whereNull('last_token_at').orWhere('last_token_at', '<', now - 60_000))
+    .andWhere((q) => q.whereNull('last_token_at').orWhere('last_token_at', '<=', now - 60_000))
     .update({ last_token_at: now });
+  return changed > 0;
 }
 
 export async function findRegisteredClientByManufacturerId(db: DbOrTrx, manufacturerId: string): Promise<RegisteredClientRow | undefined> {
