@@ -15,15 +15,14 @@
  * What is shared between workers: everything in the database (counted tokens,
  * registrations, sessions and grants, signing keys and their rotation through
  * oidc/key-refresh.ts, the mail outbox, whose lease in mail/sender.ts lets one
- * sender only claim a mail). What is still per process (so per worker; an
- * instance with N workers behaves like N instances behind a balancer):
- * - the device polling pace (oidc/device-polling.ts `PollingPace`): a device
- *   that polls different workers each time may escape `slow_down` (the limit is
- *   looser, never wrong: a device code is still redeemed once);
- * - the registrar's "last token" write throttle (registration/registrar.ts
- *   `lastTokenWrites`: a device's last-token time may be written once per worker);
- *   the rate limits and the login throttle are shared (`security.rateLimits.store`,
- *   lib/limiter-store.ts), unless the store is `memory`;
+ * sender only claim a mail, a client's last-token time, written only when the
+ * stored one is a minute old: registration/registrar.ts `noteTokenIssued`), and
+ * everything counted in the limiter store (`security.rateLimits.store`,
+ * lib/limiter-store.ts; per worker only when it is `memory`): the rate limits,
+ * the login throttle and the device polling pace (oidc/device-polling.ts
+ * `PollingPace`: `slow_down` and the grown interval hold at every worker). What
+ * is still per process (so per worker; an instance with N workers behaves like
+ * N instances behind a balancer):
  * - `security.passwordHashConcurrency` and `passwordHashQueue` hold per worker;
  * - the database pool: N pools (PostgreSQL: up to N x `database.pool.max`
  *   connections; SQLite: N connections to one WAL file, writers take turns
