@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Config } from './config/schema.ts';
 import { Audit } from './audit/audit.ts';
 import { createKnex, type Db } from './db/knex.ts';
-import { closeDatabase, writeReturning } from './db/flavor.ts';
+import { closeDatabase, readRows, writeReturning } from './db/flavor.ts';
 import { LocalConnector } from './identity/connectors/local.ts';
 import { OidcConnector, type Connector } from './identity/connectors/oidc.ts';
 import { Passwords } from './identity/passwords.ts';
@@ -80,7 +80,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     db,
     clock,
     (err) => logger.warn({ err }, 'redis (security.rateLimits.store) cannot be reached; limited requests answer 503 until it can'),
-    { countStatement: (sql, bindings) => writeReturning(db, sql, bindings) },
+    { countStatement: (sql, bindings) => writeReturning(db, sql, bindings), readStatement: (sql, bindings) => readRows(db, sql, bindings) },
   );
   const views = createViews(config);
   const audit = new Audit(clock);

@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import { GatehouseError } from '../errors.ts';
 import type { Db, DbOrTrx } from './knex.ts';
-import { closeReader, SqliteTx, writePrepared } from './sqlite-statements.ts';
+import { closeReader, readPrepared, SqliteTx, writePrepared } from './sqlite-statements.ts';
 import { stopCheckpoints } from './sqlite-checkpointer.ts';
 
 export { asDatabaseError, isDatabaseUnavailable } from './unavailable.ts';
@@ -109,8 +109,37 @@ export function usesFastPath(db: DbOrTrx): boolean {
  * (./sqlite-statements.ts), on PostgreSQL one statement. Gives the rows.
  */
 export async function writeReturning(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
-  if (usesFastPath(db)) return writePrepared(db, sql, (statement) => statement.all(...bindings));
+  if (usesFastPath(db))
+    return writePrepared(db, sql, (statement) => {
+      if (statement.reader) return statement.all(...bindings);
+      statement.run(...bindings);
+      return [];
+    });
   return ((await db.raw(sql, [...bindings] as Knex.RawBinding[])) as { rows: unknown[] }).rows;
+}
+
+/**
+ * A hot read outside any transaction (the sign-in's lookups): on SQLite a
+ * prepared statement on the read-only connection (./sqlite-statements.ts),
+ * undefined elsewhere, where the caller's knex query runs instead. Table and
+ * column names in `sql` are ours, never input.
+ */
+export async function fastRead<T>(db: DbOrTrx, sql: string, ...params: unknown[]): Promise<T[] | undefined> {
+  if (!usesFastPath(db)) return undefined;
+  return readPrepared(db as Db, sql, (statement) => statement.all(...params) as T[]);
+}
+
+/** A read outside any transaction by SQL (the limit counters' peek): fastRead on SQLite, knex.raw elsewhere. Gives the rows. */
+export async function readRows(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
+  const fast = await fastRead(db, sql, ...bindings);
+  if (fast) return fast;
+  return ((await db.raw(sql, [...bindings] as Knex.RawBinding[])) as { rows: unknown[] }).rows;
+}
+
+/** A hot write outside any transaction: on SQLite group-committed (./sqlite-statements.ts), undefined elsewhere (the caller's knex query runs). Gives the rows changed. */
+export async function fastWrite(db: DbOrTrx, sql: string, ...params: unknown[]): Promise<number | undefined> {
+  if (!usesFastPath(db)) return undefined;
+  return writePrepared(db as Db, sql, (statement) => statement.run(...params.map((p) => (typeof p === 'boolean' ? Number(p) : (p ?? null)))).changes);
 }
 
 /** Closes a database: the checkpoint thread and the fast path's read-only connection (SQLite), then knex's pool. */

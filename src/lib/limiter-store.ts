@@ -161,6 +161,8 @@ export interface DatabaseStoreOptions {
    * the same moment).
    */
   countStatement?: (sql: string, bindings: readonly unknown[]) => Promise<unknown>;
+  /** Runs a read (`peek`) and gives its rows; by default through knex (the composition root passes the fast path). */
+  readStatement?: (sql: string, bindings: readonly unknown[]) => Promise<unknown>;
 }
 
 /** Expired rows are deleted every this many hits (of this instance). */
@@ -200,14 +202,21 @@ export class DatabaseLimiterStore implements LimiterStore {
 
   async peek(key: string): Promise<Counted | undefined> {
     const now = this.clock.now();
-    const row = (await this.db('rate_limit')
-      .where({ name: storedKey(key) })
-      .where('ends_at', '>', now)
-      .first('hits', 'ends_at')) as Row | undefined;
+    const read = this.options.readStatement;
+    const row = read
+      ? rowsOf(await read('select hits, ends_at from rate_limit where name = ? and ends_at > ? limit 1', [storedKey(key), now]))[0]
+      : ((await this.db('rate_limit')
+          .where({ name: storedKey(key) })
+          .where('ends_at', '>', now)
+          .first('hits', 'ends_at')) as Row | undefined);
     return row && { count: Number(row.hits), remainingMs: Number(row.ends_at) - now };
   }
 
   async delete(key: string): Promise<void> {
+    if (this.options.countStatement) {
+      await this.options.countStatement('delete from rate_limit where name = ?', [storedKey(key)]);
+      return;
+    }
     await this.db('rate_limit')
       .where({ name: storedKey(key) })
       .delete();

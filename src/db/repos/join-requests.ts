@@ -1,5 +1,5 @@
 /** Join requests, their single-use approval links, and identities waiting at the gate. */
-import { insertUnique, lockRows } from '../flavor.ts';
+import { fastRead, insertUnique, lockRows } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export type JoinRequestStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -99,10 +99,9 @@ export async function upsertPendingIdentity(db: DbOrTrx, row: PendingIdentityRow
 }
 
 export async function findPendingIdentity(db: DbOrTrx, uid: string, now: number): Promise<PendingIdentityRow | undefined> {
-  const row: (Omit<PendingIdentityRow, 'email_verified'> & { email_verified: boolean | number }) | undefined = await db('pending_identity')
-    .where({ interaction_uid: uid })
-    .andWhere('expires_at', '>', now)
-    .first();
+  type Stored = Omit<PendingIdentityRow, 'email_verified'> & { email_verified: boolean | number };
+  const fast = await fastRead<Stored>(db, 'select * from pending_identity where interaction_uid = ? and expires_at > ? limit 1', uid, now);
+  const row: Stored | undefined = fast ? fast[0] : await db('pending_identity').where({ interaction_uid: uid }).andWhere('expires_at', '>', now).first();
   return row && { ...row, email_verified: Boolean(row.email_verified) };
 }
 

@@ -3,6 +3,7 @@
  * rows, no policy. The TOTP replay guard and recovery codes are used by
  * conditional UPDATEs whose row count says who won.
  */
+import { fastRead } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export interface FactorRow {
@@ -39,6 +40,15 @@ export async function insertFactor(db: DbOrTrx, row: Omit<FactorRow, 'last_step'
 
 /** The user's factors, oldest first; `confirmed` only the enrolled ones (default), else also those waiting for their first code. */
 export async function listFactors(db: DbOrTrx, userId: string, options: { includeUnconfirmed?: boolean } = {}): Promise<FactorRow[]> {
+  if (!options.includeUnconfirmed) {
+    // Every sign-in asks this: a prepared read on SQLite.
+    const fast = await fastRead<Parameters<typeof toFactor>[0]>(
+      db,
+      'select * from mfa_factor where user_id = ? and confirmed_at is not null order by created_at asc, id asc',
+      userId,
+    );
+    if (fast) return fast.map(toFactor);
+  }
   const q = db('mfa_factor').where({ user_id: userId });
   if (!options.includeUnconfirmed) q.whereNotNull('confirmed_at');
   return (await q.orderBy([{ column: 'created_at' }, { column: 'id' }])).map(toFactor);
@@ -104,7 +114,8 @@ export async function deleteRecoveryCodes(db: DbOrTrx, userId: string): Promise<
 }
 
 export async function findRequirement(db: DbOrTrx, userId: string): Promise<{ reason: string; detail: string | null } | undefined> {
-  const row = await db('mfa_requirement').where({ user_id: userId }).first();
+  const fast = await fastRead<{ reason: unknown; detail: unknown }>(db, 'select * from mfa_requirement where user_id = ? limit 1', userId);
+  const row = fast ? fast[0] : await db('mfa_requirement').where({ user_id: userId }).first();
   return row ? { reason: String(row.reason), detail: row.detail === null || row.detail === undefined ? null : String(row.detail) } : undefined;
 }
 

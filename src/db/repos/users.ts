@@ -1,5 +1,5 @@
 /** `user`, `user_idp`, local accounts and e-mail verifications. Plain rows, no policy. */
-import { insertUnique } from '../flavor.ts';
+import { fastRead, fastWrite, insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 
 export type UserStatus = 'active' | 'disabled';
@@ -40,7 +40,8 @@ export async function insertUser(db: DbOrTrx, row: UserRow): Promise<void> {
 }
 
 export async function findUser(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
-  return toUser(await db('user').where({ id }).first());
+  const fast = await fastRead<UserRow>(db, 'select * from "user" where id = ? limit 1', id);
+  return toUser(fast ? fast[0] : await db('user').where({ id }).first());
 }
 
 export async function findUsersByEmail(db: DbOrTrx, email: string): Promise<UserRow[]> {
@@ -59,6 +60,11 @@ export async function countUsers(db: DbOrTrx): Promise<number> {
 }
 
 export async function updateUser(db: DbOrTrx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
+  // The sign-in's own write (last_login_at): committed with the others of the moment on SQLite.
+  if (Object.keys(patch).length === 1 && patch.last_login_at !== undefined) {
+    const changed = await fastWrite(db, 'update "user" set last_login_at = ? where id = ?', patch.last_login_at, id);
+    if (changed !== undefined) return changed === 1;
+  }
   return (await db('user').where({ id }).update(patch)) === 1;
 }
 
@@ -71,6 +77,8 @@ export async function insertUserIdp(db: DbOrTrx, row: UserIdpRow): Promise<void>
 }
 
 export async function findUserIdp(db: DbOrTrx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
+  const fast = await fastRead<UserIdpRow>(db, 'select * from user_idp where connector_id = ? and subject = ? limit 1', connectorId, subject);
+  if (fast) return fast[0];
   return db('user_idp').where({ connector_id: connectorId, subject }).first();
 }
 
@@ -83,6 +91,8 @@ export async function insertLocalAccount(db: DbOrTrx, row: LocalAccountRow): Pro
 }
 
 export async function findLocalAccountByEmail(db: DbOrTrx, email: string): Promise<LocalAccountRow | undefined> {
+  const fast = await fastRead<LocalAccountRow>(db, 'select * from local_account where email = ? limit 1', email.toLowerCase());
+  if (fast) return fast[0];
   return db('local_account').where({ email: email.toLowerCase() }).first();
 }
 
