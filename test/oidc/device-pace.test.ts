@@ -235,6 +235,25 @@ describe.runIf(await redisAvailable(testRedisUrl))('the device polling pace of t
   });
 });
 
+describe('the device polling pace of two instances at the same moment', () => {
+  it('counts two slow_downs answered at once twice, as the device was told twice', async () => {
+    const clock = movableClock();
+    const store = new MemoryLimiterStore(clock);
+    const one = new PollingPace(store, { intervalSec: 5 });
+    const two = new PollingPace(store, { intervalSec: 5 });
+    await one.check('device-code-2');
+    clock.advance(1 * second);
+    const answers = await Promise.allSettled([one.check('device-code-2'), two.check('device-code-2')]);
+    expect(answers.map((a) => a.status)).toEqual(['rejected', 'rejected']);
+    expect((await store.peek(`device.slowDowns:${hashOf('device-code-2')}`))?.count).toBe(2);
+    // 15 s from then on, at both: 10 s later (what one slow_down would make it) is still too soon.
+    clock.advance(10 * second);
+    await expect(one.check('device-code-2')).rejects.toMatchObject({ error: 'slow_down' });
+    clock.advance(20 * second);
+    await expect(two.check('device-code-2')).resolves.toBeUndefined();
+  });
+});
+
 describe('the device polling pace without its store', () => {
   const down: LimiterStore = {
     kind: 'database',
