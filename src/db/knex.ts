@@ -13,9 +13,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import PostgresClient from 'knex/lib/dialects/postgres/index.js';
 import BetterSqlite3Client from 'knex/lib/dialects/better-sqlite3/index.js';
-import pg from 'pg';
+import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { prepared } from './statement-cache.ts';
 import type { Config } from '../config/schema.ts';
@@ -26,7 +25,17 @@ import { asDatabaseError } from './unavailable.ts';
 export type Db = Knex;
 export type DbOrTrx = Knex | Knex.Transaction;
 
-pg.types.setTypeParser(20, (value: string) => Number.parseInt(value, 10));
+/** PostgreSQL's driver and knex's dialect for it, loaded only for a PostgreSQL database (~6 MB of memory otherwise spent on SQLite). */
+const requireLazily = createRequire(import.meta.url);
+let pgClass: typeof Knex.Client | undefined;
+function postgresClient(): typeof Knex.Client {
+  if (!pgClass) {
+    const pg = requireLazily('pg') as typeof import('pg');
+    pg.types.setTypeParser(20, (value: string) => Number.parseInt(value, 10));
+    pgClass = reportingOutages(requireLazily('knex/lib/dialects/postgres/index.js') as typeof Knex.Client);
+  }
+  return pgClass;
+}
 
 /** How long a request waits for a connection (or for a server to accept one) before it is answered 503. */
 const connectTimeoutMs = 5000;
@@ -92,7 +101,6 @@ class CachingSqliteClient extends (BetterSqlite3Client as unknown as new (config
 }
 
 const SqliteClient = reportingOutages(CachingSqliteClient as unknown as typeof Knex.Client);
-const PgClient = reportingOutages(PostgresClient);
 
 /** knex's own warnings (a failed connection attempt, a dropped connection) as log records, not console lines. */
 function knexLog(logger: Logger | undefined): Knex.Config['log'] {
@@ -133,7 +141,7 @@ export function createKnex(database: Config['database'], logger?: Logger): Db {
     });
   }
   return knexFactory({
-    client: PgClient,
+    client: postgresClient(),
     ...(log ? { log } : {}),
     connection: { connectionString: database.url, connectionTimeoutMillis: connectTimeoutMs },
     acquireConnectionTimeout: connectTimeoutMs,

@@ -22,10 +22,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { Redis } from 'ioredis';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
+import type { RateLimiterRedis } from 'rate-limiter-flexible';
 import { GatehouseError } from '../errors.ts';
 import type { Clock } from './clock.ts';
+
+const requireLazily = createRequire(import.meta.url);
 
 export type LimiterStoreKind = 'database' | 'memory' | 'redis';
 
@@ -275,7 +278,9 @@ export class RedisLimiterStore implements LimiterStore {
    * reachable (ioredis reconnects by itself and would repeat it every attempt).
    */
   static connect(url: string, onError: (err: Error) => void = () => undefined): RedisLimiterStore {
-    const client = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    // Loaded only when Redis is the store (ioredis and rate-limiter-flexible weigh ~8 MB of memory).
+    const { Redis: RedisClient } = requireLazily('ioredis') as typeof import('ioredis');
+    const client = new RedisClient(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
     let told = false;
     client.on('ready', () => (told = false));
     client.on('error', (err: Error) => {
@@ -325,7 +330,8 @@ export class RedisLimiterStore implements LimiterStore {
   private limiter(windowMs: number): RateLimiterRedis {
     let limiter = this.limiters.get(windowMs);
     if (!limiter) {
-      limiter = new RateLimiterRedis({
+      const { RateLimiterRedis: Limiter } = requireLazily('rate-limiter-flexible') as typeof import('rate-limiter-flexible');
+      limiter = new Limiter({
         storeClient: this.client,
         keyPrefix: this.prefix,
         points: Number.MAX_SAFE_INTEGER,

@@ -12,16 +12,19 @@
  * authenticator verified the person (PIN or biometric), which makes the
  * passkey alone two factors (something held and something known or been).
  */
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+
+/**
+ * @simplewebauthn/server and what it pulls in (ASN.1, CBOR, COSE) weigh ~10 MB
+ * of memory: loaded at the first passkey ceremony, not at start-up.
+ */
+let webauthnModule: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (webauthnModule ??= import('@simplewebauthn/server'));
 import type { Db, DbOrTrx } from '../../db/knex.ts';
 import {
   deleteExpiredWebauthnChallenges,
@@ -108,7 +111,9 @@ export async function registrationOptions(
   const name = cleanPasskeyName(passkeyName);
   if (!name) throw new GatehouseError('input.invalid', 'Give the passkey a name, for example the device it is on.', { field: 'name' });
   const existing = await listPasskeys(deps.db, user.id);
-  const options = await generateRegistrationOptions({
+  const options = await (
+    await webauthn()
+  ).generateRegistrationOptions({
     rpName: deps.rp.rpName,
     rpID: deps.rp.rpID,
     userName: user.email ?? user.id,
@@ -136,7 +141,9 @@ export async function finishRegistration(
   if (!challenge || challenge.user_id !== userId) throw bad('This passkey request has expired or was already used. Try again.');
   let verified;
   try {
-    verified = await verifyRegistrationResponse({
+    verified = await (
+      await webauthn()
+    ).verifyRegistrationResponse({
       response: json as unknown as RegistrationResponseJSON,
       expectedChallenge: challenge.challenge,
       expectedOrigin: deps.rp.origin,
@@ -182,7 +189,9 @@ export async function authenticationOptions(
   options: { userId?: string; context?: string } = {},
 ): Promise<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }> {
   const allow = options.userId ? (await listPasskeys(deps.db, options.userId)).map((p) => ({ id: p.credential_id, transports: p.transports })) : undefined;
-  const generated = await generateAuthenticationOptions({
+  const generated = await (
+    await webauthn()
+  ).generateAuthenticationOptions({
     rpID: deps.rp.rpID,
     userVerification: deps.rp.userVerification,
     timeout: challengeTtlMs,
@@ -215,7 +224,9 @@ export async function finishAuthentication(
   }
   let verified;
   try {
-    verified = await verifyAuthenticationResponse({
+    verified = await (
+      await webauthn()
+    ).verifyAuthenticationResponse({
       response: json as unknown as AuthenticationResponseJSON,
       expectedChallenge: challenge.challenge,
       expectedOrigin: deps.rp.origin,
