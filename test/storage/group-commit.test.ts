@@ -165,16 +165,20 @@ for (let i = 0; i < 20; i += 1) {
 }
 `;
 
-/** Starts the checkpoint thread (unless told not to), writes, waits for a checkpoint, then closes knex's pool only: the process must end by itself. */
+/**
+ * Writes, starts the checkpoint thread (unless `none`) and waits for a checkpoint, then closes knex's pool only
+ * (`checkpoints`, the thread still running) or the whole database (`close`): the process must end by itself, having printed `closed`.
+ */
 const checkpointingWriter = `
 import { readFileSync } from 'node:fs';
 import { createKnex } from '${src('db/knex.ts')}';
 import { upsertModel } from '${src('db/repos/oidc-models.ts')}';
 import { startCheckpoints } from '${src('db/sqlite-checkpointer.ts')}';
+import { closeDatabase } from '${src('db/flavor.ts')}';
 const [config, mode] = [JSON.parse(process.argv[2]), process.argv[3]];
 const db = createKnex(config);
 await upsertModel(db, { kind: 'AccessToken', id: 'exit-' + mode, payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
-if (mode === 'checkpoints') {
+if (mode !== 'none') {
   startCheckpoints(db, 10);
   for (let i = 0; ; i += 1) {
     const shm = readFileSync(config.filename + '-shm');
@@ -184,7 +188,9 @@ if (mode === 'checkpoints') {
   }
   process.stdout.write('checkpointed\\n');
 }
-await db.destroy();
+// closeDatabase stops the thread first; destroy leaves it running.
+if (mode === 'close') await closeDatabase(db);
+else await db.destroy();
 process.stdout.write('closed\\n');
 `;
 
@@ -218,7 +224,14 @@ describe.each(databaseKinds)('hot writes on %s', (kind: DatabaseKind) => {
     try {
       // Seen from the independent connection in the resolution's own callback: committed by then.
       const seen: Promise<unknown>[] = [];
-      const upserts = tokens.map((row) => models.upsertModel(db, row).then(() => seen.push(other.row(row.kind, row.id).then((found) => found?.payload))));
+      // And by Gatehouse's own reads (on SQLite its read-only connection, read before the first await).
+      const read: Promise<unknown>[] = [];
+      const upserts = tokens.map((row) =>
+        models.upsertModel(db, row).then(() => {
+          seen.push(other.row(row.kind, row.id).then((found) => found?.payload));
+          read.push(models.findModel(db, row.kind, row.id).then((found) => found?.payload));
+        }),
+      );
       const consumes = codes.map((row, i) =>
         models.consumeModel(db, row.kind, row.id, now + i).then((won) => {
           seen.push(other.row(row.kind, row.id).then((found) => found?.consumed_at));
@@ -229,6 +242,8 @@ describe.each(databaseKinds)('hot writes on %s', (kind: DatabaseKind) => {
       expect(await Promise.all(consumes)).toEqual(codes.map(() => true));
       expect(await Promise.all(seen)).toEqual(expect.arrayContaining([...tokens.map((row) => row.payload), ...codes.map((_, i) => now + i)]));
       expect(seen).toHaveLength(140);
+      expect(await Promise.all(read)).toEqual(expect.arrayContaining(tokens.map((row) => row.payload)));
+      expect(read).toHaveLength(100);
       if (sqlite) {
         const [{ log: frames }] = sqlite.pragma('wal_checkpoint(PASSIVE)') as [{ busy: number; log: number; checkpointed: number }];
         // Every commit appends at least one frame; 140 commits of one write each would append at least 140.
@@ -646,9 +661,9 @@ describe('the checkpoint thread', () => {
     }
   });
 
-  it.each(['checkpoints', 'none'] as const)('lets a process end by itself with the thread running (%s)', async (mode) => {
+  it.each(['checkpoints', 'close', 'none'] as const)('lets a process end by itself with the thread running (%s)', async (mode) => {
     const result = await runChild(checkpointingWriter, [JSON.stringify(database.config), mode], 30_000);
     expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 0, signal: null });
-    expect(result.stdout).toBe(mode === 'checkpoints' ? 'checkpointed\nclosed\n' : 'closed\n');
+    expect(result.stdout).toBe(mode === 'none' ? 'closed\n' : 'checkpointed\nclosed\n');
   });
 });
