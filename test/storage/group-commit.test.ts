@@ -36,8 +36,8 @@ import { migrateLatest } from '../../src/db/migrate.ts';
 import * as models from '../../src/db/repos/oidc-models.ts';
 import * as reg from '../../src/db/repos/registration.ts';
 import { startCheckpoints, stopCheckpoints } from '../../src/db/sqlite-checkpointer.ts';
-import { writePrepared } from '../../src/db/sqlite-statements.ts';
-import { withTransaction } from '../../src/db/transaction.ts';
+import { writePrepared, writeTransaction } from '../../src/db/sqlite-statements.ts';
+import { withTransaction, withWriteTransaction } from '../../src/db/transaction.ts';
 import { DatabaseLimiterStore } from '../../src/lib/limiter-store.ts';
 import { createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase } from '../helpers/databases.ts';
 
@@ -404,6 +404,14 @@ describe.each(databaseKinds)('hot writes on %s', (kind: DatabaseKind) => {
             throw new Error('rolled back');
           }),
         ),
+        // Registrations as the registrar makes them (on SQLite a savepoint of a group commit), and two of them undone.
+        ...Array.from({ length: 10 }, () => withWriteTransaction(db, (tx) => reg.insertRegisteredClient(tx, clientRow()))),
+        ...Array.from({ length: 2 }, () =>
+          withWriteTransaction(db, async (tx) => {
+            await reg.insertRegisteredClient(tx, clientRow());
+            throw new Error('rolled back');
+          }),
+        ),
         // A second registration of an existing id fails and counts nothing.
         reg.insertRegisteredClient(second, { ...first[35]! }),
         // Deletes (of every kind of row), revocations and un-revocations.
@@ -414,10 +422,10 @@ describe.each(databaseKinds)('hot writes on %s', (kind: DatabaseKind) => {
       ];
       const settled = await Promise.allSettled(work);
       const failures = settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).message] : [])).sort();
-      expect(failures).toEqual([`client ${first[35]!.client_id} already exists`, ...Array.from({ length: 5 }, () => 'rolled back')]);
+      expect(failures).toEqual([`client ${first[35]!.client_id} already exists`, ...Array.from({ length: 7 }, () => 'rolled back')]);
       // 32 counted of the first 40; deleted 0..9 (8 counted), all of 10..19 revoked (8 were counted), 20..29 all counted now (2 were revoked),
-      // 30..39 all 'admin' (2 were revoked), and 20 of the 30 later ones.
-      expect(await expectExact()).toBe(start + 32 - 8 - 8 + 2 + 2 + 20);
+      // 30..39 all 'admin' (2 were revoked), 20 of the 30 later ones and the 10 write transactions.
+      expect(await expectExact()).toBe(start + 32 - 8 - 8 + 2 + 2 + 20 + 10);
     } finally {
       if (second !== db) await second.destroy();
     }
@@ -488,6 +496,69 @@ describe('group commit on SQLite: a failed COMMIT', () => {
     await Promise.all([models.upsertModel(db, c), models.upsertModel(db, d)]);
     expect(await other.row(c.kind, c.id)).toEqual(c);
     expect(await other.row(d.kind, d.id)).toEqual(d);
+  });
+});
+
+describe('write transactions in a group commit on SQLite (writeTransaction)', () => {
+  let database: TestDatabase;
+  let db: Db;
+  let other: Independent;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    db = createKnex(database.config);
+    await migrateLatest(db);
+    other = await independent(database);
+  });
+  afterAll(async () => {
+    await other?.close();
+    if (db) await closeDatabase(db);
+    await database?.drop();
+  });
+
+  it('undoes a failing transaction alone (its savepoint), commits the rest of the group, and settles each after the COMMIT', async () => {
+    const existing = modelRow('Client');
+    await models.upsertModel(db, existing);
+    const a = modelRow('AccessToken');
+    const t1 = [modelRow('Grant'), modelRow('Grant')];
+    const t2 = modelRow('Grant');
+    const t4 = modelRow('Grant');
+    const b = modelRow('AccessToken');
+    const seen: Record<string, unknown> = {};
+    const look = (name: string, row: models.OidcModelRow) => () => other.row(row.kind, row.id).then((found) => (seen[name] = found));
+    const writes = {
+      a: models.upsertModel(db, a).then(look('a', a)),
+      t1: writeTransaction(db, async (tx) => {
+        for (const row of t1) await models.upsertModel(tx, row);
+        return 'first';
+      }).then(async (value) => {
+        await look('t1', t1[1]!)();
+        return value;
+      }),
+      // Its first statement ran; then it failed: the statement goes with it.
+      t2: writeTransaction(db, async (tx) => {
+        await models.upsertModel(tx, t2);
+        throw new Error('second failed');
+      }),
+      // A unique violation inside a transaction.
+      t3: writeTransaction(db, async (tx) => tx.insert('oidc_model', existing)),
+      // A transaction that waits a turn of the event loop in the middle still belongs to the group.
+      t4: writeTransaction(db, async (tx) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        await models.upsertModel(tx, t4);
+      }).then(look('t4', t4)),
+      b: models.upsertModel(db, b).then(look('b', b)),
+    };
+    const settled = await Promise.allSettled(Object.values(writes));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(await writes.t1).toBe('first');
+    await expect(writes.t2).rejects.toThrow('second failed');
+    await expect(writes.t3).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+    // Seen committed by the independent connection when each promise resolved.
+    expect(seen).toEqual({ a, t1: t1[1], t4, b });
+    expect(await other.row(t1[0]!.kind, t1[0]!.id)).toEqual(t1[0]);
+    expect(await other.row(t2.kind, t2.id)).toBeUndefined();
+    expect(await other.row(existing.kind, existing.id)).toEqual(existing);
   });
 });
 
