@@ -18,6 +18,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { Logger } from '../lib/logger.ts';
 import type { Db } from './knex.ts';
 
 const workers = new WeakMap<Db, Worker>();
@@ -26,6 +27,8 @@ const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.filename, { fileMustExist: true, timeout: 0 });
+// A checkpoint copies WAL frames into the file: it needs no page cache of its own.
+db.pragma('cache_size = 16');
 const timer = setInterval(() => {
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next turn tries again */ }
 }, workerData.everyMs);
@@ -38,7 +41,7 @@ parentPort.on('message', () => {
 `;
 
 /** Starts the checkpoint thread for an SQLite file database (nothing for PostgreSQL or `:memory:`); stopped by `stopCheckpoints`. */
-export function startCheckpoints(db: Db, everyMs = 200): void {
+export function startCheckpoints(db: Db, logger?: Pick<Logger, 'warn'>, everyMs = 200): void {
   if (db.client.driverName !== 'better-sqlite3' || workers.has(db)) return;
   const filename = (db.client as unknown as { config: { connection?: { filename?: string } } }).config.connection?.filename;
   if (!filename || filename === ':memory:') return;
@@ -46,9 +49,13 @@ export function startCheckpoints(db: Db, everyMs = 200): void {
     eval: true,
     workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs },
     // A small thread: it holds one connection and a timer.
-    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
   });
-  worker.on('error', () => workers.delete(db));
+  worker.on('error', (err: unknown) => {
+    workers.delete(db);
+    // The connection's own wal_autocheckpoint (db/knex.ts) checkpoints from now on, on the request thread.
+    logger?.warn({ err }, 'the SQLite checkpoint thread stopped; checkpoints run on the request thread from now on');
+  });
   worker.unref();
   workers.set(db, worker);
 }

@@ -73,7 +73,7 @@ export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<
   // Made by prepareDatabase (keys.ensure); read here, so every worker signs cookies with the same keys.
   gh.cookieKeys = await gh.keys.cookieKeys();
   // SQLite: checkpoints in a thread of their own, not on the request thread (db/sqlite-checkpointer.ts).
-  startCheckpoints(gh.db);
+  startCheckpoints(gh.db, logger);
   const renderAt =
     (base: string) =>
     (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
