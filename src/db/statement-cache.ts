@@ -4,7 +4,7 @@
  * bench/README.md). Both doors to better-sqlite3 use it: the fast path
  * (./sqlite-statements.ts) and knex's own queries (./knex.ts). Statements built
  * with a varying number of placeholders (`whereIn` lists) would grow the cache
- * without end, so it keeps the most recently used `maxStatements` per connection.
+ * without end, so it keeps the last `maxStatements` prepared per connection.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 
@@ -15,13 +15,11 @@ export function prepared(conn: BetterSqlite3.Database, sql: string): BetterSqlit
   let cache = caches.get(conn);
   if (!cache) caches.set(conn, (cache = new Map()));
   let statement = cache.get(sql);
-  if (statement) {
-    // Most recently used last: the first key is the one to drop.
-    cache.delete(sql);
-  } else {
+  if (!statement) {
     statement = conn.prepare(sql);
+    // The oldest prepared goes first: a hot statement dropped this way is prepared again at its next use.
     if (cache.size >= maxStatements) cache.delete(cache.keys().next().value as string);
+    cache.set(sql, statement);
   }
-  cache.set(sql, statement);
   return statement;
 }

@@ -171,6 +171,15 @@ export interface DatabaseStoreOptions {
 /** Expired rows are deleted every this many hits (of this instance). */
 const pruneEvery = 1000;
 
+/** A new key starts at 1; a live one counts on (renewing its end when asked); an ended one starts over. Two constant statements, prepared once. */
+const countStatementFor = (kept: string) => `insert into rate_limit (name, hits, ends_at) values (?, 1, ?)
+  on conflict (name) do update set
+    hits = case when rate_limit.ends_at <= ? then 1 else rate_limit.hits + 1 end,
+    ends_at = case when rate_limit.ends_at <= ? then excluded.ends_at else ${kept} end
+  returning hits, ends_at`;
+const countSql = countStatementFor('rate_limit.ends_at');
+const countRenewingSql = countStatementFor('excluded.ends_at');
+
 /** Counts in the `rate_limit` table (migrations/20261201200000_create_rate_limits.ts), on the injected clock. */
 export class DatabaseLimiterStore implements LimiterStore {
   readonly kind = 'database' as const;
@@ -187,16 +196,8 @@ export class DatabaseLimiterStore implements LimiterStore {
     const now = this.clock.now();
     const endsAt = now + windowMs;
     // One statement: a new key starts at 1; a live one counts on (renewing its end when asked); an ended one starts over.
-    const kept = options.renew ? 'excluded.ends_at' : 'rate_limit.ends_at';
     const run = this.options.countStatement ?? ((sql: string, bindings: readonly unknown[]) => this.db.raw(sql, [...bindings] as Knex.RawBinding[]));
-    const result: unknown = await run(
-      `insert into rate_limit (name, hits, ends_at) values (?, 1, ?)
-       on conflict (name) do update set
-         hits = case when rate_limit.ends_at <= ? then 1 else rate_limit.hits + 1 end,
-         ends_at = case when rate_limit.ends_at <= ? then excluded.ends_at else ${kept} end
-       returning hits, ends_at`,
-      [storedKey(key), endsAt, now, now],
-    );
+    const result: unknown = await run(options.renew ? countRenewingSql : countSql, [storedKey(key), endsAt, now, now]);
     const row = rowsOf(result)[0];
     if (!row) throw new Error('rate_limit: the counting statement returned no row');
     if (++this.hits % (this.options.pruneEvery ?? pruneEvery) === 0) this.prune(now);
