@@ -80,13 +80,6 @@ export function providerTtl(): Record<string, number> {
   };
 }
 
-/**
- * Node flags every Gatehouse process of the bench runs with: those `npm start`
- * (package.json) and `bin/gatehouse.js` give the server, so the bench measures
- * what is run.
- */
-export const gatehouseNodeFlags = ['--max-semi-space-size=8'];
-
 export function basicAuth(client: { client_id: string; client_secret: string }): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
 }

@@ -27,7 +27,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gatehouseNodeFlags, rotatingClientCount } from './fixtures.ts';
+import { rotatingClientCount } from './fixtures.ts';
 import { startChildServer, type ChildServer } from './lib/child-server.ts';
 import { compare, compareTogether, type Servers } from './lib/compare.ts';
 import {
@@ -315,7 +315,6 @@ function targetsFrom(report: Omit<BenchReport, 'targets'>, firstLoginName: strin
 async function mixedRun(): Promise<NonNullable<BenchReport['mixed']>> {
   let busyLines = 0;
   const child = await startChildServer('gatehouse-mixed', 'bench/servers/gatehouse-server.ts', {
-    nodeArgs: gatehouseNodeFlags,
     args: [`--mixed=${mixedShape.accounts}`],
     onLine: (line) => {
       if (line.includes('SQLITE_BUSY')) busyLines += 1;
@@ -350,7 +349,7 @@ async function main(): Promise<number> {
   servers.push(durable);
   const gatehouse = await startChildServer('gatehouse', 'bench/servers/gatehouse-server.ts', {
     args: ['--registration', '--devices'],
-    nodeArgs: [...gatehouseNodeFlags, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [])],
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
   });
   servers.push(gatehouse);
   console.log(
@@ -418,10 +417,7 @@ async function main(): Promise<number> {
   const firstLoginWorkload = firstLogin(durations, { url: '', token: '', raceToken: '', accounts: 0 });
   try {
     const accounts = quick ? 400 : 1500;
-    const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', {
-      args: [`--first-logins=${accounts}`],
-      nodeArgs: gatehouseNodeFlags,
-    });
+    const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', { args: [`--first-logins=${accounts}`] });
     servers.push(firstauthServer);
     const firstauth = firstAuthFrom(firstauthServer.url, firstauthServer.announced);
     console.log(`  gatehouse-firstauth ${firstauth.url} (pid ${firstauthServer.pid}, ${accounts} first-time accounts, manual gating)`);

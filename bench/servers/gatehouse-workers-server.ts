@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.ts';
 import { createGatehouse } from '../../src/context.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { benchAccount, clientMetadata, gatehouseNodeFlags } from '../fixtures.ts';
+import { benchAccount, clientMetadata } from '../fixtures.ts';
 import { announce, stopOnSignal } from './announce.ts';
 
 const workers = Number(process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length) ?? 2);
@@ -65,15 +65,11 @@ await migrateLatest(gh.db);
 await gh.users.createLocal({ email: benchAccount.email, password: benchAccount.password }, 'bench');
 await gh.close();
 
-const cli = spawn(
-  process.execPath,
-  [...gatehouseNodeFlags, '--import', 'tsx', path.join(projectRoot, 'src/main.ts'), '--config', configFile, 'serve', '--workers', String(workers)],
-  {
-    cwd: projectRoot,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: process.env,
-  },
-);
+const cli = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/main.ts'), '--config', configFile, 'serve', '--workers', String(workers)], {
+  cwd: projectRoot,
+  stdio: ['ignore', 'ignore', 'pipe'],
+  env: process.env,
+});
 const banner: string[] = [];
 let workerPids: number[] = [];
 createInterface({ input: cli.stderr! }).on('line', (line) => {
