@@ -3,9 +3,9 @@
  * token is an insert, every request several reads). knex re-builds and
  * re-prepares each statement; here each statement is prepared once per
  * connection (./statement-cache.ts).
- * - Writes (`runPrepared`) run on knex's own single connection, borrowed from
- *   its pool between two awaits, so they never run inside someone else's
- *   transaction.
+ * - Statements on knex's own single connection (`runPrepared`, and the
+ *   groups below) borrow it from its pool between two awaits, so they never
+ *   run inside someone else's knex transaction.
  * - Reads (`readPrepared`) run on a second, read-only connection to the same
  *   file: in WAL mode it sees every committed write and never waits for the
  *   writer, and it skips the pool. A `:memory:` database has no second
