@@ -6,7 +6,8 @@
  * its duration: measured on the bench machine it was most of a token's cost
  * (bench/README.md, "Where the time went"). A serving process therefore runs
  * checkpoints in a worker thread of its own, on its own connection to the same
- * file, every `everyMs` (PASSIVE: it never waits for, nor blocks, a writer or
+ * file, every `everyMs` once `minFrames` frames (~4 MB) wait in the WAL, so an
+ * idle or lightly used server never fsyncs for it (PASSIVE: it never waits for, nor blocks, a writer or
  * a reader; SQLite restarts the WAL from its beginning once all of it was
  * copied). What a commit guarantees does not change: a committed write is in
  * the WAL before its caller hears of it, and a crash keeps it (the WAL is
@@ -29,25 +30,39 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.filename, { fileMustExist: true, timeout: 0 });
 // A checkpoint copies WAL frames into the file: it needs no page cache of its own.
 db.pragma('cache_size = 16');
+const fs = require('node:fs');
+let shm;
+// Frames written to the WAL and not yet copied into the file: mxFrame and nBackfill of SQLite's WAL index (the -shm file).
+const pending = () => {
+  try {
+    shm ??= fs.openSync(workerData.filename + '-shm', 'r');
+    const header = Buffer.alloc(100);
+    fs.readSync(shm, header, 0, 100, 0);
+    return header.readUInt32LE(16) - header.readUInt32LE(96);
+  } catch { return Infinity; }
+};
 const timer = setInterval(() => {
+  // A few frames wait for the next turn: a checkpoint (and its fsync) only once there is something worth copying.
+  if (pending() < workerData.minFrames) return;
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next turn tries again */ }
 }, workerData.everyMs);
 parentPort.on('message', () => {
   clearInterval(timer);
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+  if (shm !== undefined) fs.closeSync(shm);
   db.close();
   parentPort.close();
 });
 `;
 
 /** Starts the checkpoint thread for an SQLite file database (nothing for PostgreSQL or `:memory:`); stopped by `stopCheckpoints`. */
-export function startCheckpoints(db: Db, logger?: Pick<Logger, 'warn'>, everyMs = 200): void {
+export function startCheckpoints(db: Db, logger?: Pick<Logger, 'warn'>, everyMs = 200, minFrames = 1000): void {
   if (db.client.driverName !== 'better-sqlite3' || workers.has(db)) return;
   const filename = (db.client as unknown as { config: { connection?: { filename?: string } } }).config.connection?.filename;
   if (!filename || filename === ':memory:') return;
   const worker = new Worker(workerSource, {
     eval: true,
-    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs },
+    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs, minFrames },
     // A small thread: it holds one connection and a timer.
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
   });

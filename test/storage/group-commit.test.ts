@@ -179,7 +179,7 @@ const [config, mode] = [JSON.parse(process.argv[2]), process.argv[3]];
 const db = createKnex(config);
 await upsertModel(db, { kind: 'AccessToken', id: 'exit-' + mode, payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null });
 if (mode !== 'none') {
-  startCheckpoints(db, undefined, 10);
+  startCheckpoints(db, undefined, 10, 0);
   for (let i = 0; ; i += 1) {
     const shm = readFileSync(config.filename + '-shm');
     if (shm.readUInt32LE(16) > 0 && shm.readUInt32LE(96) === shm.readUInt32LE(16)) break;
@@ -661,7 +661,7 @@ describe('the checkpoint thread', () => {
   function started(on: Db, everyMs: number): Worker[] {
     const unref = vi.spyOn(Worker.prototype, 'unref');
     try {
-      startCheckpoints(on, undefined, everyMs);
+      startCheckpoints(on, undefined, everyMs, 0);
       return unref.mock.contexts as Worker[];
     } finally {
       unref.mockRestore();
