@@ -18,11 +18,14 @@
  * the thread), and unref'd: it never keeps a process alive.
  */
 import { createRequire } from 'node:module';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/logger.ts';
 import type { Db } from './knex.ts';
 
 const workers = new WeakMap<Db, Worker>();
+/** Databases whose WAL is watched until the thread is worth starting. */
+const watches = new WeakMap<Db, NodeJS.Timeout>();
 
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -55,28 +58,66 @@ parentPort.on('message', () => {
 });
 `;
 
-/** Starts the checkpoint thread for an SQLite file database (nothing for PostgreSQL or `:memory:`); stopped by `stopCheckpoints`. */
+/** Frames in the WAL not yet copied into the file (mxFrame − nBackfill of the -shm WAL index); Infinity when unreadable. */
+function pendingFrames(shmFile: string): number {
+  try {
+    const fd = openSync(shmFile, 'r');
+    try {
+      const header = Buffer.alloc(100);
+      readSync(fd, header, 0, 100, 0);
+      return header.readUInt32LE(16) - header.readUInt32LE(96);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * Starts checkpoints off the request thread for an SQLite file database
+ * (nothing for PostgreSQL or `:memory:`); stopped by `stopCheckpoints`. The
+ * thread itself starts only once `minFrames` wait in the WAL (a look at the
+ * WAL index every second, a 100-byte read): a server that is idle or lightly
+ * used never pays for it.
+ */
 export function startCheckpoints(db: Db, logger?: Pick<Logger, 'warn'>, everyMs = 200, minFrames = 1000): void {
-  if (db.client.driverName !== 'better-sqlite3' || workers.has(db)) return;
+  if (db.client.driverName !== 'better-sqlite3' || workers.has(db) || watches.has(db)) return;
   const filename = (db.client as unknown as { config: { connection?: { filename?: string } } }).config.connection?.filename;
   if (!filename || filename === ':memory:') return;
-  const worker = new Worker(workerSource, {
-    eval: true,
-    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs, minFrames },
-    // A small thread: it holds one connection and a timer.
-    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
-  });
-  worker.on('error', (err: unknown) => {
-    workers.delete(db);
-    // The connection's own wal_autocheckpoint (db/knex.ts) checkpoints from now on, on the request thread.
-    logger?.warn({ err }, 'the SQLite checkpoint thread stopped; checkpoints run on the request thread from now on');
-  });
-  worker.unref();
-  workers.set(db, worker);
+  const start = () => {
+    const worker = new Worker(workerSource, {
+      eval: true,
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), filename, everyMs, minFrames },
+      // A small thread: it holds one connection and a timer.
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
+    });
+    worker.on('error', (err: unknown) => {
+      workers.delete(db);
+      // The connection's own wal_autocheckpoint (db/knex.ts) checkpoints from now on, on the request thread.
+      logger?.warn({ err }, 'the SQLite checkpoint thread stopped; checkpoints run on the request thread from now on');
+    });
+    worker.unref();
+    workers.set(db, worker);
+  };
+  if (minFrames <= 0) {
+    start();
+    return;
+  }
+  const watch = setInterval(() => {
+    if (pendingFrames(`${filename}-shm`) < minFrames) return;
+    clearInterval(watch);
+    watches.delete(db);
+    start();
+  }, 1000);
+  watch.unref();
+  watches.set(db, watch);
 }
 
 /** Ends the checkpoint thread (a last checkpoint first), before the database closes. */
 export async function stopCheckpoints(db: Db): Promise<void> {
+  clearInterval(watches.get(db));
+  watches.delete(db);
   const worker = workers.get(db);
   if (!worker) return;
   workers.delete(db);
