@@ -131,7 +131,7 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
     interactionTtlMs: parseDurationSeconds(config.ttl.interaction) * 1000,
   };
   const routers = [
-    healthRoutes(gh.db, metrics),
+    healthRoutes(gh.db, metrics, gh.limiterStore),
     interactionRoutes(interactions, form),
     // Passkeys in a sign-in (oidc/interactions/passkey.ts): the relying party is this issuer's host name and origin.
     passkeyInteractionRoutes(

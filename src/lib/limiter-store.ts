@@ -271,6 +271,8 @@ export class RedisLimiterStore implements LimiterStore {
   readonly kind = 'redis' as const;
   private readonly limiters = new Map<number, RateLimiterRedis>();
   private readonly prefix = 'gatehouse:limit';
+  /** The last connection error since Redis was last ready (set by `connect`), for readiness. */
+  private failure: string | undefined;
 
   constructor(readonly client: Redis) {}
 
@@ -282,13 +284,42 @@ export class RedisLimiterStore implements LimiterStore {
     // Loaded only when Redis is the store (ioredis and rate-limiter-flexible weigh ~8 MB of memory).
     const { Redis: RedisClient } = requireLazily('ioredis') as typeof import('ioredis');
     const client = new RedisClient(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    const store = new RedisLimiterStore(client);
     let told = false;
-    client.on('ready', () => (told = false));
+    client.on('ready', () => {
+      told = false;
+      store.failure = undefined;
+    });
     client.on('error', (err: Error) => {
+      store.failure = err.message;
       if (!told) onError(err);
       told = true;
     });
-    return new RedisLimiterStore(client);
+    return store;
+  }
+
+  /**
+   * Whether Redis answers now, for `/readyz`: undefined when it does, else why
+   * not. Bounded by `timeoutMs`: while the connection is known to be down
+   * (an error since it was last ready) it answers at once from that error,
+   * without a round trip; otherwise one PING (queued while a first connection
+   * is still being made).
+   */
+  async unreachable(timeoutMs: number): Promise<string | undefined> {
+    if (this.client.status !== 'ready' && this.failure !== undefined) return this.failure;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(this.failure ?? `no answer to PING within ${timeoutMs} ms`), timeoutMs);
+    });
+    const ping = this.client.ping().then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+    try {
+      return await Promise.race([ping, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   incr(key: string, windowMs: number, options: HitOptions = {}): Promise<Counted> {

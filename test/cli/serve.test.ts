@@ -101,7 +101,7 @@ describe.each(databaseKinds)('gatehouse serve on %s', (kind) => {
     // Ready means the database answers and no migration is pending: serve ran them first.
     const ready = await fetch(`${issuer}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready' });
+    expect(await ready.json()).toEqual({ status: 'ready', limits: { store: 'database', ok: true } });
   });
 
   it('serves discovery for the configured issuer', async () => {

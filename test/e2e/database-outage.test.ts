@@ -151,7 +151,10 @@ describe.skipIf(!binaries)('a PostgreSQL outage', () => {
       const ready = await fetch(`${server.url}/readyz`);
       expect(ready.status).toBe(503);
       expect(ready.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(await ready.json()).toEqual({ status: 'database unreachable' });
+      expect(await ready.json()).toEqual({
+        status: 'database unreachable',
+        limits: { store: 'database', ok: false, message: 'The database does not answer: limited requests answer 503.' },
+      });
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     });
   });

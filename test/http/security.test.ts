@@ -127,7 +127,7 @@ describe('security floor', () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready' });
+    expect(await ready.json()).toEqual({ status: 'ready', limits: { store: 'database', ok: true } });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/gatehouse_http_requests_total\{method="GET",route="\/healthz",status="200"\} [1-9]/);
     expect(metrics).toMatch(/gatehouse_logins_total\{connector="local",result="success"\} [1-9]/);
