@@ -33,7 +33,7 @@
  * still holds (redeemed once, expiring). That is logged once, and again after
  * it has recovered and failed anew.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import { wrapGrantHandler } from './internals.ts';
@@ -83,7 +83,15 @@ export class PollingPace {
   /** Rejects with `slow_down` when this device code was polled sooner than its interval allows. */
   async check(deviceCode: string): Promise<void> {
     if (!deviceCode) return;
-    const verdict = await this.guarded(() => this.verdict(hashOf(deviceCode)), 'pass' as const);
+    // guarded() inlined: this runs on every poll, and a closure per poll is garbage for the collector.
+    let verdict: 'pass' | 'slow_down';
+    try {
+      verdict = await this.verdict(hashOf(deviceCode));
+      if (this.failing) this.recovered();
+    } catch (err) {
+      this.failed(err);
+      return;
+    }
     if (verdict === 'slow_down') throw new errors.SlowDown();
   }
 
@@ -118,8 +126,10 @@ export class PollingPace {
   announce(path: string): Middleware {
     const interval = this.intervalSec;
     return async (ctx, next) => {
+      // Every other request (the token endpoint's polls among them) passes straight on, without a frame of its own.
+      if (ctx.method !== 'POST' || ctx.path !== path) return next();
       await next();
-      if (ctx.method === 'POST' && ctx.path === path && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && 'device_code' in ctx.body) {
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && 'device_code' in ctx.body) {
         (ctx.body as Record<string, unknown>).interval = interval;
       }
     };
@@ -179,24 +189,30 @@ export class PollingPace {
   private async guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
     try {
       const result = await work();
-      if (this.failing) {
-        this.failing = false;
-        this.logger?.info('device polling pace: the limiter store answers again; slow_down is counted again');
-      }
+      if (this.failing) this.recovered();
       return result;
     } catch (err) {
-      if (!this.failing) {
-        this.failing = true;
-        this.logger?.warn(
-          { err },
-          'device polling pace: the limiter store (security.rateLimits.store) cannot be reached; device polls pass without slow_down until it can',
-        );
-      }
+      this.failed(err);
       return fallback;
     }
   }
+
+  private recovered(): void {
+    this.failing = false;
+    this.logger?.info('device polling pace: the limiter store answers again; slow_down is counted again');
+  }
+
+  private failed(err: unknown): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.logger?.warn(
+      { err },
+      'device polling pace: the limiter store (security.rateLimits.store) cannot be reached; device polls pass without slow_down until it can',
+    );
+  }
 }
 
-const hashOf = (deviceCode: string): string => createHash('sha256').update(deviceCode).digest('base64url');
+/** One-shot SHA-256 (crypto.hash: no Hash object per poll). */
+const hashOf = (deviceCode: string): string => hash('sha256', deviceCode, 'base64url');
 const paceKey = (hash: string, level: number): string => `device.pace:${hash}:${level}`;
 const slowDownsKey = (hash: string): string => `device.slowDowns:${hash}`;
