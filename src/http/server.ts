@@ -93,6 +93,7 @@ export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<
     mfa: gh.mfa,
     jwks: await keyRefresher.initial(),
     cookieKeys: gh.cookieKeys,
+    storeWork: gh.registrar.storeWork.bind(gh.registrar),
   };
   const staticIds = new Set(gh.clients.staticIds());
   const observe = (provider: Provider) => {

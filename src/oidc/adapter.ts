@@ -21,6 +21,8 @@ import {
   upsertModel,
   type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
+import { withWriteTransaction, type Tx } from '../db/transaction.ts';
+import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { currentRoute } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
@@ -31,25 +33,51 @@ const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'Backc
 /** Every database call of the adapter: an outage answers 503 `temporarily_unavailable`, not oidc-provider's 500. */
 const guarded = <T>(work: () => Promise<T>): Promise<T> => reportingOutages(work)();
 
-export function adapterFactory(db: Db, clock: Clock): new (name: string) => Adapter {
+/**
+ * Writes that must commit with one of oidc-provider's stores, or undefined
+ * (registration/registrar.ts `storeWork`: a registration's reservation goes
+ * with its client). A GatehouseError from them refuses the store.
+ */
+export type StoreWork = (model: string, id: string, payload: AdapterPayload) => ((tx: Tx) => Promise<void>) | undefined;
+
+/** A refusal of our own in a store: exposed to oidc-provider as a 400, so it is not its `server_error`; our caller answers it. */
+function refusal(err: unknown): unknown {
+  if (!(err instanceof GatehouseError) || err.code === 'database.unavailable') return err;
+  return new errors.InvalidRequest(err.message, 400, { cause: err });
+}
+
+export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new (name: string) => Adapter {
   return class KnexAdapter implements Adapter {
     constructor(private readonly name: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const grantId = this.name === 'Grant' ? id : payload.grantId;
-      await guarded(() =>
-        upsertModel(db, {
-          kind: this.name,
-          id,
-          payload: JSON.stringify(payload),
-          grant_id: grantId ?? null,
-          user_code: payload.userCode ?? null,
-          uid: payload.uid ?? null,
-          account_id: payload.accountId ?? null,
-          expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
-          consumed_at: null,
-        }),
-      );
+      const row: OidcModelRow = {
+        kind: this.name,
+        id,
+        payload: JSON.stringify(payload),
+        grant_id: grantId ?? null,
+        user_code: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        account_id: payload.accountId ?? null,
+        expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        consumed_at: null,
+      };
+      const work = storeWork?.(this.name, id, payload);
+      if (!work) {
+        await guarded(() => upsertModel(db, row));
+        return;
+      }
+      await guarded(async () => {
+        try {
+          await withWriteTransaction(db, async (tx) => {
+            await work(tx);
+            await upsertModel(tx, row);
+          });
+        } catch (err) {
+          throw refusal(err);
+        }
+      });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

@@ -67,24 +67,6 @@ export function publishedJwks(provider: Provider): object {
 
 // ---- models (lib/models/*.js) ---------------------------------------------------------------------
 
-interface ClientStatics {
-  needsSecret(metadata: Record<string, unknown>): boolean;
-  validate(metadata: Record<string, unknown>): Promise<void>;
-}
-
-/**
- * Checks client metadata as oidc-provider will when it stores the client
- * (`Client.needsSecret` and `Client.validate`, lib/models/client.js; neither is
- * in its types), with placeholders for what it adds itself (the id, a secret).
- * Throws oidc-provider's own `InvalidClientMetadata` / `InvalidRedirectUri`.
- */
-export async function checkClientMetadata(provider: Provider, metadata: Record<string, unknown>): Promise<void> {
-  const statics = provider.Client as unknown as ClientStatics;
-  const probe: Record<string, unknown> = { ...metadata, client_id: 'validation-probe' };
-  if (statics.needsSecret(probe)) probe.client_secret = 'validation-probe-secret-validation-probe-secret';
-  await statics.validate(probe);
-}
-
 /**
  * A new registration access token (lib/models/registration_access_token.js):
  * its constructor is not in oidc-provider's types, which expect only the

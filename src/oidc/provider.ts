@@ -18,7 +18,7 @@ import { mfaAcr, papeMultiFactor, pwdAcr, type Mfa } from '../identity/mfa/facto
 import { mfaPrompt } from './interactions/mfa.ts';
 import { enlargeClientCache, formParts } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
-import { adapterFactory } from './adapter.ts';
+import { adapterFactory, type StoreWork } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
 import { deviceFlowPages } from './device-pages.ts';
 import { installDeviceRequestFixes } from './device-requests.ts';
@@ -44,6 +44,8 @@ export interface ProviderDeps {
   cookiePrefix?: string;
   /** Second factors (identity/mfa/). */
   mfa: Mfa;
+  /** Writes that commit with one of oidc-provider's stores (./adapter.ts): a registration's reservation. */
+  storeWork?: StoreWork;
 }
 
 /** Keycloak's endpoint paths under `/realms/<realm>` (SPEC 5, compatibility). */
@@ -84,7 +86,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const requireMfa = new ClientDirectory(config, deps.db);
 
   const configuration: Configuration = {
-    adapter: adapterFactory(deps.db, deps.clock),
+    adapter: adapterFactory(deps.db, deps.clock, deps.storeWork),
     clients: main ? withBuiltInClients(config, staticClients(config)) : staticClients(config),
     findAccount: findAccountWith(deps.users, deps.gate),
     jwks: deps.jwks as Configuration['jwks'],

@@ -18,7 +18,7 @@ import { readJsonObjectBody } from '../lib/json-body.ts';
 import type { RegisteredClientRow } from '../db/repos/registration.ts';
 import type { Registrar, Reservation } from '../registration/registrar.ts';
 import { normalizeMetadata, type Metadata } from '../registration/rules.ts';
-import { checkClientMetadata, issueRegistrationAccessToken, replaceRequestBody } from './internals.ts';
+import { issueRegistrationAccessToken, replaceRequestBody } from './internals.ts';
 import { oauthErrors, type StatusTable } from './oauth-errors.ts';
 
 /** oidc-provider's own body limit for JSON requests. */
@@ -95,13 +95,21 @@ export function replayJson(ctx: Context, body: Metadata): void {
   replaceRequestBody(ctx, [Buffer.from(JSON.stringify(body))], { contentType: 'application/json' });
 }
 
-/** Registers with a reservation: oidc-provider stores the client under the reserved id, or the reservation is undone. */
+/**
+ * Registers with a reservation: oidc-provider validates the metadata and
+ * stores the client under the reserved id, the reservation written in the
+ * same transaction (Registrar.storeWork, through the adapter); a reservation
+ * refused there (a used-up token, maxClients) is the answer; anything but a
+ * 201 undoes what was written.
+ */
 export async function registerThrough(ctx: Context, next: Next, registrar: Registrar, reservation: Reservation): Promise<void> {
   replayJson(ctx, reservation.metadata);
   ctx.state.registration = reservation;
   let registered = false;
   try {
     await next();
+    const refused = registrar.failureOf(reservation);
+    if (refused !== undefined) throw refused;
     registered = ctx.status === 201;
   } finally {
     await registrar.settle(reservation, registered);
@@ -132,8 +140,6 @@ export function registrationGuard(options: RegistrationGuardOptions): Middleware
     try {
       if (ctx.method === 'POST' && !clientId) {
         const metadata = normalizeMetadata(await readJsonObject(ctx));
-        // oidc-provider's validation first, so a request it would refuse never holds a use of the token.
-        await checkClientMetadata(provider, metadata);
         const overrides = ctx.state.registrationOverrides as RegistrationOverrides | undefined;
         const reservation = await registrar.reserve({
           metadata,

@@ -1,27 +1,27 @@
 /**
  * The life of a registered client around oidc-provider's registration
- * endpoint. Before oidc-provider stores a client, `reserve` checks the
- * registration token and the policies and, in one transaction, takes a use of
- * the token (a conditional UPDATE, so a count is exact under concurrency),
- * records the client and gives it its gating links; `settle` undoes all of it
- * when the registration did not happen, or mails approvers when the client
- * waits for one. Admin operations (enable, disable, delete) and the approval
- * links live here too. Depends on db, audit, gating, mail, lib.
+ * endpoint. Before oidc-provider validates and stores a client, `reserve`
+ * checks the registration token and the policies (reads only); when
+ * oidc-provider stores the client, its transaction (the adapter, through
+ * `storeWork`) also takes a use of the token (a conditional UPDATE, so a count
+ * is exact under concurrency), checks maxClients, records the client and gives
+ * it its gating links. So a request oidc-provider refuses never holds a use.
+ * `settle` undoes all of it when the registration did not end in a 201, or
+ * mails approvers when the client waits for one. Admin operations (enable,
+ * disable, delete) and the approval links live here too. Depends on db, audit,
+ * gating, mail, lib.
  *
- * Crashes: the reservation and oidc-provider's store of the client are two
- * transactions, not one. One would have to stay open across oidc-provider's
- * whole registration handler (its validation may fetch a sector_identifier_uri),
- * and on SQLite, which has one connection, every other request would wait for
- * it. Instead the record carries a state, 'reserved' → 'stored', and the
- * answer (with the client's credentials) leaves only after `settle` marked it
- * stored. A record still 'reserved' after a crash is therefore a registration
- * nobody got credentials for, whether or not oidc-provider had stored the
- * client: `repairReservations` (at start-up and every minute, see
- * http/server.ts) removes those older than `reservationBoundMs`, with any
- * client stored for them, and gives their uses back. Every way out of
- * 'reserved' is a conditional write whose row count decides, under the
- * registration lock, so a use is given back exactly once even when two
- * instances repair at the same moment.
+ * Crashes: the record carries a state, 'reserved' → 'stored'. It is written
+ * 'reserved' with the client and marked 'stored' with the client's
+ * registration access token, oidc-provider's last store before the answer
+ * (with the client's credentials) leaves. A record still 'reserved' after a
+ * crash is therefore a registration nobody got credentials for:
+ * `repairReservations` (at start-up and every minute, see http/server.ts)
+ * removes those older than `reservationBoundMs`, with the client stored for
+ * them, and gives their uses back. Every way out of 'reserved' is a
+ * conditional write whose row count decides, under the registration lock, so
+ * a use is given back exactly once even when two instances repair at the same
+ * moment.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -56,7 +56,7 @@ import {
   type ClientApprovalLinkRow,
   type RegisteredClientRow,
 } from '../db/repos/registration.ts';
-import { withTransaction, withWriteTransaction } from '../db/transaction.ts';
+import { withTransaction, withWriteTransaction, type Tx } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { AclTokens } from '../gating/acl-tokens.ts';
 import type { Gate } from '../gating/access.ts';
@@ -86,6 +86,19 @@ export interface Reservation {
   /** The metadata to register (template defaults applied). */
   metadata: Metadata;
   held: RegisteredClientRow['disabled_reason'];
+}
+
+/** A registration between `reserve` and `settle`, in this process. */
+interface PendingRegistration {
+  reservation: Reservation;
+  kind: RegisteredClientRow['kind'];
+  via: RegisteredClientRow['via'];
+  actor: string;
+  aclTokenId: string | null;
+  /** checked: nothing written yet; reserved: written with the client; stored: marked with its registration access token. */
+  state: 'checked' | 'reserved' | 'stored';
+  /** What refused the reservation when oidc-provider stored the client. */
+  failure?: unknown;
 }
 
 export interface RegistrarOptions {
@@ -137,7 +150,18 @@ export class Registrar {
     private readonly options: RegistrarOptions,
   ) {}
 
-  /** Everything checked and recorded before oidc-provider stores the client; undone by `settle(…, false)`. */
+  /** Registrations between `reserve` and `settle` in this process, by client id. */
+  private readonly pending = new Map<string, PendingRegistration>();
+
+  /**
+   * Everything checked before oidc-provider validates and stores the client
+   * (reads only): the registration token, its template, the policies. The
+   * reservation itself (a use of the token, the maxClients check, Gatehouse's
+   * record) is written in the same transaction as oidc-provider's store of
+   * the client (`storeWork`), after oidc-provider's validation: a request it
+   * refuses never holds a use, and a use is never taken without the client.
+   * Until `settle`, the reservation waits in this process's `pending`.
+   */
   async reserve(request: RegistrationRequest): Promise<Reservation> {
     const { policies, initialAccessToken } = this.options.registration;
     const presented = request.token ? await this.tokens.check(request.token) : undefined;
@@ -157,67 +181,121 @@ export class Registrar {
       if (!clientIdPattern.test(request.clientId))
         throw new GatehouseError('registration.invalid_client_metadata', 'clientId may hold letters, digits and . _ : @ - (128 characters at most)');
       if (await this.clients.exists(request.clientId)) throw new GatehouseError('already_exists', `client id ${request.clientId} is already in use`);
+      // Two registrations choosing the same id at once: the second waits for nothing and is refused here.
+      if (this.pending.has(request.clientId)) throw new GatehouseError('already_exists', `client id ${request.clientId} is already in use`);
     }
     const kind: RegisteredClientRow['kind'] = isDeviceMetadata(metadata) ? 'device' : 'application';
     const held: RegisteredClientRow['disabled_reason'] = presented?.approval ? 'approval' : policies.clientDisabled ? 'policy' : null;
-
-    // On SQLite committed with the other writes of the moment (db/transaction.ts withWriteTransaction).
-    await withWriteTransaction(this.db, async (trx) => {
-      // Registrations take turns, so maxClients holds exactly.
-      await lockForCounting(trx, 'registration');
-      const now = this.clock.now();
-      if (presented && !(await takeRegistrationTokenUse(trx, presented.id, now))) {
-        const fresh = await findRegistrationToken(trx, presented.id);
-        throw new GatehouseError(
-          'registration.invalid_token',
-          fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used',
-        );
-      }
-      if ((await countRegisteredClients(trx)) >= policies.maxClients) {
-        throw new GatehouseError(
-          'registration.invalid_client_metadata',
-          `policy maxClients: the limit of ${policies.maxClients} registered clients has been reached`,
-        );
-      }
-      await insertRegisteredClient(trx, {
-        client_id: clientId,
-        registration_token_id: presented?.id ?? null,
-        via: request.via,
-        kind,
-        disabled_reason: held,
-        disabled_at: held ? now : null,
-        created_at: now,
-        state: 'reserved',
-      });
-      const actor = presented ? `registration_token:${presented.id}` : `anonymous:${request.sourceIp}`;
-      if (kind === 'application') {
-        if (presented?.acl_token_id) {
-          const ct = await this.aclTokens.insertClientToken(trx, clientId, null, actor);
-          await this.aclTokens.link(trx, presented.acl_token_id, ct.row.id);
-        } else if (this.gate.mode === 'auto') {
-          await this.gate.linkToGlobalToken(trx, clientId, actor);
-        }
-      }
-      await this.audit.record(trx, {
-        actor,
-        action: 'client.registered',
-        subject: clientId,
-        details: { via: request.via, kind, held, registrationToken: presented?.id ?? null },
-      });
+    const reservation: Reservation = { clientId, tokenId: presented?.id ?? null, metadata, held };
+    this.pending.set(clientId, {
+      reservation,
+      kind,
+      via: request.via,
+      actor: presented ? `registration_token:${presented.id}` : `anonymous:${request.sourceIp}`,
+      aclTokenId: presented?.acl_token_id ?? null,
+      state: 'checked',
     });
-    return { clientId, tokenId: presented?.id ?? null, metadata, held };
+    return reservation;
+  }
+
+  /**
+   * The writes that go into the transaction of one of oidc-provider's stores
+   * (the adapter's upsert, oidc/adapter.ts), for a registration in `pending`:
+   * with the Client, the reservation (`reserveIn`); with its registration
+   * access token, the last store before the answer, the mark that the client
+   * was stored (crashes: see the module comment). Undefined for every other store.
+   */
+  storeWork(model: string, id: string, payload: { clientId?: unknown }): ((tx: Tx) => Promise<void>) | undefined {
+    if (model === 'Client') {
+      const pending = this.pending.get(id);
+      if (pending?.state !== 'checked') return undefined;
+      return async (tx) => {
+        try {
+          await this.reserveIn(tx, pending);
+          pending.state = 'reserved';
+        } catch (err) {
+          pending.failure = err;
+          throw err;
+        }
+      };
+    }
+    if (model === 'RegistrationAccessToken' && typeof payload.clientId === 'string') {
+      const pending = this.pending.get(payload.clientId);
+      if (pending?.state !== 'reserved') return undefined;
+      const clientId = payload.clientId;
+      return async (tx) => {
+        // False when slower than reservationBoundMs: the repair has undone it (settle then undoes the client too).
+        if (await markReservationStored(tx, clientId)) pending.state = 'stored';
+      };
+    }
+    return undefined;
+  }
+
+  /** The reservation's writes (in the transaction that stores the client): a use of the token, maxClients, the record, its gating links. */
+  private async reserveIn(trx: Tx, pending: PendingRegistration): Promise<void> {
+    const { clientId, tokenId, held } = pending.reservation;
+    // Registrations take turns, so maxClients holds exactly.
+    await lockForCounting(trx, 'registration');
+    const now = this.clock.now();
+    if (tokenId && !(await takeRegistrationTokenUse(trx, tokenId, now))) {
+      const fresh = await findRegistrationToken(trx, tokenId);
+      throw new GatehouseError(
+        'registration.invalid_token',
+        fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used',
+      );
+    }
+    const { maxClients } = this.options.registration.policies;
+    if ((await countRegisteredClients(trx)) >= maxClients) {
+      throw new GatehouseError('registration.invalid_client_metadata', `policy maxClients: the limit of ${maxClients} registered clients has been reached`);
+    }
+    await insertRegisteredClient(trx, {
+      client_id: clientId,
+      registration_token_id: tokenId,
+      via: pending.via,
+      kind: pending.kind,
+      disabled_reason: held,
+      disabled_at: held ? now : null,
+      created_at: now,
+      state: 'reserved',
+    });
+    if (pending.kind === 'application') {
+      if (pending.aclTokenId) {
+        const ct = await this.aclTokens.insertClientToken(trx, clientId, null, pending.actor);
+        await this.aclTokens.link(trx, pending.aclTokenId, ct.row.id);
+      } else if (this.gate.mode === 'auto') {
+        await this.gate.linkToGlobalToken(trx, clientId, pending.actor);
+      }
+    }
+    await this.audit.record(trx, {
+      actor: pending.actor,
+      action: 'client.registered',
+      subject: clientId,
+      details: { via: pending.via, kind: pending.kind, held, registrationToken: tokenId },
+    });
+  }
+
+  /** Why the reservation of a registration in flight failed (a used-up token, maxClients), once oidc-provider tried to store it. */
+  failureOf(reservation: Reservation): unknown {
+    return this.pending.get(reservation.clientId)?.failure;
   }
 
   /** After oidc-provider answered: undo a registration that did not happen, or ask approvers to enable a held client. */
   async settle(reservation: Reservation, registered: boolean): Promise<void> {
+    const pending = this.pending.get(reservation.clientId);
+    if (pending?.reservation === reservation) this.pending.delete(reservation.clientId);
     if (!registered) {
-      await withTransaction(this.db, (trx) => this.undoReservation(trx, reservation.clientId, reservation.tokenId, 'refused'));
+      // Nothing to undo when oidc-provider refused before storing (no reservation was written); the delete's row count says.
+      if (pending?.state !== 'checked') {
+        await withTransaction(this.db, (trx) => this.undoReservation(trx, reservation.clientId, reservation.tokenId, 'refused'));
+      }
       return;
     }
-    const stored = await withWriteTransaction(
-      this.db,
-      async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored',
-    );
+    const stored =
+      pending?.state === 'stored' ||
+      (await withWriteTransaction(
+        this.db,
+        async (trx) => (await markReservationStored(trx, reservation.clientId)) || (await findRegisteredClient(trx, reservation.clientId))?.state === 'stored',
+      ));
     if (!stored) {
       // Slower than reservationBoundMs: the repair has given the use back already, so the client must not stay either.
       await withTransaction(this.db, (trx) => destroyModelsOfClient(trx, reservation.clientId));

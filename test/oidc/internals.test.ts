@@ -16,7 +16,6 @@ import { createLogger } from '../../src/lib/logger.ts';
 import { PollingPace } from '../../src/oidc/device-polling.ts';
 import {
   builtClientCache,
-  checkClientMetadata,
   currentRoute,
   issueRegistrationAccessToken,
   normalizeUserCode,
@@ -147,16 +146,6 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
     expect((confirmed as unknown as { inFlight?: boolean }).inFlight).toBe(true);
     await reopenDeviceCode(confirmed!);
     expect(((await provider.DeviceCode.find(code!.jti)) as unknown as { inFlight?: boolean }).inFlight).toBeUndefined();
-  });
-
-  it('checks client metadata as its registration endpoint does (Client.needsSecret, Client.validate)', async () => {
-    await expect(
-      checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'client_secret_basic' }),
-    ).resolves.toBeUndefined();
-    await expect(checkClientMetadata(provider, { redirect_uris: ['not a url'] })).rejects.toMatchObject({ error: 'invalid_redirect_uri' });
-    await expect(checkClientMetadata(provider, { redirect_uris: ['https://app.example/cb'], grant_types: ['no_such_grant'] })).rejects.toMatchObject({
-      error: 'invalid_client_metadata',
-    });
   });
 
   it('issues a registration access token that it then finds for the client', async () => {

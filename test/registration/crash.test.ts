@@ -19,10 +19,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGatehouse, type Gatehouse } from '../../src/context.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { upsertModel } from '../../src/db/repos/oidc-models.ts';
 import { countRegisteredClients, insertRegisteredClient, takeRegistrationTokenUse } from '../../src/db/repos/registration.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { randomId } from '../../src/lib/secrets.ts';
+import { upsertModel } from '../../src/db/repos/oidc-models.ts';
+import { adapterFactory } from '../../src/oidc/adapter.ts';
 import { reservationBoundMs } from '../../src/registration/registrar.ts';
 import { binPath, childEnv, cliTimeouts, type CliWorkspace, databaseYaml, freePort, writeWorkspace } from '../cli/gatehouse.ts';
 import { parsed, runInProcess } from '../cli/in-process.ts';
@@ -219,22 +220,18 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
 
   it('undoes a registration that outlived the bound: the repair gave its use back, so the client stored late does not stay', async () => {
     const before = await uses();
+    // oidc-provider's stores through the adapter, which writes the reservation with the client and marks it with the registration access token.
+    const Adapter = adapterFactory(gh.db, gh.clock, gh.registrar.storeWork.bind(gh.registrar));
     const reservation = await gh.registrar.reserve({ metadata: serviceMetadata(), token, sourceIp: '127.0.0.1', via: 'rfc7591' });
+    // Checked, nothing written yet: the use is taken with the client's store.
+    expect(await uses()).toBe(before);
+    const payload = { client_id: reservation.clientId, client_secret: 'stored-0123456789', ...serviceMetadata() };
+    await new Adapter('Client').upsert(reservation.clientId, payload, 0);
     expect(await uses()).toBe(before + 1);
-    // The repair runs (an instance whose clock is past the bound) before oidc-provider got to store the client.
+    // The repair runs (an instance whose clock is past the bound) before oidc-provider got to store its registration access token.
     expect((await later[0]!.registrar.repairReservations()).undone).toEqual([reservation.clientId]);
-    const payload = { client_id: reservation.clientId, client_secret: 'stored-too-late-0123456789', ...serviceMetadata() };
-    await upsertModel(gh.db, {
-      kind: 'Client',
-      id: reservation.clientId,
-      payload: JSON.stringify(payload),
-      grant_id: null,
-      user_code: null,
-      uid: null,
-      account_id: null,
-      expires_at: null,
-      consumed_at: null,
-    });
+    expect(await uses()).toBe(before);
+    await new Adapter('RegistrationAccessToken').upsert(randomId(), { clientId: reservation.clientId }, 0);
     await expect(gh.registrar.settle(reservation, true)).rejects.toMatchObject({ code: 'overloaded' });
     expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toEqual([]);
     expect(await uses()).toBe(before);
