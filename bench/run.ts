@@ -39,6 +39,7 @@ import {
   type RegisterDeviceSide,
   type RotatingReport,
   type RotatingSide,
+  type RssReport,
   type TargetResult,
   type WorkersScalingReport,
   type WorkloadReport,
@@ -105,6 +106,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const mb = (value: number | null) => (value === null ? null : round(value, 1));
+/** Idle and peak RSS of one server, the workload the peak fell in and each workload's own peak. */
+const rssFrom = (idleMB: number | null, sampler: RssSampler): RssReport => {
+  const peakMB = mb(sampler.stop());
+  const peakByPhase = Object.fromEntries(Object.entries(sampler.peakByPhase).map(([name, value]) => [name, round(value, 1)]));
+  return { idleMB: mb(idleMB), peakMB, peakDuring: sampler.peakDuring, peakByPhase };
+};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -273,7 +280,7 @@ function targetsFrom(report: Omit<BenchReport, 'targets'>, firstLoginName: strin
   ratio("registration (one counted token), Gatehouse / durable baseline's /reg", reg?.ratioDurable, reg?.targetDurable ?? 0.9);
   const rd = report.workloads.find((w) => w.name.startsWith('register-device'));
   ratio("POST /api/register-device, Gatehouse / durable baseline's /reg", rd?.ratioDurable, rd?.targetDurable ?? 0.8);
-  const { idleMB, peakMB } = report.rss.gatehouse;
+  const { idleMB, peakMB, peakDuring } = report.rss.gatehouse;
   targets.push({
     name: 'Gatehouse RSS at idle',
     value: idleMB,
@@ -289,6 +296,7 @@ function targetsFrom(report: Omit<BenchReport, 'targets'>, firstLoginName: strin
     op: '<=',
     unit: 'MB',
     met: peakMB !== null && peakMB <= rssPeakTargetMB,
+    ...(peakDuring ? { note: `during ${peakDuring}` } : {}),
   });
   for (const name of ['discovery', 'jwks']) {
     const w = row(name);
@@ -360,6 +368,8 @@ async function main(): Promise<number> {
   await sleep(quick ? 1000 : 30_000);
   const idle = { gatehouse: readRssMB(gatehouse.pid), baseline: readRssMB(baseline.pid), durable: readRssMB(durable.pid) };
   const samplers = { gatehouse: new RssSampler(gatehouse.pid), baseline: new RssSampler(baseline.pid), durable: new RssSampler(durable.pid) };
+  /** Names the workload about to run, so each sampler says which one its peak fell in (`peakDuring` in latest.json). */
+  const phase = (name: string) => Object.values(samplers).forEach((s) => s.phase(name));
 
   // Gatehouse with 2 workers (the real CLI), for the scaling figure: client_credentials and the login round trip only.
   let workers: ChildServer | undefined;
@@ -385,7 +395,9 @@ async function main(): Promise<number> {
   const registerDeviceWorkload = registerDevice(deviceDurations, devicesFrom(gatehouse.url, gatehouse.announced));
   const loginWorkload = login(durations);
   // One client and many: their Gatehouse rates are compared with each other, so their rounds alternate.
+  phase(`${single.name} + ${rotatingWorkload.name}`);
   const workloads: WorkloadReport[] = await compareTogether([single, rotatingWorkload], withWorkers);
+  phase(loginWorkload.name);
   workloads.push(await compare(loginWorkload, withWorkers));
   if (workers) {
     await workers.stop();
@@ -393,6 +405,7 @@ async function main(): Promise<number> {
   }
   // Registrations last: the clients they leave behind should not weigh on the others.
   for (const workload of [discovery(metadataDurations), jwks(metadataDurations), pollingWorkload, registrationWorkload, registerDeviceWorkload]) {
+    phase(workload.name);
     workloads.push(await compare(workload, three));
   }
 
@@ -401,6 +414,7 @@ async function main(): Promise<number> {
     workloads.find((w) => w.name === rotatingWorkload.name),
   );
 
+  phase('registration count (CLI)');
   console.log("  registration: reading the token's uses with the CLI ...");
   let registrationReport: BenchReport['registration'];
   try {
@@ -417,6 +431,8 @@ async function main(): Promise<number> {
   const firstLoginWorkload = firstLogin(durations, { url: '', token: '', raceToken: '', accounts: 0 });
   try {
     const accounts = quick ? 400 : 1500;
+    // Gatehouse's plain login is the baseline side of this comparison: its rounds run on the sampled Gatehouse.
+    phase(firstLoginWorkload.name);
     const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', { args: [`--first-logins=${accounts}`] });
     servers.push(firstauthServer);
     const firstauth = firstAuthFrom(firstauthServer.url, firstauthServer.announced);
@@ -452,8 +468,11 @@ async function main(): Promise<number> {
       return null;
     }
   };
+  phase(`overload burst (${burst} login POSTs)`);
   overloadReport.gatehouse = await runOverload(gatehouse);
   overloadReport.baseline = await runOverload(baseline);
+  // The mixed load runs on a Gatehouse of its own (not sampled): whatever the three read from here on is their rest after the burst.
+  phase('after the overload burst');
 
   // Gatehouse alone, last: its own process, so the load of the comparisons above does not weigh on it.
   const mixedReport = await mixedRun();
@@ -471,9 +490,9 @@ async function main(): Promise<number> {
     workersScaling: workersScalingFrom(workloads, workersFailure),
     mixed: mixedReport,
     rss: {
-      gatehouse: { idleMB: mb(idle.gatehouse), peakMB: mb(samplers.gatehouse.stop()) },
-      baseline: { idleMB: mb(idle.baseline), peakMB: mb(samplers.baseline.stop()) },
-      durable: { idleMB: mb(idle.durable), peakMB: mb(samplers.durable.stop()) },
+      gatehouse: rssFrom(idle.gatehouse, samplers.gatehouse),
+      baseline: rssFrom(idle.baseline, samplers.baseline),
+      durable: rssFrom(idle.durable, samplers.durable),
     },
     durationSeconds: round((Date.now() - started) / 1000, 1),
   };

@@ -47,6 +47,10 @@ export interface WorkloadReport {
 export interface RssReport {
   idleMB: number | null;
   peakMB: number | null;
+  /** The workload that was running when the peak was first read (bench/lib/rss.ts); null when nothing was read. */
+  peakDuring?: string | null;
+  /** The peak read while each workload ran, in run order (RSS kept from an earlier one counts in the later ones too). */
+  peakByPhase?: Record<string, number>;
 }
 
 /** One line of the final list of targets: what was measured against what it should reach. */
@@ -318,9 +322,9 @@ export function summary(report: BenchReport): string {
             (row) => `  ${row.name}: 1 worker ${fmt(row.oneWorkerRps)}/s, ${ws.workers} workers ${fmt(row.twoWorkersRps)}/s = ${fmt(row.ratio, 2)}x`,
           ),
         ];
-  const rssRow = (name: string, rss: RssReport | undefined) => [name, fmt(rss?.idleMB), fmt(rss?.peakMB)];
+  const rssRow = (name: string, rss: RssReport | undefined) => [name, fmt(rss?.idleMB), fmt(rss?.peakMB), rss?.peakDuring ?? '-'];
   const rss = renderTable(
-    ['RSS (MB)', 'idle', 'peak'],
+    ['RSS (MB)', 'idle', 'peak', 'peak during'],
     [rssRow('gatehouse', report.rss.gatehouse), rssRow('in-memory baseline', report.rss.baseline), rssRow('durable baseline', report.rss.durable)],
   );
   const failures = report.workloads.filter((w) => w.error).map((w) => `FAILED ${w.name}: ${w.error}`);

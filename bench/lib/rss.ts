@@ -1,6 +1,11 @@
 /**
  * Resident memory of a server process, read from /proc/<pid>/status (VmRSS)
  * every 250 ms while a sampler runs. Linux only; elsewhere readings are null.
+ * The driver names the phase (the workload) before each one starts
+ * (`phase`), so the sampler keeps the peak of each phase and says which one
+ * the overall peak was first reached in. RSS a phase grew and kept (a grown
+ * heap, malloc arenas) counts in the phases after it too: a phase's peak is
+ * the most the process held while it ran, not what it added.
  */
 import { readFileSync } from 'node:fs';
 
@@ -16,12 +21,17 @@ export function readRssMB(pid: number): number | null {
 
 export class RssSampler {
   private peak: number | null = null;
+  private peakPhase: string | null = null;
+  private current: string;
+  private readonly peaks = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly pid: number,
     intervalMs = 250,
+    firstPhase = 'before the workloads',
   ) {
+    this.current = firstPhase;
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -29,6 +39,22 @@ export class RssSampler {
 
   get peakMB(): number | null {
     return this.peak;
+  }
+
+  /** The phase the overall peak was read in (null before any reading). */
+  get peakDuring(): string | null {
+    return this.peakPhase;
+  }
+
+  /** The peak of every phase that had a reading, in the order they ran. */
+  get peakByPhase(): Record<string, number> {
+    return Object.fromEntries(this.peaks);
+  }
+
+  /** From now on readings count for `name`; one last reading closes the phase before. */
+  phase(name: string): void {
+    this.sample();
+    this.current = name;
   }
 
   stop(): number | null {
@@ -39,6 +65,12 @@ export class RssSampler {
 
   private sample(): void {
     const mb = readRssMB(this.pid);
-    if (mb !== null && (this.peak === null || mb > this.peak)) this.peak = mb;
+    if (mb === null) return;
+    const before = this.peaks.get(this.current);
+    if (before === undefined || mb > before) this.peaks.set(this.current, mb);
+    if (this.peak === null || mb > this.peak) {
+      this.peak = mb;
+      this.peakPhase = this.current;
+    }
   }
 }
