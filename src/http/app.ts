@@ -174,21 +174,22 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   if (config.deviceRegistration.enabled && issuer === config.issuer) {
     routers.push(deviceRoutes(gh.devices, limits.window('deviceRegistration'), limits.firstRefusals('deviceRegistration')));
   }
-  ours.use(async (ctx, next) => {
+  // Not async: every other request (the token endpoint's polls) passes on without a promise of its own.
+  ours.use((ctx, next) => {
     if (ctx.path === '/static/gatehouse.css') {
       ctx.type = 'text/css';
       ctx.set('Cache-Control', 'public, max-age=3600');
       ctx.body = stylesheet;
-      return;
+      return Promise.resolve();
     }
     const script = scripts[ctx.path];
     if (script !== undefined && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
       ctx.type = 'application/javascript';
       ctx.set('Cache-Control', 'public, max-age=3600');
       ctx.body = script;
-      return;
+      return Promise.resolve();
     }
-    await next();
+    return next();
   });
   // Paths the routers define go to them; everything else on to oidc-provider, without route matching.
   ours.use(ownRoutes(routers));

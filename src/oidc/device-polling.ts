@@ -125,14 +125,14 @@ export class PollingPace {
   /** Adds `interval` to the device authorization response (at `path` inside the issuer). */
   announce(path: string): Middleware {
     const interval = this.intervalSec;
-    return async (ctx, next) => {
-      // Every other request (the token endpoint's polls among them) passes straight on, without a frame of its own.
-      if (ctx.method !== 'POST' || ctx.path !== path) return next();
+    const add = async (ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<void> => {
       await next();
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && 'device_code' in ctx.body) {
         (ctx.body as Record<string, unknown>).interval = interval;
       }
     };
+    // Every other request (the token endpoint's polls among them) passes straight on: no async frame, no promise of its own.
+    return (ctx, next) => (ctx.method === 'POST' && ctx.path === path ? add(ctx, next) : next());
   }
 
   /** The interval after `level` slow_downs, in ms. */

@@ -72,12 +72,13 @@ export class RateLimits {
  * problems (403) and confirmations (200) do not count: only a 400 does.
  */
 export function wrongDeviceCodes(perIp: Limiter, codePath: string): Middleware {
-  return async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== codePath) return next();
+  const counted: Middleware = async (ctx, next) => {
     if (!(await perIp.allows(ctx.ip))) {
       throw new GatehouseError('rate_limited', 'Too many wrong codes. Wait a few minutes, check the code on your device, and try again.');
     }
     await next();
     if (ctx.status === 400) await perIp.hit(ctx.ip);
   };
+  // Every other request passes straight on (no async frame of its own: the token endpoint's polls go through here).
+  return (ctx, next) => (ctx.method === 'POST' && ctx.path === codePath ? counted(ctx, next) : next());
 }

@@ -20,9 +20,7 @@ const maxAge = new Map([
 export function staticDocuments(version: () => unknown = () => undefined) {
   const kept = new Map<string, { type: string; body: string }>();
   let keptFor = version();
-  return async (ctx: Context, next: Next): Promise<void> => {
-    const age = maxAge.get(ctx.path);
-    if (ctx.method !== 'GET' || age === undefined) return next();
+  const serve = async (ctx: Context, next: Next, age: number): Promise<void> => {
     const current = version();
     if (current !== keptFor) {
       kept.clear();
@@ -43,5 +41,10 @@ export function staticDocuments(version: () => unknown = () => undefined) {
       }
     }
     ctx.set('Cache-Control', `public, max-age=${age}`);
+  };
+  // Every other request passes straight on, without an async frame of its own (the token endpoint's polls go through here).
+  return (ctx: Context, next: Next): Promise<void> => {
+    const age = ctx.method === 'GET' ? maxAge.get(ctx.path) : undefined;
+    return age === undefined ? (next() as Promise<void>) : serve(ctx, next, age);
   };
 }
