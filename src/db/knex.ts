@@ -84,6 +84,15 @@ function reportingOutages(Base: typeof Knex.Client): typeof Knex.Client {
  * changes and last row id.
  */
 class CachingSqliteClient extends (BetterSqlite3Client as unknown as new (config: Knex.Config) => Knex.Client) {
+  /** The pool's one connection, for reads between transactions (./sqlite-statements.ts `readPrepared`). */
+  writer: BetterSqlite3.Database | undefined;
+
+  override async acquireRawConnection(): Promise<BetterSqlite3.Database> {
+    const conn = await (super.acquireRawConnection as () => Promise<BetterSqlite3.Database>)();
+    this.writer = conn;
+    return conn;
+  }
+
   async _query(connection: BetterSqlite3.Database, obj: { sql?: string; bindings?: unknown[]; response?: unknown; context?: unknown }): Promise<unknown> {
     if (!obj.sql) throw new Error('The query is empty');
     if (!connection) throw new Error('No connection provided');

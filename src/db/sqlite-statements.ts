@@ -6,10 +6,11 @@
  * - Statements on knex's own single connection (`runPrepared`, and the
  *   groups below) borrow it from its pool between two awaits, so they never
  *   run inside someone else's knex transaction.
- * - Reads (`readPrepared`) run on a second, read-only connection to the same
- *   file: in WAL mode it sees every committed write and never waits for the
- *   writer, and it skips the pool. A `:memory:` database has no second
- *   connection (it would be another database), so its reads take the pool path.
+ * - Reads (`readPrepared`) run on knex's connection while no transaction is
+ *   open on it, else on a second, read-only connection to the same file: in
+ *   WAL mode it sees every committed write and never waits for the writer.
+ *   Both skip the pool. A `:memory:` database has no second connection (it
+ *   would be another database), so its reads take the pool path.
  * - Hot writes (`writePrepared`: tokens, sessions, consumed codes, limit
  *   counters) are committed in groups: every write asked for within one turn
  *   of the event loop runs in one transaction on that connection, and each
@@ -200,9 +201,17 @@ function reader(db: Db): BetterSqlite3.Database | null {
   return conn;
 }
 
-/** A read outside any transaction: on the read-only connection when there is one. */
+/**
+ * A read outside any transaction: on knex's connection when no transaction is
+ * open on it (a read there sees only committed rows, and its page cache stays
+ * warm: the writer's own commits do not drop it, while every commit drops the
+ * other connection's), else on the read-only connection when there is one.
+ * Both skip the pool: a read is one synchronous statement.
+ */
 export async function readPrepared<T>(db: Db, sql: string, use: (statement: BetterSqlite3.Statement) => T): Promise<T> {
   try {
+    const writer = (db.client as { writer?: BetterSqlite3.Database }).writer;
+    if (writer?.open && !writer.inTransaction) return use(prepared(writer, sql));
     const conn = reader(db);
     if (conn) return use(prepared(conn, sql));
   } catch (err) {
