@@ -35,6 +35,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { createGatehouse } from '../../src/context.ts';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 import { startServer } from '../../src/http/server.ts';
+import { tuneHeap } from '../../src/lib/server-memory.ts';
 import {
   benchAccount,
   clientMetadata,
@@ -91,6 +92,8 @@ await writeFile(
     2,
   ),
 );
+// As bin/gatehouse.js does for `gatehouse serve` (the malloc settings come from the driver, bench/run.ts: read at process start).
+tuneHeap();
 const config = loadConfig(configFile);
 const gh = createGatehouse(config);
 const running = await startServer(gh, server);
