@@ -45,7 +45,6 @@ import {
   type WorkloadReport,
 } from './lib/report.ts';
 import { readRssMB, RssSampler } from './lib/rss.ts';
-import { mallocEnvFor } from '../src/lib/server-memory.ts';
 import { round } from './lib/stats.ts';
 import { fmt, renderTable } from './lib/table.ts';
 import { clientCredentialsRotating } from './workloads/client-credentials-rotating.ts';
@@ -324,7 +323,6 @@ function targetsFrom(report: Omit<BenchReport, 'targets'>, firstLoginName: strin
 async function mixedRun(): Promise<NonNullable<BenchReport['mixed']>> {
   let busyLines = 0;
   const child = await startChildServer('gatehouse-mixed', 'bench/servers/gatehouse-server.ts', {
-    env: mallocEnvFor(),
     args: [`--mixed=${mixedShape.accounts}`],
     onLine: (line) => {
       if (line.includes('SQLITE_BUSY')) busyLines += 1;
@@ -357,9 +355,7 @@ async function main(): Promise<number> {
   servers.push(baseline);
   const durable = await startChildServer('durable', 'bench/servers/baseline-server.ts', { args: ['--durable'] });
   servers.push(durable);
-  // Gatehouse's servers start with its malloc settings, as its cluster's workers do and as bench/README.md "Peak memory" tells operators to.
   const gatehouse = await startChildServer('gatehouse', 'bench/servers/gatehouse-server.ts', {
-    env: mallocEnvFor(),
     args: ['--registration', '--devices'],
     nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
   });
@@ -437,10 +433,7 @@ async function main(): Promise<number> {
     const accounts = quick ? 400 : 1500;
     // Gatehouse's plain login is the baseline side of this comparison: its rounds run on the sampled Gatehouse.
     phase(firstLoginWorkload.name);
-    const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', {
-      args: [`--first-logins=${accounts}`],
-      env: mallocEnvFor(),
-    });
+    const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', { args: [`--first-logins=${accounts}`] });
     servers.push(firstauthServer);
     const firstauth = firstAuthFrom(firstauthServer.url, firstauthServer.announced);
     console.log(`  gatehouse-firstauth ${firstauth.url} (pid ${firstauthServer.pid}, ${accounts} first-time accounts, manual gating)`);

@@ -51,8 +51,6 @@ export interface ChildOptions {
   timeoutMs?: number;
   /** Every stdout line after the announcement (the server's JSON log lines), e.g. to count SQLITE_BUSY. */
   onLine?: (line: string) => void;
-  /** Added to the server's environment (Gatehouse's: the malloc settings of src/lib/server-memory.ts, read as the process starts). */
-  env?: Record<string, string>;
 }
 
 export async function startChildServer(name: string, script: string, options: ChildOptions = {}): Promise<ChildServer> {
@@ -60,7 +58,7 @@ export async function startChildServer(name: string, script: string, options: Ch
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(projectRoot, script), ...(options.args ?? [])], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'production', ...options.env },
+    env: { ...process.env, NODE_ENV: 'production' },
   });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

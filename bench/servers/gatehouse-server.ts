@@ -92,7 +92,7 @@ await writeFile(
     2,
   ),
 );
-// As bin/gatehouse.js does for `gatehouse serve` (the malloc settings come from the driver, bench/run.ts: read at process start).
+// V8's heap growing factor, as bin/gatehouse.js sets it for `gatehouse serve`.
 tuneHeap();
 const config = loadConfig(configFile);
 const gh = createGatehouse(config);

@@ -35,7 +35,6 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Gatehouse } from '../context.ts';
 import { asDatabaseError } from '../db/flavor.ts';
 import { GatehouseError, gatehouseErrorCodes, type GatehouseErrorCode } from '../errors.ts';
-import { mallocEnvFor } from '../lib/server-memory.ts';
 import { bootstrapLink, listenApp, prepareDatabase, startHousekeeping } from './server.ts';
 
 /** Restart backoff: the first replacement after `restartBaseMs`, doubling for each worker that dies again soon, at most `restartMaxMs`. */
@@ -99,8 +98,7 @@ export async function startCluster(gh: Gatehouse, count: number): Promise<Runnin
   const pendingRestarts = new Set<NodeJS.Timeout>();
 
   const fork = (): { member: Member; ready: Promise<void> } => {
-    // glibc reads its malloc settings as a process starts: a worker gets them in its environment (../lib/server-memory.ts).
-    const worker = cluster.fork(mallocEnvFor());
+    const worker = cluster.fork();
     let exitedResolve: () => void = () => undefined;
     const member: Member = { worker, startedAt: Date.now(), listening: false, exited: new Promise<void>((resolve) => (exitedResolve = resolve)) };
     members.add(member);
