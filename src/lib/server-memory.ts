@@ -5,7 +5,7 @@
  * short-lived objects that outlive two scavenges (those of requests in flight)
  * pile up there (old space 35 -> 138 MB under client_credentials, back to ~60
  * after each full GC). A fixed growing factor of 1.5 collects sooner. V8 reads
- * it at each full GC, so it can be set from inside the process (bin/gatehouse.js
+ * it at each full GC, so it can be set from inside the process (src/main.ts
  * does, before the CLI loads; it is not allowed in NODE_OPTIONS);
  * `--heap-growing-percent` on the command line wins.
  */
