@@ -60,7 +60,13 @@ export async function startChildServer(name: string, script: string, options: Ch
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
+  let stopping = false;
+  // A server that dies under load is told at once (its workloads then fail with "fetch failed").
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`  [${name}] exited during the run (code ${code}, signal ${signal})\n`);
+  });
   const stop = async () => {
+    stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
