@@ -56,6 +56,13 @@ interface QueuedWrite {
 }
 
 const writeQueues = new WeakMap<Db, QueuedWrite[]>();
+/** Group commits made on each database by this process (./sqlite-checkpointer.ts checkpoints by it). */
+const commits = new WeakMap<Db, number>();
+
+/** How many group commits this process has made on `db` (a single write committed alone counts as one). */
+export function commitCount(db: Db): number {
+  return commits.get(db) ?? 0;
+}
 
 function enqueue<T>(db: Db, run: (conn: BetterSqlite3.Database) => T | Promise<T>, whole: boolean): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -145,6 +152,7 @@ async function commitGroup(db: Db): Promise<void> {
     if (queue.length === 1 && only && !only.whole) {
       try {
         only.resolve(only.run(conn));
+        commits.set(db, commitCount(db) + 1);
       } catch (err) {
         only.reject(reported(db.client, err));
       }
@@ -169,6 +177,7 @@ async function commitGroup(db: Db): Promise<void> {
         if (!conn.inTransaction) throw done.at(-1)?.error ?? new Error('the group transaction ended early');
       }
       prepared(conn, 'commit').run();
+      commits.set(db, commitCount(db) + 1);
     } catch (err) {
       if (conn.inTransaction) {
         try {

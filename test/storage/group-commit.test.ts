@@ -20,11 +20,12 @@
  * killed with SIGKILL (or leaving with process.exit) right after a promise
  * resolved.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -89,7 +90,11 @@ async function independent(database: TestDatabase): Promise<Independent> {
   };
 }
 
-/** The WAL index header of an SQLite file in WAL mode, read from its -shm file (native byte order). */
+/**
+ * The WAL index header of an SQLite file in WAL mode, read from its -shm file (native byte order). Reading it
+ * closes a descriptor of the file, which drops this process's POSIX locks on it: only for files no other process
+ * opens meanwhile (see the DMS lock test below).
+ */
 function walIndex(filename: string): { mxFrame: number; nBackfill: number } {
   const shm = readFileSync(`${filename}-shm`);
   const read = (offset: number) => (endianness() === 'LE' ? shm.readUInt32LE(offset) : shm.readUInt32BE(offset));
@@ -139,6 +144,18 @@ async function runChild(source: string, args: string[], timeoutMs = 30_000): Pro
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const execFileAsync = promisify(execFile);
+/** Tries to take SQLite's DMS lock byte of a -shm file for writing, at once: `held` when another process holds it. */
+const dmsProbe = [
+  'import fcntl, os, sys',
+  'fd = os.open(sys.argv[1], os.O_RDWR)',
+  'try:',
+  '    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)',
+  "    print('free')",
+  'except OSError:',
+  "    print('held')",
+].join('\n');
 
 const src = (file: string) => pathToFileURL(path.join(repoRoot, 'src', file)).href;
 
@@ -716,6 +733,63 @@ describe('the checkpoint thread', () => {
     const index = walIndex(filename);
     expect(index.mxFrame).toBe(written.mxFrame);
     expect(index.nBackfill).toBe(index.mxFrame);
+  });
+
+  it('starts the thread once enough commits were made, and keeps the locks of the process: another process opening the file disturbs nothing', async () => {
+    // A database of its own: nothing in this process reads its files (walIndex would: closing a descriptor drops the process's POSIX locks).
+    const own = await createTestDatabase('sqlite');
+    const ownFile = filenameOf(own);
+    const ownDb = createKnex(own.config);
+    await migrateLatest(ownDb);
+    // The WAL index and the row count as another process sees them (a child opens, reads, closes).
+    const peek = async () => {
+      const script = `import fs from 'node:fs'; import { createRequire } from 'node:module';
+        const Database = createRequire(${JSON.stringify(path.join(repoRoot, 'package.json'))})('better-sqlite3');
+        const shm = fs.readFileSync(process.argv[2] + '-shm'); const db = new Database(process.argv[2], { fileMustExist: true });
+        const n = db.prepare("select count(*) as n from oidc_model where kind = 'Locks'").get().n; db.close();
+        process.stdout.write(JSON.stringify({ mxFrame: shm.readUInt32LE(16), nBackfill: shm.readUInt32LE(96), n }));`;
+      const result = await runChild(script.replace(/\n\s*/g, ' '), [ownFile]);
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as { mxFrame: number; nBackfill: number; n: number };
+    };
+    const write = (i: number) => models.upsertModel(ownDb, modelRow('Locks', { id: `locks-${i}` }));
+    try {
+      const unref = vi.spyOn(Worker.prototype, 'unref');
+      let threads: Worker[];
+      try {
+        startCheckpoints(ownDb, undefined, 10, 5);
+        // Below the threshold no thread.
+        for (let i = 0; i < 4; i += 1) await write(i);
+        expect(unref).not.toHaveBeenCalled();
+        for (let i = 4; i < 20; i += 1) await write(i);
+        await vi.waitFor(() => expect(unref).toHaveBeenCalled(), { timeout: 10_000, interval: 10 });
+        threads = unref.mock.contexts as Worker[];
+      } finally {
+        unref.mockRestore();
+      }
+      expect(threads).toHaveLength(1);
+      await vi.waitFor(
+        async () => {
+          const index = await peek();
+          expect(index.nBackfill).toBe(index.mxFrame);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+      // SQLite's "someone has this open" lock on the WAL index (its DMS byte, 128) is still this process's: another process cannot
+      // take it (it would take itself for the first one, and reset the WAL index under this one: SIGBUS).
+      const lock = await execFileAsync('python3', ['-c', dmsProbe, `${ownFile}-shm`]);
+      expect(lock.stdout.trim()).toBe('held');
+      // Other processes open and close the file while this one goes on writing (the CLI next to a server).
+      for (let round = 1; round <= 3; round += 1) {
+        expect((await peek()).n).toBe(20 * round);
+        for (let i = 20 * round; i < 20 * (round + 1); i += 1) await write(i);
+      }
+      expect((await peek()).n).toBe(80);
+      expect((await models.findModel(ownDb, 'Locks', 'locks-79'))?.id).toBe('locks-79');
+    } finally {
+      await closeDatabase(ownDb);
+      await own.drop();
+    }
   });
 
   it('starts no thread for a :memory: database nor for PostgreSQL', async () => {
