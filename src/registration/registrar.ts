@@ -48,8 +48,7 @@ import {
   returnRegistrationTokenUse,
   setClientDisabled,
   setRegisteredClientApprovers,
-  setRegisteredClientDiscoverable,
-  setRegisteredClientRequireMfa,
+  setRegisteredClientFlag,
   takeRegistrationTokenUse,
   touchClientTokenTime,
   useClientApprovalLink,
@@ -124,6 +123,12 @@ export interface RepairResult {
   /** Interrupted registrations: removed (with a client oidc-provider may have stored), their uses given back. */
   undone: string[];
 }
+
+/** A registered client's yes/no settings: its column, its audit action, and how the refusal for a static client names it. */
+const clientFlags = {
+  discoverable: { column: 'discoverable', action: 'client.discoverable_set', words: 'whether it is discoverable' },
+  requireMfa: { column: 'require_mfa', action: 'client.require_mfa_set', words: 'whether it requires a second factor' },
+} as const;
 
 const clientIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const normalizeIp = (ip: string) => ip.replace(/^::ffff:/, '');
@@ -486,15 +491,7 @@ export class Registrar {
    * are refused.
    */
   async setDiscoverable(clientId: string, discoverable: boolean, actor: string): Promise<RegisteredClientRow> {
-    if (this.clients.staticIds().includes(clientId)) {
-      throw new GatehouseError('input.invalid', `${clientId} is a static client: whether it is discoverable is set in config.yaml (clients[].discoverable)`);
-    }
-    return withTransaction(this.db, async (trx) => {
-      const record = await this.record(clientId, trx);
-      await setRegisteredClientDiscoverable(trx, clientId, discoverable);
-      await this.audit.record(trx, { actor, action: 'client.discoverable_set', subject: clientId, details: { discoverable } });
-      return { ...record, discoverable };
-    });
+    return this.setFlag(clientId, 'discoverable', discoverable, actor);
   }
 
   /**
@@ -504,17 +501,20 @@ export class Registrar {
    * clients keep theirs in config.yaml and are refused.
    */
   async setRequireMfa(clientId: string, requireMfa: boolean, actor: string): Promise<RegisteredClientRow> {
+    return this.setFlag(clientId, 'requireMfa', requireMfa, actor);
+  }
+
+  /** Sets one of a registered client's yes/no settings (`clientFlags`), audited; static clients are refused. */
+  private async setFlag(clientId: string, flag: keyof typeof clientFlags, value: boolean, actor: string): Promise<RegisteredClientRow> {
+    const { column, action, words } = clientFlags[flag];
     if (this.clients.staticIds().includes(clientId)) {
-      throw new GatehouseError(
-        'input.invalid',
-        `${clientId} is a static client: whether it requires a second factor is set in config.yaml (clients[].requireMfa)`,
-      );
+      throw new GatehouseError('input.invalid', `${clientId} is a static client: ${words} is set in config.yaml (clients[].${flag})`);
     }
     return withTransaction(this.db, async (trx) => {
       const record = await this.record(clientId, trx);
-      await setRegisteredClientRequireMfa(trx, clientId, requireMfa);
-      await this.audit.record(trx, { actor, action: 'client.require_mfa_set', subject: clientId, details: { requireMfa } });
-      return { ...record, require_mfa: requireMfa };
+      await setRegisteredClientFlag(trx, clientId, column, value);
+      await this.audit.record(trx, { actor, action, subject: clientId, details: { [flag]: value } });
+      return { ...record, [column]: value };
     });
   }
 

@@ -169,14 +169,13 @@ export async function setRegisteredClientApprovers(db: DbOrTrx, clientId: string
   return (await db('registered_client').where({ client_id: clientId }).update({ approvers: value })) === 1;
 }
 
-/** Lists a registered client at `/account/browse` or stops listing it; false when there is no record. */
-export async function setRegisteredClientDiscoverable(db: DbOrTrx, clientId: string, discoverable: boolean): Promise<boolean> {
-  return (await db('registered_client').where({ client_id: clientId }).update({ discoverable })) === 1;
-}
-
-/** Makes a registered client require a second factor at sign-in, or not; false when there is no record. */
-export async function setRegisteredClientRequireMfa(db: DbOrTrx, clientId: string, requireMfa: boolean): Promise<boolean> {
-  return (await db('registered_client').where({ client_id: clientId }).update({ require_mfa: requireMfa })) === 1;
+/** Sets one of a registered client's yes/no columns (`discoverable`, `require_mfa`); false when there is no record. */
+export async function setRegisteredClientFlag(db: DbOrTrx, clientId: string, column: 'discoverable' | 'require_mfa', value: boolean): Promise<boolean> {
+  return (
+    (await db('registered_client')
+      .where({ client_id: clientId })
+      .update({ [column]: value })) === 1
+  );
 }
 
 /** Whether a registered client requires a second factor: one read by its primary key, only that column (false without a record). */
