@@ -19,6 +19,21 @@ export function missing(what: string, why: string): false {
   return false;
 }
 
+/** Whether the Redis at `url` answers (skips loudly, or fails under CI=true, when not); `flush` empties its database first. */
+export async function redisAvailable(url: string, options: { flush?: boolean } = {}): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  try {
+    await probe.connect();
+    await (options.flush ? probe.flushdb() : probe.ping());
+    return true;
+  } catch (err) {
+    return missing('Redis', `${url}: ${err instanceof Error ? err.message : String(err)}; apt-get install -y redis-server`);
+  } finally {
+    probe.disconnect();
+  }
+}
+
 let pgProbe: Promise<boolean> | undefined;
 export function postgresAvailable(): Promise<boolean> {
   pgProbe ??= (async () => {

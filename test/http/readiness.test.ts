@@ -10,28 +10,14 @@
  * server: 503 with the store down too); `memory` is always up.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { freePort } from '../helpers/ports.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
-import { missing, postgresUrl } from '../helpers/services.ts';
+import { postgresUrl, redisAvailable } from '../helpers/services.ts';
 
 const redisUrl = process.env.GATEHOUSE_TEST_REDIS_READY ?? 'redis://127.0.0.1:6379/10';
-
-async function redisAvailable(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch (err) {
-    return missing('Redis', `${url}: ${err instanceof Error ? err.message : String(err)}; apt-get install -y redis-server`);
-  } finally {
-    probe.disconnect();
-  }
-}
 
 interface Readiness {
   status: number;

@@ -10,13 +10,12 @@
  * `store: memory` each instance counts alone, as documented. On SQLite and
  * PostgreSQL for the database store; Redis and memory on SQLite.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApiKey } from '../../src/admin/api-keys.ts';
 import { createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, pkcePair } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
-import { missing } from '../helpers/services.ts';
+import { redisAvailable } from '../helpers/services.ts';
 import { insertLocalAccount } from '../../src/db/repos/users.ts';
 
 const redisUrl = process.env.GATEHOUSE_TEST_REDIS_SHARED ?? 'redis://127.0.0.1:6379/9';
@@ -24,23 +23,10 @@ const redirectUri = 'http://127.0.0.1:9/cb';
 const minute = 60_000;
 const limits = { signup: 3, gate: 3, admin: 4 };
 
-async function redisAvailable(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await probe.connect();
-    await probe.flushdb();
-    return true;
-  } catch (err) {
-    return missing('Redis', `${url}: ${err instanceof Error ? err.message : String(err)}; apt-get install -y redis-server`);
-  } finally {
-    probe.disconnect();
-  }
-}
-
 type Store = 'database' | 'redis' | 'memory';
 const cases: Array<{ store: Store; kind: DatabaseKind }> = [
   ...databaseKinds.map((kind) => ({ store: 'database' as const, kind })),
-  ...((await redisAvailable(redisUrl)) ? [{ store: 'redis' as const, kind: 'sqlite' as const }] : []),
+  ...((await redisAvailable(redisUrl, { flush: true })) ? [{ store: 'redis' as const, kind: 'sqlite' as const }] : []),
   { store: 'memory', kind: 'sqlite' },
 ];
 
@@ -54,7 +40,7 @@ describe.each(cases)('two instances with store: $store on $kind', ({ store, kind
   const burstKey = makeApiKey('burst');
 
   beforeAll(async () => {
-    if (store === 'redis') await redisAvailable(redisUrl);
+    if (store === 'redis') await redisAvailable(redisUrl, { flush: true });
     db = await createTestDatabase(kind);
     const raw = {
       clients: [{ ...testClients.web, redirect_uris: [redirectUri] }],

@@ -9,14 +9,13 @@
  * them are counted exactly, once each. Time moves on the injected clock (Redis
  * keeps its own: its windows are not waited for).
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase } from '../../src/db/flavor.ts';
 import { createKnex, type Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { DatabaseLimiterStore, Limiter, MemoryLimiterStore, RedisLimiterStore, type LimiterStore } from '../../src/lib/limiter-store.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { missing } from '../helpers/services.ts';
+import { redisAvailable } from '../helpers/services.ts';
 
 const minute = 60_000;
 const testRedisUrl = process.env.GATEHOUSE_TEST_REDIS ?? 'redis://127.0.0.1:6379/8';
@@ -29,19 +28,6 @@ function movableClock() {
       now += ms;
     },
   };
-}
-
-async function redisAvailable(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch (err) {
-    return missing('Redis', `${url}: ${err instanceof Error ? err.message : String(err)}; apt-get install -y redis-server`);
-  } finally {
-    probe.disconnect();
-  }
 }
 
 interface Stores {

@@ -22,7 +22,7 @@ import { PollingPace } from '../../src/oidc/device-polling.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { answerDeviceCode } from '../helpers/device-approval.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
-import { missing } from '../helpers/services.ts';
+import { redisAvailable } from '../helpers/services.ts';
 
 const testRedisUrl = process.env.GATEHOUSE_TEST_REDIS_PACE ?? 'redis://127.0.0.1:6379/9';
 const second = 1000;
@@ -49,19 +49,6 @@ function keptLogger(): { logger: Logger; lines: Array<{ level: number; msg: stri
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 const warnings = (lines: Array<{ level: number; msg: string }>) => lines.filter((l) => l.level === 40 && l.msg.startsWith('device polling pace'));
-
-async function redisAvailable(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch (err) {
-    return missing('Redis', `${url}: ${err instanceof Error ? err.message : String(err)}; apt-get install -y redis-server`);
-  } finally {
-    probe.disconnect();
-  }
-}
 
 const hashOf = (deviceCode: string) => createHash('sha256').update(deviceCode).digest('base64url');
 
