@@ -13,7 +13,7 @@ import type { Audit } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db, DbOrTrx } from '../db/knex.ts';
 import { findDeviceToken, insertDeviceToken, listDeviceTokens, revokeDeviceToken, takeDeviceTokenUse, type DeviceTokenRow } from '../db/repos/device-tokens.ts';
-import { upsertModel } from '../db/repos/oidc-models.ts';
+import { modelRow, upsertModel } from '../db/repos/oidc-models.ts';
 import { findRegisteredClientByManufacturerId, insertRegisteredClient } from '../db/repos/registration.ts';
 import { withTransaction, withWriteTransaction } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
@@ -188,17 +188,7 @@ export class DeviceEnrollment {
           client_secret_expires_at: 0,
           ...(typeof template?.scope === 'string' ? { scope: template.scope } : {}),
         };
-        await upsertModel(trx, {
-          kind: 'Client',
-          id: clientId,
-          payload: JSON.stringify(metadata),
-          grant_id: null,
-          user_code: null,
-          uid: null,
-          account_id: null,
-          expires_at: null,
-          consumed_at: null,
-        });
+        await upsertModel(trx, modelRow('Client', clientId, JSON.stringify(metadata)));
         await this.audit.record(trx, {
           actor,
           action: 'device.enrolled',

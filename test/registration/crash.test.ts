@@ -22,7 +22,7 @@ import { migrateLatest } from '../../src/db/migrate.ts';
 import { countRegisteredClients, insertRegisteredClient, takeRegistrationTokenUse } from '../../src/db/repos/registration.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { randomId } from '../../src/lib/secrets.ts';
-import { upsertModel } from '../../src/db/repos/oidc-models.ts';
+import { modelRow, upsertModel } from '../../src/db/repos/oidc-models.ts';
 import { adapterFactory } from '../../src/oidc/adapter.ts';
 import { reservationBoundMs } from '../../src/registration/registrar.ts';
 import { binPath, childEnv, cliTimeouts, type CliWorkspace, databaseYaml, freePort, writeWorkspace } from '../cli/gatehouse.ts';
@@ -98,17 +98,7 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
         response_types: [],
         redirect_uris: [],
       };
-      await upsertModel(gh.db, {
-        kind: 'Client',
-        id: clientId,
-        payload: JSON.stringify(payload),
-        grant_id: null,
-        user_code: null,
-        uid: null,
-        account_id: null,
-        expires_at: null,
-        consumed_at: null,
-      });
+      await upsertModel(gh.db, modelRow('Client', clientId, JSON.stringify(payload)));
     }
     return clientId;
   }

@@ -126,7 +126,7 @@ function deviceTokenRow(over: Partial<devices.DeviceTokenRow> = {}): devices.Dev
   };
 }
 function modelRow(kind: string, over: Partial<models.OidcModelRow> = {}): models.OidcModelRow {
-  return { kind, id: uniq(kind), payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null, ...over };
+  return models.modelRow(kind, uniq(kind), '{}', over);
 }
 
 describe.each(databaseKinds)('repositories on %s', (kind) => {

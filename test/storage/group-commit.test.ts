@@ -48,7 +48,7 @@ let serial = 0;
 const uniq = (prefix: string) => `${prefix}-${++serial}`;
 
 function modelRow(kind: string, over: Partial<models.OidcModelRow> = {}): models.OidcModelRow {
-  return { kind, id: uniq(kind), payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null, ...over };
+  return models.modelRow(kind, uniq(kind), '{}', over);
 }
 
 function clientRow(over: Partial<reg.RegisteredClientRow> = {}): reg.RegisteredClientRow {

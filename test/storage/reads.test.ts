@@ -11,22 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase } from '../../src/db/flavor.ts';
 import { createKnex, type Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { findModel, upsertModel, type OidcModelRow } from '../../src/db/repos/oidc-models.ts';
+import { findModel, modelRow, upsertModel, type OidcModelRow } from '../../src/db/repos/oidc-models.ts';
 import { withTransaction, withWriteTransaction } from '../../src/db/transaction.ts';
 import { createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase } from '../helpers/databases.ts';
 
 let serial = 0;
-const row = (): OidcModelRow => ({
-  kind: 'AccessToken',
-  id: `read-${++serial}`,
-  payload: JSON.stringify({ n: serial }),
-  grant_id: null,
-  user_code: null,
-  uid: null,
-  account_id: null,
-  expires_at: null,
-  consumed_at: null,
-});
+const row = (): OidcModelRow => modelRow('AccessToken', `read-${++serial}`, JSON.stringify({ n: serial }));
 
 describe.each(databaseKinds)('reads outside a transaction on %s', (kind: DatabaseKind) => {
   let database: TestDatabase;

@@ -20,6 +20,11 @@ export interface OidcModelRow {
   consumed_at: number | null;
 }
 
+/** A row of `oidc_model` with its kind, id and payload, the rest NULL unless given. */
+export function modelRow(kind: string, id: string, payload: string, over: Partial<OidcModelRow> = {}): OidcModelRow {
+  return { kind, id, payload, grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null, ...over };
+}
+
 const upsertSql = `insert into oidc_model (kind, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at)
   values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
   user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`;
