@@ -10,7 +10,8 @@
  *   open on it, else on a second, read-only connection to the same file: in
  *   WAL mode it sees every committed write and never waits for the writer.
  *   Both skip the pool. A `:memory:` database has no second connection (it
- *   would be another database), so its reads take the pool path.
+ *   would be another database), so its reads during a transaction take the
+ *   pool path (and wait for the transaction's end).
  * - Hot writes (`writePrepared`: tokens, sessions, consumed codes, limit
  *   counters) are committed in groups: every write asked for within one turn
  *   of the event loop runs in one transaction on that connection, and each
