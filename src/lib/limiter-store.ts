@@ -157,6 +157,8 @@ export class MemoryLimiterStore implements LimiterStore {
 export interface DatabaseStoreOptions {
   /** Expired rows are deleted every this many hits (of this instance). */
   pruneEvery?: number;
+  /** How long after its window ended a row is still kept (default 10 minutes), so a key that comes back updates its row instead of inserting a new one. */
+  keepEndedMs?: number;
   /**
    * Runs the counting statement (an upsert with RETURNING) and gives its rows;
    * by default through knex. The composition root passes the database's fast
@@ -170,6 +172,14 @@ export interface DatabaseStoreOptions {
 
 /** Expired rows are deleted every this many hits (of this instance). */
 const pruneEvery = 1000;
+/**
+ * Rows are deleted this long after their window ended, not at once: a key that
+ * comes back within it (a device polling every few seconds, the same IP) finds
+ * its row and counts from 1 again in place. Deleting at once made most hits of
+ * such keys an insert, and each prune a delete of those rows (a device poll's
+ * counting statement 11 µs against 5 µs, micro-benchmark).
+ */
+const keepEndedMs = 10 * 60 * 1000;
 
 /** A new key starts at 1; a live one counts on (renewing its end when asked); an ended one starts over. Two constant statements, prepared once. */
 const countStatementFor = (kept: string) => `insert into rate_limit (name, hits, ends_at) values (?, 1, ?)
@@ -239,7 +249,7 @@ export class DatabaseLimiterStore implements LimiterStore {
 
   private prune(now: number): void {
     this.pruning ??= this.db('rate_limit')
-      .where('ends_at', '<=', now)
+      .where('ends_at', '<=', now - (this.options.keepEndedMs ?? keepEndedMs))
       .delete()
       .catch(() => undefined)
       .finally(() => (this.pruning = undefined));

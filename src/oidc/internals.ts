@@ -136,9 +136,19 @@ export function replaceRequestBody(ctx: { req: KoaContextWithOIDC['req'] }, chun
   const original = ctx.req;
   if (!options.rest) original.headers['content-length'] = String(chunks.reduce((size, chunk) => size + chunk.length, 0));
   if (options.contentType) original.headers['content-type'] = options.contentType;
+  if (!options.rest) {
+    // The whole body is in hand: the original request itself (by prototype), readable again from `chunks` (no stream to build).
+    ctx.req = Object.create(original, {
+      readable: { value: true },
+      readableEncoding: { value: null },
+      iterator: { value: () => replay(chunks) },
+      [Symbol.asyncIterator]: { value: () => replay(chunks) },
+    }) as KoaContextWithOIDC['req'];
+    return;
+  }
   async function* body() {
     yield* chunks;
-    if (options.rest) for await (const chunk of original.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+    for await (const chunk of original.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
   }
   const stream = Readable.from(body(), { objectMode: false });
   ctx.req = Object.assign(stream, {
@@ -147,6 +157,20 @@ export function replaceRequestBody(ctx: { req: KoaContextWithOIDC['req'] }, chun
     url: original.url,
     socket: original.socket,
   }) as unknown as KoaContextWithOIDC['req'];
+}
+
+/** An async iterator over `chunks`, as `Readable.iterator()` gives one (what oidc-provider's body reader asks a request for). */
+function replay(chunks: Buffer[]): AsyncIterableIterator<Buffer> {
+  let next = 0;
+  const iterator: AsyncIterableIterator<Buffer> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next: () => Promise.resolve(next < chunks.length ? { value: chunks[next++]!, done: false } : { value: undefined, done: true }),
+    return: () => {
+      next = chunks.length;
+      return Promise.resolve({ value: undefined, done: true });
+    },
+  };
+  return iterator;
 }
 
 /**

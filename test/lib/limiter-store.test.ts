@@ -189,22 +189,32 @@ if (await redisAvailable(testRedisUrl)) {
 }
 
 describe.each(databaseKinds)('the database store on %s', (kind) => {
-  it('deletes the rows of ended windows from time to time (here every 3rd hit)', async () => {
+  it('deletes the rows of windows ended longer ago than keepEndedMs, from time to time (here every 3rd hit)', async () => {
     const db = await createTestDatabase(kind);
     const knex = createKnex(db.config);
     try {
       await migrateLatest(knex);
       const clock = movableClock();
-      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3 });
+      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3, keepEndedMs: minute });
       await store.incr('a', minute);
-      await store.incr('b', 2 * minute);
+      await store.incr('b', 10 * minute);
       expect(await store.rows()).toBe(2);
+      // a's window has just ended: its row is kept (a key that comes back updates it in place)...
       clock.advance(minute);
       await store.incr('c', minute);
       await store.close();
-      expect(await store.rows()).toBe(2);
+      expect(await store.rows()).toBe(3);
       expect(await store.peek('a')).toBeUndefined();
-      expect((await store.peek('b'))?.count).toBe(1);
+      // ...and counts from 1 again when it does.
+      expect((await store.incr('a', minute)).count).toBe(1);
+      // Once ended longer ago than keepEndedMs, rows go (a's and c's here; b's window still runs).
+      clock.advance(2 * minute + 1);
+      await store.incr('b', minute);
+      await store.incr('d', minute);
+      await store.close();
+      expect(await store.rows()).toBe(2);
+      expect((await store.peek('b'))?.count).toBe(2);
+      expect(await store.peek('c')).toBeUndefined();
     } finally {
       await closeDatabase(knex);
       await db.drop();
