@@ -1,5 +1,5 @@
 /** Random secrets, their hashes and constant-time comparison. No domain words here. */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /** A URL-safe secret with `bytes` of randomness (default 32 bytes = 256 bits). */
 export function randomSecret(bytes = 32): string {
@@ -21,7 +21,8 @@ export function newId(): string {
 
 /** SHA-256, hex: how secrets that are looked up (tokens, links) are stored. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  // One-shot: no Hash object per call (every registration and token lookup hashes).
+  return hash('sha256', value, 'hex');
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {

@@ -66,7 +66,7 @@ import { randomId, randomSecret, sha256 } from '../lib/secrets.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientDirectory } from './clients.ts';
 import { applyTemplateDefaults, checkTemplate, checkTrustedRedirects, isDeviceMetadata, parseTemplate, type Metadata } from './rules.ts';
-import { usedUp, type RegistrationTokens } from './tokens.ts';
+import { refusalOf, type RegistrationTokens } from './tokens.ts';
 
 export interface RegistrationRequest {
   /** RFC 7591 client metadata as sent. */
@@ -243,11 +243,9 @@ export class Registrar {
     await lockForCounting(trx, 'registration');
     const now = this.clock.now();
     if (tokenId && !(await takeRegistrationTokenUse(trx, tokenId, now))) {
+      // As `check` would refuse it now (its early answer may be up to a second old).
       const fresh = await findRegistrationToken(trx, tokenId);
-      throw new GatehouseError(
-        'registration.invalid_token',
-        fresh && fresh.uses >= fresh.max_clients ? usedUp(fresh) : 'this registration token can no longer be used',
-      );
+      throw (fresh && refusalOf(fresh, now)) ?? new GatehouseError('registration.invalid_token', 'this registration token can no longer be used');
     }
     const { maxClients } = this.options.registration.policies;
     if ((await countRegisteredClients(trx)) >= maxClients) {

@@ -29,9 +29,26 @@ export interface NewRegistrationToken {
   aclTokenId?: string | null;
 }
 
+/**
+ * How long a token's row, once read, answers `check` in this process: a
+ * registration's first read, asked by every registration with the same token.
+ * It only decides the early refusal; the use itself is taken by a conditional
+ * UPDATE in the client's transaction (Registrar.reserveIn), which sees the
+ * token as it is now (revoked, expired, used up: refused there with the same
+ * words). Rows that name an ACL token are not kept (deleting that ACL token
+ * changes them). Revoking through this process forgets the row at once.
+ */
+const recentMs = 1000;
+const maxRecent = 1000;
+
+type CheckedToken = RegistrationTokenRow & { parsedTemplate: RegistrationTemplate | null };
+
 const knownGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'implicit'];
 
 export class RegistrationTokens {
+  /** Rows read by `check` lately, by token hash (see `recentMs`). */
+  private readonly recent = new Map<string, { row: CheckedToken; until: number }>();
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -94,22 +111,41 @@ export class RegistrationTokens {
       const row = await this.get(id, trx);
       const now = this.clock.now();
       await revokeRegistrationToken(trx, id, now);
+      this.recent.delete(row.token_hash);
       await this.audit.record(trx, { actor, action: 'registration_token.revoked', subject: id });
       return { ...row, revoked_at: row.revoked_at ?? now };
     });
   }
 
   /** A presented token that can still register a client, or an `invalid_token` refusal saying why not. */
-  async check(token: string, db: DbOrTrx = this.db): Promise<RegistrationTokenRow & { parsedTemplate: RegistrationTemplate | null }> {
-    const row = token.length <= 200 ? await findRegistrationTokenByHash(db, sha256(token)) : undefined;
-    const refuse = (why: string) => new GatehouseError('registration.invalid_token', why);
-    if (!row) throw refuse('registration token not found');
-    const state = tokenState(row, this.clock.now());
-    if (state === 'revoked') throw refuse('this registration token has been revoked');
-    if (state === 'expired') throw refuse(`this registration token expired at ${new Date(row.expires_at ?? 0).toISOString()}`); // expired implies an expiry
-    if (state === 'used up') throw refuse(usedUp(row));
-    return { ...row, parsedTemplate: parseTemplate(row.template) };
+  async check(token: string, db: DbOrTrx = this.db): Promise<CheckedToken> {
+    const now = this.clock.now();
+    const tokenHash = token.length <= 200 ? sha256(token) : undefined;
+    const kept = tokenHash === undefined ? undefined : this.recent.get(tokenHash);
+    let row: CheckedToken | undefined = kept && kept.until > now ? kept.row : undefined;
+    if (!row && tokenHash !== undefined) {
+      const found = await findRegistrationTokenByHash(db, tokenHash);
+      row = found && { ...found, parsedTemplate: parseTemplate(found.template) };
+      if (row && row.acl_token_id === null) {
+        if (this.recent.size >= maxRecent) this.recent.clear();
+        this.recent.set(tokenHash, { row, until: now + recentMs });
+      }
+    }
+    if (!row) throw new GatehouseError('registration.invalid_token', 'registration token not found');
+    const refusal = refusalOf(row, now);
+    if (refusal) throw refusal;
+    return row;
   }
+}
+
+/** Why a registration token cannot register a client now (revoked, expired, used up), or undefined when it can. */
+export function refusalOf(row: Pick<RegistrationTokenRow, 'revoked_at' | 'expires_at' | 'uses' | 'max_clients'>, now: number): GatehouseError | undefined {
+  const refuse = (why: string) => new GatehouseError('registration.invalid_token', why);
+  const state = tokenState(row, now);
+  if (state === 'revoked') return refuse('this registration token has been revoked');
+  if (state === 'expired') return refuse(`this registration token expired at ${new Date(row.expires_at ?? 0).toISOString()}`); // expired implies an expiry
+  if (state === 'used up') return refuse(usedUp(row));
+  return undefined;
 }
 
 export const usedUp = (row: Pick<RegistrationTokenRow, 'max_clients'>) =>

@@ -307,6 +307,17 @@ describe.each(databaseKinds)('the registration endpoint on %s', (kind) => {
       // The same token still works while it has not expired.
       registered(await register(server.url, webMetadata(redirectUri), expiring.token));
     });
+
+    it('refuses a token revoked by another instance a moment after it registered here, saying so, and takes no use', async () => {
+      const { row, token } = await newToken();
+      registered(await register(server.url, webMetadata(redirectUri), token));
+      // Revoked straight in the shared database (another instance, the CLI): this server read the token a moment ago.
+      await server.gh.db('registration_token').where({ id: row.id }).update({ revoked_at: Date.now() });
+      const recordsBefore = await count(server.gh, 'registered_client');
+      expect(expectInvalidToken(await register(server.url, webMetadata(redirectUri), token))).toContain('revoked');
+      expect(await usesOf(server.gh, row.id)).toBe(1);
+      expect(await count(server.gh, 'registered_client')).toBe(recordsBefore);
+    });
   });
 
   describe('RFC 7592 client configuration', () => {
