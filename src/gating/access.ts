@@ -31,7 +31,7 @@ import {
   upsertPendingIdentity,
 } from '../db/repos/join-requests.ts';
 import { lockForStartup } from '../db/flavor.ts';
-import { withTransaction } from '../db/transaction.ts';
+import { withTransaction, withWriteTransaction } from '../db/transaction.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { Users } from '../identity/users.ts';
@@ -108,11 +108,12 @@ export class Gate {
    * yet are linked at the first authorization that needs it, in one
    * transaction and counted like a first login (one use, the link, the audit
    * record). The link row goes in first: of two requests racing for the same
-   * user, only the one that inserted it counts the use.
+   * user, only the one that inserted it counts the use. A write transaction
+   * (see admitFirstLogin): its work awaits nothing but its own statements.
    */
   private async linkUserToGlobalToken(userId: string, clientId: string): Promise<boolean> {
     const actor = `user:${userId}`;
-    const linked = await withTransaction(this.db, async (trx) => {
+    const linked = await withWriteTransaction(this.db, async (trx) => {
       const now = this.clock.now();
       const global = await systemGlobalToken(trx);
       if (!global || global.revoked_at !== null) return false;
@@ -138,11 +139,18 @@ export class Gate {
    * auto mode links it to the global token; manual mode needs a token (presented,
    * or made for this identity when its join request was approved). One
    * transaction: use counted, user + user_idp + user-token link created.
+   * A write transaction (../db/transaction.ts `withWriteTransaction`): on
+   * SQLite a savepoint of the group commit, holding the group's connection, so
+   * its work awaits nothing but statements on its own tx (metrics and the
+   * refusal's audit come after it); on PostgreSQL a knex transaction. Racing
+   * first logins of one identity: on SQLite the savepoints take turns (the
+   * later one finds the user), on PostgreSQL the later insert's unique
+   * violation (`already_exists`) fails it.
    */
   async admitFirstLogin(identity: Identity, client: GateClient, presented?: string): Promise<UserRow> {
     const actor = `${identity.connectorId}:${identity.subject}`;
     try {
-      const user = await withTransaction(this.db, async (trx) => {
+      const user = await withWriteTransaction(this.db, async (trx) => {
         const raced = await this.users.findByIdentity(trx, identity);
         if (raced) return this.users.recordLogin(raced, trx);
         if (this.mode === 'open') return this.users.createFromIdentity(trx, identity, actor, { signingIn: true });
@@ -159,11 +167,11 @@ export class Gate {
     }
   }
 
-  /** A known user without access to this client presents a token, or was approved for it. */
+  /** A known user without access to this client presents a token, or was approved for it (a write transaction, as admitFirstLogin). */
   async admitKnownUser(userId: string, client: GateClient, presented?: string): Promise<void> {
     const actor = `user:${userId}`;
     try {
-      await withTransaction(this.db, async (trx) => {
+      await withWriteTransaction(this.db, async (trx) => {
         if ((await userAccessToClient(trx, userId, client.id, this.clock.now())) !== undefined) return;
         const user = await findUser(trx, userId);
         if (!user || user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
@@ -324,7 +332,7 @@ export class Gate {
     });
   }
 
-  private async tokenFor(trx: DbOrTrx, identity: Identity, client: GateClient, presented?: string): Promise<AclTokenRow> {
+  private async tokenFor(trx: DbOrTx, identity: Identity, client: GateClient, presented?: string): Promise<AclTokenRow> {
     if (presented) return this.aclTokens.check(trx, presented, client);
     const approved = await this.approvedToken(trx, identity, client);
     if (approved) return approved;
@@ -332,7 +340,7 @@ export class Gate {
   }
 
   /** The personal token made when this identity's join request was approved. */
-  private async approvedToken(trx: DbOrTrx, identity: Identity, client: GateClient): Promise<AclTokenRow | undefined> {
+  private async approvedToken(trx: DbOrTx, identity: Identity, client: GateClient): Promise<AclTokenRow | undefined> {
     for (const request of await findApprovedUnredeemed(trx, identity.connectorId, identity.subject, client.id)) {
       const token = request.acl_token_id ? await findAclToken(trx, request.acl_token_id) : undefined;
       if (token && token.revoked_at === null && (await markJoinRequestRedeemed(trx, request.id, this.clock.now()))) return token;
@@ -340,7 +348,7 @@ export class Gate {
     return undefined;
   }
 
-  private async redeem(trx: DbOrTrx, token: AclTokenRow, userId: string, client: GateClient, actor: string): Promise<void> {
+  private async redeem(trx: DbOrTx, token: AclTokenRow, userId: string, client: GateClient, actor: string): Promise<void> {
     if (!(await incrementAclTokenUses(trx, token.id, this.clock.now()))) {
       // Lost the race for the last use (or it lapsed a moment ago).
       throw new GatehouseError('acl_token.exhausted', 'This invitation has been used by the maximum number of people.');
@@ -349,7 +357,7 @@ export class Gate {
     await this.audit.record(trx, { actor, action: 'gate.allowed', subject: client.id, details: { aclToken: token.id, user: userId } });
   }
 
-  private async globalToken(trx: DbOrTrx): Promise<AclTokenRow> {
+  private async globalToken(trx: DbOrTx): Promise<AclTokenRow> {
     const global = await systemGlobalToken(trx);
     if (!global) throw new GatehouseError('access.token_required', 'Sign-ups are not open yet: the server has not finished starting. Try again in a moment.');
     return global;

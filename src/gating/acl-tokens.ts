@@ -174,7 +174,7 @@ export class AclTokens {
    * Checks a presented invitation for one client, without using it. The messages
    * are the ones people see (SPEC 3, rule 11).
    */
-  async check(db: DbOrTrx, token: string, client: { id: string; name: string } | undefined): Promise<AclTokenRow> {
+  async check(db: DbOrTx, token: string, client: { id: string; name: string } | undefined): Promise<AclTokenRow> {
     const row = token.length <= 200 ? await findAclTokenByHash(db, sha256(token.trim())) : undefined;
     const now = this.clock.now();
     if (!row) throw new GatehouseError('acl_token.not_found', 'This invitation was not found. Check that you copied the whole link or code.');

@@ -26,7 +26,7 @@ import {
   type UserRow,
   type UserStatus,
 } from '../db/repos/users.ts';
-import { withTransaction } from '../db/transaction.ts';
+import { withTransaction, type DbOrTx } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { newId } from '../lib/secrets.ts';
@@ -47,7 +47,7 @@ export class Users {
   ) {}
 
   /** The user an identity belongs to, if it has logged in before. */
-  async findByIdentity(db: DbOrTrx, identity: Identity): Promise<UserRow | undefined> {
+  async findByIdentity(db: DbOrTx, identity: Identity): Promise<UserRow | undefined> {
     const link = await findUserIdp(db, identity.connectorId, identity.subject);
     return link ? findUser(db, link.user_id) : undefined;
   }
@@ -57,7 +57,7 @@ export class Users {
    * `signingIn`: a first login, recorded as a login like every later one; an
    * admin-made user has not signed in yet.
    */
-  async createFromIdentity(trx: DbOrTrx, identity: Identity, actor: string, options: { signingIn?: boolean } = {}): Promise<UserRow> {
+  async createFromIdentity(trx: DbOrTx, identity: Identity, actor: string, options: { signingIn?: boolean } = {}): Promise<UserRow> {
     const now = this.clock.now();
     const user: UserRow = {
       id: newId(),
@@ -116,7 +116,7 @@ export class Users {
   }
 
   /** A known user completed a login: refused when disabled, else the login time is kept. */
-  async recordLogin(user: UserRow, db: DbOrTrx = this.db): Promise<UserRow> {
+  async recordLogin(user: UserRow, db: DbOrTx = this.db): Promise<UserRow> {
     if (user.status !== 'active') throw new GatehouseError('auth.user_disabled', 'This account has been disabled. Contact your administrator.');
     const now = this.clock.now();
     await updateUser(db, user.id, { last_login_at: now });

@@ -46,11 +46,13 @@ export async function insertAclToken(db: DbOrTrx, row: AclTokenRow): Promise<voi
   await insertUnique(db('acl_token').insert(row), `ACL token ${row.id}`);
 }
 
-export async function findAclToken(db: DbOrTrx, id: string): Promise<AclTokenRow | undefined> {
+export async function findAclToken(db: DbOrTx, id: string): Promise<AclTokenRow | undefined> {
+  if (db instanceof SqliteTx) return plainAclToken(db.get<AclTokenRow>('select * from acl_token where id = ? limit 1', id));
   return plainAclToken(await db('acl_token').where({ id }).first());
 }
 
-export async function findAclTokenByHash(db: DbOrTrx, tokenHash: string): Promise<AclTokenRow | undefined> {
+export async function findAclTokenByHash(db: DbOrTx, tokenHash: string): Promise<AclTokenRow | undefined> {
+  if (db instanceof SqliteTx) return plainAclToken(db.get<AclTokenRow>('select * from acl_token where token_hash = ? limit 1', tokenHash));
   return plainAclToken(await db('acl_token').where({ token_hash: tokenHash }).first());
 }
 
@@ -64,7 +66,15 @@ export async function listAclTokens(db: DbOrTrx): Promise<AclTokenRow[]> {
 }
 
 /** Takes one use if one is left and the token is alive; true only for the caller that got it. */
-export async function incrementAclTokenUses(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+export async function incrementAclTokenUses(db: DbOrTx, id: string, now: number): Promise<boolean> {
+  if (db instanceof SqliteTx)
+    return (
+      db.run(
+        'update acl_token set uses = uses + 1 where id = ? and revoked_at is null and (expires_at is null or expires_at > ?) and (max_users = 0 or uses < max_users)',
+        id,
+        now,
+      ) === 1
+    );
   const changed = await db('acl_token')
     .where({ id })
     .whereNull('revoked_at')
@@ -112,7 +122,12 @@ export async function linkAclTokenToClientToken(db: DbOrTx, aclTokenId: string, 
     .ignore();
 }
 
-export async function clientTokensOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<ClientTokenRow[]> {
+export async function clientTokensOfAclToken(db: DbOrTx, aclTokenId: string): Promise<ClientTokenRow[]> {
+  if (db instanceof SqliteTx)
+    return db.all(
+      'select client_token.* from client_token inner join acl_token_client_token on client_token.id = acl_token_client_token.client_token_id where acl_token_client_token.acl_token_id = ? order by client_token.client_id',
+      aclTokenId,
+    );
   return db('client_token')
     .join('acl_token_client_token', 'client_token.id', 'acl_token_client_token.client_token_id')
     .where('acl_token_client_token.acl_token_id', aclTokenId)
@@ -120,12 +135,18 @@ export async function clientTokensOfAclToken(db: DbOrTrx, aclTokenId: string): P
     .orderBy('client_token.client_id');
 }
 
-export async function linkUserToAclToken(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<void> {
+export async function linkUserToAclToken(db: DbOrTx, userId: string, aclTokenId: string, now: number): Promise<void> {
+  if (db instanceof SqliteTx) {
+    db.insert('user_acl_token', { user_id: userId, acl_token_id: aclTokenId, created_at: now }, 'on conflict (user_id, acl_token_id) do nothing');
+    return;
+  }
   await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now }).onConflict(['user_id', 'acl_token_id']).ignore();
 }
 
 /** Links a user to a token unless already linked; true only for the caller whose row went in (the race winner). */
-export async function linkUserToAclTokenOnce(db: DbOrTrx, userId: string, aclTokenId: string, now: number): Promise<boolean> {
+export async function linkUserToAclTokenOnce(db: DbOrTx, userId: string, aclTokenId: string, now: number): Promise<boolean> {
+  if (db instanceof SqliteTx)
+    return db.insert('user_acl_token', { user_id: userId, acl_token_id: aclTokenId, created_at: now }, 'on conflict (user_id, acl_token_id) do nothing') === 1;
   const rows: unknown[] = await db('user_acl_token')
     .insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now })
     .onConflict(['user_id', 'acl_token_id'])
@@ -155,17 +176,27 @@ export async function usersOfAclToken(db: DbOrTrx, aclTokenId: string): Promise<
  * client token's expiry. Returns the latest such expiry (null = never) or
  * undefined when there is no access.
  */
-export async function userAccessToClient(db: DbOrTrx, userId: string, clientId: string, now: number): Promise<{ expiresAt: number | null } | undefined> {
-  const rows: { client_expires: number | null }[] = await db('user_acl_token as u')
-    .join('acl_token as a', 'a.id', 'u.acl_token_id')
-    .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
-    .join('client_token as c', 'c.id', 'l.client_token_id')
-    .where('u.user_id', userId)
-    .andWhere('c.client_id', clientId)
-    .whereNull('a.revoked_at')
-    .whereNull('c.revoked_at')
-    .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
-    .select('c.expires_at as client_expires');
+export async function userAccessToClient(db: DbOrTx, userId: string, clientId: string, now: number): Promise<{ expiresAt: number | null } | undefined> {
+  const rows: { client_expires: number | null }[] =
+    db instanceof SqliteTx
+      ? db.all(
+          'select c.expires_at as client_expires from user_acl_token as u inner join acl_token as a on a.id = u.acl_token_id' +
+            ' inner join acl_token_client_token as l on l.acl_token_id = a.id inner join client_token as c on c.id = l.client_token_id' +
+            ' where u.user_id = ? and c.client_id = ? and a.revoked_at is null and c.revoked_at is null and (c.expires_at is null or c.expires_at > ?)',
+          userId,
+          clientId,
+          now,
+        )
+      : await db('user_acl_token as u')
+          .join('acl_token as a', 'a.id', 'u.acl_token_id')
+          .join('acl_token_client_token as l', 'l.acl_token_id', 'a.id')
+          .join('client_token as c', 'c.id', 'l.client_token_id')
+          .where('u.user_id', userId)
+          .andWhere('c.client_id', clientId)
+          .whereNull('a.revoked_at')
+          .whereNull('c.revoked_at')
+          .andWhere((q) => q.whereNull('c.expires_at').orWhere('c.expires_at', '>', now))
+          .select('c.expires_at as client_expires');
   if (rows.length === 0) return undefined;
   const ends = rows.map((r) => r.client_expires);
   return { expiresAt: ends.includes(null) ? null : Math.max(...(ends as number[])) };

@@ -1,6 +1,8 @@
 /** Join requests, their single-use approval links, and identities waiting at the gate. */
 import { fastRead, insertUnique, lockRows } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
+import { SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export type JoinRequestStatus = 'pending' | 'approved' | 'denied' | 'expired';
 
@@ -66,7 +68,14 @@ export async function decideJoinRequest(
 }
 
 /** Approved, unredeemed requests of one identity for one client (let in at its next login). */
-export async function findApprovedUnredeemed(db: DbOrTrx, connectorId: string, subject: string, clientId: string): Promise<JoinRequestRow[]> {
+export async function findApprovedUnredeemed(db: DbOrTx, connectorId: string, subject: string, clientId: string): Promise<JoinRequestRow[]> {
+  if (db instanceof SqliteTx)
+    return db.all(
+      "select * from join_request where connector_id = ? and subject = ? and client_id = ? and status = 'approved' and redeemed_at is null and acl_token_id is not null order by decided_at",
+      connectorId,
+      subject,
+      clientId,
+    );
   return db('join_request')
     .where({ connector_id: connectorId, subject, client_id: clientId, status: 'approved' })
     .whereNull('redeemed_at')
@@ -74,7 +83,8 @@ export async function findApprovedUnredeemed(db: DbOrTrx, connectorId: string, s
     .orderBy('decided_at');
 }
 
-export async function markJoinRequestRedeemed(db: DbOrTrx, id: string, now: number): Promise<boolean> {
+export async function markJoinRequestRedeemed(db: DbOrTx, id: string, now: number): Promise<boolean> {
+  if (db instanceof SqliteTx) return db.run('update join_request set redeemed_at = ? where id = ? and redeemed_at is null', now, id) === 1;
   return (await db('join_request').where({ id }).whereNull('redeemed_at').update({ redeemed_at: now })) === 1;
 }
 

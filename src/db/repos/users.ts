@@ -1,6 +1,8 @@
 /** `user`, `user_idp`, local accounts and e-mail verifications. Plain rows, no policy. */
 import { fastRead, fastWrite, insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
+import { SqliteTx } from '../sqlite-statements.ts';
+import type { DbOrTx } from '../transaction.ts';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -35,11 +37,19 @@ function toUser(row: (Omit<UserRow, 'email_verified'> & { email_verified: boolea
   return row && { ...row, email_verified: Boolean(row.email_verified) };
 }
 
-export async function insertUser(db: DbOrTrx, row: UserRow): Promise<void> {
-  await insertUnique(db('user').insert(row), 'user');
+export async function insertUser(db: DbOrTx, row: UserRow): Promise<void> {
+  await insertUnique(
+    db instanceof SqliteTx
+      ? Promise.resolve().then(() => void db.insert('"user"', row))
+      : db('user')
+          .insert(row)
+          .then(() => undefined),
+    'user',
+  );
 }
 
-export async function findUser(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
+export async function findUser(db: DbOrTx, id: string): Promise<UserRow | undefined> {
+  if (db instanceof SqliteTx) return toUser(db.get('select * from "user" where id = ? limit 1', id));
   const fast = await fastRead<UserRow>(db, 'select * from "user" where id = ? limit 1', id);
   return toUser(fast ? fast[0] : await db('user').where({ id }).first());
 }
@@ -59,7 +69,13 @@ export async function countUsers(db: DbOrTrx): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-export async function updateUser(db: DbOrTrx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
+export async function updateUser(db: DbOrTx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
+  if (db instanceof SqliteTx) {
+    const columns = Object.keys(patch).filter((k) => (patch as Record<string, unknown>)[k] !== undefined);
+    if (columns.length === 0) throw new Error('updateUser: nothing to update');
+    const values = columns.map((c) => (patch as Record<string, unknown>)[c]);
+    return db.run(`update "user" set ${columns.map((c) => `${c} = ?`).join(', ')} where id = ?`, ...values, id) === 1;
+  }
   // The sign-in's own write (last_login_at): committed with the others of the moment on SQLite.
   if (Object.keys(patch).length === 1 && patch.last_login_at !== undefined) {
     const changed = await fastWrite(db, 'update "user" set last_login_at = ? where id = ?', patch.last_login_at, id);
@@ -72,17 +88,26 @@ export async function deleteUser(db: DbOrTrx, id: string): Promise<boolean> {
   return (await db('user').where({ id }).delete()) === 1;
 }
 
-export async function insertUserIdp(db: DbOrTrx, row: UserIdpRow): Promise<void> {
-  await insertUnique(db('user_idp').insert(row), `identity ${row.connector_id}/${row.subject}`);
+export async function insertUserIdp(db: DbOrTx, row: UserIdpRow): Promise<void> {
+  await insertUnique(
+    db instanceof SqliteTx
+      ? Promise.resolve().then(() => void db.insert('user_idp', row))
+      : db('user_idp')
+          .insert(row)
+          .then(() => undefined),
+    `identity ${row.connector_id}/${row.subject}`,
+  );
 }
 
-export async function findUserIdp(db: DbOrTrx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
+export async function findUserIdp(db: DbOrTx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
+  if (db instanceof SqliteTx) return db.get('select * from user_idp where connector_id = ? and subject = ? limit 1', connectorId, subject);
   const fast = await fastRead<UserIdpRow>(db, 'select * from user_idp where connector_id = ? and subject = ? limit 1', connectorId, subject);
   if (fast) return fast[0];
   return db('user_idp').where({ connector_id: connectorId, subject }).first();
 }
 
-export async function listUserIdps(db: DbOrTrx, userId: string): Promise<UserIdpRow[]> {
+export async function listUserIdps(db: DbOrTx, userId: string): Promise<UserIdpRow[]> {
+  if (db instanceof SqliteTx) return db.all('select * from user_idp where user_id = ? order by created_at', userId);
   return db('user_idp').where({ user_id: userId }).orderBy('created_at');
 }
 
