@@ -34,11 +34,19 @@ const revokeGrantOnLostRace = new Set(['AuthorizationCode', 'DeviceCode', 'Backc
 const guarded = <T>(work: () => Promise<T>): Promise<T> => reportingOutages(work)();
 
 /**
- * Writes that must commit with one of oidc-provider's stores, or undefined
- * (registration/registrar.ts `storeWork`: a registration's reservation goes
- * with its client). A GatehouseError from them refuses the store.
+ * What the adapter does with one of oidc-provider's stores
+ * (registration/registrar.ts `storeWork`), given the store's own write:
+ * undefined, write it alone; a function, run it in the same transaction as the
+ * write (a GatehouseError from it refuses the store); `'held'`, write nothing
+ * now: the caller keeps `write` and runs it in a later store's transaction (a
+ * registration's client goes with its registration access token).
  */
-export type StoreWork = (model: string, id: string, payload: AdapterPayload) => ((tx: Tx) => Promise<void>) | undefined;
+export type StoreWork = (
+  model: string,
+  id: string,
+  payload: AdapterPayload,
+  write: (tx: Tx) => Promise<void>,
+) => ((tx: Tx) => Promise<void>) | 'held' | undefined;
 
 /** A refusal of our own in a store: exposed to oidc-provider as a 400, so it is not its `server_error`; our caller answers it. */
 function refusal(err: unknown): unknown {
@@ -63,7 +71,8 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
         expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumed_at: null,
       };
-      const work = storeWork?.(this.name, id, payload);
+      const work = storeWork?.(this.name, id, payload, (tx) => upsertModel(tx, row));
+      if (work === 'held') return;
       if (!work) {
         await guarded(() => upsertModel(db, row));
         return;

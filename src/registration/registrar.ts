@@ -2,8 +2,8 @@
  * The life of a registered client around oidc-provider's registration
  * endpoint. Before oidc-provider validates and stores a client, `reserve`
  * checks the registration token and the policies (reads only); when
- * oidc-provider stores the client, its transaction (the adapter, through
- * `storeWork`) also takes a use of the token (a conditional UPDATE, so a count
+ * oidc-provider stores the client and its registration access token, their
+ * one transaction (the adapter, through `storeWork`) also takes a use of the token (a conditional UPDATE, so a count
  * is exact under concurrency), checks maxClients, records the client and gives
  * it its gating links. So a request oidc-provider refuses never holds a use.
  * `settle` undoes all of it when the registration did not end in a 201, or
@@ -11,11 +11,12 @@
  * disable, delete) and the approval links live here too. Depends on db, audit,
  * gating, mail, lib.
  *
- * Crashes: the record carries a state, 'reserved' → 'stored'. It is written
- * 'reserved' with the client and marked 'stored' with the client's
- * registration access token, oidc-provider's last store before the answer
- * (with the client's credentials) leaves. A record still 'reserved' after a
- * crash is therefore a registration nobody got credentials for:
+ * Crashes: a registration through oidc-provider is one transaction: the
+ * reservation, the client and its registration access token (oidc-provider's
+ * last store before the answer leaves with the client's credentials) commit
+ * together, the record written 'stored'. So a crash leaves all of it or none.
+ * A record in state 'reserved' (the use taken, the client maybe not) is what a
+ * crash of an earlier version could leave between its two commits:
  * `repairReservations` (at start-up and every minute, see http/server.ts)
  * removes those older than `reservationBoundMs`, with the client stored for
  * them, and gives their uses back. Every way out of 'reserved' is a
@@ -94,8 +95,10 @@ interface PendingRegistration {
   via: RegisteredClientRow['via'];
   actor: string;
   aclTokenId: string | null;
-  /** checked: nothing written yet; reserved: written with the client; stored: marked with its registration access token. */
-  state: 'checked' | 'reserved' | 'stored';
+  /** checked: nothing written yet; stored: written with the client and its registration access token. ('reserved' is a record written before the client was: only a crash of an older version leaves one.) */
+  state: 'checked' | 'stored';
+  /** oidc-provider's store of the client, held until its registration access token is stored (`storeWork`). */
+  client?: (tx: Tx) => Promise<void>;
   /** What refused the reservation when oidc-provider stored the client. */
   failure?: unknown;
 }
@@ -162,9 +165,10 @@ export class Registrar {
    * Everything checked before oidc-provider validates and stores the client
    * (reads only): the registration token, its template, the policies. The
    * reservation itself (a use of the token, the maxClients check, Gatehouse's
-   * record) is written in the same transaction as oidc-provider's store of
-   * the client (`storeWork`), after oidc-provider's validation: a request it
-   * refuses never holds a use, and a use is never taken without the client.
+   * record) is written in the same transaction as oidc-provider's stores of
+   * the client and its registration access token (`storeWork`), after
+   * oidc-provider's validation: a request it refuses never holds a use, and a
+   * use is never taken without the client.
    * Until `settle`, the reservation waits in this process's `pending`.
    */
   async reserve(request: RegistrationRequest): Promise<Reservation> {
@@ -204,33 +208,35 @@ export class Registrar {
   }
 
   /**
-   * The writes that go into the transaction of one of oidc-provider's stores
-   * (the adapter's upsert, oidc/adapter.ts), for a registration in `pending`:
-   * with the Client, the reservation (`reserveIn`); with its registration
-   * access token, the last store before the answer, the mark that the client
-   * was stored (crashes: see the module comment). Undefined for every other store.
+   * What the adapter does with one of oidc-provider's stores (oidc/adapter.ts)
+   * for a registration in `pending`: the client's store is held, and written
+   * with its registration access token, oidc-provider's last store before the
+   * answer leaves (with the client's credentials), in one transaction with the
+   * reservation (`reserveIn`). So a registration is all there or not at all,
+   * whatever crashes when; a refused reservation refuses that store, and the
+   * registration answers the refusal. Undefined for every other store.
    */
-  storeWork(model: string, id: string, payload: { clientId?: unknown }): ((tx: Tx) => Promise<void>) | undefined {
+  storeWork(model: string, id: string, payload: { clientId?: unknown }, write: (tx: Tx) => Promise<void>): ((tx: Tx) => Promise<void>) | 'held' | undefined {
     if (model === 'Client') {
       const pending = this.pending.get(id);
       if (pending?.state !== 'checked') return undefined;
+      pending.client = write;
+      return 'held';
+    }
+    if (model === 'RegistrationAccessToken' && typeof payload.clientId === 'string') {
+      const pending = this.pending.get(payload.clientId);
+      const client = pending?.client;
+      if (pending?.state !== 'checked' || !client) return undefined;
       return async (tx) => {
         try {
           await this.reserveIn(tx, pending);
-          pending.state = 'reserved';
+          await client(tx);
         } catch (err) {
           pending.failure = err;
           throw err;
         }
-      };
-    }
-    if (model === 'RegistrationAccessToken' && typeof payload.clientId === 'string') {
-      const pending = this.pending.get(payload.clientId);
-      if (pending?.state !== 'reserved') return undefined;
-      const clientId = payload.clientId;
-      return async (tx) => {
-        // False when slower than reservationBoundMs: the repair has undone it (settle then undoes the client too).
-        if (await markReservationStored(tx, clientId)) pending.state = 'stored';
+        // (Rolled back with the rest if the commit fails: then the store fails, settle finds nothing to undo.)
+        pending.state = 'stored';
       };
     }
     return undefined;
@@ -259,7 +265,7 @@ export class Registrar {
       disabled_reason: held,
       disabled_at: held ? now : null,
       created_at: now,
-      state: 'reserved',
+      state: 'stored',
     });
     if (pending.kind === 'application') {
       if (pending.aclTokenId) {

@@ -2,12 +2,13 @@
  * A crash never leaves a counted ghost (SPEC 5), on SQLite and PostgreSQL: the
  * real `gatehouse serve` is SIGKILLed in the middle of parallel registrations
  * with one counted token, several times, and restarted. A registration is a
- * reservation ('reserved': the use is taken) and then oidc-provider's store of
- * the client, and only once the record says 'stored' does the answer leave. So
- * a record still 'reserved' after a crash is a registration nobody got
- * credentials for; the repair at start-up removes those older than its bound,
- * with any client stored for them, and gives their uses back. Deterministic
- * part: reservations built directly in the database (one without a client, one
+ * reservation (a use of the token, the record), the client and its
+ * registration access token in one transaction, the record written 'stored',
+ * and only after its commit does the answer leave. A record in state
+ * 'reserved' is what an earlier version could leave between two commits; the
+ * repair at start-up removes those older than its bound, with any client
+ * stored for them, and gives their uses back. Deterministic part:
+ * reservations built directly in the database (one without a client, one
  * whose client was stored just before the crash, one still in flight on
  * another instance) are settled by the next start. After all the kills, with
  * the clock past the bound, two
@@ -208,23 +209,35 @@ describe.each(databaseKinds)('registrations interrupted by a crash on %s', (kind
     expect(await realClients()).toBeLessThanOrEqual(acknowledged.length + kills * parallel);
   });
 
-  it('undoes a registration that outlived the bound: the repair gave its use back, so the client stored late does not stay', async () => {
+  it('writes a registration in one transaction with its registration access token: before that store nothing is written, so a repair finds nothing to undo', async () => {
     const before = await uses();
-    // oidc-provider's stores through the adapter, which writes the reservation with the client and marks it with the registration access token.
+    // oidc-provider's stores through the adapter: the client's is held, and written with its registration access token and the reservation.
     const Adapter = adapterFactory(gh.db, gh.clock, gh.registrar.storeWork.bind(gh.registrar));
     const reservation = await gh.registrar.reserve({ metadata: serviceMetadata(), token, sourceIp: '127.0.0.1', via: 'rfc7591' });
-    // Checked, nothing written yet: the use is taken with the client's store.
-    expect(await uses()).toBe(before);
     const payload = { client_id: reservation.clientId, client_secret: 'stored-0123456789', ...serviceMetadata() };
     await new Adapter('Client').upsert(reservation.clientId, payload, 0);
-    expect(await uses()).toBe(before + 1);
-    // The repair runs (an instance whose clock is past the bound) before oidc-provider got to store its registration access token.
-    expect((await later[0]!.registrar.repairReservations()).undone).toEqual([reservation.clientId]);
+    // Held: no use, no record, no client yet. A repair (an instance whose clock is past the bound) at this moment has nothing of it to undo.
     expect(await uses()).toBe(before);
-    await new Adapter('RegistrationAccessToken').upsert(randomId(), { clientId: reservation.clientId }, 0);
-    await expect(gh.registrar.settle(reservation, true)).rejects.toMatchObject({ code: 'overloaded' });
+    expect(await stateOf(reservation.clientId)).toBeUndefined();
     expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toEqual([]);
-    expect(await uses()).toBe(before);
+    expect((await later[0]!.registrar.repairReservations()).undone).toEqual([]);
+    await new Adapter('RegistrationAccessToken').upsert(randomId(), { clientId: reservation.clientId }, 0);
+    // All of it at once: the use, the record ('stored'), the client.
+    expect(await uses()).toBe(before + 1);
+    expect(await stateOf(reservation.clientId)).toBe('stored');
+    expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toHaveLength(1);
+    await gh.registrar.settle(reservation, true);
     expect(await uses()).toBe(await realClients());
+  });
+
+  it('writes nothing for a registration whose registration access token is never stored (oidc-provider failed in between)', async () => {
+    const before = await uses();
+    const Adapter = adapterFactory(gh.db, gh.clock, gh.registrar.storeWork.bind(gh.registrar));
+    const reservation = await gh.registrar.reserve({ metadata: serviceMetadata(), token, sourceIp: '127.0.0.1', via: 'rfc7591' });
+    await new Adapter('Client').upsert(reservation.clientId, { client_id: reservation.clientId, ...serviceMetadata() }, 0);
+    await gh.registrar.settle(reservation, false);
+    expect(await uses()).toBe(before);
+    expect(await stateOf(reservation.clientId)).toBeUndefined();
+    expect(await gh.db('oidc_model').where({ kind: 'Client', id: reservation.clientId })).toEqual([]);
   });
 });
