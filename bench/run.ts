@@ -29,7 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rotatingClientCount } from './fixtures.ts';
 import { startChildServer, type ChildServer } from './lib/child-server.ts';
-import { compare, compareTogether, type Servers } from './lib/compare.ts';
+import { compare, compareTogether, useMirroredPasses, type Servers } from './lib/compare.ts';
 import {
   summary,
   writeReport,
@@ -62,6 +62,8 @@ import { fullDurations, quickDurations, type Side, type TalliedWorkload } from '
 
 const quick = process.argv.includes('--quick');
 const durations = quick ? quickDurations : fullDurations;
+// Four shorter rounds per server in a full run (the mirrored order twice), two with --quick.
+useMirroredPasses(quick ? 1 : 2);
 const profileDir = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
 /** Concurrent login POSTs in the overload burst: past the hash queue (64 by default) and the hashes running, so some must get 503. */
 const burst = quick ? 120 : 300;

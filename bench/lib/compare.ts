@@ -1,8 +1,8 @@
 /**
  * Runs one workload against every server of a comparison in interleaved
  * rounds, in a mirrored order (in-memory baseline, durable baseline,
- * Gatehouse, [Gatehouse with 2 workers, twice,] Gatehouse, durable, in-memory:
- * drift in the machine's load then weighs on all alike), or several whose
+ * Gatehouse, [Gatehouse with 2 workers, twice,] Gatehouse, durable, in-memory,
+ * and that again: drift in the machine's load then weighs on all alike), or several whose
  * rounds alternate (`compareTogether`); combines each server's rounds and
  * turns them into a report row: Gatehouse's throughput against each baseline
  * (`ratio` against the in-memory one, `ratioDurable` against the durable one),
@@ -18,6 +18,17 @@ import { fmt } from './table.ts';
 
 /** The servers of one comparison, by side; `gatehouse` is always there, the others when given. */
 export type Servers = Partial<Record<Side, ChildServer>> & { gatehouse: ChildServer };
+
+/**
+ * How many times the mirrored order is run (each round then takes 1 / (2 ×
+ * passes) of a server's run length): more, shorter rounds spread the machine's
+ * drift over every server alike. The full run takes 2 (four rounds per server),
+ * `--quick` 1.
+ */
+let passes = 2;
+export function useMirroredPasses(n: number): void {
+  passes = Math.max(1, Math.floor(n));
+}
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -72,8 +83,8 @@ export async function compare(workload: Workload, servers: Servers): Promise<Wor
  */
 export async function compareTogether(workloads: Workload[], servers: Servers): Promise<WorkloadReport[]> {
   const present = allSides.filter((side) => servers[side]);
-  // Mirrored: every server gets one round in each half, the earlier ones first in the first half and last in the second.
-  const order: Side[] = [...present, ...[...present].reverse()];
+  // Mirrored: every server gets one round in each half, the earlier ones first in the first half and last in the second; `passes` times over.
+  const order: Side[] = Array.from({ length: passes }, () => [...present, ...[...present].reverse()]).flat();
   const runsOn = (workload: Workload, side: Side) => present.includes(side) && (!workload.sides || workload.sides.includes(side));
   const rows = workloads.map((w): WorkloadReport => ({
     name: w.name,
