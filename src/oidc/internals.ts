@@ -137,13 +137,17 @@ export function replaceRequestBody(ctx: { req: KoaContextWithOIDC['req'] }, chun
   if (!options.rest) original.headers['content-length'] = String(chunks.reduce((size, chunk) => size + chunk.length, 0));
   if (options.contentType) original.headers['content-type'] = options.contentType;
   if (!options.rest) {
-    // The whole body is in hand: the original request itself (by prototype), readable again from `chunks` (no stream to build).
-    ctx.req = Object.create(original, {
-      readable: { value: true },
-      readableEncoding: { value: null },
-      iterator: { value: () => replay(chunks) },
-      [Symbol.asyncIterator]: { value: () => replay(chunks) },
-    }) as KoaContextWithOIDC['req'];
+    // The whole body is in hand: what oidc-provider's body reader asks of a request, readable from `chunks` (no stream to build).
+    ctx.req = {
+      headers: original.headers,
+      method: original.method,
+      url: original.url,
+      socket: original.socket,
+      readable: true,
+      readableEncoding: null,
+      iterator: () => replay(chunks),
+      [Symbol.asyncIterator]: () => replay(chunks),
+    } as unknown as KoaContextWithOIDC['req'];
     return;
   }
   async function* body() {
