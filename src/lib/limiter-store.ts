@@ -155,8 +155,10 @@ export class MemoryLimiterStore implements LimiterStore {
 }
 
 export interface DatabaseStoreOptions {
-  /** Expired rows are deleted every this many hits (of this instance). */
+  /** Expired rows are deleted every this many hits (of this instance), at most once per `pruneIntervalMs`. */
   pruneEvery?: number;
+  /** The least time between two deletions of expired rows by this instance (default a minute; each reads the whole table). */
+  pruneIntervalMs?: number;
   /** How long after its window ended a row is still kept (default 10 minutes), so a key that comes back updates its row instead of inserting a new one. */
   keepEndedMs?: number;
   /**
@@ -170,8 +172,10 @@ export interface DatabaseStoreOptions {
   readStatement?: (sql: string, bindings: readonly unknown[]) => Promise<unknown>;
 }
 
-/** Expired rows are deleted every this many hits (of this instance). */
+/** Expired rows are deleted every this many hits (of this instance)... */
 const pruneEvery = 1000;
+/** ...and at most once a minute: the table has no index on `ends_at` (every hit moves it), so a deletion reads the whole table. */
+const pruneIntervalMs = 60_000;
 /**
  * Rows are deleted this long after their window ended, not at once: a key that
  * comes back within it (a device polling every few seconds, the same IP) finds
@@ -195,6 +199,7 @@ export class DatabaseLimiterStore implements LimiterStore {
   readonly kind = 'database' as const;
   private hits = 0;
   private pruning: Promise<unknown> | undefined;
+  private prunedAt = -Infinity;
 
   constructor(
     private readonly db: Knex,
@@ -248,7 +253,9 @@ export class DatabaseLimiterStore implements LimiterStore {
   }
 
   private prune(now: number): void {
-    this.pruning ??= this.db('rate_limit')
+    if (this.pruning || now - this.prunedAt < (this.options.pruneIntervalMs ?? pruneIntervalMs)) return;
+    this.prunedAt = now;
+    this.pruning = this.db('rate_limit')
       .where('ends_at', '<=', now - (this.options.keepEndedMs ?? keepEndedMs))
       .delete()
       .catch(() => undefined)

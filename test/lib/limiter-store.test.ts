@@ -195,7 +195,7 @@ describe.each(databaseKinds)('the database store on %s', (kind) => {
     try {
       await migrateLatest(knex);
       const clock = movableClock();
-      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3, keepEndedMs: minute });
+      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3, keepEndedMs: minute, pruneIntervalMs: 0 });
       await store.incr('a', minute);
       await store.incr('b', 10 * minute);
       expect(await store.rows()).toBe(2);
@@ -215,6 +215,33 @@ describe.each(databaseKinds)('the database store on %s', (kind) => {
       expect(await store.rows()).toBe(2);
       expect((await store.peek('b'))?.count).toBe(2);
       expect(await store.peek('c')).toBeUndefined();
+    } finally {
+      await closeDatabase(knex);
+      await db.drop();
+    }
+  });
+});
+
+describe.each(databaseKinds)('the database store on %s, pruning', (kind) => {
+  it('deletes ended rows at most once per pruneIntervalMs (each deletion reads the whole table)', async () => {
+    const db = await createTestDatabase(kind);
+    const knex = createKnex(db.config);
+    try {
+      await migrateLatest(knex);
+      const clock = movableClock();
+      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 1, keepEndedMs: 0 });
+      await store.incr('a', 10_000);
+      await store.close();
+      clock.advance(20_000);
+      await store.incr('b', 10_000);
+      await store.close();
+      // a's window ended 10 s ago, but the last deletion was 20 s ago: not yet.
+      expect(await store.rows()).toBe(2);
+      clock.advance(41_000);
+      await store.incr('c', 10_000);
+      await store.close();
+      expect(await store.rows()).toBe(1);
+      expect((await store.peek('c'))?.count).toBe(1);
     } finally {
       await closeDatabase(knex);
       await db.drop();
