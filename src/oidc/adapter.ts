@@ -18,7 +18,9 @@ import {
   findClientModel,
   findModel,
   findModelBy,
+  findModelState,
   upsertModel,
+  type ModelState,
   type OidcModelRow,
 } from '../db/repos/oidc-models.ts';
 import { withWriteTransaction, type Tx } from '../db/transaction.ts';
@@ -96,7 +98,7 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
         if (row?.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
         return this.load(row);
       }
-      return this.load(await guarded(() => findModel(db, this.name, id)));
+      return this.load(await guarded(() => findModelState(db, this.name, id)));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -122,7 +124,7 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
       await guarded(() => destroyByGrantId(db, grantId));
     }
 
-    private load(row: OidcModelRow | undefined): AdapterPayload | undefined {
+    private load(row: ModelState | undefined): AdapterPayload | undefined {
       if (!row) return undefined;
       // An expired device code is still returned: oidc-provider then answers `expired_token` (RFC 8628 §3.5), not `invalid_grant`.
       if (row.expires_at !== null && row.expires_at <= clock.now() && !keepWhenExpired.has(this.name)) return undefined;

@@ -47,6 +47,19 @@ export async function findModel(db: DbOrTrx, kind: string, id: string): Promise<
   return db('oidc_model').where({ kind, id }).first();
 }
 
+/** What the adapter's find needs of a row (every device poll, token and session read): fewer columns to hand over. */
+export type ModelState = Pick<OidcModelRow, 'payload' | 'expires_at' | 'consumed_at'>;
+
+export async function findModelState(db: DbOrTrx, kind: string, id: string): Promise<ModelState | undefined> {
+  if (fast(db))
+    return readPrepared(
+      db as Db,
+      'select payload, expires_at, consumed_at from oidc_model where kind = ? and id = ?',
+      (s) => s.get(kind, id) as ModelState | undefined,
+    );
+  return db('oidc_model').where({ kind, id }).first('payload', 'expires_at', 'consumed_at');
+}
+
 /** A Client row with Gatehouse's hold on it (registered_client.disabled_at), in one query. */
 export async function findClientModel(db: DbOrTrx, id: string): Promise<(OidcModelRow & { disabled_at: number | null }) | undefined> {
   const sql = `select m.*, r.disabled_at as disabled_at from oidc_model m left join registered_client r on r.client_id = m.id where m.kind = 'Client' and m.id = ?`;
