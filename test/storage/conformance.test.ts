@@ -537,6 +537,7 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       await models.upsertModel(db, code);
       expect(await winners(parallel, () => models.consumeModel(db, 'AuthorizationCode', code.id, now))).toBe(1);
       expect(await models.findModel(db, 'AuthorizationCode', code.id)).toMatchObject({ consumed_at: now });
+      expect(await models.findModelState(db, 'AuthorizationCode', code.id)).toEqual({ payload: code.payload, expires_at: code.expires_at, consumed_at: now });
     });
 
     it('finds a client with Gatehouse’s hold on it, and lists the clients with web origins that are not held', async () => {
@@ -545,8 +546,9 @@ describe.each(databaseKinds)('repositories on %s', (kind) => {
       await models.upsertModel(db, open);
       await models.upsertModel(db, held);
       await reg.insertRegisteredClient(db, registeredClientRow({ client_id: held.id, disabled_reason: 'admin', disabled_at: now }));
-      expect(await models.findClientModel(db, open.id)).toEqual({ ...open, disabled_at: null });
-      expect(await models.findClientModel(db, held.id)).toEqual({ ...held, disabled_at: now });
+      const state = (row: typeof open) => ({ payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at });
+      expect(await models.findClientModel(db, open.id)).toEqual({ ...state(open), disabled_at: null });
+      expect(await models.findClientModel(db, held.id)).toEqual({ ...state(held), disabled_at: now });
       expect(await models.findClientModel(db, 'nobody')).toBeUndefined();
       const payloads = await clientPayloadsWithWebOrigins(db);
       expect(payloads).toContain(open.payload);

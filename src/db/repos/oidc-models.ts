@@ -60,11 +60,11 @@ export async function findModelState(db: DbOrTrx, kind: string, id: string): Pro
   return db('oidc_model').where({ kind, id }).first('payload', 'expires_at', 'consumed_at');
 }
 
-/** A Client row with Gatehouse's hold on it (registered_client.disabled_at), in one query. */
-export async function findClientModel(db: DbOrTrx, id: string): Promise<(OidcModelRow & { disabled_at: number | null }) | undefined> {
-  const sql = `select m.*, r.disabled_at as disabled_at from oidc_model m left join registered_client r on r.client_id = m.id where m.kind = 'Client' and m.id = ?`;
-  if (fast(db)) return readPrepared(db as Db, sql, (s) => s.get(id) as (OidcModelRow & { disabled_at: number | null }) | undefined);
-  const { rows } = (await db.raw(sql, [id])) as { rows: (OidcModelRow & { disabled_at: number | null })[] };
+/** A Client's state with Gatehouse's hold on it (registered_client.disabled_at), in one query. */
+export async function findClientModel(db: DbOrTrx, id: string): Promise<(ModelState & { disabled_at: number | null }) | undefined> {
+  const sql = `select m.payload, m.expires_at, m.consumed_at, r.disabled_at as disabled_at from oidc_model m left join registered_client r on r.client_id = m.id where m.kind = 'Client' and m.id = ?`;
+  if (fast(db)) return readPrepared(db as Db, sql, (s) => s.get(id) as (ModelState & { disabled_at: number | null }) | undefined);
+  const { rows } = (await db.raw(sql, [id])) as { rows: (ModelState & { disabled_at: number | null })[] };
   return rows[0];
 }
 
