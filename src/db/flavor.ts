@@ -108,14 +108,14 @@ export function usesFastPath(db: DbOrTrx): boolean {
  * on SQLite committed with the other writes of the same moment
  * (./sqlite-statements.ts), on PostgreSQL one statement. Gives the rows.
  */
-export async function writeReturning(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
+export function writeReturning(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
   if (usesFastPath(db))
     return writePrepared(db, sql, (statement) => {
       if (statement.reader) return statement.all(...bindings);
       statement.run(...bindings);
       return [];
     });
-  return ((await db.raw(sql, [...bindings] as Knex.RawBinding[])) as { rows: unknown[] }).rows;
+  return db.raw(sql, [...bindings] as Knex.RawBinding[]).then((result) => (result as { rows: unknown[] }).rows);
 }
 
 /**

@@ -27,7 +27,7 @@ import { withWriteTransaction, type Tx } from '../db/transaction.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import { currentRoute } from './internals.ts';
-import { reportingOutages } from './unavailable.ts';
+import { asProviderError, reportingOutages } from './unavailable.ts';
 
 const keepWhenExpired = new Set(['DeviceCode']);
 const managementRoutes = new Set(['client', 'client_update', 'client_delete']);
@@ -76,7 +76,12 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
       const work = storeWork?.(this.name, id, payload, (tx) => upsertModel(tx, row));
       if (work === 'held') return;
       if (!work) {
-        await guarded(() => upsertModel(db, row));
+        // (guarded inlined on the hot paths: no closure and no extra async frame per store or find.)
+        try {
+          await upsertModel(db, row);
+        } catch (err) {
+          throw asProviderError(err);
+        }
         return;
       }
       await guarded(async () => {
@@ -92,13 +97,20 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.name === 'Client') {
-        const row = await guarded(() => findClientModel(db, id));
-        // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
-        if (row?.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
-        return this.load(row);
+      let row: ModelState | undefined;
+      try {
+        if (this.name === 'Client') {
+          const client = await findClientModel(db, id);
+          // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
+          if (client?.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
+          row = client;
+        } else {
+          row = await findModelState(db, this.name, id);
+        }
+      } catch (err) {
+        throw asProviderError(err);
       }
-      return this.load(await guarded(() => findModelState(db, this.name, id)));
+      return this.load(row);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
