@@ -16,7 +16,7 @@ import { interactionRoutes } from '../oidc/interactions/index.ts';
 import { passkeyInteractionRoutes } from '../oidc/interactions/passkey.ts';
 import { relyingPartyOf } from '../identity/mfa/passkeys.ts';
 import { registrationGuard } from '../oidc/registration.ts';
-import { PollingPace } from '../oidc/device-polling.ts';
+import { answerPendingPolls, PollingPace } from '../oidc/device-polling.ts';
 import { publishedKeys, type KeyRefresher } from '../oidc/key-refresh.ts';
 import { LocalConnector } from '../identity/connectors/local.ts';
 import { csrf } from './middleware/csrf.ts';
@@ -206,6 +206,8 @@ function issuerApp(gh: Gatehouse, site: IssuerSite, limits: RateLimits, wrongCod
   for (const middleware of site.before ?? []) ours.use(middleware);
   if (config.registration.enabled)
     ours.use(registrationGuard({ registrar: gh.registrar, provider, path: site.registrationPath ?? '/reg', statuses: httpStatus }));
+  // Last before the provider (after the Keycloak realm's own token rewriting): pending device polls answered without it.
+  ours.use(answerPendingPolls(provider, pace, new URL(provider.urlFor('token')).pathname.slice(base.length)));
   ours.use(mount(provider));
   return ours;
 }

@@ -36,7 +36,8 @@
 import { hash } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
-import { wrapGrantHandler } from './internals.ts';
+import { replaceRequestBody, wrapGrantHandler } from './internals.ts';
+import { readBody } from '../lib/json-body.ts';
 import type { LimiterStore } from '../lib/limiter-store.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -216,3 +217,84 @@ export class PollingPace {
 const hashOf = (deviceCode: string): string => hash('sha256', deviceCode, 'base64url');
 const paceKey = (hash: string, level: number): string => `device.pace:${hash}:${level}`;
 const slowDownsKey = (hash: string): string => `device.slowDowns:${hash}`;
+
+/** A poll's form is a few hundred bytes; anything longer goes to oidc-provider. */
+const shortcutBodyLimit = 4096;
+const pollParams = ['client_id', 'device_code', 'grant_type'];
+
+/**
+ * The answer to a pending device poll, given in front of oidc-provider (issue
+ * 14: the one request a device fleet sends most, thousands a second). Only a
+ * poll whose answer is certain is answered here: a form POST to the token
+ * endpoint with exactly `grant_type` (the device code grant), `client_id` and
+ * `device_code`, once each; no Authorization, DPoP or Origin header; a JSON
+ * answer accepted; a public client (`none`) allowed the grant, asking for no
+ * DPoP or certificate binding; a device code of that client, not expired,
+ * neither approved nor denied. Then, as oidc-provider's grant handler would
+ * (with the pace of `PollingPace.install` in front), the answer is
+ * `slow_down` or `authorization_pending`: the same status, JSON and
+ * Cache-Control, the same one pace count. Everything else (tokens issued,
+ * `expired_token`, `access_denied`, any error, a confidential client) goes on
+ * to oidc-provider with the body replayed. oidc-provider's `grant.error`
+ * event is not emitted for the polls answered here.
+ */
+export function answerPendingPolls(provider: Provider, pace: PollingPace, path: string): Middleware {
+  const pending = new errors.AuthorizationPending();
+  const slowDown = new errors.SlowDown();
+  const answer = (ctx: Parameters<Middleware>[0], err: { error: string; error_description?: string | undefined }) => {
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: err.error, error_description: err.error_description };
+    // The metrics' route label, as oidc-provider's router sets it.
+    (ctx as { _matchedRoute?: string })._matchedRoute = path;
+  };
+  const shortcut = async (ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> => {
+    const declared = Number(ctx.get('content-length'));
+    if (!(declared > 0 && declared <= shortcutBodyLimit)) return next();
+    const { chunks, complete } = await readBody(ctx.req.iterator({ destroyOnReturn: false }), shortcutBodyLimit, declared);
+    replaceRequestBody(ctx as unknown as Parameters<typeof replaceRequestBody>[0], chunks, complete ? {} : { rest: true });
+    if (!complete) return next();
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const keys = [...form.keys()].sort();
+    if (keys.length !== pollParams.length || keys.some((key, i) => key !== pollParams[i]) || form.get('grant_type') !== deviceCodeGrantType) return next();
+    const clientId = form.get('client_id') ?? '';
+    const deviceCode = form.get('device_code') ?? '';
+    let certain = false;
+    try {
+      const client = await provider.Client.find(clientId);
+      if (
+        client &&
+        client.clientAuthMethod === 'none' &&
+        client.grantTypeAllowed(deviceCodeGrantType) &&
+        !client.dpopBoundAccessTokens &&
+        !client.tlsClientCertificateBoundAccessTokens
+      ) {
+        const code = await provider.DeviceCode.find(deviceCode, { ignoreExpiration: true });
+        certain = Boolean(code && code.clientId === clientId && !code.isExpired && !code.accountId && !code.error);
+      }
+    } catch {
+      // A store that fails, a malformed code: oidc-provider answers it its own way.
+      certain = false;
+    }
+    if (!certain) return next();
+    try {
+      await pace.check(deviceCode);
+    } catch (err) {
+      if (!(err instanceof errors.SlowDown)) throw err;
+      answer(ctx, slowDown);
+      return undefined;
+    }
+    answer(ctx, pending);
+    return undefined;
+  };
+  return (ctx, next) =>
+    ctx.method === 'POST' &&
+    ctx.path === path &&
+    ctx.is('application/x-www-form-urlencoded') &&
+    !ctx.get('authorization') &&
+    !ctx.get('dpop') &&
+    !ctx.get('origin') &&
+    ctx.accepts('json', 'html') === 'json'
+      ? shortcut(ctx, next)
+      : next();
+}
