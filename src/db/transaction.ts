@@ -5,11 +5,9 @@
  * half-way when another process (the CLI) writes at the same time.
  */
 import type { Knex } from 'knex';
-import { beginDecision, usesFastPath } from './flavor.ts';
+import { beginDecision, insertUnique, usesFastPath } from './flavor.ts';
 import type { Db, DbOrTrx } from './knex.ts';
-import { writeTransaction, type SqliteTx } from './sqlite-statements.ts';
-
-export type { SqliteTx } from './sqlite-statements.ts';
+import { SqliteTx, writeTransaction } from './sqlite-statements.ts';
 
 /** Where a hot path's statements run: a knex transaction (PostgreSQL) or the SQLite group's (`withWriteTransaction`). */
 export type Tx = Knex.Transaction | SqliteTx;
@@ -33,4 +31,20 @@ export async function withTransaction<T>(db: Db, work: (trx: Knex.Transaction) =
 export async function withWriteTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   if (usesFastPath(db)) return writeTransaction(db, work);
   return withTransaction(db, work);
+}
+
+/**
+ * Inserts one row through either kind of transaction (or the database itself);
+ * a unique violation is answered as `already_exists` naming `what`. Table and
+ * column names are ours, never input.
+ */
+export function insertRow(db: DbOrTx, table: string, row: object, what: string): Promise<void> {
+  return insertUnique(
+    db instanceof SqliteTx
+      ? Promise.resolve().then(() => void db.insert(`"${table}"`, row))
+      : db(table)
+          .insert(row)
+          .then(() => undefined),
+    what,
+  );
 }

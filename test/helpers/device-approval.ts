@@ -52,3 +52,21 @@ export async function answerDeviceCode(issuer: string, userCode: string, decisio
   }
   throw new Error(`the device was not connected; last page at ${step.url}: ${html.slice(0, 500)}`);
 }
+
+export interface DeviceAuthorization {
+  device_code: string;
+  user_code: string;
+  interval: number;
+  expires_in: number;
+}
+
+/** The device's first request (RFC 8628 §3.1) at `base` (where the server listens) for the public client `clientId`; anything but a 200 throws. */
+export async function startDeviceAuthorization(base: string, clientId = 'tv'): Promise<DeviceAuthorization> {
+  const res = await fetch(`${base}/device/auth`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: clientId, scope: 'openid' }),
+  });
+  if (res.status !== 200) throw new Error(`device authorization at ${base}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as DeviceAuthorization;
+}

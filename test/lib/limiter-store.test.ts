@@ -13,7 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase } from '../../src/db/flavor.ts';
 import { createKnex, type Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { DatabaseLimiterStore, Limiter, MemoryLimiterStore, RedisLimiterStore, type LimiterStore } from '../../src/lib/limiter-store.ts';
+import {
+  DatabaseLimiterStore,
+  Limiter,
+  MemoryLimiterStore,
+  RedisLimiterStore,
+  type DatabaseStoreOptions,
+  type LimiterStore,
+} from '../../src/lib/limiter-store.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
 import { redisAvailable } from '../helpers/services.ts';
 
@@ -189,13 +196,22 @@ if (await redisAvailable(testRedisUrl)) {
 }
 
 describe.each(databaseKinds)('the database store on %s', (kind) => {
-  it('deletes the rows of windows ended longer ago than keepEndedMs, from time to time (here every 3rd hit)', async () => {
+  /** A store on a fresh migrated database with its own clock; the database goes when `work` is done. */
+  const withStore = async (options: DatabaseStoreOptions, work: (store: DatabaseLimiterStore, clock: ReturnType<typeof movableClock>) => Promise<void>) => {
     const db = await createTestDatabase(kind);
     const knex = createKnex(db.config);
     try {
       await migrateLatest(knex);
       const clock = movableClock();
-      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 3, keepEndedMs: minute, pruneIntervalMs: 0 });
+      await work(new DatabaseLimiterStore(knex, clock, options), clock);
+    } finally {
+      await closeDatabase(knex);
+      await db.drop();
+    }
+  };
+
+  it('deletes the rows of windows ended longer ago than keepEndedMs, from time to time (here every 3rd hit)', () =>
+    withStore({ pruneEvery: 3, keepEndedMs: minute, pruneIntervalMs: 0 }, async (store, clock) => {
       await store.incr('a', minute);
       await store.incr('b', 10 * minute);
       expect(await store.rows()).toBe(2);
@@ -215,21 +231,10 @@ describe.each(databaseKinds)('the database store on %s', (kind) => {
       expect(await store.rows()).toBe(2);
       expect((await store.peek('b'))?.count).toBe(2);
       expect(await store.peek('c')).toBeUndefined();
-    } finally {
-      await closeDatabase(knex);
-      await db.drop();
-    }
-  });
-});
+    }));
 
-describe.each(databaseKinds)('the database store on %s, pruning', (kind) => {
-  it('deletes ended rows at most once per pruneIntervalMs (each deletion reads the whole table)', async () => {
-    const db = await createTestDatabase(kind);
-    const knex = createKnex(db.config);
-    try {
-      await migrateLatest(knex);
-      const clock = movableClock();
-      const store = new DatabaseLimiterStore(knex, clock, { pruneEvery: 1, keepEndedMs: 0 });
+  it('deletes ended rows at most once per pruneIntervalMs (each deletion reads the whole table)', () =>
+    withStore({ pruneEvery: 1, keepEndedMs: 0 }, async (store, clock) => {
       await store.incr('a', 10_000);
       await store.close();
       clock.advance(20_000);
@@ -242,11 +247,7 @@ describe.each(databaseKinds)('the database store on %s, pruning', (kind) => {
       await store.close();
       expect(await store.rows()).toBe(1);
       expect((await store.peek('c'))?.count).toBe(1);
-    } finally {
-      await closeDatabase(knex);
-      await db.drop();
-    }
-  });
+    }));
 });
 
 describe('the redis store without Redis', () => {

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless } from '../helpers/http-login.ts';
+import { startDeviceAuthorization } from '../helpers/device-approval.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
 const xsrfOf = (html: string) => /name="xsrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
@@ -28,15 +29,7 @@ describe('device codes', () => {
     await db?.drop();
   });
 
-  const startDevice = async () => {
-    const res = await fetch(`${server.url}/device/auth`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
-    });
-    expect(res.status).toBe(200);
-    return (await res.json()) as { device_code: string; user_code: string; interval: number; expires_in: number };
-  };
+  const startDevice = () => startDeviceAuthorization(server.url);
   const poll = async (deviceCode: string) => {
     const res = await fetch(`${server.url}/token`, {
       method: 'POST',

@@ -20,7 +20,7 @@ import type { Logger } from '../../src/lib/logger.ts';
 import { MemoryLimiterStore, RedisLimiterStore, type LimiterStore } from '../../src/lib/limiter-store.ts';
 import { PollingPace } from '../../src/oidc/device-polling.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { answerDeviceCode } from '../helpers/device-approval.ts';
+import { answerDeviceCode, startDeviceAuthorization } from '../helpers/device-approval.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 import { redisAvailable } from '../helpers/services.ts';
 
@@ -60,14 +60,8 @@ interface Instances {
 /** Where this instance itself listens (`url` is the issuer, the first instance's). */
 const at = (server: TestServer) => `http://127.0.0.1:${server.port}`;
 
-async function startDevice(server: TestServer) {
-  const res = await fetch(`${at(server)}/device/auth`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { device_code: string; user_code: string; interval: number };
+function startDevice(server: TestServer) {
+  return startDeviceAuthorization(at(server));
 }
 
 async function poll(server: TestServer, deviceCode: string): Promise<string | undefined> {

@@ -11,7 +11,7 @@
 import { Provider } from 'oidc-provider';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../helpers/databases.ts';
-import { answerDeviceCode } from '../helpers/device-approval.ts';
+import { answerDeviceCode, startDeviceAuthorization } from '../helpers/device-approval.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
 
 const grantType = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -32,15 +32,7 @@ describe.each(databaseKinds)('pending device polls answered in front of oidc-pro
     vi.restoreAllMocks();
   });
 
-  const startDevice = async () => {
-    const res = await fetch(`${server.url}/device/auth`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
-    });
-    expect(res.status).toBe(200);
-    return (await res.json()) as { device_code: string; user_code: string };
-  };
+  const startDevice = () => startDeviceAuthorization(server.url);
   const poll = async (deviceCode: string, extra: Record<string, string> = {}, accept = 'application/json') => {
     const res = await fetch(`${server.url}/token`, {
       method: 'POST',

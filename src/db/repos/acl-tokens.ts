@@ -6,7 +6,7 @@
 import { insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 import { SqliteTx } from '../sqlite-statements.ts';
-import type { DbOrTx } from '../transaction.ts';
+import { insertRow, type DbOrTx } from '../transaction.ts';
 
 export interface AclTokenRow {
   id: string;
@@ -89,14 +89,7 @@ export async function revokeAclToken(db: DbOrTrx, id: string, now: number): Prom
 }
 
 export async function insertClientToken(db: DbOrTx, row: ClientTokenRow): Promise<void> {
-  await insertUnique(
-    db instanceof SqliteTx
-      ? Promise.resolve().then(() => void db.insert('client_token', row))
-      : db('client_token')
-          .insert(row)
-          .then(() => undefined),
-    `client token ${row.id}`,
-  );
+  await insertRow(db, 'client_token', row, `client token ${row.id}`);
 }
 
 export async function findClientToken(db: DbOrTrx, id: string): Promise<ClientTokenRow | undefined> {

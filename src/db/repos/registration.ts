@@ -6,7 +6,7 @@
 import { insertUnique, usesFastPath } from '../flavor.ts';
 import type { Db, DbOrTrx } from '../knex.ts';
 import { readPrepared, SqliteTx } from '../sqlite-statements.ts';
-import type { DbOrTx } from '../transaction.ts';
+import { insertRow, type DbOrTx } from '../transaction.ts';
 
 export interface RegistrationTokenRow {
   id: string;
@@ -107,12 +107,10 @@ export async function revokeRegistrationToken(db: DbOrTrx, id: string, now: numb
 }
 
 export async function insertRegisteredClient(db: DbOrTx, row: RegisteredClientRow): Promise<void> {
-  await insertUnique(
-    db instanceof SqliteTx
-      ? Promise.resolve().then(() => void db.insert('registered_client', row))
-      : db('registered_client')
-          .insert(row)
-          .then(() => undefined),
+  await insertRow(
+    db,
+    'registered_client',
+    row,
     row.manufacturer_id ? `client ${row.client_id} or a device with manufacturer id ${row.manufacturer_id}` : `client ${row.client_id}`,
   );
 }

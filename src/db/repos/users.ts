@@ -2,7 +2,7 @@
 import { fastRead, fastWrite, insertUnique } from '../flavor.ts';
 import type { DbOrTrx } from '../knex.ts';
 import { SqliteTx } from '../sqlite-statements.ts';
-import type { DbOrTx } from '../transaction.ts';
+import { insertRow, type DbOrTx } from '../transaction.ts';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -38,14 +38,7 @@ function toUser(row: (Omit<UserRow, 'email_verified'> & { email_verified: boolea
 }
 
 export async function insertUser(db: DbOrTx, row: UserRow): Promise<void> {
-  await insertUnique(
-    db instanceof SqliteTx
-      ? Promise.resolve().then(() => void db.insert('"user"', row))
-      : db('user')
-          .insert(row)
-          .then(() => undefined),
-    'user',
-  );
+  await insertRow(db, 'user', row, 'user');
 }
 
 export async function findUser(db: DbOrTx, id: string): Promise<UserRow | undefined> {
@@ -89,14 +82,7 @@ export async function deleteUser(db: DbOrTrx, id: string): Promise<boolean> {
 }
 
 export async function insertUserIdp(db: DbOrTx, row: UserIdpRow): Promise<void> {
-  await insertUnique(
-    db instanceof SqliteTx
-      ? Promise.resolve().then(() => void db.insert('user_idp', row))
-      : db('user_idp')
-          .insert(row)
-          .then(() => undefined),
-    `identity ${row.connector_id}/${row.subject}`,
-  );
+  await insertRow(db, 'user_idp', row, `identity ${row.connector_id}/${row.subject}`);
 }
 
 export async function findUserIdp(db: DbOrTx, connectorId: string, subject: string): Promise<UserIdpRow | undefined> {
