@@ -99,9 +99,17 @@ export class SqliteTx {
 
   /** Inserts one row (table and column names are ours, never input); `conflict` e.g. `on conflict do nothing`. */
   insert(table: string, row: object, conflict = ''): number {
-    const columns = Object.keys(row).filter((k) => (row as Record<string, unknown>)[k] !== undefined);
+    const columns = definedColumns(row);
     const sql = `insert into ${table} (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')}) ${conflict}`;
     return this.run(sql, ...columns.map((c) => (row as Record<string, unknown>)[c]));
+  }
+
+  /** Sets `set`'s columns (those not undefined) in the rows `where` picks (names are ours, never input); gives the rows changed. */
+  update(table: string, set: object, where: string, ...params: unknown[]): number {
+    const columns = definedColumns(set);
+    if (columns.length === 0) throw new Error(`update ${table}: nothing to set`);
+    const sql = `update ${table} set ${columns.map((c) => `${c} = ?`).join(', ')} where ${where}`;
+    return this.run(sql, ...columns.map((c) => (set as Record<string, unknown>)[c]), ...params);
   }
 
   get<T>(sql: string, ...params: unknown[]): T | undefined {
@@ -119,6 +127,11 @@ export class SqliteTx {
       throw reported(this.db.client, err);
     }
   }
+}
+
+/** The columns of `row` that have a value (undefined ones are left out, as knex does). */
+function definedColumns(row: object): string[] {
+  return Object.keys(row).filter((k) => (row as Record<string, unknown>)[k] !== undefined);
 }
 
 /** What better-sqlite3 binds: booleans as 0/1 and undefined as NULL, as knex does. */

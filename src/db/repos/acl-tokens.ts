@@ -128,12 +128,9 @@ export async function clientTokensOfAclToken(db: DbOrTx, aclTokenId: string): Pr
     .orderBy('client_token.client_id');
 }
 
+/** Links a user to a token; nothing happens when they are linked already. */
 export async function linkUserToAclToken(db: DbOrTx, userId: string, aclTokenId: string, now: number): Promise<void> {
-  if (db instanceof SqliteTx) {
-    db.insert('user_acl_token', { user_id: userId, acl_token_id: aclTokenId, created_at: now }, 'on conflict (user_id, acl_token_id) do nothing');
-    return;
-  }
-  await db('user_acl_token').insert({ user_id: userId, acl_token_id: aclTokenId, created_at: now }).onConflict(['user_id', 'acl_token_id']).ignore();
+  await linkUserToAclTokenOnce(db, userId, aclTokenId, now);
 }
 
 /** Links a user to a token unless already linked; true only for the caller whose row went in (the race winner). */

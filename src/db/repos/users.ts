@@ -63,12 +63,7 @@ export async function countUsers(db: DbOrTrx): Promise<number> {
 }
 
 export async function updateUser(db: DbOrTx, id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<boolean> {
-  if (db instanceof SqliteTx) {
-    const columns = Object.keys(patch).filter((k) => (patch as Record<string, unknown>)[k] !== undefined);
-    if (columns.length === 0) throw new Error('updateUser: nothing to update');
-    const values = columns.map((c) => (patch as Record<string, unknown>)[c]);
-    return db.run(`update "user" set ${columns.map((c) => `${c} = ?`).join(', ')} where id = ?`, ...values, id) === 1;
-  }
+  if (db instanceof SqliteTx) return db.update('"user"', patch, 'id = ?', id) === 1;
   // The sign-in's own write (last_login_at): committed with the others of the moment on SQLite.
   if (Object.keys(patch).length === 1 && patch.last_login_at !== undefined) {
     const changed = await fastWrite(db, 'update "user" set last_login_at = ? where id = ?', patch.last_login_at, id);
