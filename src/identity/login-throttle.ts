@@ -32,10 +32,22 @@ export const consecutiveFailureCeiling = 100;
 export const failureRunMemoryMs = 24 * 3600 * 1000;
 /** How long an IP the account signed in from counts as the owner's. */
 const knownIpMemoryMs = 30 * 86_400_000;
+/** A sign-in renews its IP's memory only when the last renewal is older than this (one write less on most sign-ins). */
+const knownIpRenewAfterMs = 86_400_000;
 
 export interface LoginThrottleOptions {
   maxFailures: number;
   windowMs: number;
+}
+
+/** What `LoginThrottle.check` read before the password was checked. */
+export interface ThrottleCheck {
+  /** Milliseconds this attempt must wait (0: go ahead). */
+  waitMs: number;
+  /** Whether the pair had failures counted or the account a run of failures (a success then resets them). */
+  failures: boolean;
+  /** Whether this IP was renewed as the owner's within the last day (a success then leaves it). */
+  knownFresh: boolean;
 }
 
 interface FailureRun {
@@ -60,15 +72,33 @@ export class LoginThrottle {
 
   /** Milliseconds this attempt must wait before it is heard (0: go ahead and check the password). */
   async waitMs(account: string, ip: string): Promise<number> {
-    const [pairWait, ipWait, run] = await Promise.all([this.perPair.retryAfterMs(pairKey(account, ip)), this.perIp.retryAfterMs(ip), this.run(account)]);
-    const waits = [pairWait, ipWait];
+    return (await this.check(account, ip)).waitMs;
+  }
+
+  /**
+   * What this attempt must wait, and what a success right after it has to write
+   * (given back to `succeeded`): a sign-in with nothing to reset from an IP
+   * renewed as the owner's within the last day writes nothing here. Four reads,
+   * side by side.
+   */
+  async check(account: string, ip: string): Promise<ThrottleCheck> {
+    const [pair, ipWait, run, known] = await Promise.all([
+      this.perPair.state(pairKey(account, ip)),
+      this.perIp.retryAfterMs(ip),
+      this.run(account),
+      this.store.peek(this.knownKey(account, ip)),
+    ]);
+    const waits = [pair.retryAfterMs, ipWait];
     if (run && run.count >= this.options.maxFailures) {
       const now = this.clock.now();
-      const known = await this.isKnownIp(account, ip);
       if (run.count >= consecutiveFailureCeiling && !known) waits.push(run.lastAt + failureRunMemoryMs - now);
       else if (!known && (await this.perIp.count(ip)) > 0) waits.push(run.lastAt + this.delayMs(run.count) - now);
     }
-    return Math.max(0, ...waits);
+    return {
+      waitMs: Math.max(0, ...waits),
+      failures: pair.count > 0 || run !== undefined,
+      knownFresh: known !== undefined && known.remainingMs > knownIpMemoryMs - knownIpRenewAfterMs,
+    };
   }
 
   /** A wrong password (or an unknown account: the same answer, the same count). */
@@ -76,13 +106,18 @@ export class LoginThrottle {
     await Promise.all([this.perPair.hit(pairKey(account, ip)), this.perIp.hit(ip), this.store.incr(this.runKey(account), failureRunMemoryMs, { renew: true })]);
   }
 
-  /** The right password: the run of failures ends, and this IP is one the owner uses. */
-  async succeeded(account: string, ip: string): Promise<void> {
-    await Promise.all([
-      this.perPair.reset(pairKey(account, ip)),
-      this.store.delete(this.runKey(account)),
-      this.store.incr(this.knownKey(account, ip), knownIpMemoryMs, { renew: true }),
-    ]);
+  /**
+   * The right password: the run of failures ends, and this IP is one the owner
+   * uses. With the `check` made before the password was checked, only what it
+   * saw is written: no reset when it saw no failures (one counted after it, by
+   * a concurrent attempt, stays counted), no renewal of an IP renewed within
+   * the last day (it is then remembered 29 to 30 days after the last sign-in).
+   */
+  async succeeded(account: string, ip: string, seen?: ThrottleCheck): Promise<void> {
+    const writes: Promise<unknown>[] = [];
+    if (!seen || seen.failures) writes.push(this.perPair.reset(pairKey(account, ip)), this.store.delete(this.runKey(account)));
+    if (!seen?.knownFresh) writes.push(this.store.incr(this.knownKey(account, ip), knownIpMemoryMs, { renew: true }));
+    await Promise.all(writes);
   }
 
   /** The delay after the `count`-th failure in a row: 1 s at `maxFailures`, doubling, at most the window. */
@@ -95,10 +130,6 @@ export class LoginThrottle {
   private async run(account: string): Promise<FailureRun | undefined> {
     const counted = await this.store.peek(this.runKey(account));
     return counted && { count: counted.count, lastAt: this.clock.now() + counted.remainingMs - failureRunMemoryMs };
-  }
-
-  private async isKnownIp(account: string, ip: string): Promise<boolean> {
-    return (await this.store.peek(this.knownKey(account, ip))) !== undefined;
   }
 
   private runKey(account: string): string {

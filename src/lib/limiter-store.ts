@@ -93,8 +93,13 @@ export class Limiter {
 
   /** How long until `key` is below its limit again (0 when it is now). */
   async retryAfterMs(key: string): Promise<number> {
+    return (await this.state(key)).retryAfterMs;
+  }
+
+  /** Hits of `key` in its current window and how long until it is below its limit again, from one read. */
+  async state(key: string): Promise<{ count: number; retryAfterMs: number }> {
     const counted = await this.store.peek(this.key(key));
-    return counted && counted.count >= this.max ? Math.max(0, counted.remainingMs) : 0;
+    return { count: counted?.count ?? 0, retryAfterMs: counted && counted.count >= this.max ? Math.max(0, counted.remainingMs) : 0 };
   }
 
   async reset(key: string): Promise<void> {

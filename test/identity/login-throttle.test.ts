@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginThrottle, consecutiveFailureCeiling, failureRunMemoryMs } from '../../src/identity/login-throttle.ts';
+import { MemoryLimiterStore } from '../../src/lib/limiter-store.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { Browserless, csrfOf, pkcePair } from '../helpers/http-login.ts';
 import { startTestServer, testClients, type TestServer } from '../helpers/server.ts';
@@ -186,5 +187,63 @@ describe('login throttle: the ceiling of 100 failures in a row', () => {
   it('grows the delay by doubling from the 5th failure in a row, up to the window', () => {
     const throttle = new LoginThrottle(options, movableClock());
     expect([4, 5, 6, 7, 14, 15, 99].map((n) => throttle.delayMs(n))).toEqual([0, 1000, 2000, 4000, 512_000, 15 * minute, 15 * minute]);
+  });
+});
+
+describe('login throttle: what a success writes', () => {
+  const options = { maxFailures: 5, windowMs: 15 * minute };
+
+  /** The in-memory store, with every write it is asked for written down. */
+  function countingStore(clock: ReturnType<typeof movableClock>) {
+    const store = new MemoryLimiterStore(clock);
+    const writes: string[] = [];
+    const incr = store.incr.bind(store);
+    const remove = store.delete.bind(store);
+    store.incr = (key, windowMs, hit) => (writes.push(`incr ${key}`), incr(key, windowMs, hit));
+    store.delete = (key) => (writes.push(`delete ${key}`), remove(key));
+    return { store, writes };
+  }
+
+  it('writes nothing for a clean sign-in from an IP renewed within the day, and resets what the check saw otherwise', async () => {
+    const clock = movableClock();
+    const { store, writes } = countingStore(clock);
+    const throttle = new LoginThrottle(options, clock, store);
+    const signIn = async (ip: string) => throttle.succeeded('ada@example.com', ip, await throttle.check('ada@example.com', ip));
+
+    // The first sign-in from an IP remembers it; nothing was failing, so nothing is reset.
+    await signIn('192.0.2.1');
+    expect(writes).toEqual(['incr login.known:ada@example.com\n192.0.2.1']);
+    // Again within the day: no write at all.
+    writes.length = 0;
+    clock.advance(23 * 3600_000);
+    await signIn('192.0.2.1');
+    expect(writes).toEqual([]);
+    // A day after the last renewal the IP is renewed again.
+    clock.advance(3600_000 + 1);
+    await signIn('192.0.2.1');
+    expect(writes).toEqual(['incr login.known:ada@example.com\n192.0.2.1']);
+
+    // After a wrong password the success resets the pair and the run, and the IP's memory is still fresh.
+    await throttle.failed('ada@example.com', '192.0.2.1');
+    writes.length = 0;
+    await signIn('192.0.2.1');
+    expect(writes.sort()).toEqual(['delete login.pair:ada@example.com\n192.0.2.1', 'delete login.run:ada@example.com']);
+    expect(await store.peek('login.run:ada@example.com')).toBeUndefined();
+
+    // Without a check (a caller that has none), everything is written, as before.
+    writes.length = 0;
+    await throttle.succeeded('ada@example.com', '192.0.2.1');
+    expect(writes).toHaveLength(3);
+  });
+
+  it('still delays strangers after the owner signs in without writes: the known IP comes from the same check', async () => {
+    const clock = movableClock();
+    const throttle = new LoginThrottle(options, clock);
+    await throttle.succeeded('ada@example.com', '192.0.2.1', await throttle.check('ada@example.com', '192.0.2.1'));
+    for (let i = 0; i < 5; i += 1) await throttle.failed('ada@example.com', '10.1.0.1');
+    const stranger = await throttle.check('ada@example.com', '10.1.0.1');
+    const owner = await throttle.check('ada@example.com', '192.0.2.1');
+    expect(stranger.waitMs).toBeGreaterThan(0);
+    expect(owner).toEqual({ waitMs: 0, failures: true, knownFresh: true });
   });
 });

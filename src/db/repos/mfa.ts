@@ -3,8 +3,8 @@
  * rows, no policy. The TOTP replay guard and recovery codes are used by
  * conditional UPDATEs whose row count says who won.
  */
-import { fastRead } from '../flavor.ts';
-import type { DbOrTrx } from '../knex.ts';
+import { fastRead, readRows } from '../flavor.ts';
+import type { Db, DbOrTrx } from '../knex.ts';
 
 export interface FactorRow {
   id: string;
@@ -117,6 +117,16 @@ export async function findRequirement(db: DbOrTrx, userId: string): Promise<{ re
   const fast = await fastRead<{ reason: unknown; detail: unknown }>(db, 'select * from mfa_requirement where user_id = ? limit 1', userId);
   const row = fast ? fast[0] : await db('mfa_requirement').where({ user_id: userId }).first();
   return row ? { reason: String(row.reason), detail: row.detail === null || row.detail === undefined ? null : String(row.detail) } : undefined;
+}
+
+/** Whether the user has an enrolled factor or must give one (a requirement row): one read, the question every sign-in asks. */
+export async function hasFactorOrRequirement(db: Db, userId: string): Promise<boolean> {
+  const [row] = (await readRows(
+    db,
+    'select (exists (select 1 from mfa_factor where user_id = ? and confirmed_at is not null) or exists (select 1 from mfa_requirement where user_id = ?)) as needed',
+    [userId, userId],
+  )) as { needed: unknown }[];
+  return row?.needed === true || row?.needed === 1;
 }
 
 export async function setRequirement(db: DbOrTrx, userId: string, reason: string, detail: string | null, now: number): Promise<void> {

@@ -103,9 +103,9 @@ export class LocalConnector {
   async authenticate(emailInput: string, password: string, ip: string): Promise<Identity> {
     const email = emailInput.trim().toLowerCase();
     if (!email || !password) throw new GatehouseError('input.invalid', 'Enter your e-mail address and password.');
-    const waitMs = await this.throttle.waitMs(email, ip);
-    if (waitMs > 0) {
-      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+    const seen = await this.throttle.check(email, ip);
+    if (seen.waitMs > 0) {
+      const retryAfterSeconds = Math.ceil(seen.waitMs / 1000);
       throw new GatehouseError('auth.throttled', `Too many failed sign-in attempts. Try again in ${waitTime(retryAfterSeconds)}.`, { retryAfterSeconds });
     }
     const account = await findLocalAccountByEmail(this.db, email);
@@ -117,7 +117,7 @@ export class LocalConnector {
     if (account.email_verified_at === null) {
       throw new GatehouseError('auth.email_not_verified', 'Confirm your e-mail address first: open the link we sent you.');
     }
-    await this.throttle.succeeded(email, ip);
+    await this.throttle.succeeded(email, ip, seen);
     return { connectorId: this.id, subject: account.id, email: account.email, emailVerified: true, name: account.name ?? undefined };
   }
 

@@ -17,6 +17,7 @@ import {
   deleteUnconfirmedFactors,
   findFactor,
   findRequirement,
+  hasFactorOrRequirement,
   insertFactor,
   listFactors,
   replaceRecoveryCodes,
@@ -108,6 +109,11 @@ export class Mfa {
   /** Whether this person must give (or enroll) a second factor whatever the client asks: `security.mfa: required` or an invitation. */
   async requiredFor(userId: string): Promise<boolean> {
     return this.options.mode === 'required' || (await findRequirement(this.db, userId)) !== undefined;
+  }
+
+  /** Whether every sign-in of this person asks for a second factor: an enrolled factor, `security.mfa: required` or a requirement (one read). */
+  async asksEverySignIn(userId: string): Promise<boolean> {
+    return this.options.mode === 'required' || (await hasFactorOrRequirement(this.db, userId));
   }
 
   /** Marks the person as needing a second factor from now on (an invitation with `require_mfa`). */

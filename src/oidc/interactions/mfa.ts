@@ -47,10 +47,7 @@ export function mfaPrompt(mfa: Mfa, clientRequiresMfa: (clientId: string) => Pro
         if (!accountId || ctx.oidc.session?.acr === mfaAcr) return Check.NO_NEED_TO_PROMPT;
         const clientId = ctx.oidc.client?.clientId;
         const needed =
-          (clientId !== undefined && (await clientRequiresMfa(clientId))) ||
-          asksForMfa(ctx.oidc.params?.acr_values) ||
-          (await mfa.hasFactor(accountId)) ||
-          (await mfa.requiredFor(accountId));
+          (clientId !== undefined && (await clientRequiresMfa(clientId))) || asksForMfa(ctx.oidc.params?.acr_values) || (await mfa.asksEverySignIn(accountId));
         return needed ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
       }),
     ),
