@@ -44,7 +44,7 @@ import {
   type WorkersScalingReport,
   type WorkloadReport,
 } from './lib/report.ts';
-import { readRssMB, RssSampler } from './lib/rss.ts';
+import { readRssMB, restingRss, RssSampler } from './lib/rss.ts';
 import { round } from './lib/stats.ts';
 import { fmt, renderTable } from './lib/table.ts';
 import { clientCredentialsRotating } from './workloads/client-credentials-rotating.ts';
@@ -368,9 +368,11 @@ async function main(): Promise<number> {
     `  in-memory baseline ${baseline.url} (pid ${baseline.pid})\n  durable baseline   ${durable.url} (pid ${durable.pid}, SQLite)\n  gatehouse          ${gatehouse.url} (pid ${gatehouse.pid})`,
   );
 
-  // At rest: V8 gives back the heap start-up grew (its memory reducer) within ~30 s of no work; read after that, the same for all three.
-  await sleep(quick ? 1000 : 30_000);
-  const idle = { gatehouse: readRssMB(gatehouse.pid), baseline: readRssMB(baseline.pid), durable: readRssMB(durable.pid) };
+  // At rest: V8's memory reducer gives back the heap start-up grew once the process has done nothing for a while: seen after 17 to 40 s
+  // from start, never at the same moment. So each server's idle figure is its lowest reading from 20 s to 50 s after start, the same for all three.
+  const idle = quick
+    ? await sleep(1000).then(() => ({ gatehouse: readRssMB(gatehouse.pid), baseline: readRssMB(baseline.pid), durable: readRssMB(durable.pid) }))
+    : await restingRss({ gatehouse: gatehouse.pid, baseline: baseline.pid, durable: durable.pid }, 20_000, 50_000);
   const samplers = { gatehouse: new RssSampler(gatehouse.pid), baseline: new RssSampler(baseline.pid), durable: new RssSampler(durable.pid) };
   /** Names the workload about to run, so each sampler says which one its peak fell in (`peakDuring` in latest.json). */
   const phase = (name: string) => Object.values(samplers).forEach((s) => s.phase(name));

@@ -19,6 +19,26 @@ export function readRssMB(pid: number): number | null {
   }
 }
 
+/**
+ * Each process's lowest reading from `fromMs` to `untilMs` after now (every
+ * 500 ms): its resident memory at rest, once V8's memory reducer has run, at
+ * whatever moment in that window it ran. Null for a process never read.
+ */
+export async function restingRss<K extends string>(pids: Record<K, number>, fromMs: number, untilMs: number): Promise<Record<K, number | null>> {
+  const started = performance.now();
+  const lowest = Object.fromEntries(Object.keys(pids).map((k) => [k, null])) as Record<K, number | null>;
+  await new Promise((resolve) => setTimeout(resolve, fromMs));
+  while (performance.now() - started < untilMs) {
+    for (const key of Object.keys(pids) as K[]) {
+      const mb = readRssMB(pids[key]);
+      const before = lowest[key];
+      if (mb !== null && (before === null || mb < before)) lowest[key] = mb;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return lowest;
+}
+
 export class RssSampler {
   private peak: number | null = null;
   private peakPhase: string | null = null;
