@@ -30,6 +30,7 @@ import { ClientDirectory } from './registration/clients.ts';
 import { DeviceEnrollment } from './devices/enrollment.ts';
 import { Registrar } from './registration/registrar.ts';
 import { RegistrationTokens } from './registration/tokens.ts';
+import { CookieKeys } from './lib/cookie-keys.ts';
 
 export interface GatehouseOptions {
   logger?: Logger;
@@ -66,7 +67,7 @@ export interface Gatehouse {
   /** Second factors: TOTP, recovery codes, passkeys' storage (identity/mfa/README.md). */
   mfa: Mfa;
   /** Filled by the server once keys exist (see http/server.ts). */
-  cookieKeys: string[];
+  cookieKeys: CookieKeys;
   close(): Promise<void>;
 }
 
@@ -174,7 +175,7 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
     registrar,
     devices,
     mfa,
-    cookieKeys: [],
+    cookieKeys: new CookieKeys([]),
     close() {
       closing ??= (async () => {
         await sender.stop();

@@ -33,6 +33,7 @@ import { reservationBoundMs } from '../registration/registrar.ts';
 import { createApp, type IssuerSite } from './app.ts';
 import { httpStatus } from './middleware/errors.ts';
 import { viewsDir } from './views.ts';
+import { CookieKeys } from '../lib/cookie-keys.ts';
 
 export interface RunningServer {
   url: string;
@@ -71,7 +72,7 @@ export async function listenApp(gh: Gatehouse, listenOn?: http.Server): Promise<
   const { config, logger } = gh;
   requireSet(config);
   // Made by prepareDatabase (keys.ensure); read here, so every worker signs cookies with the same keys.
-  gh.cookieKeys = await gh.keys.cookieKeys();
+  gh.cookieKeys = new CookieKeys(await gh.keys.cookieKeys());
   // SQLite: checkpoints in a thread of their own, not on the request thread (db/sqlite-checkpointer.ts).
   startCheckpoints(gh.db, logger);
   const renderAt =

@@ -26,6 +26,7 @@ import { plainError } from './error-pages.ts';
 import { allowedWebOrigins, validateWebOrigins, webOriginsKey } from './web-origins.ts';
 import { builtInClients, isBuiltInClientId, loadGrantWithBuiltIns, withBuiltInClients } from './console-client.ts';
 import { ClientDirectory } from '../registration/clients.ts';
+import type { CookieKeys } from '../lib/cookie-keys.ts';
 
 export type RenderPage = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status?: number) => void;
 
@@ -36,7 +37,7 @@ export interface ProviderDeps {
   users: Users;
   gate: Gate;
   jwks: { keys: PrivateJwk[] };
-  cookieKeys: string[];
+  cookieKeys: CookieKeys;
   render: RenderPage;
   /** Another issuer (the Keycloak realm), with its own endpoint paths and cookie names. */
   issuer?: string;

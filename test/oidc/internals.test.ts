@@ -29,6 +29,7 @@ import { builtClientCacheSize, createProvider } from '../../src/oidc/provider.ts
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { obtainCode } from '../helpers/http-login.ts';
 import { buildConfig, startTestServer, testClients } from '../helpers/server.ts';
+import { CookieKeys } from '../../src/lib/cookie-keys.ts';
 
 const packageJson = path.join(path.dirname(createRequire(import.meta.url).resolve('oidc-provider')), '..', 'package.json');
 const { version } = JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string };
@@ -58,7 +59,7 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
     gh = createGatehouse(config, { logger: createLogger('silent') });
     await migrateLatest(gh.db);
     await gh.keys.ensure();
-    gh.cookieKeys = await gh.keys.cookieKeys();
+    gh.cookieKeys = new CookieKeys(await gh.keys.cookieKeys());
     rendered = [];
     const render = (ctx: KoaContextWithOIDC, name: string, vars: Record<string, unknown>, status = 200) => {
       rendered.push({ name, vars, route: currentRoute() });
