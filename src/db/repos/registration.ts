@@ -130,7 +130,6 @@ export async function listRegisteredClients(db: DbOrTrx, kind?: RegisteredClient
   return kind ? query.where('r.kind', kind) : query;
 }
 
-/** Counts reservations in flight too (their Client row is being stored), so maxClients holds under concurrency. */
 /** Registered clients not revoked (what maxClients counts): one row kept by triggers (migrations/20261201220000_count_registered_clients.ts). */
 export async function countRegisteredClients(db: DbOrTx): Promise<number> {
   if (db instanceof SqliteTx) return Number(db.get<{ n: number }>('select n from registered_client_count where id = 1')?.n ?? 0);
