@@ -7,7 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
+import { closeDatabase } from '../../src/db/flavor.ts';
+import { createKnex, type Db } from '../../src/db/knex.ts';
+import { migrateLatest } from '../../src/db/migrate.ts';
 import { postgresAvailable, postgresUrl } from './services.ts';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
@@ -52,4 +56,28 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A fresh database of `kind`, migrated, for the tests of the `describe` block
+ * this is called in (made before them, closed and dropped after them). The
+ * getters are read inside tests, once the hooks have run.
+ */
+export function useMigratedDatabase(kind: DatabaseKind): { db(): Db; database(): TestDatabase } {
+  let database: TestDatabase | undefined;
+  let db: Db | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(kind);
+    db = createKnex(database.config);
+    await migrateLatest(db);
+  });
+  afterAll(async () => {
+    if (db) await closeDatabase(db);
+    await database?.drop();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the database is made in beforeAll: read it inside a test');
+    return value;
+  };
+  return { db: () => ready(db), database: () => ready(database) };
 }

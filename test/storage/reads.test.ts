@@ -7,29 +7,20 @@
  * whose work awaits), and every row of one that committed. On PostgreSQL the
  * same functions take knex's pool; the same answers are asked of it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDatabase } from '../../src/db/flavor.ts';
-import { createKnex, type Db } from '../../src/db/knex.ts';
-import { migrateLatest } from '../../src/db/migrate.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/knex.ts';
 import { findModel, modelRow, upsertModel, type OidcModelRow } from '../../src/db/repos/oidc-models.ts';
 import { withTransaction, withWriteTransaction } from '../../src/db/transaction.ts';
-import { createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase } from '../helpers/databases.ts';
+import { databaseKinds, useMigratedDatabase, type DatabaseKind } from '../helpers/databases.ts';
 
 let serial = 0;
 const row = (): OidcModelRow => modelRow('AccessToken', `read-${++serial}`, JSON.stringify({ n: serial }));
 
 describe.each(databaseKinds)('reads outside a transaction on %s', (kind: DatabaseKind) => {
-  let database: TestDatabase;
+  const migrated = useMigratedDatabase(kind);
   let db: Db;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    db = createKnex(database.config);
-    await migrateLatest(db);
-  });
-  afterAll(async () => {
-    if (db) await closeDatabase(db);
-    await database?.drop();
+  beforeAll(() => {
+    db = migrated.db();
   });
 
   it('sees a row once its write resolved, and the newest payload after an update', async () => {
