@@ -20,7 +20,8 @@
  * count is kept in the limiter store (`security.rateLimits.store`, lib/limiter-store.ts),
  * so instances on one database or Redis share them: the pair and IP counts as
  * windows from their first failure, the run of failures and the IPs an account
- * signed in from as counts whose memory each new one renews. Nothing here
+ * signed in from as counts whose memory each new one renews (an IP's, at most
+ * once a day: most sign-ins write nothing here, see `check`). Nothing here
  * sleeps: a refusal says how long to wait, computed from the injected clock.
  */
 import type { Clock } from '../lib/clock.ts';
