@@ -60,10 +60,10 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
 
 /**
  * A fresh database of `kind`, migrated, for the tests of the `describe` block
- * this is called in (made before them, closed and dropped after them). The
- * getters are read inside tests, once the hooks have run.
+ * this is called in (made before them, closed and dropped after them). `db()`
+ * is read inside tests, once the hooks have run.
  */
-export function useMigratedDatabase(kind: DatabaseKind): { db(): Db; database(): TestDatabase } {
+export function useMigratedDatabase(kind: DatabaseKind): { db(): Db } {
   let database: TestDatabase | undefined;
   let db: Db | undefined;
   beforeAll(async () => {
@@ -75,9 +75,10 @@ export function useMigratedDatabase(kind: DatabaseKind): { db(): Db; database():
     if (db) await closeDatabase(db);
     await database?.drop();
   });
-  const ready = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('the database is made in beforeAll: read it inside a test');
-    return value;
+  return {
+    db() {
+      if (!db) throw new Error('the database is made in beforeAll: read it inside a test');
+      return db;
+    },
   };
-  return { db: () => ready(db), database: () => ready(database) };
 }
