@@ -12,7 +12,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export class CookieKeys {
-  constructor(readonly list: readonly string[]) {}
+  constructor(private readonly list: readonly string[]) {}
 
   sign(data: string): string {
     const [first] = this.list;

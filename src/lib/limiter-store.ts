@@ -88,7 +88,7 @@ export class Limiter {
 
   /** Hits of `key` in its current window. */
   async count(key: string): Promise<number> {
-    return (await this.store.peek(this.key(key)))?.count ?? 0;
+    return (await this.state(key)).count;
   }
 
   /** How long until `key` is below its limit again (0 when it is now). */
