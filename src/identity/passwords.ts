@@ -1,7 +1,12 @@
 /**
  * Password hashing with argon2id (OWASP: m=19 MiB, t=2, p=1). Hashing is costly
- * on purpose, so it runs under a limit of one job per core with a bounded queue;
- * past the queue, callers get `overloaded` (a 503 page) instead of a pile-up.
+ * on purpose, so it runs under a limit (by default one job per core, and one
+ * more) with a bounded queue; past the queue, callers get `overloaded` (a 503
+ * page) instead of a pile-up. The one more: a hash that ends frees its libuv
+ * thread at once, but the next one starts only when the event loop gets to the
+ * ending one's callback; one already running keeps every core hashing meanwhile
+ * (bench/README.md: 2 instead of 3 on 2 cores left the machine idle 2-3 % of a
+ * login run).
  */
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
@@ -16,7 +21,7 @@ export class Passwords {
   private dummyHash: Promise<string> | undefined;
 
   constructor(options: { concurrency?: number | undefined; queue: number }) {
-    this.limiter = new Limiter(options.concurrency ?? availableParallelism(), options.queue);
+    this.limiter = new Limiter(options.concurrency ?? availableParallelism() + 1, options.queue);
   }
 
   hash(password: string): Promise<string> {
