@@ -68,7 +68,8 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
         payload: JSON.stringify(payload),
         grant_id: grantId ?? null,
         user_code: payload.userCode ?? null,
-        uid: payload.uid ?? null,
+        // Only sessions are looked up by uid (Session.findByUid); an interaction's uid is its id: indexing it cost a page a write.
+        uid: this.name === 'Session' ? (payload.uid ?? null) : null,
         account_id: payload.accountId ?? null,
         expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumed_at: null,
