@@ -144,6 +144,9 @@ export function createKnex(database: Config['database'], logger?: Logger): Db {
           conn.pragma('foreign_keys = ON');
           // Checkpoints fsync on the request thread; fewer, larger ones cost far less per write.
           conn.pragma('wal_autocheckpoint = 10000');
+          // Savepoint journals (a group commit's transactions, ./sqlite-statements.ts) and sorts in memory: past
+          // 64 KiB SQLite spilled them to a new temporary file, created and unlinked in the request thread.
+          conn.pragma('temp_store = MEMORY');
           done(null, conn);
         },
       },
