@@ -23,7 +23,8 @@ export type Servers = Partial<Record<Side, ChildServer>> & { gatehouse: ChildSer
  * How many times the mirrored order is run (each round then takes 1 / (2 ×
  * passes) of a server's run length): more, shorter rounds spread the machine's
  * drift over every server alike. The full run takes 2 (four rounds per server),
- * `--quick` 1.
+ * `--quick` 1; a workload with `finerRounds` twice that (eight rounds per
+ * server, each half as long: its whole run length is unchanged).
  */
 let passes = 2;
 export function useMirroredPasses(n: number): void {
@@ -83,8 +84,9 @@ export async function compare(workload: Workload, servers: Servers): Promise<Wor
  */
 export async function compareTogether(workloads: Workload[], servers: Servers): Promise<WorkloadReport[]> {
   const present = allSides.filter((side) => servers[side]);
-  // Mirrored: every server gets one round in each half, the earlier ones first in the first half and last in the second; `passes` times over.
-  const order: Side[] = Array.from({ length: passes }, () => [...present, ...[...present].reverse()]).flat();
+  const times = workloads.some((w) => w.finerRounds) ? passes * 2 : passes;
+  // Mirrored: every server gets one round in each half, the earlier ones first in the first half and last in the second; `times` over.
+  const order: Side[] = Array.from({ length: times }, () => [...present, ...[...present].reverse()]).flat();
   const runsOn = (workload: Workload, side: Side) => present.includes(side) && (!workload.sides || workload.sides.includes(side));
   const rows = workloads.map((w): WorkloadReport => ({
     name: w.name,

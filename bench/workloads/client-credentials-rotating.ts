@@ -41,6 +41,7 @@ export function clientCredentialsRotating(d: Durations, gatehouse: RegistrationS
   return {
     name: `client_credentials, ${clients} clients rotating`,
     target: null,
+    finerRounds: true,
     sides: ['baseline', 'durable', 'gatehouse'],
     async prepare(url, side) {
       const t0 = performance.now();

@@ -15,6 +15,7 @@ export function clientCredentials(d: Durations): Workload {
     name: 'client_credentials token',
     target: 0.75,
     targetDurable: 0.95,
+    finerRounds: true,
     async measure(url, round) {
       const probe = await fetch(`${url}/token`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       const json: unknown = await probe.json();

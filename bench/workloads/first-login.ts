@@ -53,6 +53,7 @@ export function firstLogin(d: Durations, server: FirstAuthServer): Workload {
     name: 'first login with token',
     // Against Gatehouse's plain login (the `baseline` side of this comparison).
     target: 0.9,
+    finerRounds: true,
     async measure(url, round) {
       const first = round.side === 'gatehouse';
       // Each first-login iteration takes a fresh account; the loop's operation cap stops it when they run out.

@@ -15,6 +15,7 @@ export function login(d: Durations): Workload {
   return {
     name: 'login round trip',
     target: 0.9,
+    finerRounds: true,
     async measure(url, round) {
       if (round.warmup) await closedLoop({ concurrency, durationMs: d.loginWarmupMs, maxOperations: maxRoundTrips }, () => loginRoundTrip(url));
       const times = emptyStepTimes();

@@ -164,6 +164,7 @@ export function registration(d: Durations, server: RegistrationServer): Registra
     // Against the durable baseline's /reg (a registration stores a client on both); the in-memory ratio is printed.
     target: null,
     targetDurable: 0.9,
+    finerRounds: true,
     sides: ['baseline', 'durable', 'gatehouse'],
     gatehouseCreated: () => tallies.gatehouse.statuses['201'] ?? 0,
     tally: (side) => tallies[side],

@@ -43,6 +43,11 @@ export interface Workload {
   targetDurable?: number | null;
   /** The sides it runs on (of those the comparison has); absent: all of them. */
   sides?: readonly Side[];
+  /**
+   * Twice the run's mirrored passes (lib/compare.ts), each round half as long: for the
+   * workloads whose rounds swing most on this machine against a margin of a few per cent.
+   */
+  finerRounds?: boolean;
   /** Untimed setup on one server before any round (e.g. registering clients); may return a note for the log. */
   prepare?(url: string, side: Side): Promise<string | void>;
   measure(url: string, round: RoundOptions): Promise<WorkloadRun>;
@@ -61,6 +66,6 @@ export interface Durations {
   loginWarmupMs: number;
 }
 
-export const fullDurations: Durations = { httpSec: 12, httpWarmupSec: 3, loginMs: 20_000, loginWarmupMs: 4_000 };
+export const fullDurations: Durations = { httpSec: 12, httpWarmupSec: 3, loginMs: 24_000, loginWarmupMs: 4_000 };
 /** --quick: one-second rounds, enough to check that every workload runs and every number is reported (three or four servers each). */
 export const quickDurations: Durations = { httpSec: 2, httpWarmupSec: 1, loginMs: 3_000, loginWarmupMs: 1_000 };
