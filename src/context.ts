@@ -86,7 +86,11 @@ export function createGatehouse(config: Config, options: GatehouseOptions = {}):
   const views = createViews(config);
   const audit = new Audit(clock);
   const outbox = new MailOutbox(views.mail, clock);
-  const passwords = new Passwords({ concurrency: config.security.passwordHashConcurrency, queue: config.security.passwordHashQueue });
+  const passwords = new Passwords({
+    concurrency: config.security.passwordHashConcurrency,
+    queue: config.security.passwordHashQueue,
+    threadPool: Number(process.env.UV_THREADPOOL_SIZE) || undefined,
+  });
   const localConfigs = config.connectors.filter((c) => c.type === 'local');
   const users = new Users(db, clock, audit, passwords, localConfigs[0]?.id ?? 'local');
   const connectors: Connector[] = config.connectors.map((c) =>

@@ -261,7 +261,7 @@ const configObject = z.strictObject({
        */
       maxLoginFailures: z.number().int().min(1).default(5),
       loginWindow: duration.default('15m'),
-      /** Password hashes computed at once (default: cores + 1, identity/passwords.ts); more wait in a bounded queue, beyond it 503. */
+      /** Password hashes computed at once (default: max(cores + 1, libuv's 4 threads), identity/passwords.ts); more wait in a bounded queue, beyond it 503. */
       passwordHashConcurrency: z.number().int().min(1).optional(),
       passwordHashQueue: z.number().int().min(0).default(64),
       /** Device grant: how often a device may poll the token endpoint; faster polls get `slow_down`. */
