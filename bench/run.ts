@@ -436,7 +436,7 @@ async function main(): Promise<number> {
   let raceReport: BenchReport['race'];
   const firstLoginWorkload = firstLogin(durations, { url: '', token: '', raceToken: '', accounts: 0 });
   try {
-    const accounts = quick ? 400 : 1500;
+    const accounts = quick ? 400 : 3000;
     // Gatehouse's plain login is the baseline side of this comparison: its rounds run on the sampled Gatehouse.
     phase(firstLoginWorkload.name);
     const firstauthServer = await startChildServer('gatehouse-firstauth', 'bench/servers/gatehouse-server.ts', { args: [`--first-logins=${accounts}`] });
