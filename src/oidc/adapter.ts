@@ -56,7 +56,29 @@ function refusal(err: unknown): unknown {
   return new errors.InvalidRequest(err.message, 400, { cause: err });
 }
 
+/**
+ * A registered client's stored metadata, as text: what the adapter's `find`
+ * parses for `Client`, and what ./internals.ts `reuseBuiltClients` builds a
+ * client from once. A held (disabled) client does not exist for the protocol,
+ * only for its own management (RFC 7592); an expired one not at all.
+ */
+export function storedClientReader(db: Db, clock: Clock): (id: string) => Promise<string | undefined> {
+  return async (id) => {
+    let client: Awaited<ReturnType<typeof findClientModel>>;
+    try {
+      client = await findClientModel(db, id);
+    } catch (err) {
+      throw asProviderError(err);
+    }
+    if (!client) return undefined;
+    if (client.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
+    if (client.expires_at !== null && client.expires_at <= clock.now()) return undefined;
+    return client.payload;
+  };
+}
+
 export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new (name: string) => Adapter {
+  const clientText = storedClientReader(db, clock);
   return class KnexAdapter implements Adapter {
     constructor(private readonly name: string) {}
 
@@ -98,16 +120,13 @@ export function adapterFactory(db: Db, clock: Clock, storeWork?: StoreWork): new
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.name === 'Client') {
+        const text = await clientText(id);
+        return text === undefined ? undefined : (JSON.parse(text) as AdapterPayload);
+      }
       let row: ModelState | undefined;
       try {
-        if (this.name === 'Client') {
-          const client = await findClientModel(db, id);
-          // A held (disabled) client does not exist for the protocol, only for its own management (RFC 7592).
-          if (client?.disabled_at != null && !managementRoutes.has(String(currentRoute()))) return undefined;
-          row = client;
-        } else {
-          row = await findModelState(db, this.name, id);
-        }
+        row = await findModelState(db, this.name, id);
       } catch (err) {
         throw asProviderError(err);
       }

@@ -8,6 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import { Provider, type Client, type KoaContextWithOIDC } from 'oidc-provider';
+import addClient from 'oidc-provider/lib/helpers/add_client.js';
 import initializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
 import { normalize } from 'oidc-provider/lib/helpers/user_codes.js';
@@ -31,19 +32,50 @@ export function wrapGrantHandler(provider: Provider, grantType: string, wrap: (o
   handlers.set(grantType, wrap(original));
 }
 
-/**
- * Built registered clients, cached by a hash of their metadata (`dynamicClients`,
- * read by `Client.find` in lib/models/client.js), so a changed client is never
- * served stale. oidc-provider keeps 100; a fleet of devices polling the token
- * endpoint churns through that (each miss rebuilds and re-validates the client).
- */
-export function enlargeClientCache(provider: Provider, maxSize: number): void {
-  instance(provider).dynamicClients = new LRU({ maxSize });
+/** A registered client built once for the stored text of its metadata. */
+interface BuiltClient {
+  text: string;
+  client: Client;
 }
 
-/** The cache `enlargeClientCache` set, for the upgrade test to fill. */
+/**
+ * `Client.find` for registered clients, built once per stored metadata text.
+ * oidc-provider's own (lib/models/client.js) reads the metadata through the
+ * adapter on every request, then serializes and hashes it to look the built
+ * client up in `dynamicClients` (100 of them): per token of a registered client
+ * that was a parse, a serialization and a hash of the metadata. Here
+ * `storedText` reads the row as text (the adapter's own rules: a held client is
+ * not found, but by its management routes), and a client is rebuilt, by the same
+ * `addClient` oidc-provider calls, only when that text differs from what it was
+ * built from: a changed client is never served stale, and every instance sees
+ * a change at its next read. Static clients, and ids with no stored client (a
+ * client id metadata document), go to oidc-provider's own find.
+ */
+export function reuseBuiltClients(provider: Provider, storedText: (id: string) => Promise<string | undefined>, maxSize: number): void {
+  const Clients = provider.Client;
+  const original = Clients.find.bind(Clients);
+  const { staticClients } = instance(provider);
+  const built = new LRU<BuiltClient>({ maxSize });
+  builtCaches.set(provider, built);
+  Clients.find = async (id: string) => {
+    if (typeof id !== 'string' || !id || staticClients?.has(id)) return original(id);
+    const text = await storedText(id);
+    if (text === undefined) return original(id);
+    const cached = built.get(id);
+    if (cached?.text === text) return cached.client;
+    const client = await addClient(provider, JSON.parse(text) as Record<string, unknown>);
+    built.set(id, { text, client });
+    return client;
+  };
+}
+
+const builtCaches = new WeakMap<Provider, LRU<BuiltClient>>();
+
+/** The cache `reuseBuiltClients` keeps (by client id), for the upgrade test to fill. */
 export function builtClientCache(provider: Provider): { get(key: string): unknown; set(key: string, value: unknown): unknown } {
-  return instance(provider).dynamicClients as { get(key: string): unknown; set(key: string, value: unknown): unknown };
+  const cache = builtCaches.get(provider);
+  if (!cache) throw new Error('reuseBuiltClients was not called for this provider');
+  return cache as unknown as { get(key: string): unknown; set(key: string, value: unknown): unknown };
 }
 
 /**

@@ -16,9 +16,9 @@ import { randomId } from '../lib/secrets.ts';
 import { findAccountWith } from './account.ts';
 import { mfaAcr, papeMultiFactor, pwdAcr, type Mfa } from '../identity/mfa/factors.ts';
 import { mfaPrompt } from './interactions/mfa.ts';
-import { enlargeClientCache, formParts } from './internals.ts';
+import { formParts, reuseBuiltClients } from './internals.ts';
 import { reportingOutages } from './unavailable.ts';
-import { adapterFactory, type StoreWork } from './adapter.ts';
+import { adapterFactory, storedClientReader, type StoreWork } from './adapter.ts';
 import type { PrivateJwk } from './keys.ts';
 import { deviceFlowPages } from './device-pages.ts';
 import { installDeviceRequestFixes } from './device-requests.ts';
@@ -206,8 +206,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     render,
   );
-  // Devices and registered apps: keep more built clients than oidc-provider's 100.
-  enlargeClientCache(provider, builtClientCacheSize);
+  // Registered apps and devices: each built once per stored metadata, up to builtClientCacheSize of them (oidc-provider keeps 100).
+  reuseBuiltClients(provider, storedClientReader(deps.db, deps.clock), builtClientCacheSize);
   provider.proxy = config.trustProxy;
   return provider;
 }

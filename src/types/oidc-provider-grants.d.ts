@@ -4,6 +4,7 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   export default function instance(provider: Provider): {
     grantTypeHandlers: Map<string, (ctx: KoaContextWithOIDC) => Promise<void>>;
     dynamicClients: unknown;
+    staticClients?: Map<string, unknown>;
     jwks: { keys: Record<string, unknown>[] };
   };
 }
@@ -12,9 +13,15 @@ declare module 'oidc-provider/lib/helpers/initialize_keystore.js' {
   export default function initialize(this: Provider, jwks: { keys: Record<string, unknown>[] }): void;
 }
 declare module 'oidc-provider/lib/helpers/lru.js' {
-  export default class LRU {
+  export default class LRU<V = unknown> {
     constructor(options: { maxSize: number });
+    get(key: string): V | undefined;
+    set(key: string, value: V): this;
   }
+}
+declare module 'oidc-provider/lib/helpers/add_client.js' {
+  import type { Client, Provider } from 'oidc-provider';
+  export default function add(provider: Provider, metadata: Record<string, unknown>): Promise<Client>;
 }
 declare module 'oidc-provider/lib/helpers/user_codes.js' {
   export function normalize(input: string): string;

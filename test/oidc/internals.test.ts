@@ -90,18 +90,38 @@ describe(`oidc-provider ${version} internals that Gatehouse reaches into`, () =>
     return res.body as { device_code: string; user_code: string };
   }
 
-  it(`keeps ${builtClientCacheSize} built registered clients (Client.find reads the cache that was replaced)`, async () => {
+  it(`keeps ${builtClientCacheSize} built registered clients, each rebuilt only when its stored metadata changes`, async () => {
     const registered = await agent()
       .post('/reg')
       .send({ redirect_uris: ['https://app.example/cb'], client_name: 'Cached' });
     expect(registered.status).toBe(201);
-    const first = await provider.Client.find(registered.body.client_id as string);
-    expect(first).toBeDefined();
-    expect(await provider.Client.find(registered.body.client_id as string)).toBe(first);
+    const clientId = registered.body.client_id as string;
+    const first = await provider.Client.find(clientId);
+    expect(first?.clientName).toBe('Cached');
+    expect(await provider.Client.find(clientId)).toBe(first);
     // oidc-provider's own 100 would have dropped it after 200 more entries; ours keeps it.
     const cache = builtClientCache(provider);
     for (let i = 0; i < builtClientCacheSize - 2; i += 1) cache.set(`filler-${i}`, {});
-    expect(await provider.Client.find(registered.body.client_id as string)).toBe(first);
+    expect(await provider.Client.find(clientId)).toBe(first);
+    // Changed in the database (by RFC 7592, the console or another instance): the next find builds the new one.
+    const updated = await agent()
+      .put(`/reg/${clientId}`)
+      .set('authorization', `Bearer ${registered.body.registration_access_token as string}`)
+      .send({ client_id: clientId, redirect_uris: ['https://app.example/cb'], client_name: 'Renamed' });
+    expect(updated.status).toBe(200);
+    const second = await provider.Client.find(clientId);
+    expect(second).not.toBe(first);
+    expect(second?.clientName).toBe('Renamed');
+    expect(await provider.Client.find(clientId)).toBe(second);
+    // Gone from the database: not found, though it is still in the cache.
+    expect(
+      (
+        await agent()
+          .delete(`/reg/${clientId}`)
+          .set('authorization', `Bearer ${updated.body.registration_access_token as string}`)
+      ).status,
+    ).toBe(204);
+    expect(await provider.Client.find(clientId)).toBeUndefined();
   });
 
   it('runs the wrapped device_code grant handler at the token endpoint (a second fast poll gets slow_down)', async () => {
