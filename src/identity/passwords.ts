@@ -18,7 +18,7 @@ import { Limiter, Saturated } from '../lib/limiter.ts';
 const params = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
 /** The default limit of hashes at once (see above). */
-export function defaultHashConcurrency(cores = availableParallelism(), threadPool = 4): number {
+export function defaultHashConcurrency(cores: number, threadPool = 4): number {
   return Math.max(cores + 1, threadPool);
 }
 

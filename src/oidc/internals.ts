@@ -48,19 +48,22 @@ interface BuiltClient {
  * not found, but by its management routes), and a client is rebuilt, by the same
  * `addClient` oidc-provider calls, only when that text differs from what it was
  * built from: a changed client is never served stale, and every instance sees
- * a change at its next read. Static clients, and ids with no stored client (a
- * client id metadata document), go to oidc-provider's own find.
+ * a change at its next read. Static clients, and ids with no stored client when
+ * client id metadata documents are on, go to oidc-provider's own find (an
+ * unknown id is then one read, not two).
  */
 export function reuseBuiltClients(provider: Provider, storedText: (id: string) => Promise<string | undefined>, maxSize: number): void {
   const Clients = provider.Client;
   const original = Clients.find.bind(Clients);
-  const { staticClients } = instance(provider);
+  const { staticClients, features } = instance(provider);
+  // Only a client id metadata document can be a client that is not stored; without the feature, not stored is not found.
+  const documents = features.clientIdMetadataDocument?.enabled === true;
   const built = new LRU<BuiltClient>({ maxSize });
   builtCaches.set(provider, built);
   Clients.find = async (id: string) => {
     if (typeof id !== 'string' || !id || staticClients?.has(id)) return original(id);
     const text = await storedText(id);
-    if (text === undefined) return original(id);
+    if (text === undefined) return documents ? original(id) : undefined;
     const cached = built.get(id);
     if (cached?.text === text) return cached.client;
     const client = await addClient(provider, JSON.parse(text) as Record<string, unknown>);

@@ -3,8 +3,8 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
   export default function instance(provider: Provider): {
     grantTypeHandlers: Map<string, (ctx: KoaContextWithOIDC) => Promise<void>>;
-    dynamicClients: unknown;
     staticClients?: Map<string, unknown>;
+    features: { clientIdMetadataDocument?: { enabled?: boolean } };
     jwks: { keys: Record<string, unknown>[] };
   };
 }
